@@ -1,0 +1,319 @@
+"""Pure maths of Kash's weighted "Pythagorean" pool.
+
+Shared by the simulator, strategies and backtests.
+
+State: reserve ``R`` (WAD USDC), supplies ``s_i`` (WAD tokens), weights ``a_i`` (WAD, sum = 1e18)::
+
+    A = sum_i a_i * s_i**2      N = sqrt(A)      c = R / N
+    q_i = a_i * s_i**2 / A                        (capital share = implied chance, sums to 1)
+    p_i = dR/ds_i = c * a_i * s_i / N = R * a_i * s_i / A   (marginal price, USDC per token)
+
+Buy (documented: ``c`` is unchanged by buys). Net USDC ``x`` goes into the reserve, ``R' = R + x``,
+``A' = A * (R'/R)**2`` and ``s_i' = sqrt(s_i**2 + (A' - A) / a_i)``; tokens out = ``s_i' - s_i``.
+The 1% protocol fee is taken from the USDC before it reaches the curve.
+
+Sell (kashbot's choice; Kash documents no sell formula). Burning ``t`` tokens walks the same
+constant-``c`` curve back down: gross release ``G = R - c * sqrt(A')``, the exact mirror of a buy,
+so a round trip can never extract value before fees. The AMM sell fee (``sell_fee_bps`` of G) is
+taken from the seller and *stays in the reserve*, and the protocol fee is taken from what is left.
+Kash's quote docs say ``c`` falls on sells; with a fee retained in the reserve, ``c`` can only
+fall if sellers are paid above the curve, which would let buy-then-sell extract value, so
+here ``c`` rises by exactly ``fee / N'``. ``docs/simulator.md`` records this deviation.
+
+Rounding always favours the pool: tokens out and USDC out round down, fees and burns round up.
+Every function is pure: it returns a new :class:`Pool` and never mutates its input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from math import isqrt
+
+from kashbot.money import ATOMIC_TO_WAD, WAD, Atomic, Wad
+
+BPS = 10_000
+MIN_OUTCOMES = 2
+MAX_OUTCOMES = 8
+
+
+class AmmError(ValueError):
+    """An impossible trade or pool (e.g. selling more tokens than exist)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Fees:
+    """Fee schedule in basis points (Kash: 1% protocol on both sides, 1% AMM sell fee)."""
+
+    protocol_bps: int = 100
+    amm_sell_bps: int = 100
+
+    def __post_init__(self) -> None:
+        for name in ("protocol_bps", "amm_sell_bps"):
+            v = getattr(self, name)
+            if not 0 <= v < BPS:
+                raise AmmError(f"{name} must be in [0, {BPS}), got {v}")
+
+
+DEFAULT_FEES = Fees()
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _ceil_isqrt(n: int) -> int:
+    r = isqrt(n)
+    return r if r * r == n else r + 1
+
+
+def fee_of(amount: int, bps: int) -> int:
+    """A fee in the unit of ``amount``, rounded up (the venue never undercharges)."""
+    return _ceil_div(amount * bps, BPS)
+
+
+@dataclass(frozen=True, slots=True)
+class Pool:
+    """One market's curve state. Immutable; trades return a new Pool."""
+
+    reserve: Wad
+    supplies: tuple[Wad, ...]
+    weights: tuple[Wad, ...]
+
+    def __post_init__(self) -> None:
+        n = len(self.supplies)
+        if len(self.weights) != n:
+            raise AmmError("supplies and weights differ in length")
+        if not MIN_OUTCOMES <= n <= 100:
+            raise AmmError(f"a pool has 2..100 outcomes, got {n}")
+        if sum(self.weights) != WAD:
+            raise AmmError(f"weights must sum to 1e18, got {sum(self.weights)}")
+        if any(w <= 0 for w in self.weights) or any(s <= 0 for s in self.supplies):
+            raise AmmError("weights and supplies must be positive")
+        if self.reserve <= 0:
+            raise AmmError("reserve must be positive")
+
+    @property
+    def outcome_count(self) -> int:
+        return len(self.supplies)
+
+    def check_outcome(self, outcome: int) -> None:
+        if not 0 <= outcome < self.outcome_count:
+            raise AmmError(f"outcome index {outcome} not in [0, {self.outcome_count})")
+
+
+def curve_sum(pool: Pool) -> int:
+    """``sum a_i * s_i**2`` in raw WAD**3 units (exact)."""
+    return sum(a * s * s for a, s in zip(pool.weights, pool.supplies, strict=True))
+
+
+def norm(pool: Pool) -> Wad:
+    """``N = sqrt(A)`` in WAD."""
+    return isqrt(curve_sum(pool) // WAD)
+
+
+def coefficient(pool: Pool) -> Wad:
+    """``c = R / N`` in WAD."""
+    return pool.reserve * WAD // norm(pool)
+
+
+def _shares(parts: list[int]) -> tuple[Wad, ...]:
+    total = sum(parts)
+    out = [p * WAD // total for p in parts]
+    out[-1] += WAD - sum(out)  # the last element absorbs rounding so the sum is exactly 1e18
+    return tuple(out)
+
+
+def probabilities(pool: Pool) -> tuple[Wad, ...]:
+    """Capital shares ``q_i`` (implied chances), WAD, summing to exactly 1e18."""
+    return _shares([a * s * s for a, s in zip(pool.weights, pool.supplies, strict=True)])
+
+
+def probability(pool: Pool, outcome: int) -> Wad:
+    pool.check_outcome(outcome)
+    a, s = pool.weights[outcome], pool.supplies[outcome]
+    return a * s * s * WAD // curve_sum(pool)
+
+
+def marginal_prices(pool: Pool) -> tuple[Wad, ...]:
+    """``p_i = R * a_i * s_i / A``: USDC (WAD) per whole token at the margin."""
+    total = curve_sum(pool)
+    return tuple(
+        pool.reserve * a * s * WAD // total
+        for a, s in zip(pool.weights, pool.supplies, strict=True)
+    )
+
+
+def normalized_prices(pool: Pool) -> tuple[Wad, ...]:
+    """Marginal prices normalised to sum to 1e18 (the quote's ``pAfter``)."""
+    return _shares([a * s for a, s in zip(pool.weights, pool.supplies, strict=True)])
+
+
+@dataclass(frozen=True, slots=True)
+class BuyResult:
+    amount_in: Atomic  # gross USDC the trader pays
+    protocol_fee: Atomic
+    net_in: Atomic  # USDC that entered the reserve
+    tokens_out: Wad
+    pool: Pool  # state after the trade
+
+
+@dataclass(frozen=True, slots=True)
+class SellResult:
+    tokens_in: Wad
+    gross_release: Wad  # curve release before fees (the quote's grossRelease)
+    amm_fee: Atomic  # retained in the reserve
+    usdc_out: Atomic  # net of the AMM fee (the quote's usdcOut)
+    protocol_fee: Atomic  # taken from usdc_out
+    payout: Atomic  # what reaches the seller
+    pool: Pool
+
+
+def buy(pool: Pool, outcome: int, amount_in: Atomic, fees: Fees = DEFAULT_FEES) -> BuyResult:
+    """Spend ``amount_in`` USDC (gross, before the protocol fee) on ``outcome``."""
+    pool.check_outcome(outcome)
+    if amount_in <= 0:
+        raise AmmError("buy amount must be positive")
+    pfee = fee_of(amount_in, fees.protocol_bps)
+    net = amount_in - pfee
+    r0 = pool.reserve
+    r1 = r0 + net * ATOMIC_TO_WAD
+    s_sum = curve_sum(pool)
+    s_sum_after = s_sum * r1 * r1 // (r0 * r0)
+    a, s = pool.weights[outcome], pool.supplies[outcome]
+    s_new = isqrt(s * s + (s_sum_after - s_sum) // a)
+    tokens = s_new - s
+    supplies = list(pool.supplies)
+    supplies[outcome] = s_new
+    after = replace(pool, reserve=r1, supplies=tuple(supplies))
+    return BuyResult(amount_in, pfee, net, tokens, after)
+
+
+def sell(pool: Pool, outcome: int, tokens_in: Wad, fees: Fees = DEFAULT_FEES) -> SellResult:
+    """Burn ``tokens_in`` of ``outcome`` and release USDC down the constant-``c`` curve."""
+    pool.check_outcome(outcome)
+    s = pool.supplies[outcome]
+    if tokens_in <= 0:
+        raise AmmError("sell amount must be positive")
+    if tokens_in >= s:
+        raise AmmError(f"cannot sell {tokens_in} tokens of an outcome whose supply is {s}")
+    a = pool.weights[outcome]
+    s_new = s - tokens_in
+    s_sum = curve_sum(pool)
+    s_sum_after = s_sum - a * (s * s - s_new * s_new)
+    r0 = pool.reserve
+    r_curve = _ceil_isqrt(_ceil_div(r0 * r0 * s_sum_after, s_sum))
+    gross = r0 - r_curve
+    gross_atomic = gross // ATOMIC_TO_WAD
+    amm_fee = fee_of(gross_atomic, fees.amm_sell_bps)
+    usdc_out = gross_atomic - amm_fee
+    pfee = fee_of(usdc_out, fees.protocol_bps)
+    supplies = list(pool.supplies)
+    supplies[outcome] = s_new
+    after = replace(pool, reserve=r0 - usdc_out * ATOMIC_TO_WAD, supplies=tuple(supplies))
+    return SellResult(tokens_in, gross, amm_fee, usdc_out, pfee, usdc_out - pfee, after)
+
+
+def tokens_for_payout(
+    pool: Pool,
+    outcome: int,
+    payout: Atomic,
+    fees: Fees = DEFAULT_FEES,
+    *,
+    net_of_protocol_fee: bool = True,
+) -> Wad:
+    """Fewest tokens whose sale pays at least ``payout`` USDC (a REST sell's ``amount``).
+
+    ``net_of_protocol_fee`` chooses whether ``payout`` is what reaches the seller (default)
+    or ``usdc_out`` before the protocol fee. Raises AmmError when no sale can pay that much.
+    """
+    pool.check_outcome(outcome)
+    if payout <= 0:
+        raise AmmError("payout must be positive")
+
+    def paid(t: int) -> int:
+        r = sell(pool, outcome, t, fees)
+        return r.payout if net_of_protocol_fee else r.usdc_out
+
+    hi = pool.supplies[outcome] - 1
+    if paid(hi) < payout:
+        raise AmmError("the pool cannot pay that much for this outcome")
+    lo = 0  # paid(lo) < payout is the invariant (paid(0) is 0 by definition)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if paid(mid) >= payout:
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+def _supply_for_share(pool: Pool, outcome: int, target: Wad) -> tuple[int, int]:
+    """Squared supply of ``outcome`` that makes ``q_outcome == target``, and the rest of A."""
+    a, s = pool.weights[outcome], pool.supplies[outcome]
+    rest = curve_sum(pool) - a * s * s
+    return rest * target // (a * (WAD - target)), rest
+
+
+def buy_amount_to_reach(pool: Pool, outcome: int, target: Wad, fees: Fees = DEFAULT_FEES) -> Atomic:
+    """Largest gross USDC buy of ``outcome`` leaving ``q_outcome <= target`` (0 if already there).
+
+    Closed form from ``q_i' = a_i s_i'**2 / A'`` with the other supplies fixed, then
+    ``R' = R * sqrt(A'/A)``; a short walk corrects integer rounding so the target is never passed.
+    """
+    pool.check_outcome(outcome)
+    if not 0 < target < WAD:
+        raise AmmError("target probability must be strictly between 0 and 1")
+    if probability(pool, outcome) >= target:
+        return 0
+    s_sq, rest = _supply_for_share(pool, outcome, target)
+    s_sum_after = rest + pool.weights[outcome] * s_sq
+    r1 = isqrt(pool.reserve * pool.reserve * s_sum_after // curve_sum(pool))
+    net = (r1 - pool.reserve) // ATOMIC_TO_WAD
+    gross = net * BPS // (BPS - fees.protocol_bps)
+
+    def lands(g: int) -> Wad:
+        return probability(buy(pool, outcome, g, fees).pool, outcome)
+
+    while gross > 0 and lands(gross) > target:
+        gross -= max(1, gross // 1_000_000)
+    for _ in range(64):  # rounding leaves at most a few atomic units on the table
+        if lands(gross + 1) > target:
+            break
+        gross += 1
+    return max(gross, 0)
+
+
+def sell_tokens_to_reach(pool: Pool, outcome: int, target: Wad) -> Wad:
+    """Most tokens of ``outcome`` to sell leaving ``q_outcome >= target`` (0 if already there)."""
+    pool.check_outcome(outcome)
+    if not 0 < target < WAD:
+        raise AmmError("target probability must be strictly between 0 and 1")
+    if probability(pool, outcome) <= target:
+        return 0
+    s_sq, _ = _supply_for_share(pool, outcome, target)
+    return max(pool.supplies[outcome] - _ceil_isqrt(s_sq), 0)
+
+
+def seed_pool(reserve: Atomic, chances: tuple[Wad, ...] | None = None, n: int = 2) -> Pool:
+    """A fresh pool with equal weights whose implied chances are ``chances`` (default uniform).
+
+    Supplies are chosen so that ``c == 1``: with equal weights ``q_i ∝ s_i**2``.
+    """
+    if chances is None:
+        chances = _shares([1] * n)
+    n = len(chances)
+    if not MIN_OUTCOMES <= n <= MAX_OUTCOMES:
+        raise AmmError(f"a market has {MIN_OUTCOMES}..{MAX_OUTCOMES} outcomes, got {n}")
+    if sum(chances) != WAD or any(p <= 0 for p in chances):
+        raise AmmError("seed chances must be positive and sum to 1e18")
+    weights = _shares([1] * n)
+    r = reserve * ATOMIC_TO_WAD
+    # With c = 1, N = R; s_i = R * sqrt(q_i / a_i) because a_i s_i**2 = q_i N**2.
+    supplies = tuple(max(1, isqrt(r * r * p // w)) for p, w in zip(chances, weights, strict=True))
+    return Pool(reserve=r, supplies=supplies, weights=weights)
+
+
+def redemption(pool: Pool, winners: tuple[int, ...], tokens: Wad) -> Atomic:
+    """USDC paid for ``tokens`` of a winning outcome: ``R * tokens / total winning supply``."""
+    total = sum(pool.supplies[w] for w in winners)
+    return pool.reserve * tokens // total // ATOMIC_TO_WAD

@@ -1,0 +1,1 @@
+"""Backtests on the same engine, strategies and risk gate as live trading."""

@@ -1,0 +1,1 @@
+"""Async client for the Kash REST API v1."""

@@ -1,0 +1,1 @@
+"""The engine: typed events, the bus, strategies' host, supervision."""

@@ -1,0 +1,172 @@
+"""Frozen, typed events: everything the engine and strategies react to, and what they emit.
+
+Plain slotted dataclasses rather than pydantic models: a backtest pushes hundreds of thousands of
+these a second, and they are built only from already-validated data. Money fields are ints
+(USDC atomic, WAD tokens, WAD probabilities); ``ts`` is clock seconds (see ``kashbot.clock``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from kashbot.amm import Pool
+from kashbot.money import Atomic, Wad
+
+
+class Side(StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+
+
+class TradingState(StrEnum):
+    ACTIVE = "ACTIVE"  # everything allowed
+    REDUCING = "REDUCING"  # only intents that shrink exposure
+    HALTED = "HALTED"  # nothing leaves
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    ts: float
+
+
+@dataclass(frozen=True, slots=True)
+class MarketSnapshot(Event):
+    """A market's full state (from polling, a stream snapshot, or a replay)."""
+
+    market_id: str
+    status: str  # UNSEEDED | ACTIVE | RESOLVED (| ABANDONED)
+    probabilities: tuple[Wad, ...]  # q_i per outcome, sum 1e18
+    pool: Pool | None = None  # known to the simulator/backtester; None from the real REST API
+    freeze_at: float | None = None
+    labels: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PriceChange(Event):
+    """The pool moved (someone traded); carries the post-trade chances."""
+
+    market_id: str
+    probabilities: tuple[Wad, ...]
+    pool: Pool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PredictionSeen(Event):
+    """A trade on the market by anyone (GET /markets/{id}/predictions or the stream)."""
+
+    market_id: str
+    prediction_id: str
+    outcome: int
+    side: Side
+    usdc: Atomic  # usdcIn for buys, usdcOut for sells
+    tokens: Wad  # tokensOut for buys, tokensIn for sells
+    probability_after: Wad
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteSeen(Event):
+    market_id: str
+    outcome: int
+    side: Side
+    amount_in: int  # atomic USDC for buys, WAD tokens for sells
+    amount_out: int  # WAD tokens for buys, atomic USDC for sells
+    probabilities_after: tuple[Wad, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FairValueUpdate(Event):
+    """An outside view of the true chances (config, a feed, a model)."""
+
+    market_id: str
+    probabilities: tuple[Wad, ...]
+    source: str = "config"
+
+
+@dataclass(frozen=True, slots=True)
+class TradeUpdate(Event):
+    """Our own trade moved through its lifecycle (webhook, poll or reconciliation)."""
+
+    trade_id: str
+    intent_id: str
+    market_id: str
+    outcome: int
+    side: Side
+    amount: Atomic
+    # pending_confirmation|pending|validating|executing|completed|failed|rejected|cancelled
+    status: str
+    tokens: Wad | None = None  # tokensOut on a completed buy, tokens burned on a completed sell
+    error_code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Timer(Event):
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class StaleData(Event):
+    """No fresh data for a market (or a whole source when ``market_id`` is None) for too long."""
+
+    source: str
+    market_id: str | None
+    age: float
+
+
+@dataclass(frozen=True, slots=True)
+class DataFresh(Event):
+    source: str
+    market_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RiskDenied(Event):
+    intent_id: str
+    strategy: str
+    market_id: str
+    reason: str  # a stable reason code, e.g. PER_TRADE_CAP, DAILY_CAP, HALTED, STALE_DATA
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TradingStateChanged(Event):
+    old: TradingState
+    new: TradingState
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class OrderIntent:
+    """What a strategy wants; the risk gate decides whether it leaves the process.
+
+    ``limit_probability`` is the guard: a buy is only worth it while the outcome's chance after the
+    trade stays at or below it, a sell while it stays at or above it. ``closing`` marks intents that
+    only reduce a position (they pass in REDUCING and, like sells, draw no daily buy cap).
+    """
+
+    intent_id: str
+    strategy: str
+    market_id: str
+    outcome: int
+    side: Side
+    amount: Atomic  # USDC: to spend on a buy, to receive on a sell (as the REST API means it)
+    limit_probability: Wad | None = None
+    reason: str = ""
+    closing: bool = False
+    created_ts: float = 0.0
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+AnyEvent = (
+    MarketSnapshot
+    | PriceChange
+    | PredictionSeen
+    | QuoteSeen
+    | FairValueUpdate
+    | TradeUpdate
+    | Timer
+    | StaleData
+    | DataFresh
+    | RiskDenied
+    | TradingStateChanged
+)

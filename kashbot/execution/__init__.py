@@ -1,0 +1,1 @@
+"""Executor and reconciler: idempotent submission and following trades to the end."""

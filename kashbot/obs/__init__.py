@@ -1,0 +1,1 @@
+"""Observability: logging setup, metrics, status view."""

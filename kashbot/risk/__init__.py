@@ -1,0 +1,1 @@
+"""The risk gate: the one door every order intent passes."""

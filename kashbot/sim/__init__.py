@@ -1,0 +1,1 @@
+"""The Kash simulator: an in-process venue model and an HTTP double of the REST API."""

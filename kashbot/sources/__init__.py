@@ -1,0 +1,1 @@
+"""Event sources: poller, webhook receiver, stream, replay."""

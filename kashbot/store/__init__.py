@@ -1,0 +1,1 @@
+"""SQLite persistence (WAL): intents, trades, spend ledger, seen webhook ids."""
