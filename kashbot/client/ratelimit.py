@@ -6,7 +6,10 @@ response and hands it to a :class:`RequestBudget` (the risk package implements o
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC
+from email.utils import parsedate_to_datetime
 from typing import Protocol
 
 
@@ -41,3 +44,61 @@ class NoBudget:
 
     def observe(self, state: RateLimitState) -> None:
         return None
+
+
+MS_THRESHOLD = 1e12  # an epoch value this large is milliseconds (seconds reach 1e12 in year 33658)
+
+
+def _number(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        number = float(value.strip())
+    except ValueError:
+        return None
+    return number if number == number and number not in (float("inf"), float("-inf")) else None
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """``Retry-After`` as delta seconds or an HTTP-date; seconds from ``now``, never negative."""
+    if value is None or not value.strip():
+        return None
+    seconds = _number(value)
+    if seconds is not None:
+        return max(0.0, seconds)
+    try:
+        when = parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, when.timestamp() - now)
+
+
+def parse_reset(value: str | None) -> float | None:
+    """``X-RateLimit-Reset`` as epoch seconds; epoch milliseconds are normalised (§17)."""
+    number = _number(value)
+    if number is None:
+        return None
+    return number / 1000.0 if number > MS_THRESHOLD else number
+
+
+def rate_limit_from_headers(
+    headers: Mapping[str, str], status: int, code: str | None, now: float
+) -> RateLimitState:
+    """One response's rate-limit view. Only a 429 RATE_LIMIT_EXCEEDED counts as exhaustion;
+    a 503 RATE_LIMIT_UNAVAILABLE is a limiter blip, not quota."""
+
+    def as_int(name: str) -> int | None:
+        number = _number(headers.get(name))
+        return int(number) if number is not None else None
+
+    return RateLimitState(
+        limit=as_int("X-RateLimit-Limit"),
+        remaining=as_int("X-RateLimit-Remaining"),
+        reset_epoch_s=parse_reset(headers.get("X-RateLimit-Reset")),
+        retry_after_s=parse_retry_after(headers.get("Retry-After"), now),
+        status=status,
+        quota_exhausted=status == 429 and code in (None, "RATE_LIMIT_EXCEEDED"),
+        observed_at=now,
+    )

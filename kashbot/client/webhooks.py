@@ -1,0 +1,178 @@
+"""Webhook signature verification exactly as Kash documents it (§9), plus a signer.
+
+Header: ``X-Kash-Signature: t=<unix-ms>,v1=<hex>[,v1=<hex>...]``. The signed payload is
+``f"{t}." + raw body``; the HMAC-SHA256 key is the full ``whsec_...`` secret string as UTF-8.
+``t`` is milliseconds: a seconds value is ~1000x too small and therefore fails as stale.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError
+
+from kashbot.client.models import KashModel, Side, UsdcAmount, Wad
+
+SIGNATURE_HEADER = "X-Kash-Signature"
+EVENT_ID_HEADER = "X-Kash-Event-Id"
+DEFAULT_TOLERANCE_MS = 300_000
+_HEX_LEN = 64
+
+Reason = Literal["malformed", "stale", "mismatch"]
+
+
+class WebhookSignatureError(Exception):
+    """Reject the delivery. ``reason`` is ``malformed``, ``stale`` or ``mismatch``."""
+
+    def __init__(self, reason: Reason, message: str) -> None:
+        super().__init__(f"{reason}: {message}")
+        self.reason: Reason = reason
+
+
+class WebhookPayloadError(ValueError):
+    """The signature was valid but the body is not a webhook event we understand."""
+
+
+def _expected(secret: str, t: int, body: bytes) -> str:
+    return hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+
+
+def parse_header(signature_header: str | None) -> tuple[int, list[str]]:
+    """``(t, [v1, ...])``; raises ``malformed`` for a missing header or a missing/bad ``t``."""
+    if not signature_header or not signature_header.strip():
+        raise WebhookSignatureError("malformed", "missing X-Kash-Signature header")
+    t_value: str | None = None
+    signatures: list[str] = []
+    for part in signature_header.split(","):
+        key, sep, value = part.strip().partition("=")
+        if not sep:
+            continue
+        key, value = key.strip(), value.strip()
+        if key == "t":
+            t_value = value
+        elif key == "v1":
+            signatures.append(value)
+    if t_value is None or not t_value.isascii() or not t_value.isdigit():
+        raise WebhookSignatureError("malformed", "missing or non-integer t")
+    if not signatures:
+        raise WebhookSignatureError("malformed", "no v1 signature")
+    return int(t_value), signatures
+
+
+def _check(
+    secrets: Sequence[str],
+    signature_header: str | None,
+    body: bytes,
+    now_ms: int | None,
+    tolerance_ms: int,
+) -> None:
+    t, signatures = parse_header(signature_header)
+    now = time.time_ns() // 1_000_000 if now_ms is None else now_ms
+    if abs(now - t) > tolerance_ms:
+        raise WebhookSignatureError("stale", f"timestamp is {abs(now - t)} ms from now")
+    matched = False
+    for secret in secrets:
+        expected = _expected(secret, t, body)
+        for candidate in signatures:
+            # Constant-time compare; entries of the wrong length are skipped, not errors.
+            if len(candidate) == _HEX_LEN and hmac.compare_digest(
+                candidate.encode(), expected.encode()
+            ):
+                matched = True
+    if not matched:
+        raise WebhookSignatureError("mismatch", "no v1 signature matches")
+
+
+def verify(
+    secret: str,
+    signature_header: str,
+    body: bytes,
+    *,
+    now_ms: int | None = None,
+    tolerance_ms: int = DEFAULT_TOLERANCE_MS,
+) -> None:
+    """Return if the delivery is authentic and fresh; raise :class:`WebhookSignatureError`."""
+    _check([secret], signature_header, body, now_ms, tolerance_ms)
+
+
+def verify_any(
+    secrets: Sequence[str],
+    signature_header: str,
+    body: bytes,
+    *,
+    now_ms: int | None = None,
+    tolerance_ms: int = DEFAULT_TOLERANCE_MS,
+) -> None:
+    """Accept a signature by any of ``secrets`` (current + previous during the 7-day rotation)."""
+    usable = [s for s in secrets if s]
+    if not usable:
+        raise ValueError("verify_any needs at least one non-empty secret")
+    _check(usable, signature_header, body, now_ms, tolerance_ms)
+
+
+def sign(secret: str, body: bytes, t_ms: int) -> str:
+    """Build the header Kash would send (used by the simulator and tests)."""
+    return f"t={t_ms},v1={_expected(secret, t_ms, body)}"
+
+
+class WebhookTradeData(KashModel):
+    trade_id: str
+    market_id: str
+    outcome_index: int
+    amount: UsdcAmount
+    side: Side
+    status: str
+    metadata: dict[str, str] = Field(default_factory=dict)
+    chain_ref: str | None = None
+    tx_hash: str | None = None  # trade.completed
+    tokens_out: Wad | None = None  # trade.completed
+    error_code: str | None = None  # failed (REST namespace) / rejected (risk namespace)
+    error_message: str | None = None
+    confirmation_expires_at: datetime | None = None  # trade.confirmation-required
+
+
+class WebhookEvent(KashModel):
+    id: str  # opaque (evt_<hex> in docs, UUID in the SDK): the dedupe key
+    type: str  # trade.confirmation-required | trade.completed | trade.failed | trade.rejected
+    api_version: str | None = None
+    created_at: datetime | None = None
+    data: WebhookTradeData
+
+
+def construct_event(
+    secrets: str | Sequence[str],
+    signature_header: str,
+    body: bytes,
+    *,
+    now_ms: int | None = None,
+    tolerance_ms: int = DEFAULT_TOLERANCE_MS,
+) -> WebhookEvent:
+    """Verify, then parse the raw body into a typed event (never re-serialise before verifying)."""
+    secret_list = [secrets] if isinstance(secrets, str) else list(secrets)
+    verify_any(secret_list, signature_header, body, now_ms=now_ms, tolerance_ms=tolerance_ms)
+    try:
+        payload: Any = json.loads(body)
+        return WebhookEvent.model_validate(payload)
+    except (ValueError, ValidationError) as exc:
+        raise WebhookPayloadError(f"webhook body is not a valid event: {exc}") from None
+
+
+__all__ = [
+    "EVENT_ID_HEADER",
+    "SIGNATURE_HEADER",
+    "WebhookEvent",
+    "WebhookPayloadError",
+    "WebhookSignatureError",
+    "WebhookTradeData",
+    "construct_event",
+    "parse_header",
+    "sign",
+    "verify",
+    "verify_any",
+]
