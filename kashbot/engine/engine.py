@@ -1,0 +1,320 @@
+"""The engine: sources -> inbox -> state -> bus -> strategies -> OrderRouter, one loop for all.
+
+Live and paper: ``await engine.run()`` starts the sources under a :class:`Supervisor` and drains
+the inbox until :meth:`request_stop`; intents go to the router as tasks so a slow HTTP call never
+blocks event processing. Backtest: the driver advances a ``SimClock`` and calls
+``await engine.feed(event)`` for each recorded event; with ``inline_intents=True`` each intent is
+awaited in place, so the run is deterministic and needs no background tasks. Both modes share
+:meth:`handle`, the synchronous hot path (state update, subscribers, strategies).
+
+Shutdown (:meth:`shutdown`): strategies stop first (no new intents), then the engine keeps
+processing trade updates until every in-flight intent is terminal or ``grace`` runs out, then
+sources are cancelled and the closers (store flush) run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from typing import Protocol
+
+import structlog
+
+from kashbot.clock import Clock
+from kashbot.engine.bus import Bus, Inbox
+from kashbot.engine.events import (
+    DataFresh,
+    Event,
+    OrderIntent,
+    RiskDenied,
+    StaleData,
+    TradingStateChanged,
+)
+from kashbot.engine.state import EngineState
+from kashbot.engine.strategy import AnyStrategy, StrategyContext
+from kashbot.engine.supervisor import Supervisor
+
+log = structlog.get_logger("kashbot.engine")
+
+Emit = Callable[[Event], None]
+
+# Reason codes the engine itself uses when an intent never reached the router.
+SUBMIT_ERROR = "SUBMIT_ERROR"
+INFLIGHT_LIMIT = "INFLIGHT_LIMIT"
+ENGINE_STOPPING = "ENGINE_STOPPING"
+
+
+class IntentRouter(Protocol):
+    """The consumer-side view of ``kashbot.execution.router.OrderRouter``."""
+
+    async def submit(self, intent: OrderIntent) -> None: ...
+
+
+class Source(Protocol):
+    """Anything that turns the outside world into events (poller, webhook, stream, timer)."""
+
+    name: str
+
+    async def run(self, emit: Emit) -> None: ...
+
+
+_ROUTER_OBSERVES = (StaleData, DataFresh, TradingStateChanged)
+
+
+class Engine:
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        router: IntentRouter | None = None,
+        state: EngineState | None = None,
+        bus: Bus | None = None,
+        run_id: str | None = None,
+        inline_intents: bool = False,
+        max_inflight: int = 64,
+        supervisor: Supervisor | None = None,
+    ) -> None:
+        self.clock = clock
+        self.router = router
+        self.state = state or EngineState()
+        self.bus = bus or Bus()
+        self.inbox = Inbox()
+        self.run_id = run_id or format(int(time.time() * 1000), "x")
+        self.inline_intents = inline_intents
+        self.max_inflight = max_inflight
+        self.supervisor = supervisor or Supervisor(clock)
+        self.sources: list[Source] = []
+        self.strategies: list[tuple[AnyStrategy, StrategyContext]] = []
+        self.intent_listeners: list[Callable[[OrderIntent], None]] = []
+        self.closers: list[Callable[[], Awaitable[None]]] = []
+        self.events_processed = 0
+        self.intents_emitted = 0
+        self.strategy_errors = 0
+        self._routes: dict[type[Event], tuple[tuple[AnyStrategy, StrategyContext], ...]] = {}
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._seq = 0
+        self._accepting = True
+        self._stopping = False
+        self._started = False
+
+    # ---- assembly ----------------------------------------------------------------------------
+
+    def attach_router(self, router: IntentRouter) -> None:
+        """The router needs ``engine.emit`` at construction, so it is attached afterwards."""
+        self.router = router
+
+    def add_strategy(self, strategy: AnyStrategy) -> None:
+        ctx = StrategyContext(self.state, self.clock, strategy.strategy_id, strategy.markets)
+        if any(s.strategy_id == strategy.strategy_id for s, _ in self.strategies):
+            raise ValueError(f"two strategies with id {strategy.strategy_id!r}")
+        self.strategies.append((strategy, ctx))
+        self._routes.clear()
+
+    def add_source(self, source: Source) -> None:
+        self.sources.append(source)
+
+    # ---- the hot path ------------------------------------------------------------------------
+
+    def emit(self, event: Event) -> None:
+        """Hand an event to the engine (sources, router, webhook receiver); never blocks."""
+        self.inbox.put(event)
+
+    def _routes_for(self, kind: type[Event]) -> tuple[tuple[AnyStrategy, StrategyContext], ...]:
+        found = tuple((s, c) for s, c in self.strategies if issubclass(kind, s.handles))
+        self._routes[kind] = found
+        return found
+
+    def handle(self, event: Event) -> list[OrderIntent]:
+        """Apply one event: state, then subscribers, then strategies; returns stamped intents."""
+        self.events_processed += 1
+        self.state.apply(event)
+        kind = type(event)
+        if kind in _ROUTER_OBSERVES:
+            observe = getattr(self.router, "observe", None)
+            if observe is not None:
+                observe(event)
+        self.bus.publish(event)
+        routes = self._routes.get(kind)
+        if routes is None:
+            routes = self._routes_for(kind)
+        if not routes or not self._accepting:
+            return []
+        market_id: str | None = getattr(event, "market_id", None)
+        out: list[OrderIntent] = []
+        for strategy, ctx in routes:
+            markets = strategy.markets
+            if markets is not None and market_id is not None and market_id not in markets:
+                continue
+            try:
+                intents = strategy.on_event(event, ctx)
+            except Exception:
+                self.strategy_errors += 1
+                log.exception(
+                    "strategy_error", strategy=strategy.strategy_id, event_type=kind.__name__
+                )
+                continue
+            if intents:
+                out.extend(self._stamp(strategy, i) for i in intents)
+        return out
+
+    def _stamp(self, strategy: AnyStrategy, intent: OrderIntent) -> OrderIntent:
+        self._seq += 1
+        self.intents_emitted += 1
+        return replace(
+            intent,
+            intent_id=intent.intent_id or f"{strategy.strategy_id}-{self.run_id}-{self._seq}",
+            strategy=intent.strategy or strategy.strategy_id,
+            created_ts=intent.created_ts or self.clock.now(),
+        )
+
+    # ---- routing intents ---------------------------------------------------------------------
+
+    def _deny(self, intent: OrderIntent, reason: str, detail: str = "") -> None:
+        log.warning(
+            "intent_denied",
+            reason=reason,
+            intent_id=intent.intent_id,
+            strategy=intent.strategy,
+            market_id=intent.market_id,
+            detail=detail,
+        )
+        now = self.clock.now()
+        self.emit(
+            RiskDenied(now, intent.intent_id, intent.strategy, intent.market_id, reason, detail)
+        )
+
+    def _prepare(self, intent: OrderIntent) -> bool:
+        for listener in self.intent_listeners:
+            listener(intent)
+        if self.router is None:
+            self._deny(intent, SUBMIT_ERROR, "no router attached")
+            return False
+        if not self._accepting:
+            self._deny(intent, ENGINE_STOPPING)
+            return False
+        self.state.add_pending(intent)
+        return True
+
+    async def _submit(self, intent: OrderIntent) -> None:
+        assert self.router is not None
+        try:
+            await self.router.submit(intent)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the router should not raise; if it does, the intent is dead
+            log.exception("router_submit_failed", intent_id=intent.intent_id)
+            self.state.drop_pending(intent.intent_id)
+            self._deny(intent, SUBMIT_ERROR, type(exc).__name__)
+
+    async def route(self, intent: OrderIntent) -> None:
+        """Send one intent: awaited in place (inline mode) or as a tracked task."""
+        if not self._prepare(intent):
+            return
+        if self.inline_intents:
+            await self._submit(intent)
+            return
+        if len(self._inflight) >= self.max_inflight:
+            self.state.drop_pending(intent.intent_id)
+            self._deny(intent, INFLIGHT_LIMIT, f"{len(self._inflight)} intents in flight")
+            return
+        task = asyncio.create_task(self._submit(intent), name=f"intent:{intent.intent_id}")
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+
+    async def feed(self, event: Event) -> None:
+        """Backtest entry: process ``event`` and everything it causes, in order."""
+        for intent in self.handle(event):
+            await self.route(intent)
+        await self.drain()
+
+    async def drain(self) -> int:
+        """Process everything currently in the inbox (including what processing adds)."""
+        n = 0
+        inbox = self.inbox
+        while len(inbox):
+            event = inbox.popleft()
+            n += 1
+            for intent in self.handle(event):
+                await self.route(intent)
+        return n
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start strategies (call after recovery has loaded positions into ``state``)."""
+        if self._started:
+            return
+        self._started = True
+        for strategy, ctx in self.strategies:
+            for intent in strategy.on_start(ctx):
+                await self.route(self._stamp(strategy, intent))
+
+    def start_sources(self) -> None:
+        for source in self.sources:
+            self.supervisor.spawn(source.name, _runner(source, self.emit))
+
+    async def run(self) -> None:
+        """Start strategies and sources, then process events until :meth:`request_stop`."""
+        await self.start()
+        self.start_sources()
+        inbox = self.inbox
+        while not self._stopping:
+            await inbox.wait()
+            await self.drain()
+
+    def request_stop(self) -> None:
+        self._stopping = True
+        self.inbox.wake()
+
+    @property
+    def inflight(self) -> int:
+        return len(self._inflight)
+
+    async def shutdown(self, grace: float = 10.0) -> None:
+        """Stop strategies, follow in-flight trades for up to ``grace`` s, stop sources, close."""
+        self.request_stop()
+        if self._accepting:
+            self._accepting = False
+            for strategy, ctx in self.strategies:
+                try:
+                    strategy.on_stop(ctx)
+                except Exception:
+                    log.exception("strategy_stop_error", strategy=strategy.strategy_id)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        while (self._inflight or self.state.pending) and loop.time() < deadline:
+            await self.drain()
+            waiter = asyncio.ensure_future(self.inbox.wait())
+            waits: set[asyncio.Future[None] | asyncio.Task[None]] = {waiter, *self._inflight}
+            await asyncio.wait(
+                waits,
+                timeout=min(0.25, max(0.0, deadline - loop.time())),
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            waiter.cancel()
+        await self.drain()
+        if self.state.pending:
+            log.warning(
+                "shutdown_with_pending_intents",
+                pending=sorted(self.state.pending),
+                note="the executor's store keeps them; the next start reconciles them",
+            )
+        await self.supervisor.stop()
+        for task in list(self._inflight):
+            task.cancel()
+        if self._inflight:
+            await asyncio.wait(list(self._inflight), timeout=1.0)
+        for close in self.closers:
+            try:
+                await close()
+            except Exception:
+                log.exception("closer_failed")
+
+
+def _runner(source: Source, emit: Emit) -> Callable[[], Awaitable[None]]:
+    def factory() -> Awaitable[None]:
+        return source.run(emit)
+
+    return factory

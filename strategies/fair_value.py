@@ -1,0 +1,225 @@
+"""Fair-value band: trade the pool toward a fair probability when it strays past fees plus edge.
+
+Notation (all WAD integers; BPS = 10_000): ``f_i`` fair chance of outcome ``i`` (from the latest
+``FairValueUpdate`` for the market, else ``params.fair``), ``q_i`` the pool's implied chance
+(capital share), ``φp = protocol_fee_bps``, ``φs = amm_sell_fee_bps``, ``e = edge_bps * 1e14``.
+
+    buy_limit_i  = f_i * (BPS - φp) / BPS - e                        (floor)
+    sell_limit_i = f_i * BPS**2 / ((BPS - φp) * (BPS - φs)) + e      (ceil)
+
+* **Sell** (closing) outcome ``i`` when we hold shares of it and ``q_i > sell_limit_i``:
+  ``tokens = min(sell_tokens_to_reach(pool, i, sell_limit_i), shares_i)``, and the intent's
+  amount is the USDC that sale pays (``amm.sell(...).payout``, what a REST sell's ``amount`` means),
+  capped at ``max_trade_usdc``. Guard: ``limit_probability = sell_limit_i`` (q must stay >= it).
+* **Buy** outcome ``i`` when ``q_i < buy_limit_i``:
+  ``amount = min(buy_amount_to_reach(pool, i, buy_limit_i), max_trade_usdc,
+  max_position_usdc - cost_basis_i)`` — the exact AMM inversion, so the trade never pushes the
+  pool past the limit. Guard: ``limit_probability = buy_limit_i`` (q must stay <= it).
+* At most one intent per market per decision: the sell with the largest excess
+  ``q_i - sell_limit_i`` if any (it reduces inventory), else the buy with the largest gap
+  ``buy_limit_i - q_i``; ties go to the lower outcome index. Nothing is sent while this
+  strategy has an intent pending in the market, for ``cooldown_s`` after a denial there, for
+  amounts under ``min_trade_usdc``, or when the market is not tradeable (not ACTIVE, stale,
+  frozen) or its pool is unknown.
+
+Why fees enter this way: a buy puts only ``(1 - φp)`` of the USDC into the curve, so the pool must
+sit below ``f_i (1 - φp)`` before buying beats fair; a sale pays out ``(1 - φs)(1 - φp)`` of the
+curve release, so the pool must sit above ``f_i / ((1 - φs)(1 - φp))`` before selling does.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import ClassVar
+
+from pydantic import Field, PrivateAttr, field_validator
+
+from kashbot import amm
+from kashbot.engine.events import (
+    Event,
+    FairValueUpdate,
+    MarketSnapshot,
+    OrderIntent,
+    PriceChange,
+    Side,
+)
+from kashbot.engine.state import EngineState, MarketView
+from kashbot.engine.strategy import Strategy, StrategyParams
+from kashbot.money import WAD, Wad, decimal_to_wad, usdc_to_atomic, wad_to_decimal
+
+BPS = 10_000
+EDGE_UNIT = WAD // BPS  # one basis point of probability
+
+
+class FairValueParams(StrategyParams):
+    fair: dict[str, list[Decimal]] = Field(
+        default_factory=dict, description="market id -> fair chance per outcome (0..1)"
+    )
+    edge_bps: int = Field(100, ge=0, le=5_000, description="edge beyond fees, bps of probability")
+    max_trade_usdc: Decimal = Field(Decimal("25"), gt=0)
+    min_trade_usdc: Decimal = Field(Decimal("1"), gt=0)
+    max_position_usdc: Decimal = Field(Decimal("250"), gt=0, description="cost basis per outcome")
+    outcomes: list[int] | None = Field(None, description="outcome indexes to trade; None = all")
+    protocol_fee_bps: int = Field(100, ge=0, lt=BPS)
+    amm_sell_fee_bps: int = Field(100, ge=0, lt=BPS)
+    cooldown_s: float = Field(5.0, ge=0)
+    sell: bool = Field(True, description="close inventory priced above fair")
+
+    _fair_wad: dict[str, tuple[Wad, ...]] = PrivateAttr(default_factory=dict)
+
+    @field_validator("fair")
+    @classmethod
+    def _chances(cls, v: dict[str, list[Decimal]]) -> dict[str, list[Decimal]]:
+        for market, chances in v.items():
+            if len(chances) < 2:
+                raise ValueError(f"{market}: need one chance per outcome (at least 2)")
+            if any(c <= 0 or c >= 1 for c in chances):
+                raise ValueError(f"{market}: every chance must be strictly between 0 and 1")
+            total = sum(chances, Decimal(0))
+            if abs(total - 1) > Decimal("0.001"):
+                raise ValueError(f"{market}: chances must sum to 1 (got {total})")
+        return v
+
+    def model_post_init(self, __context: object) -> None:
+        self._fair_wad = {
+            m: tuple(decimal_to_wad(c) for c in chances) for m, chances in self.fair.items()
+        }
+
+    def fair_for(self, market_id: str) -> tuple[Wad, ...] | None:
+        return self._fair_wad.get(market_id)
+
+    @property
+    def max_trade(self) -> int:
+        return usdc_to_atomic(self.max_trade_usdc)
+
+    @property
+    def min_trade(self) -> int:
+        return usdc_to_atomic(self.min_trade_usdc)
+
+    @property
+    def max_position(self) -> int:
+        return usdc_to_atomic(self.max_position_usdc)
+
+
+def buy_limit(fair: Wad, p: FairValueParams) -> Wad:
+    return fair * (BPS - p.protocol_fee_bps) // BPS - p.edge_bps * EDGE_UNIT
+
+
+def sell_limit(fair: Wad, p: FairValueParams) -> Wad:
+    denom = (BPS - p.protocol_fee_bps) * (BPS - p.amm_sell_fee_bps)
+    return -(-fair * BPS * BPS // denom) + p.edge_bps * EDGE_UNIT
+
+
+def _fmt(w: Wad) -> str:
+    return f"{wad_to_decimal(w):.4f}"
+
+
+def _recently_denied(
+    state: EngineState, strategy: str, market_id: str, now: float, cooldown: float
+) -> bool:
+    if cooldown <= 0:
+        return False
+    for denial in reversed(state.denials):
+        if now - denial.ts >= cooldown:
+            return False
+        if denial.strategy == strategy and denial.market_id == market_id:
+            return True
+    return False
+
+
+def decide_market(
+    state: EngineState, view: MarketView, strategy: str, p: FairValueParams, now: float
+) -> list[OrderIntent]:
+    """The decision for one market (see the module docstring for the formula)."""
+    pool = view.pool
+    fair = view.fair or p.fair_for(view.market_id)
+    if pool is None or fair is None or not view.tradeable(now):
+        return []
+    q = view.probabilities
+    if len(fair) != len(q) or len(q) != pool.outcome_count:
+        return []
+    if state.has_pending(strategy, view.market_id):
+        return []
+    if _recently_denied(state, strategy, view.market_id, now, p.cooldown_s):
+        return []
+    outcomes = range(len(q)) if p.outcomes is None else [i for i in p.outcomes if i < len(q)]
+
+    best_sell: tuple[int, int, Wad] | None = None  # (excess, outcome, limit)
+    best_buy: tuple[int, int, Wad] | None = None
+    for i in outcomes:
+        f = fair[i]
+        if p.sell and state.position(view.market_id, i).shares > 0:
+            lim = sell_limit(f, p)
+            if lim < WAD and q[i] > lim and (best_sell is None or q[i] - lim > best_sell[0]):
+                best_sell = (q[i] - lim, i, lim)
+        lim = buy_limit(f, p)
+        if lim > 0 and q[i] < lim and (best_buy is None or lim - q[i] > best_buy[0]):
+            best_buy = (lim - q[i], i, lim)
+
+    if best_sell is not None:
+        _, i, lim = best_sell
+        held = state.position(view.market_id, i).shares
+        tokens = min(amm.sell_tokens_to_reach(pool, i, lim), held, pool.supplies[i] - 1)
+        if tokens > 0:
+            payout = amm.sell(pool, i, tokens, _fees(p)).payout
+            amount = min(payout, p.max_trade)
+            if amount >= p.min_trade:
+                return [
+                    OrderIntent(
+                        intent_id="",
+                        strategy=strategy,
+                        market_id=view.market_id,
+                        outcome=i,
+                        side=Side.SELL,
+                        amount=amount,
+                        limit_probability=lim,
+                        reason=f"q={_fmt(q[i])} > sell_limit={_fmt(lim)} fair={_fmt(fair[i])}",
+                        closing=True,
+                    )
+                ]
+    if best_buy is not None:
+        _, i, lim = best_buy
+        headroom = p.max_position - state.position(view.market_id, i).cost
+        amount = min(amm.buy_amount_to_reach(pool, i, lim, _fees(p)), p.max_trade, headroom)
+        if amount >= p.min_trade:
+            return [
+                OrderIntent(
+                    intent_id="",
+                    strategy=strategy,
+                    market_id=view.market_id,
+                    outcome=i,
+                    side=Side.BUY,
+                    amount=amount,
+                    limit_probability=lim,
+                    reason=f"q={_fmt(q[i])} < buy_limit={_fmt(lim)} fair={_fmt(fair[i])}",
+                )
+            ]
+    return []
+
+
+def _fees(p: FairValueParams) -> amm.Fees:
+    return amm.Fees(protocol_bps=p.protocol_fee_bps, amm_sell_bps=p.amm_sell_fee_bps)
+
+
+def decide(
+    state: EngineState, event: Event, params: FairValueParams, now: float, strategy: str
+) -> list[OrderIntent]:
+    """Pure: re-evaluate the market the event is about."""
+    market_id: str | None = getattr(event, "market_id", None)
+    if market_id is None or market_id not in state.markets:
+        return []
+    return decide_market(state, state.markets[market_id], strategy, params, now)
+
+
+class FairValue(Strategy[FairValueParams]):
+    name: ClassVar[str] = "fair_value"
+    Params: ClassVar[type[StrategyParams]] = FairValueParams
+    handles = (MarketSnapshot, PriceChange, FairValueUpdate)
+
+    def decide(
+        self, state: EngineState, event: Event, params: FairValueParams, now: float
+    ) -> list[OrderIntent]:
+        return decide(state, event, params, now, self.strategy_id)
+
+
+STRATEGY = FairValue

@@ -1,0 +1,173 @@
+"""fair_value: table-driven (state, event) -> exact intents, plus the guard's meaning."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from kashbot import amm
+from kashbot.engine.events import (
+    Event,
+    FairValueUpdate,
+    MarketSnapshot,
+    OrderIntent,
+    RiskDenied,
+    Side,
+    StaleData,
+)
+from kashbot.engine.state import EngineState
+from kashbot.engine.strategy import build_strategy
+from kashbot.money import WAD
+from strategies.fair_value import FairValue, FairValueParams, buy_limit, decide, sell_limit
+
+P40 = 400_000_000_000_000_000
+P60 = 600_000_000_000_000_000
+POOL = amm.seed_pool(1_000 * 10**6, (P40, P60))  # 1,000 USDC, q = (0.40, 0.60)
+BUY_LIM = 485_000_000_000_000_000  # 0.5 * 0.99 - 0.01
+SELL_LIM = 520_152_025_303_540_456  # ceil(0.5 / 0.99**2) + 0.01
+NOW = 100.0
+
+
+def snap(pool: amm.Pool | None = POOL, status: str = "ACTIVE", **kw: Any) -> MarketSnapshot:
+    probs = amm.probabilities(pool) if pool is not None else (P40, P60)
+    return MarketSnapshot(NOW, "m1", status, probs, pool, **kw)
+
+
+def buy(amount: int, outcome: int = 0, lim: int = BUY_LIM, q: str = "0.4000") -> OrderIntent:
+    f = "0.5000"
+    return OrderIntent(
+        "", "fv", "m1", outcome, Side.BUY, amount, lim, f"q={q} < buy_limit=0.4850 fair={f}"
+    )
+
+
+def sell(amount: int, outcome: int = 1) -> OrderIntent:
+    reason = "q=0.6000 > sell_limit=0.5202 fair=0.5000"
+    return OrderIntent("", "fv", "m1", outcome, Side.SELL, amount, SELL_LIM, reason, closing=True)
+
+
+@dataclass
+class Case:
+    name: str
+    expected: list[OrderIntent]
+    params: dict[str, Any] = field(default_factory=dict)
+    events: list[Event] = field(default_factory=lambda: [snap()])
+    positions: dict[int, tuple[int, int]] = field(default_factory=dict)  # outcome -> shares, cost
+    pending: bool = False
+    now: float = NOW
+
+
+CASES = [
+    Case("buy capped by max trade", [buy(25_000_000)]),
+    Case("buy sized by exact inversion", [buy(80_175_904)], {"max_trade_usdc": "1000"}),
+    Case("inside the band: nothing", [], {"fair": {"m1": ["0.41", "0.59"]}}),
+    Case(
+        "position headroom caps the buy",
+        [buy(10_000_000)],
+        positions={0: (10 * WAD, 240_000_000)},
+    ),
+    Case("headroom under min trade: nothing", [], positions={0: (10 * WAD, 249_500_000)}),
+    Case(
+        "sell held outcome above sell limit (capped)",
+        [sell(25_000_000)],
+        positions={1: (50 * WAD, 30_000_000)},
+    ),
+    Case(
+        "sell sized by exact inversion",
+        [sell(85_253_482)],
+        {"max_trade_usdc": "1000"},
+        positions={1: (500 * WAD, 300_000_000)},
+    ),
+    Case(
+        "sell disabled: buy instead",
+        [buy(25_000_000)],
+        {"sell": False},
+        positions={1: (50 * WAD, 1)},
+    ),
+    Case("pending intent in market: nothing", [], pending=True),
+    Case("market not active: nothing", [], events=[snap(status="RESOLVED")]),
+    Case("pool unknown: nothing", [], events=[snap(pool=None)]),
+    Case("frozen: nothing", [], events=[snap(freeze_at=NOW)]),
+    Case("stale: nothing", [], events=[snap(), StaleData(NOW, "stream", "m1", 31.0)]),
+    Case(
+        "denied recently: cooldown",
+        [],
+        events=[snap(), RiskDenied(NOW - 1, "x", "fv", "m1", "DAILY_CAP")],
+    ),
+    Case(
+        "denied long ago: trades again",
+        [buy(25_000_000)],
+        events=[snap(), RiskDenied(NOW - 10, "x", "fv", "m1", "DAILY_CAP")],
+    ),
+    Case("outcome filter excludes 0: nothing", [], {"outcomes": [1]}),
+    Case(
+        "fair value update overrides config",
+        [],
+        events=[snap(), FairValueUpdate(NOW, "m1", (P40, P60), "feed")],
+    ),
+    Case("no fair value at all: nothing", [], {"fair": {}}),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_fair_value_table(case: Case) -> None:
+    params = FairValueParams.model_validate({"fair": {"m1": ["0.5", "0.5"]}, **case.params})
+    state = EngineState()
+    for outcome, (shares, cost) in case.positions.items():
+        state.set_position("m1", outcome, shares, cost)
+    if case.pending:
+        state.add_pending(buy(1))
+    for ev in case.events:
+        state.apply(ev)
+    assert decide(state, case.events[-1], params, case.now, "fv") == case.expected
+
+
+def test_buy_lands_at_or_below_the_guard_and_one_more_unit_would_pass_it() -> None:
+    (intent,) = decide(
+        _state(),
+        snap(),
+        FairValueParams(fair={"m1": ["0.5", "0.5"]}, max_trade_usdc=Decimal(1000)),
+        NOW,
+        "fv",
+    )
+    assert intent.limit_probability is not None
+    after = amm.buy(POOL, 0, intent.amount).pool
+    assert amm.probability(after, 0) <= intent.limit_probability
+    assert amm.probability(amm.buy(POOL, 0, intent.amount + 2).pool, 0) > intent.limit_probability
+
+
+def test_limits_formula() -> None:
+    p = FairValueParams(edge_bps=0, protocol_fee_bps=0, amm_sell_fee_bps=0)
+    assert buy_limit(WAD // 2, p) == WAD // 2 == sell_limit(WAD // 2, p)
+    p = FairValueParams(edge_bps=100)
+    assert buy_limit(WAD // 2, p) == BUY_LIM
+    assert sell_limit(WAD // 2, p) == SELL_LIM
+
+
+@pytest.mark.parametrize(
+    "fair",
+    [["0.5"], ["0", "1"], ["0.5", "0.6"]],
+)
+def test_params_reject_bad_fair_values(fair: list[str]) -> None:
+    with pytest.raises(ValueError, match="m1"):
+        FairValueParams.model_validate({"fair": {"m1": fair}})
+
+
+def test_params_reject_unknown_keys() -> None:
+    with pytest.raises(ValueError, match="egde_bps"):
+        FairValueParams.model_validate({"egde_bps": 5})
+
+
+def test_loaded_by_short_name_and_dotted_path() -> None:
+    for spec in ("fair_value", "strategies.fair_value", "strategies.fair_value:FairValue"):
+        s = build_strategy(spec, {"edge_bps": 5}, strategy_id="a", markets=["m1"])
+        assert isinstance(s, FairValue)
+        assert s.params.edge_bps == 5 and s.markets == frozenset({"m1"})
+
+
+def _state() -> EngineState:
+    s = EngineState()
+    s.apply(snap())
+    return s
