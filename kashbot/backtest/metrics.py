@@ -1,0 +1,274 @@
+"""Pure accounting for a backtest: positions, PnL, drawdown, a Sharpe-like ratio.
+
+Money stays in integers (USDC atomic units, WAD tokens). Floats appear only for ratios (Sharpe,
+drawdown as a fraction), rounded to a fixed number of places so a report is byte-stable.
+
+Marking: a position is worth what selling it into the pool right now would pay, after the AMM
+sell fee and the protocol fee (``amm.sell(...).payout``). Outcome tokens are not $1 claims on
+Kash, and a marginal-price mark would ignore slippage and the 2 % of sell fees, so the exit value
+is the honest number (it is also the conservative one).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from kashbot import amm
+from kashbot.engine.events import Side
+from kashbot.money import Atomic, Wad
+
+RATIO_PLACES = 6
+SECONDS_PER_DAY = 86_400
+DAYS_PER_YEAR = 365  # Kash trades 24/7
+
+PositionKey = tuple[str, int]  # (market_id, outcome)
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """One of our trades that completed on the venue."""
+
+    ts: float
+    trade_id: str
+    intent_id: str
+    market_id: str
+    outcome: int
+    side: Side
+    usdc: Atomic  # buy: gross USDC paid (fees included); sell: USDC that reached us
+    tokens: Wad  # bought, or burned by the sale
+    fee: Atomic  # protocol fee, plus the AMM sell fee on sells
+    prob_before: Wad = 0  # the outcome's chance just before / after our trade
+    prob_after: Wad = 0
+    reason: str = ""
+
+
+@dataclass(slots=True)
+class Position:
+    tokens: Wad = 0
+    cost: Atomic = 0  # USDC paid for the tokens still held (average-cost basis)
+
+
+@dataclass(slots=True)
+class Book:
+    """Cash and positions, updated fill by fill. Realised PnL uses average cost."""
+
+    cash: Atomic
+    positions: dict[PositionKey, Position] = field(default_factory=dict)
+    realised: Atomic = 0
+    fees: Atomic = 0
+    volume: Atomic = 0
+    buys: int = 0
+    sells: int = 0
+
+    def apply(self, fill: Fill) -> Atomic:
+        """Book a fill; returns the realised PnL it produced (0 for buys)."""
+        pos = self.positions.setdefault((fill.market_id, fill.outcome), Position())
+        self.fees += fill.fee
+        self.volume += fill.usdc
+        if fill.side is Side.BUY:
+            self.cash -= fill.usdc
+            pos.tokens += fill.tokens
+            pos.cost += fill.usdc
+            self.buys += 1
+            return 0
+        if fill.tokens > pos.tokens:
+            raise ValueError(
+                f"fill {fill.trade_id} sells {fill.tokens} tokens of "
+                f"{fill.market_id}/{fill.outcome} but the book holds {pos.tokens}"
+            )
+        cost_out = pos.cost * fill.tokens // pos.tokens if pos.tokens else 0
+        pos.tokens -= fill.tokens
+        pos.cost -= cost_out
+        self.cash += fill.usdc
+        self.sells += 1
+        pnl = fill.usdc - cost_out
+        self.realised += pnl
+        return pnl
+
+
+def exit_value(
+    pool: amm.Pool, outcome: int, tokens: Wad, fees: amm.Fees = amm.DEFAULT_FEES
+) -> Atomic:
+    """What selling ``tokens`` into ``pool`` would pay now (0 for nothing or an impossible sale)."""
+    if tokens <= 0:
+        return 0
+    try:
+        return amm.sell(pool, outcome, tokens, fees).payout
+    except amm.AmmError:  # more tokens than the pool can absorb: price what it can take
+        return amm.sell(pool, outcome, pool.supplies[outcome] - 1, fees).payout
+
+
+def mark_value(
+    positions: Mapping[PositionKey, Position],
+    pools: Mapping[str, amm.Pool],
+    fees: amm.Fees = amm.DEFAULT_FEES,
+) -> Atomic:
+    """Exit value of every position; a market with no known pool marks at zero."""
+    total = 0
+    for (market_id, outcome), pos in positions.items():
+        pool = pools.get(market_id)
+        if pool is not None and pos.tokens > 0:
+            total += exit_value(pool, outcome, pos.tokens, fees)
+    return total
+
+
+@dataclass(frozen=True, slots=True)
+class EquityPoint:
+    ts: float
+    cash: Atomic
+    mark: Atomic  # exit value of the positions
+    equity: Atomic  # cash + mark
+
+
+@dataclass(frozen=True, slots=True)
+class InventoryPoint:
+    ts: float
+    market_id: str
+    outcome: int
+    tokens: Wad
+
+
+def max_drawdown(equity: Sequence[Atomic]) -> tuple[Atomic, float]:
+    """Largest peak-to-trough fall (USDC atomic) and that fall as a fraction of its peak."""
+    peak: Atomic | None = None
+    worst = 0
+    worst_frac = 0.0
+    for e in equity:
+        if peak is None or e > peak:
+            peak = e
+        dd = peak - e
+        if dd > worst:
+            worst = dd
+            worst_frac = dd / peak if peak > 0 else 0.0
+    return worst, round(worst_frac, RATIO_PLACES)
+
+
+def daily_equity(points: Sequence[EquityPoint]) -> list[tuple[int, Atomic]]:
+    """(UTC day number, equity at the day's last point) for every day with a point."""
+    out: list[tuple[int, Atomic]] = []
+    for p in points:
+        day = int(p.ts // SECONDS_PER_DAY)
+        if out and out[-1][0] == day:
+            out[-1] = (day, p.equity)
+        else:
+            out.append((day, p.equity))
+    return out
+
+
+def sharpe_daily(initial: Atomic, points: Sequence[EquityPoint]) -> float | None:
+    """Annualised mean/stdev of daily returns on the starting capital; None under two days.
+
+    "Sharpe-like": no risk-free rate, returns on initial capital (not compounding), 365 days.
+    """
+    days = daily_equity(points)
+    if len(days) < 2 or initial <= 0:
+        return None
+    prev = initial
+    rets: list[float] = []
+    for _, eq in days:
+        rets.append((eq - prev) / initial)
+        prev = eq
+    mean = math.fsum(rets) / len(rets)
+    var = math.fsum((r - mean) ** 2 for r in rets) / (len(rets) - 1)
+    if var <= 0:
+        return None
+    return round(mean / math.sqrt(var) * math.sqrt(DAYS_PER_YEAR), RATIO_PLACES)
+
+
+@dataclass(frozen=True, slots=True)
+class RunTotals:
+    """Everything the report needs, gathered by the runner."""
+
+    initial_cash: Atomic
+    book: Book
+    fills: Sequence[Fill]
+    equity: Sequence[EquityPoint]
+    inventory: Sequence[InventoryPoint]
+    denials: Iterable[str]  # reason codes, one per denial
+    requests_used: int
+    request_budget: int  # requests the key's budget allowed over the run's simulated span
+    failed_trades: int
+    events: int
+    start_ts: float
+    end_ts: float
+    final_mark: Atomic
+
+
+def usdc_signed(atomic: Atomic) -> str:
+    """USDC atomic units as an exact decimal string, sign kept (``-1.5``, ``0``)."""
+    sign = "-" if atomic < 0 else ""
+    whole, frac = divmod(abs(atomic), 1_000_000)
+    return f"{sign}{whole}" if frac == 0 else f"{sign}{whole}.{frac:06d}".rstrip("0")
+
+
+def wad_str(wad: Wad) -> str:
+    """A WAD integer as an exact decimal string."""
+    sign = "-" if wad < 0 else ""
+    whole, frac = divmod(abs(wad), 10**18)
+    return f"{sign}{whole}" if frac == 0 else f"{sign}{whole}.{frac:018d}".rstrip("0")
+
+
+def compute_metrics(t: RunTotals) -> dict[str, Any]:
+    """The report's metrics block: money as exact decimal strings, ratios as rounded floats."""
+    equity_values = [p.equity for p in t.equity]
+    dd, dd_frac = max_drawdown([t.initial_cash, *equity_values])
+    final_equity = t.book.cash + t.final_mark
+    denials = Counter(t.denials)
+    span = max(t.end_ts - t.start_ts, 0.0)
+    inventory = {
+        f"{m}/{o}": wad_str(p.tokens)
+        for (m, o), p in sorted(t.book.positions.items())
+        if p.tokens != 0
+    }
+    return {
+        "pnl_realised_usdc": usdc_signed(t.book.realised),
+        "pnl_at_mark_usdc": usdc_signed(final_equity - t.initial_cash),
+        "fees_paid_usdc": usdc_signed(t.book.fees),
+        "volume_usdc": usdc_signed(t.book.volume),
+        "trades": len(t.fills),
+        "buys": t.book.buys,
+        "sells": t.book.sells,
+        "failed_trades": t.failed_trades,
+        "initial_cash_usdc": usdc_signed(t.initial_cash),
+        "final_cash_usdc": usdc_signed(t.book.cash),
+        "final_mark_usdc": usdc_signed(t.final_mark),
+        "final_equity_usdc": usdc_signed(final_equity),
+        "max_drawdown_usdc": usdc_signed(dd),
+        "max_drawdown_fraction": dd_frac,
+        "sharpe_daily": sharpe_daily(t.initial_cash, t.equity),
+        "final_inventory_tokens": inventory,
+        "inventory_over_time": [
+            {"ts": p.ts, "position": f"{p.market_id}/{p.outcome}", "tokens": wad_str(p.tokens)}
+            for p in t.inventory
+        ],
+        "denials_by_reason": dict(sorted(denials.items())),
+        "denials": sum(denials.values()),
+        "requests_used": t.requests_used,
+        "request_budget": t.request_budget,
+        "request_budget_used_fraction": (
+            round(t.requests_used / t.request_budget, RATIO_PLACES) if t.request_budget else None
+        ),
+        "events": t.events,
+        "sim_start_ts": t.start_ts,
+        "sim_end_ts": t.end_ts,
+        "sim_span_s": round(span, 3),
+    }
+
+
+def numeric_metric(metrics: Mapping[str, Any], name: str) -> float:
+    """A metric as a float for sorting sweep rows (decimal strings included); NaN if absent."""
+    v = metrics.get(name)
+    if isinstance(v, bool) or v is None:
+        return math.nan
+    if isinstance(v, int | float):
+        return float(v)
+    if isinstance(v, str):
+        try:
+            return float(v)
+        except ValueError:
+            return math.nan
+    return math.nan

@@ -1,0 +1,180 @@
+"""Writes a backtest's outputs: report.json, trades.csv, plots, and the terminal summary.
+
+``report.json`` is byte-identical for the same inputs and seed: keys sorted, no wall-clock
+timestamps of the run itself, ratios already rounded by :mod:`kashbot.backtest.metrics`, and
+inputs named by content hash rather than by absolute path.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from kashbot.backtest.metrics import EquityPoint, Fill, InventoryPoint, usdc_signed, wad_str
+from kashbot.money import Wad
+
+REPORT_FORMAT = "kashbot-backtest-report"
+REPORT_VERSION = 1
+
+ProbSeries = dict[str, list[tuple[float, tuple[Wad, ...]]]]
+
+
+@dataclass(slots=True)
+class RunArtifacts:
+    """What a run produced, in memory: the report is written from this."""
+
+    inputs: dict[str, Any]
+    metrics: dict[str, Any]
+    fills: list[Fill] = field(default_factory=list)
+    equity: list[EquityPoint] = field(default_factory=list)
+    inventory: list[InventoryPoint] = field(default_factory=list)
+    prices: ProbSeries = field(default_factory=dict)  # pool chances per market over time
+    fair: ProbSeries = field(default_factory=dict)  # fair values per market over time
+    intents: list[dict[str, Any]] = field(default_factory=list)  # every intent, in order
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """The result of :func:`kashbot.backtest.runner.run_backtest`."""
+
+    metrics: dict[str, Any]
+    inputs: dict[str, Any]
+    out_dir: Path | None
+    artifacts: RunArtifacts
+
+
+def iso(ts: float) -> str:
+    """Simulated time as ISO-8601 UTC with milliseconds (for CSV and tables)."""
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def report_document(art: RunArtifacts) -> dict[str, Any]:
+    return {
+        "format": REPORT_FORMAT,
+        "version": REPORT_VERSION,
+        "inputs": art.inputs,
+        "metrics": art.metrics,
+        "intents": len(art.intents),
+    }
+
+
+def dumps_report(art: RunArtifacts) -> str:
+    return json.dumps(report_document(art), sort_keys=True, indent=2, allow_nan=False) + "\n"
+
+
+TRADE_COLUMNS = (
+    "time",
+    "ts",
+    "trade_id",
+    "intent_id",
+    "market_id",
+    "outcome",
+    "side",
+    "usdc",
+    "tokens",
+    "fee_usdc",
+    "prob_before",
+    "prob_after",
+    "reason",
+)
+
+
+def write_trades_csv(path: Path, fills: list[Fill]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(TRADE_COLUMNS)
+        for f in fills:
+            w.writerow(
+                (
+                    iso(f.ts),
+                    repr(f.ts),
+                    f.trade_id,
+                    f.intent_id,
+                    f.market_id,
+                    f.outcome,
+                    f.side.value,
+                    usdc_signed(f.usdc),
+                    wad_str(f.tokens),
+                    usdc_signed(f.fee),
+                    wad_str(f.prob_before),
+                    wad_str(f.prob_after),
+                    f.reason,
+                )
+            )
+
+
+def write_outputs(out_dir: Path, art: RunArtifacts, *, plots: bool = True) -> list[Path]:
+    """Write every output file into ``out_dir``; returns the paths written."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    report = out_dir / "report.json"
+    report.write_text(dumps_report(art), encoding="utf-8")
+    written.append(report)
+    trades = out_dir / "trades.csv"
+    write_trades_csv(trades, art.fills)
+    written.append(trades)
+    intents = out_dir / "intents.jsonl"
+    intents.write_text(
+        "".join(json.dumps(i, sort_keys=True) + "\n" for i in art.intents), encoding="utf-8"
+    )
+    written.append(intents)
+    if plots:
+        from kashbot.backtest.plots import write_plots  # matplotlib is slow to import
+
+        written.extend(write_plots(out_dir, art))
+    return written
+
+
+_SUMMARY_ROWS = (
+    ("PnL at mark", "pnl_at_mark_usdc", "USDC"),
+    ("PnL realised", "pnl_realised_usdc", "USDC"),
+    ("Fees paid", "fees_paid_usdc", "USDC"),
+    ("Volume", "volume_usdc", "USDC"),
+    ("Trades (buys/sells)", None, ""),
+    ("Failed trades", "failed_trades", ""),
+    ("Max drawdown", "max_drawdown_usdc", "USDC"),
+    ("Max drawdown (fraction)", "max_drawdown_fraction", ""),
+    ("Sharpe-like (daily, ann.)", "sharpe_daily", ""),
+    ("Denials", "denials", ""),
+    ("Requests used / budget", None, ""),
+    ("Events replayed", "events", ""),
+    ("Simulated span", "sim_span_s", "s"),
+)
+
+
+def summary_table(metrics: Mapping[str, Any], title: str = "Backtest") -> Table:
+    table = Table(title=title, show_header=False, box=None, pad_edge=False)
+    table.add_column("metric", style="bold")
+    table.add_column("value", justify="right")
+    for label, key, unit in _SUMMARY_ROWS:
+        if label.startswith("Trades"):
+            value = f"{metrics.get('trades')} ({metrics.get('buys')}/{metrics.get('sells')})"
+        elif label.startswith("Requests"):
+            value = f"{metrics.get('requests_used')} / {metrics.get('request_budget')}"
+        else:
+            v = metrics.get(key or "")
+            value = "n/a" if v is None else f"{v} {unit}".strip()
+        table.add_row(label, value)
+    for reason, n in (metrics.get("denials_by_reason") or {}).items():
+        table.add_row(f"  denied {reason}", str(n))
+    inv = metrics.get("final_inventory_tokens") or {}
+    for pos, tokens in list(inv.items())[:6]:
+        table.add_row(f"  holding {pos}", f"{tokens} tokens")
+    return table
+
+
+def print_summary(
+    metrics: Mapping[str, Any], console: Console | None = None, out_dir: Path | None = None
+) -> None:
+    console = console or Console()
+    console.print(summary_table(metrics))
+    if out_dir is not None:
+        console.print(f"[dim]report, trades.csv and plots in {out_dir}[/dim]")

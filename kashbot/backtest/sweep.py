@@ -1,0 +1,197 @@
+"""Parameter sweeps: a grid of config overrides run in parallel, one row of metrics per point.
+
+The unit of work is a plain top-level function ``unit(config, params, seed) -> metrics`` whose
+arguments and result are plain picklable data, so the same grid can later be handed to Ray or
+Dask (``ray.remote(unit)`` / ``client.map(unit, ...)``) instead of the process pool used here.
+
+A sweep axis is ``name=v1,v2,...`` where ``name`` is a dotted path into the config mapping
+(list items by index: ``strategies.0.params.edge_bps=50,100``). Values are parsed as YAML
+scalars, so ``5`` is an int, ``0.5`` a float (only ever a parameter, never money we hold),
+``"0.5"`` a string and ``true`` a bool.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import math
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from kashbot.backtest.metrics import numeric_metric
+
+Unit = Callable[[dict[str, Any], dict[str, Any], int], dict[str, Any]]
+
+
+class SweepError(ValueError):
+    """A malformed ``--sweep`` axis or a path that does not exist in the config."""
+
+
+def parse_axis(spec: str) -> tuple[str, list[Any]]:
+    """``"a.b=1,2"`` → ``("a.b", [1, 2])``."""
+    name, sep, values = spec.partition("=")
+    name = name.strip()
+    if not sep or not name or not values.strip():
+        raise SweepError(f"--sweep {spec!r}: expected name=v1,v2,...")
+    parsed = []
+    for raw in values.split(","):
+        try:
+            parsed.append(yaml.safe_load(raw.strip()))
+        except yaml.YAMLError as exc:
+            raise SweepError(f"--sweep {name}: cannot parse value {raw!r}: {exc}") from exc
+    return name, parsed
+
+
+def parse_axes(specs: Sequence[str]) -> dict[str, list[Any]]:
+    axes: dict[str, list[Any]] = {}
+    for spec in specs:
+        name, values = parse_axis(spec)
+        if name in axes:
+            raise SweepError(f"--sweep {name} given twice")
+        axes[name] = values
+    return axes
+
+
+def grid(axes: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
+    """Cartesian product in a stable order (first axis slowest)."""
+    names = list(axes)
+    return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*axes.values())]
+
+
+def set_path(config: Mapping[str, Any], dotted: str, value: Any) -> dict[str, Any]:
+    """A deep copy of ``config`` with ``dotted`` set to ``value``; the parent must exist."""
+    out: dict[str, Any] = copy.deepcopy(dict(config))
+    parts = dotted.split(".")
+    node: Any = out
+    for i, part in enumerate(parts[:-1]):
+        where = ".".join(parts[: i + 1])
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise SweepError(f"--sweep {dotted}: {where} is not an index of a list")
+            node = node[int(part)]
+        elif isinstance(node, dict):
+            if part not in node:
+                node[part] = {}
+            node = node[part]
+        else:
+            raise SweepError(f"--sweep {dotted}: {where} is not a mapping or list")
+    last = parts[-1]
+    if isinstance(node, list):
+        if not last.isdigit() or int(last) >= len(node):
+            raise SweepError(f"--sweep {dotted}: {last} is not an index of the list")
+        node[int(last)] = value
+    elif isinstance(node, dict):
+        node[last] = value
+    else:
+        raise SweepError(f"--sweep {dotted}: parent is not a mapping or list")
+    return out
+
+
+def apply_params(config: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(config)
+    for name, value in params.items():
+        out = set_path(out, name, value)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class SweepRow:
+    params: dict[str, Any]
+    metrics: dict[str, Any]
+    error: str | None = None
+
+
+def sort_rows(rows: Sequence[SweepRow], sort_by: str) -> list[SweepRow]:
+    """Best first: descending by ``sort_by``, ascending with a leading ``+``; NaN/errors last."""
+    ascending = sort_by.startswith("+")
+    key_name = sort_by.lstrip("+-")
+
+    def key(row: SweepRow) -> tuple[int, float]:
+        v = numeric_metric(row.metrics, key_name) if row.error is None else math.nan
+        if math.isnan(v):
+            return (1, 0.0)
+        return (0, v if ascending else -v)
+
+    return sorted(rows, key=key)  # stable: ties keep grid order
+
+
+def run_sweep(
+    unit: Unit,
+    config: Mapping[str, Any],
+    axes: Mapping[str, Sequence[Any]],
+    seed: int,
+    *,
+    workers: int | None = None,
+    progress: bool | None = None,
+) -> list[SweepRow]:
+    """Run ``unit`` over the grid on a process pool; rows come back in grid order.
+
+    A point that raises becomes a row with ``error`` set rather than killing the sweep.
+    """
+    points = grid(axes)
+    base = dict(config)
+    workers = workers or os.cpu_count() or 1
+    show = sys.stdout.isatty() if progress is None else progress
+    rows: list[SweepRow | None] = [None] * len(points)
+    with (
+        ProcessPoolExecutor(max_workers=min(workers, max(1, len(points)))) as pool,
+        Progress(disable=not show, transient=True) as bar,
+    ):
+        task = bar.add_task("sweep", total=len(points))
+        futures: dict[Future[dict[str, Any]], int] = {
+            pool.submit(unit, base, p, seed): i for i, p in enumerate(points)
+        }
+        for fut in as_completed(futures):
+            i = futures[fut]
+            try:
+                rows[i] = SweepRow(points[i], fut.result())
+            except Exception as exc:  # a bad point is a row, not the end of the sweep
+                rows[i] = SweepRow(points[i], {}, f"{type(exc).__name__}: {exc}")
+            bar.advance(task)
+    return [r for r in rows if r is not None]
+
+
+DEFAULT_COLUMNS = (
+    "pnl_at_mark_usdc",
+    "pnl_realised_usdc",
+    "fees_paid_usdc",
+    "volume_usdc",
+    "trades",
+    "max_drawdown_usdc",
+    "sharpe_daily",
+    "denials",
+)
+
+
+def sweep_table(
+    rows: Sequence[SweepRow], sort_by: str, columns: Sequence[str] = DEFAULT_COLUMNS
+) -> Table:
+    key_name = sort_by.lstrip("+-")
+    cols = [key_name, *[c for c in columns if c != key_name]]
+    names = list(rows[0].params) if rows else []
+    table = Table(title=f"Sweep ({len(rows)} runs) sorted by {sort_by}")
+    for n in names:
+        table.add_column(n, style="cyan")
+    for c in cols:
+        table.add_column(c, justify="right")
+    for row in sort_rows(rows, sort_by):
+        cells = [str(row.params[n]) for n in names]
+        if row.error is not None:
+            cells += [f"[red]{row.error}[/red]", *[""] * (len(cols) - 1)]
+        else:
+            cells += ["n/a" if row.metrics.get(c) is None else str(row.metrics[c]) for c in cols]
+        table.add_row(*cells)
+    return table
+
+
+def print_sweep(rows: Sequence[SweepRow], sort_by: str, console: Console | None = None) -> None:
+    (console or Console()).print(sweep_table(rows, sort_by))
