@@ -1,0 +1,405 @@
+"""YAML config -> frozen pydantic models rejecting unknown keys; errors give file:line and key path.
+
+Why a custom loader: pydantic knows the key path of an error but not where it is in the file, and
+"extra inputs are not permitted" without a line number is how typos survive. The YAML is composed
+into nodes first, so every key path gets the line it was written on.
+
+Secrets (``api_key``, webhook ``secret``/``previous_secret``) can only come from the environment
+(``${KASH_API_KEY}``) or a file (``api_key_file``, ``secret_file``); a literal value in YAML is an
+error, so a config file can be shared or committed safely. ``${VAR}`` and ``${VAR:-default}`` work
+in any string value. Secrets become ``SecretStr`` and print as ``**********``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from kashbot.engine.strategy import StrategyLoadError, load_strategy_class
+
+Tier = Literal["free", "developer", "enterprise", "mm"]
+KeyPath = tuple[str | int, ...]
+
+_ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_ENV_ONLY_RE = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")
+SECRET_KEYS = frozenset({"api_key", "secret", "previous_secret", "webhook_secret"})
+
+
+class ConfigError(ValueError):
+    """Every problem found in one config file, each as ``file:line: key.path: message``."""
+
+    def __init__(self, file: str, problems: list[tuple[int | None, str, str]]) -> None:
+        self.file = file
+        self.problems = problems
+        lines = [
+            f"{file}:{line if line is not None else '?'}: {path or '<root>'}: {msg}"
+            for line, path, msg in problems
+        ]
+        super().__init__("\n".join(lines))
+
+
+# ---- models ---------------------------------------------------------------------------------
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SimConfig(_Model):
+    """The in-process simulator that paper mode trades against."""
+
+    scenario: str | None = Field(None, description="sim scenario file; None = the default one")
+    seed: int = 0
+    time_scale: float = Field(1.0, gt=0)
+    key_tier: Tier = "developer"
+
+
+class VenueConfig(_Model):
+    mode: Literal["paper", "live"] = "paper"
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    api_key_file: Path | None = None
+    api_version: str | None = "2026-04-29"
+    sign_requests: bool = False
+    timeout_s: float = Field(30.0, gt=0)
+    max_retries: int = Field(3, ge=0, le=10)
+    sim: SimConfig = SimConfig()
+
+    @model_validator(mode="after")
+    def _key_for_live(self) -> VenueConfig:
+        if self.mode == "live" and self.api_key is None and self.api_key_file is None:
+            raise ValueError("live mode needs api_key: ${KASH_API_KEY} (or api_key_file)")
+        if self.mode == "paper" and (self.api_key is not None or self.api_key_file is not None):
+            raise ValueError("paper mode uses the simulator's own test key; remove api_key")
+        return self
+
+    def resolved_api_key(self) -> str | None:
+        if self.api_key is not None:
+            return self.api_key.get_secret_value()
+        if self.api_key_file is not None:
+            return self.api_key_file.read_text().strip()
+        return None
+
+
+class AccountConfig(_Model):
+    """Whose request budget we spend: every key of one Kash user shares it."""
+
+    user_id: str = "default"
+    tier: Tier | None = Field(None, description="the key's tier; paper: the sim key's")
+    requests_per_minute: int | None = Field(None, gt=0, description="needed for enterprise/mm")
+
+
+class RiskConfig(_Model):
+    """Caps default from the tier (kash-api §4); values here can only lower them."""
+
+    per_trade_cap_usdc: Decimal | None = Field(None, gt=0)
+    daily_cap_usdc: Decimal | None = Field(None, gt=0)
+    max_market_exposure_usdc: Decimal | None = Field(None, gt=0)
+    max_total_exposure_usdc: Decimal | None = Field(None, gt=0)
+    confirm_ceiling_usdc: Decimal = Field(
+        Decimal(0), ge=0, description="auto-confirm gated (202) trades up to this amount"
+    )
+    budget_share: float = Field(1.0, gt=0, le=1, description="share of the user's request quota")
+    max_consecutive_failures: int = Field(5, ge=1)
+
+
+class PollerConfig(_Model):
+    enabled: bool = True
+    markets_interval_s: float = Field(10.0, gt=0)
+    predictions_interval_s: float = Field(5.0, ge=0, description="0 disables")
+    quotes_interval_s: float = Field(15.0, ge=0, description="0 disables")
+    quote_amount_usdc: Decimal = Field(Decimal(1), gt=0)
+    reserve_fraction: float = Field(
+        0.2, ge=0, lt=1, description="share of X-RateLimit-Remaining kept for order traffic"
+    )
+    stale_after_s: float = Field(60.0, gt=0)
+
+
+class WebhookConfig(_Model):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(8787, ge=0, le=65535, description="0 = any free port")
+    path: str = "/kash/webhook"
+    public_url: str | None = Field(None, description="URL Kash delivers to (paper: automatic)")
+    secret: SecretStr | None = None
+    secret_file: Path | None = None
+    previous_secret: SecretStr | None = None
+    max_body_bytes: int = Field(65_536, ge=1_024)
+    tolerance_s: float = Field(300.0, gt=0)
+
+    @field_validator("path")
+    @classmethod
+    def _slash(cls, v: str) -> str:
+        if not v.startswith("/"):
+            raise ValueError("path must start with '/'")
+        return v
+
+    def secrets(self) -> list[str]:
+        out: list[str] = []
+        if self.secret is not None:
+            out.append(self.secret.get_secret_value())
+        elif self.secret_file is not None:
+            out.append(self.secret_file.read_text().strip())
+        if self.previous_secret is not None:
+            out.append(self.previous_secret.get_secret_value())
+        return out
+
+
+class StreamConfig(_Model):
+    enabled: bool = Field(True, description="the simulator's /v1/stream; Kash itself has none")
+    url: str | None = Field(None, description="ws URL; paper: the simulator's")
+    heartbeat_timeout_s: float = Field(15.0, gt=0)
+    stale_after_s: float = Field(30.0, gt=0)
+    backoff_initial_s: float = Field(0.5, gt=0)
+    backoff_max_s: float = Field(30.0, gt=0)
+
+
+class SimTruthConfig(_Model):
+    """Paper only: publish the simulator's hidden true chances as FairValueUpdate events."""
+
+    enabled: bool = False
+    interval_s: float = Field(5.0, gt=0)
+
+
+class SourcesConfig(_Model):
+    poller: PollerConfig = PollerConfig()
+    webhook: WebhookConfig = WebhookConfig()
+    stream: StreamConfig = StreamConfig()
+    sim_truth: SimTruthConfig = SimTruthConfig()
+
+
+class StrategyConfig(_Model):
+    name: str = Field(description="short name in strategies/ or a dotted path")
+    id: str | None = None
+    markets: list[str] | None = Field(None, description="None = every configured market")
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class StoreConfig(_Model):
+    path: str = "var/kashbot.sqlite"
+
+
+class LoggingConfig(_Model):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = "auto"
+    file: str | None = None
+
+
+class StatusConfig(_Model):
+    enabled: bool | Literal["auto"] = "auto"
+    refresh_s: float = Field(1.0, gt=0)
+
+
+class ControlConfig(_Model):
+    """A tiny HTTP endpoint for ``kashbot halt``/``resume``/``status`` (127.0.0.1 only)."""
+
+    enabled: bool = True
+    host: Literal["127.0.0.1", "localhost", "::1"] = "127.0.0.1"
+    port: int = Field(8788, ge=0, le=65535)
+
+
+class EngineConfig(_Model):
+    shutdown_grace_s: float = Field(10.0, ge=0)
+    max_inflight_intents: int = Field(64, ge=1)
+
+
+class KashbotConfig(_Model):
+    venue: VenueConfig = VenueConfig()
+    account: AccountConfig = AccountConfig()
+    risk: RiskConfig = RiskConfig()
+    sources: SourcesConfig = SourcesConfig()
+    markets: list[str] | Literal["all"] = "all"
+    strategies: list[StrategyConfig] = Field(default_factory=list)
+    store: StoreConfig = StoreConfig()
+    logging: LoggingConfig = LoggingConfig()
+    status: StatusConfig = StatusConfig()
+    control: ControlConfig = ControlConfig()
+    engine: EngineConfig = EngineConfig()
+
+    @model_validator(mode="after")
+    def _live_webhook_secret(self) -> KashbotConfig:
+        wh = self.sources.webhook
+        if (
+            self.venue.mode == "live"
+            and wh.enabled
+            and wh.secret is None
+            and wh.secret_file is None
+        ):
+            raise ValueError(
+                "sources.webhook is enabled in live mode but has no secret: "
+                "secret: ${KASH_WEBHOOK_SECRET} (or secret_file)"
+            )
+        if self.venue.mode == "live" and self.sources.sim_truth.enabled:
+            raise ValueError("sources.sim_truth exists only in paper mode")
+        ids = [s.id or s.name for s in self.strategies]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"strategy ids must be unique; give each an id: {dupes}")
+        return self
+
+
+# ---- loading --------------------------------------------------------------------------------
+
+
+class _Walker:
+    """Turns a composed YAML node tree into plain data plus a key-path -> line map."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.lines: dict[KeyPath, int] = {}
+        self.problems: list[tuple[int | None, str, str]] = []
+
+    def walk(self, node: yaml.Node, path: KeyPath) -> Any:
+        line = node.start_mark.line + 1
+        self.lines.setdefault(path, line)
+        if isinstance(node, yaml.MappingNode):
+            out: dict[str, Any] = {}
+            for key_node, value_node in node.value:
+                key = key_node.value
+                if not isinstance(key_node, yaml.ScalarNode):
+                    self.problems.append((line, _fmt(path), "mapping keys must be plain strings"))
+                    continue
+                sub = (*path, key)
+                if key in out:
+                    self.problems.append((key_node.start_mark.line + 1, _fmt(sub), "duplicate key"))
+                self.lines[sub] = key_node.start_mark.line + 1
+                out[key] = self.walk(value_node, sub)
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [self.walk(item, (*path, i)) for i, item in enumerate(node.value)]
+        assert isinstance(node, yaml.ScalarNode)
+        value = node.value  # the raw text as written
+        resolved: Any
+        if node.tag == _FLOAT_TAG and _DECIMAL_RE.match(value):
+            resolved = Decimal(value)  # money must never pass through a float
+        else:
+            resolved = _SCALAR_LOADER.construct_object(node, deep=True)
+        secret = bool(path) and path[-1] in SECRET_KEYS and resolved is not None
+        if secret and not _ENV_ONLY_RE.match(str(value).strip()):
+            self.problems.append(
+                (
+                    line,
+                    _fmt(path),
+                    "a literal secret is not allowed in a config file; "
+                    "use ${ENV_VAR} (e.g. ${KASH_API_KEY}) or a secrets file "
+                    "(api_key_file / secret_file)",
+                )
+            )
+            return None
+        if isinstance(resolved, str) and "${" in resolved:
+            return self._interpolate(resolved, path, line)
+        return resolved
+
+    def _interpolate(self, text: str, path: KeyPath, line: int) -> str:
+        def repl(m: re.Match[str]) -> str:
+            name, default = m.group(1), m.group(2)
+            if name in self.env:
+                return self.env[name]
+            if default is not None:
+                return default
+            self.problems.append((line, _fmt(path), f"environment variable {name} is not set"))
+            return ""
+
+        return _ENV_RE.sub(repl, text)
+
+
+_SCALAR_LOADER = yaml.SafeLoader("")
+_FLOAT_TAG = "tag:yaml.org,2002:float"
+_DECIMAL_RE = re.compile(r"^[-+]?(\d[\d_]*)?\.?\d*([eE][-+]?\d+)?$")
+
+
+def _fmt(path: KeyPath) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out
+
+
+def _line_for(lines: Mapping[KeyPath, int], loc: KeyPath) -> int | None:
+    for n in range(len(loc), -1, -1):
+        if loc[:n] in lines:
+            return lines[loc[:n]]
+    return None
+
+
+def _pydantic_problems(
+    exc: ValidationError, lines: Mapping[KeyPath, int], prefix: KeyPath = ()
+) -> list[tuple[int | None, str, str]]:
+    out: list[tuple[int | None, str, str]] = []
+    for err in exc.errors(include_input=False, include_url=False):
+        # drop pydantic's union-branch tags like 'list[str]' / "literal['all']" from the path
+        loc = (*prefix, *(p for p in err["loc"] if not (isinstance(p, str) and "[" in p)))
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (misspelt?)"
+        out.append((_line_for(lines, loc), _fmt(loc), msg))
+    return out
+
+
+def parse_config(
+    text: str, file: str = "<string>", env: Mapping[str, str] | None = None
+) -> KashbotConfig:
+    """Validate YAML text into a :class:`KashbotConfig` (raises :class:`ConfigError`)."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        raise ConfigError(file, [(line, "", f"not valid YAML: {exc}")]) from None
+    walker = _Walker(os.environ if env is None else env)
+    data = walker.walk(root, ()) if root is not None else {}
+    if not isinstance(data, dict):
+        raise ConfigError(file, [(1, "", "the top level must be a mapping")])
+    if walker.problems:
+        raise ConfigError(file, walker.problems)
+    try:
+        cfg = KashbotConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(file, _pydantic_problems(exc, walker.lines)) from None
+    problems: list[tuple[int | None, str, str]] = []
+    for i, strat in enumerate(cfg.strategies):
+        base: KeyPath = ("strategies", i)
+        try:
+            cls = load_strategy_class(strat.name)
+        except StrategyLoadError as exc:
+            problems.append(
+                (_line_for(walker.lines, (*base, "name")), _fmt((*base, "name")), str(exc))
+            )
+            continue
+        try:
+            cls.Params.model_validate(strat.params)
+        except ValidationError as exc:
+            problems.extend(_pydantic_problems(exc, walker.lines, (*base, "params")))
+    if problems:
+        raise ConfigError(file, problems)
+    return cfg
+
+
+def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> KashbotConfig:
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as exc:
+        raise ConfigError(str(p), [(None, "", f"cannot read: {exc.strerror}")]) from None
+    return parse_config(text, str(p), env)
+
+
+def effective_config_yaml(cfg: KashbotConfig) -> str:
+    """The config with every default filled in and secrets masked (for ``config check``)."""
+    data = cfg.model_dump(mode="json")
+    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
