@@ -8,6 +8,7 @@ of kash-api.md §7 and a clock whose ``sleep`` only records (no real waiting).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
@@ -69,6 +70,7 @@ class FakeKash:
         self._scripts: dict[tuple[str, str], deque[Reply]] = defaultdict(deque)
         self._sticky: dict[tuple[str, str], Reply] = {}
         self._runner: web.AppRunner | None = None
+        self._stopping = asyncio.Event()  # wakes stalled handlers so teardown is instant
         self.base_url = ""
 
     def script(self, method: str, path: str, *replies: Reply) -> None:
@@ -95,6 +97,7 @@ class FakeKash:
         self.base_url = f"http://127.0.0.1:{port}/v1"
 
     async def stop(self) -> None:
+        self._stopping.set()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -118,7 +121,8 @@ class FakeKash:
         else:
             return web.json_response({"unscripted": f"{request.method} {request.path}"}, status=599)
         if reply.delay:
-            await asyncio.sleep(reply.delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), reply.delay)
         if reply.drop:
             assert request.transport is not None
             request.transport.close()
