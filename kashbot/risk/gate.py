@@ -1,0 +1,435 @@
+"""The risk gate: one door for every order intent, and the only minter of ``Approval``.
+
+``evaluate`` is the pure decision (intent + snapshot + limits → None or a denial);
+``RiskGate.check`` takes a snapshot of its own state, evaluates and reserves headroom without
+awaiting in between, so on one event loop any number of concurrent intents are serialised and
+can never overspend. The gate also owns the trading state (ACTIVE / REDUCING / HALTED) and
+reacts to venue errors the executor reports: auth and platform-halt codes halt, balance and cap
+codes reduce, repeated failures halt. Every denial is one structlog line and one ``RiskDenied``
+event.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+
+import structlog
+
+from kashbot.clock import Clock, WallClock
+from kashbot.engine.events import (
+    Event,
+    OrderIntent,
+    RiskDenied,
+    Side,
+    TradingState,
+    TradingStateChanged,
+)
+from kashbot.money import Atomic
+from kashbot.risk.ledger import SpendEntry, SpendLedger
+from kashbot.risk.limits import Limits
+
+log = structlog.get_logger("kashbot.risk")
+
+# clientRequestId: 1-128 chars of [A-Za-z0-9_-:.] (§5); the intent id is sent as-is.
+_ID_RE = re.compile(r"^[A-Za-z0-9_\-:.]{1,128}$")
+
+
+class Reason(StrEnum):
+    """Stable denial reason codes (logs, events, status view and tests branch on these)."""
+
+    NOT_READY = "NOT_READY"  # startup recovery has not finished
+    HALTED = "HALTED"
+    REDUCING_ONLY = "REDUCING_ONLY"
+    INVALID_INTENT = "INVALID_INTENT"
+    DUPLICATE_INTENT = "DUPLICATE_INTENT"
+    BELOW_MINIMUM = "BELOW_MINIMUM"
+    PER_TRADE_CAP = "PER_TRADE_CAP"
+    DAILY_CAP = "DAILY_CAP"
+    MARKET_EXPOSURE = "MARKET_EXPOSURE"
+    TOTAL_EXPOSURE = "TOTAL_EXPOSURE"
+    STALE_DATA = "STALE_DATA"
+    MARKET_NOT_TRADEABLE = "MARKET_NOT_TRADEABLE"
+    CONFIRM_CEILING = "CONFIRM_CEILING"
+    # after sending: the venue refused the trade (the code is in the detail)
+    VENUE_SPENDING_LIMIT = "VENUE_SPENDING_LIMIT"
+    VENUE_INSUFFICIENT_BALANCE = "VENUE_INSUFFICIENT_BALANCE"
+    VENUE_REJECTED = "VENUE_REJECTED"
+
+
+# Venue codes that stop all trading until a human looks (or the platform halt passes).
+HALT_CODES: frozenset[str] = frozenset(
+    {
+        "API_KEY_MISSING",
+        "API_KEY_MALFORMED",
+        "API_KEY_INVALID",
+        "API_KEY_REVOKED",
+        "API_KEY_EXPIRED",
+        "REQUEST_SIGNATURE_INVALID",
+        "INSUFFICIENT_SCOPE",
+        "IP_NOT_ALLOWED",
+        "WALLET_DELEGATION_NOT_ENABLED",
+        "API_TRADE_PROCESSING_HALTED",
+    }
+)
+# Platform halts are temporary: resume by ourselves after Retry-After (default 300 s).
+TEMPORARY_HALT_CODES: frozenset[str] = frozenset({"API_TRADE_PROCESSING_HALTED"})
+UNTRADEABLE_CODES: frozenset[str] = frozenset(
+    {"MARKET_NOT_TRADEABLE", "MARKET_NOT_FOUND", "CHAIN_NOT_SUPPORTED"}
+)
+
+_MINT = object()  # only this module can build an Approval
+
+
+@dataclass(frozen=True, slots=True)
+class Approval:
+    """Permission to send exactly this intent, minted only by :class:`RiskGate`.
+
+    ``daily_draw`` is what the intent holds on the daily ledger (0 for sells), ``exposure`` what
+    it adds to its market's exposure while in flight.
+    """
+
+    intent: OrderIntent
+    idempotency_key: str
+    reservation_id: str
+    daily_draw: Atomic
+    exposure: Atomic
+    expects_confirmation: bool
+    auto_confirm: bool
+    approved_at: float
+    _mint: object = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self._mint is not _MINT:
+            raise TypeError("an Approval can only be minted by RiskGate")
+
+
+@dataclass(frozen=True, slots=True)
+class Denial:
+    intent: OrderIntent
+    reason: Reason
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RiskSnapshot:
+    """Everything ``evaluate`` needs; built atomically by the gate (or by a test)."""
+
+    state: TradingState
+    daily_used: Atomic  # committed within the window + open reservations
+    market_exposure: Mapping[str, Atomic]
+    total_exposure: Atomic
+    stale_markets: frozenset[str] = frozenset()
+    untradeable_markets: frozenset[str] = frozenset()
+    known_intents: frozenset[str] = frozenset()
+
+
+def draws_daily_cap(intent: OrderIntent, limits: Limits) -> bool:
+    """Buys draw the daily cap; sells never do; closing buys only if the venue would count them."""
+    if intent.side is not Side.BUY:
+        return False
+    return limits.closing_buys_draw_daily_cap or not intent.closing
+
+
+def reduces_exposure(intent: OrderIntent) -> bool:
+    return intent.side is Side.SELL or intent.closing
+
+
+def evaluate(intent: OrderIntent, snap: RiskSnapshot, limits: Limits) -> Denial | None:
+    """The pure decision: the first reason the intent may not go, or None."""
+
+    def deny(reason: Reason, detail: str = "") -> Denial:
+        return Denial(intent, reason, detail)
+
+    if snap.state is TradingState.HALTED:
+        return deny(Reason.HALTED)
+    if not _ID_RE.match(intent.intent_id):
+        return deny(Reason.INVALID_INTENT, "intent_id must be 1-128 chars of [A-Za-z0-9_-:.]")
+    if intent.outcome < 0:
+        return deny(Reason.INVALID_INTENT, "outcome must be >= 0")
+    if intent.intent_id in snap.known_intents:
+        return deny(Reason.DUPLICATE_INTENT)
+    if snap.state is TradingState.REDUCING and not reduces_exposure(intent):
+        return deny(Reason.REDUCING_ONLY)
+    if intent.market_id in snap.untradeable_markets:
+        return deny(Reason.MARKET_NOT_TRADEABLE)
+    if intent.market_id in snap.stale_markets and not reduces_exposure(intent):
+        return deny(Reason.STALE_DATA)
+    amount = intent.amount
+    if amount < max(1, limits.min_trade):
+        return deny(Reason.BELOW_MINIMUM, f"{amount} < {limits.min_trade}")
+    if amount > limits.per_trade_cap:
+        return deny(Reason.PER_TRADE_CAP, f"{amount} > {limits.per_trade_cap}")
+    if draws_daily_cap(intent, limits) and snap.daily_used + amount > limits.daily_cap:
+        return deny(Reason.DAILY_CAP, f"used {snap.daily_used} + {amount} > cap {limits.daily_cap}")
+    if intent.side is Side.BUY and not intent.closing:
+        m_exp = snap.market_exposure.get(intent.market_id, 0)
+        if limits.market_exposure_cap is not None and m_exp + amount > limits.market_exposure_cap:
+            return deny(
+                Reason.MARKET_EXPOSURE, f"{m_exp} + {amount} > {limits.market_exposure_cap}"
+            )
+        if (
+            limits.total_exposure_cap is not None
+            and snap.total_exposure + amount > limits.total_exposure_cap
+        ):
+            return deny(
+                Reason.TOTAL_EXPOSURE,
+                f"{snap.total_exposure} + {amount} > {limits.total_exposure_cap}",
+            )
+    if (
+        limits.deny_above_ceiling
+        and limits.needs_confirmation(amount)
+        and amount > limits.auto_confirm_ceiling
+    ):
+        return deny(Reason.CONFIRM_CEILING, f"{amount} > {limits.auto_confirm_ceiling}")
+    return None
+
+
+@dataclass(slots=True)
+class _InFlight:
+    market_id: str
+    exposure: Atomic  # buys add this to the market while in flight
+
+
+class RiskGate:
+    """Stateful shell around :func:`evaluate`: snapshot, reserve, react, emit."""
+
+    def __init__(
+        self,
+        limits: Limits,
+        *,
+        clock: Clock | None = None,
+        emit: Callable[[Event], None] | None = None,
+        ledger: SpendLedger | None = None,
+        max_consecutive_failures: int = 5,
+    ) -> None:
+        if max_consecutive_failures < 1:
+            raise ValueError("max_consecutive_failures must be >= 1")
+        self.limits = limits
+        self.clock: Clock = clock or WallClock()
+        self.ledger = ledger or SpendLedger()
+        self._emit = emit
+        self.max_consecutive_failures = max_consecutive_failures
+        self._state = TradingState.ACTIVE
+        self._state_reason = ""
+        self._halt_until: float | None = None
+        self._resume_to = TradingState.ACTIVE
+        self._failures = 0
+        self._stale: set[str] = set()
+        self._untradeable: set[str] = set()
+        self._known: set[str] = set()
+        self._cost: dict[str, Atomic] = {}  # settled exposure per market (cost basis, USDC)
+        self._inflight: dict[str, _InFlight] = {}  # reservation id -> exposure in flight
+        self.recent_denials: list[Denial] = []
+
+    # ---- state -------------------------------------------------------------------------------
+
+    @property
+    def state(self) -> TradingState:
+        self._maybe_auto_resume(self.clock.now())
+        return self._state
+
+    @property
+    def state_reason(self) -> str:
+        return self._state_reason
+
+    def halt(self, reason: str, *, until: float | None = None) -> None:
+        """Kill switch: nothing leaves until ``resume()`` (or ``until``, for a platform halt)."""
+        if self._state is not TradingState.HALTED:
+            self._resume_to = self._state if until is not None else TradingState.ACTIVE
+        self._halt_until = until
+        self._set_state(TradingState.HALTED, reason)
+
+    def reduce(self, reason: str) -> None:
+        """Only exits (sells, closing intents) pass until ``resume()``."""
+        if self._state is TradingState.HALTED:
+            self._resume_to = TradingState.REDUCING
+            return
+        self._set_state(TradingState.REDUCING, reason)
+
+    def resume(self, reason: str = "manual resume") -> None:
+        self._halt_until = None
+        self._failures = 0
+        self._set_state(TradingState.ACTIVE, reason)
+
+    def _set_state(self, new: TradingState, reason: str) -> None:
+        old = self._state
+        self._state = new
+        self._state_reason = reason
+        if old is new:
+            return
+        log.warning("trading_state_changed", old=str(old), new=str(new), reason=reason)
+        if self._emit is not None:
+            self._emit(TradingStateChanged(ts=self.clock.now(), old=old, new=new, reason=reason))
+
+    def _maybe_auto_resume(self, now: float) -> None:
+        if (
+            self._state is TradingState.HALTED
+            and self._halt_until is not None
+            and now >= self._halt_until
+        ):
+            self._halt_until = None
+            self._set_state(self._resume_to, "platform halt window passed")
+
+    def mark_stale(self, market_id: str) -> None:
+        self._stale.add(market_id)
+
+    def mark_fresh(self, market_id: str) -> None:
+        self._stale.discard(market_id)
+
+    def mark_untradeable(self, market_id: str) -> None:
+        self._untradeable.add(market_id)
+
+    def mark_tradeable(self, market_id: str) -> None:
+        self._untradeable.discard(market_id)
+
+    # ---- exposure and intents known from the store / venue -----------------------------------
+
+    def set_market_exposure(self, exposure: Mapping[str, Atomic]) -> None:
+        """Settled exposure per market (cost basis of open positions), e.g. from the venue."""
+        self._cost = {m: max(0, v) for m, v in exposure.items()}
+
+    def remember_intents(self, intent_ids: Iterable[str]) -> None:
+        self._known.update(intent_ids)
+
+    def track_inflight(self, reservation_id: str, market_id: str, exposure: Atomic) -> None:
+        """Re-adopt an in-flight trade found at recovery (its exposure counts until settled)."""
+        self._inflight[reservation_id] = _InFlight(market_id, exposure)
+
+    def market_exposure(self, market_id: str) -> Atomic:
+        inflight = sum(f.exposure for f in self._inflight.values() if f.market_id == market_id)
+        return self._cost.get(market_id, 0) + inflight
+
+    def total_exposure(self) -> Atomic:
+        return sum(self._cost.values()) + sum(f.exposure for f in self._inflight.values())
+
+    def snapshot(self, now: float) -> RiskSnapshot:
+        self._maybe_auto_resume(now)
+        markets = set(self._cost) | {f.market_id for f in self._inflight.values()}
+        return RiskSnapshot(
+            state=self._state,
+            daily_used=self.ledger.used(now),
+            market_exposure={m: self.market_exposure(m) for m in markets},
+            total_exposure=self.total_exposure(),
+            stale_markets=frozenset(self._stale),
+            untradeable_markets=frozenset(self._untradeable),
+            known_intents=frozenset(self._known),
+        )
+
+    # ---- the door ----------------------------------------------------------------------------
+
+    def check(self, intent: OrderIntent, now: float | None = None) -> Approval | Denial:
+        """Evaluate and, if allowed, reserve — synchronously, so nothing interleaves."""
+        t = self.clock.now() if now is None else now
+        verdict = evaluate(intent, self.snapshot(t), self.limits)
+        if verdict is not None:
+            if verdict.reason is not Reason.DUPLICATE_INTENT:
+                self._known.add(intent.intent_id)
+            self.record_denial(verdict)
+            return verdict
+        self._known.add(intent.intent_id)
+        reservation_id = f"r-{intent.intent_id}"
+        draw = intent.amount if draws_daily_cap(intent, self.limits) else 0
+        exposure = intent.amount if intent.side is Side.BUY and not intent.closing else 0
+        self.ledger.reserve(reservation_id, draw, t)
+        self._inflight[reservation_id] = _InFlight(intent.market_id, exposure)
+        expects = self.limits.needs_confirmation(intent.amount)
+        return Approval(
+            intent=intent,
+            idempotency_key=f"kb-{uuid.uuid4().hex}",
+            reservation_id=reservation_id,
+            daily_draw=draw,
+            exposure=exposure,
+            expects_confirmation=expects,
+            auto_confirm=intent.amount <= self.limits.auto_confirm_ceiling,
+            approved_at=t,
+            _mint=_MINT,
+        )
+
+    def record_denial(self, denial: Denial) -> None:
+        """One log line and one event per denial, whoever found the reason."""
+        i = denial.intent
+        log.warning(
+            "risk_denied",
+            reason=str(denial.reason),
+            detail=denial.detail,
+            intent_id=i.intent_id,
+            strategy=i.strategy,
+            market_id=i.market_id,
+            outcome=i.outcome,
+            side=str(i.side),
+            amount=i.amount,
+        )
+        self.recent_denials.append(denial)
+        del self.recent_denials[:-50]
+        if self._emit is not None:
+            self._emit(
+                RiskDenied(
+                    ts=self.clock.now(),
+                    intent_id=i.intent_id,
+                    strategy=i.strategy,
+                    market_id=i.market_id,
+                    reason=str(denial.reason),
+                    detail=denial.detail,
+                )
+            )
+
+    # ---- what happened after the door --------------------------------------------------------
+
+    def commit(self, approval: Approval, now: float | None = None) -> SpendEntry:
+        """The venue accepted the trade (201/202): its daily draw now counts for 24 h."""
+        self._failures = 0
+        return self.ledger.commit(approval.reservation_id, self.clock.now() if now is None else now)
+
+    def release(self, approval: Approval) -> Atomic:
+        """The trade never counted on the venue: headroom and exposure come back exactly."""
+        self._inflight.pop(approval.reservation_id, None)
+        return self.ledger.release(approval.reservation_id)
+
+    def settle(self, reservation_id: str, *, side: Side, amount: Atomic, completed: bool) -> None:
+        """A trade reached a terminal state: completed ones move into settled exposure.
+
+        The daily draw stays committed either way: the server counted the buy when it accepted it.
+        """
+        flight = self._inflight.pop(reservation_id, None)
+        if flight is None or not completed:
+            return
+        cur = self._cost.get(flight.market_id, 0)
+        if side is Side.BUY:
+            self._cost[flight.market_id] = cur + amount
+        else:
+            self._cost[flight.market_id] = max(0, cur - amount)
+
+    def record_success(self) -> None:
+        self._failures = 0
+
+    def record_failure(self, code: str, *, retry_after: float | None = None) -> None:
+        """A venue error for an order: halt, reduce or count it; N in a row halts."""
+        now = self.clock.now()
+        if code in HALT_CODES:
+            until = None
+            if code in TEMPORARY_HALT_CODES:
+                until = now + (retry_after if retry_after is not None else 300.0)
+            self.halt(f"venue error {code}", until=until)
+            return
+        if code == "INSUFFICIENT_BALANCE":
+            self.reduce("venue error INSUFFICIENT_BALANCE: fund the smart account")
+        self._failures += 1
+        if self._failures >= self.max_consecutive_failures:
+            self.halt(f"{self._failures} consecutive order failures (last {code})")
+
+    def on_spending_limit(self, cap: str | None, amount: Atomic) -> None:
+        """The venue's caps are tighter than ours: stop buys (daily) or learn its per-trade cap."""
+        if cap == "per_trade":
+            lowered = min(self.limits.per_trade_cap, max(0, amount - 1))
+            self.limits = replace(self.limits, per_trade_cap=lowered)
+            log.warning("per_trade_cap_learned", per_trade_cap=lowered)
+        else:  # "daily_volume" or unknown: the server's ledger is fuller than ours
+            self.reduce(f"venue SPENDING_LIMIT_EXCEEDED cap={cap}")
+
+    @property
+    def consecutive_failures(self) -> int:
+        return self._failures

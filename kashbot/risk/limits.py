@@ -1,0 +1,136 @@
+"""The caps the gate enforces: tier defaults from the venue (§4 of the API notes), lowered per key.
+
+A key's tier fixes the server's per-trade cap, rolling-24h buy cap and high-value confirm
+threshold. Our limits may only be *lower* (a tighter bot never meets the server's 409); raising
+one above the tier value is refused unless the caller says it is a contract override (enterprise
+and mm contracts can change any axis per key). Exposure limits and the auto-confirm ceiling are
+our own policy and have no server counterpart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from kashbot.money import USDC_ONE, Atomic
+
+
+class Tier(StrEnum):
+    FREE = "free"
+    DEVELOPER = "developer"
+    ENTERPRISE = "enterprise"
+    MM = "mm"
+
+
+@dataclass(frozen=True, slots=True)
+class TierDefaults:
+    per_trade_cap: Atomic
+    daily_cap: Atomic
+    confirm_threshold: Atomic | None  # trade >= this gets a 202; None = no gate
+    requests_per_min: int | None  # None = custom, admin-set (must be configured)
+
+
+TIER_DEFAULTS: dict[Tier, TierDefaults] = {
+    Tier.FREE: TierDefaults(500 * USDC_ONE, 1_000 * USDC_ONE, None, 60),
+    Tier.DEVELOPER: TierDefaults(2_500 * USDC_ONE, 10_000 * USDC_ONE, None, 300),
+    Tier.ENTERPRISE: TierDefaults(25_000 * USDC_ONE, 100_000 * USDC_ONE, 25_000 * USDC_ONE, None),
+    Tier.MM: TierDefaults(50_000 * USDC_ONE, 1_000_000 * USDC_ONE, 50_000 * USDC_ONE, None),
+}
+
+DEFAULT_MIN_TRADE: Atomic = 10_000  # 0.01 USDC; the venue's minimum is unpublished (§18.4)
+
+
+class LimitsError(ValueError):
+    """A limit that is invalid or above the tier without a contract override; names the field."""
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Everything the gate checks an intent against, in USDC atomic units.
+
+    ``confirm_threshold`` predicts the server's 202 (it is the server's value, so lowering it only
+    makes us expect a 202 that may not come; raising it needs a contract override).
+    ``auto_confirm_ceiling``: a 202 trade up to this amount is confirmed automatically, above it
+    it is held for a human (or denied before sending when ``deny_above_ceiling``).
+    ``closing_buys_draw_daily_cap``: the REST API has no close-position field, so the server
+    counts every buy; keep this True unless the venue is known to honour ``closing``.
+    """
+
+    tier: Tier
+    per_trade_cap: Atomic
+    daily_cap: Atomic
+    confirm_threshold: Atomic | None
+    market_exposure_cap: Atomic | None = None
+    total_exposure_cap: Atomic | None = None
+    auto_confirm_ceiling: Atomic = 0
+    deny_above_ceiling: bool = False
+    min_trade: Atomic = DEFAULT_MIN_TRADE
+    closing_buys_draw_daily_cap: bool = True
+    contract_override: bool = False
+
+    def __post_init__(self) -> None:
+        tier = TIER_DEFAULTS[self.tier]
+        for name in ("per_trade_cap", "daily_cap", "auto_confirm_ceiling", "min_trade"):
+            if getattr(self, name) < 0:
+                raise LimitsError(f"{name}: must be >= 0")
+        for name in ("market_exposure_cap", "total_exposure_cap", "confirm_threshold"):
+            v = getattr(self, name)
+            if v is not None and v <= 0:
+                raise LimitsError(f"{name}: must be > 0 (or unset)")
+        if not self.contract_override:
+            if self.per_trade_cap > tier.per_trade_cap:
+                raise LimitsError(
+                    f"per_trade_cap: {self.per_trade_cap} is above the {self.tier} tier's "
+                    f"{tier.per_trade_cap} (set contract_override for a contract value)"
+                )
+            if self.daily_cap > tier.daily_cap:
+                raise LimitsError(
+                    f"daily_cap: {self.daily_cap} is above the {self.tier} tier's "
+                    f"{tier.daily_cap} (set contract_override for a contract value)"
+                )
+            if tier.confirm_threshold is not None and (
+                self.confirm_threshold is None or self.confirm_threshold > tier.confirm_threshold
+            ):
+                raise LimitsError(
+                    f"confirm_threshold: cannot be above the {self.tier} tier's "
+                    f"{tier.confirm_threshold} (set contract_override for a contract value)"
+                )
+
+    @classmethod
+    def for_tier(
+        cls,
+        tier: Tier | str,
+        *,
+        per_trade_cap: Atomic | None = None,
+        daily_cap: Atomic | None = None,
+        confirm_threshold: Atomic | None = None,
+        market_exposure_cap: Atomic | None = None,
+        total_exposure_cap: Atomic | None = None,
+        auto_confirm_ceiling: Atomic = 0,
+        deny_above_ceiling: bool = False,
+        min_trade: Atomic = DEFAULT_MIN_TRADE,
+        closing_buys_draw_daily_cap: bool = True,
+        contract_override: bool = False,
+    ) -> Limits:
+        """Tier defaults, with any given axis replacing the default (lowering it, normally)."""
+        t = Tier(tier)
+        d = TIER_DEFAULTS[t]
+        return cls(
+            tier=t,
+            per_trade_cap=d.per_trade_cap if per_trade_cap is None else per_trade_cap,
+            daily_cap=d.daily_cap if daily_cap is None else daily_cap,
+            confirm_threshold=d.confirm_threshold
+            if confirm_threshold is None
+            else confirm_threshold,
+            market_exposure_cap=market_exposure_cap,
+            total_exposure_cap=total_exposure_cap,
+            auto_confirm_ceiling=auto_confirm_ceiling,
+            deny_above_ceiling=deny_above_ceiling,
+            min_trade=min_trade,
+            closing_buys_draw_daily_cap=closing_buys_draw_daily_cap,
+            contract_override=contract_override,
+        )
+
+    def needs_confirmation(self, amount: Atomic) -> bool:
+        """Would the server answer 202 (high-value gate) for a trade of ``amount``?"""
+        return self.confirm_threshold is not None and amount >= self.confirm_threshold

@@ -1,0 +1,464 @@
+"""SQLite persistence on aiosqlite (WAL): intents, trades, positions, spend ledger, seen webhooks.
+
+Crash-only: every method commits before it returns, and callers write *before* the action the
+row guards (an intent and its Idempotency-Key are on disk before the POST leaves), so a restart
+reloads everything needed to reconcile. WAD token amounts exceed SQLite's int64 and are stored as
+decimal text; USDC atomic ints fit and are stored as integers.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+import aiosqlite
+
+from kashbot.engine.events import OrderIntent, Side
+from kashbot.money import Atomic, Wad
+from kashbot.risk.ledger import SpendEntry
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS intents (
+    intent_id TEXT PRIMARY KEY,
+    strategy TEXT NOT NULL,
+    market_id TEXT NOT NULL,
+    outcome INTEGER NOT NULL,
+    side TEXT NOT NULL,
+    amount INTEGER NOT NULL,
+    limit_probability TEXT,
+    reason TEXT NOT NULL,
+    closing INTEGER NOT NULL,
+    created_ts REAL NOT NULL,
+    tags TEXT NOT NULL,
+    idempotency_key TEXT NOT NULL,
+    reservation_id TEXT NOT NULL,
+    daily_draw INTEGER NOT NULL,
+    exposure INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    trade_id TEXT,
+    detail TEXT NOT NULL DEFAULT '',
+    updated_ts REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS intents_status ON intents(status);
+CREATE TABLE IF NOT EXISTS trades (
+    trade_id TEXT PRIMARY KEY,
+    intent_id TEXT NOT NULL,
+    market_id TEXT NOT NULL,
+    outcome INTEGER NOT NULL,
+    side TEXT NOT NULL,
+    amount INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    terminal INTEGER NOT NULL,
+    tokens TEXT,
+    error_code TEXT,
+    updated_ts REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS trades_open ON trades(terminal);
+CREATE TABLE IF NOT EXISTS positions (
+    market_id TEXT NOT NULL,
+    outcome INTEGER NOT NULL,
+    shares TEXT NOT NULL,
+    cost_basis INTEGER NOT NULL,
+    updated_ts REAL NOT NULL,
+    PRIMARY KEY (market_id, outcome)
+);
+CREATE TABLE IF NOT EXISTS spend (
+    entry_id TEXT PRIMARY KEY,
+    amount INTEGER NOT NULL,
+    ts REAL NOT NULL,
+    committed INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS seen_webhooks (event_id TEXT PRIMARY KEY, seen_ts REAL NOT NULL);
+"""
+
+# Intent statuses. "approved" = persisted, maybe sent, outcome not known yet.
+APPROVED = "approved"
+ACCEPTED = "accepted"  # the venue created the trade (201/202); followed until terminal
+DONE = "done"  # its trade reached a terminal state
+REFUSED = "refused"  # the venue definitely did not create it; reservation released
+ABANDONED = "abandoned"  # recovery found no trade and did not resend
+OPEN_INTENT_STATUSES = (APPROVED, ACCEPTED)
+
+
+class StoreError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class IntentRecord:
+    intent: OrderIntent
+    idempotency_key: str
+    reservation_id: str
+    daily_draw: Atomic
+    exposure: Atomic
+    status: str
+    trade_id: str | None = None
+    detail: str = ""
+    updated_ts: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class TradeRecord:
+    trade_id: str
+    intent_id: str
+    market_id: str
+    outcome: int
+    side: Side
+    amount: Atomic
+    status: str
+    terminal: bool
+    tokens: Wad | None = None
+    error_code: str | None = None
+    updated_ts: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class PositionRecord:
+    market_id: str
+    outcome: int
+    shares: Wad
+    cost_basis: Atomic
+    updated_ts: float = 0.0
+
+
+class Store:
+    """One SQLite file per bot; open with ``await Store.open(path)`` or ``async with``."""
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+
+    @classmethod
+    async def open(cls, path: str | Path) -> Store:
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(str(path), isolation_level=None)
+        store = cls(db)
+        try:
+            await store._migrate()
+        except BaseException:
+            await db.close()
+            raise
+        return store
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    async def __aenter__(self) -> Store:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def _migrate(self) -> None:
+        await self._db.execute("PRAGMA journal_mode=WAL")
+        await self._db.execute("PRAGMA synchronous=FULL")
+        await self._db.executescript(_SCHEMA)
+        async with self._db.execute("SELECT value FROM meta WHERE key='schema_version'") as cur:
+            row = await cur.fetchone()
+        if row is None:
+            await self._db.execute(
+                "INSERT INTO meta(key, value) VALUES('schema_version', ?)", (str(SCHEMA_VERSION),)
+            )
+        elif int(row[0]) > SCHEMA_VERSION:
+            raise StoreError(
+                f"store schema_version {row[0]} is newer than this kashbot ({SCHEMA_VERSION})"
+            )
+
+    async def schema_version(self) -> int:
+        async with self._db.execute("SELECT value FROM meta WHERE key='schema_version'") as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    # ---- intents (+ their spend reservation, atomically) --------------------------------------
+
+    async def save_intent(self, rec: IntentRecord, spend: SpendEntry | None) -> None:
+        """Persist a new approved intent and its ledger reservation in one transaction."""
+        i = rec.intent
+        async with _tx(self._db):
+            await self._db.execute(
+                "INSERT INTO intents(intent_id, strategy, market_id, outcome, side, amount,"
+                " limit_probability, reason, closing, created_ts, tags, idempotency_key,"
+                " reservation_id, daily_draw, exposure, status, trade_id, detail, updated_ts)"
+                " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    i.intent_id,
+                    i.strategy,
+                    i.market_id,
+                    i.outcome,
+                    str(i.side),
+                    i.amount,
+                    None if i.limit_probability is None else str(i.limit_probability),
+                    i.reason,
+                    int(i.closing),
+                    i.created_ts,
+                    json.dumps(i.tags, sort_keys=True),
+                    rec.idempotency_key,
+                    rec.reservation_id,
+                    rec.daily_draw,
+                    rec.exposure,
+                    rec.status,
+                    rec.trade_id,
+                    rec.detail,
+                    rec.updated_ts,
+                ),
+            )
+            if spend is not None:
+                await self._put_spend(spend)
+
+    async def update_intent(
+        self,
+        intent_id: str,
+        status: str,
+        now: float,
+        *,
+        trade_id: str | None = None,
+        detail: str | None = None,
+    ) -> None:
+        await self._db.execute(
+            "UPDATE intents SET status=?, trade_id=COALESCE(?, trade_id),"
+            " detail=COALESCE(?, detail), updated_ts=? WHERE intent_id=?",
+            (status, trade_id, detail, now, intent_id),
+        )
+
+    async def get_intent(self, intent_id: str) -> IntentRecord | None:
+        async with self._db.execute(
+            f"SELECT {_INTENT_COLS} FROM intents WHERE intent_id=?", (intent_id,)
+        ) as cur:
+            row = await cur.fetchone()
+        return None if row is None else _intent_from_row(row)
+
+    async def open_intents(self) -> list[IntentRecord]:
+        marks = ",".join("?" for _ in OPEN_INTENT_STATUSES)
+        async with self._db.execute(
+            f"SELECT {_INTENT_COLS} FROM intents WHERE status IN ({marks}) ORDER BY created_ts",
+            OPEN_INTENT_STATUSES,
+        ) as cur:
+            rows = await cur.fetchall()
+        return [_intent_from_row(r) for r in rows]
+
+    async def intent_ids(self) -> list[str]:
+        async with self._db.execute("SELECT intent_id FROM intents") as cur:
+            return [str(r[0]) for r in await cur.fetchall()]
+
+    # ---- trades ------------------------------------------------------------------------------
+
+    async def upsert_trade(self, t: TradeRecord) -> None:
+        await self._db.execute(
+            "INSERT INTO trades(trade_id, intent_id, market_id, outcome, side, amount, status,"
+            " terminal, tokens, error_code, updated_ts) VALUES(?,?,?,?,?,?,?,?,?,?,?)"
+            " ON CONFLICT(trade_id) DO UPDATE SET status=excluded.status,"
+            " terminal=excluded.terminal, tokens=COALESCE(excluded.tokens, trades.tokens),"
+            " error_code=COALESCE(excluded.error_code, trades.error_code),"
+            " updated_ts=excluded.updated_ts",
+            (
+                t.trade_id,
+                t.intent_id,
+                t.market_id,
+                t.outcome,
+                str(t.side),
+                t.amount,
+                t.status,
+                int(t.terminal),
+                None if t.tokens is None else str(t.tokens),
+                t.error_code,
+                t.updated_ts,
+            ),
+        )
+
+    async def record_accepted(
+        self, t: TradeRecord, spend: SpendEntry | None, now: float, *, intent_status: str
+    ) -> None:
+        """The venue created the trade: trade row, committed spend and intent status together."""
+        async with _tx(self._db):
+            await self.upsert_trade(t)
+            if spend is not None:
+                await self._put_spend(spend)
+            await self.update_intent(t.intent_id, intent_status, now, trade_id=t.trade_id)
+
+    async def record_refused(
+        self, intent_id: str, reservation_id: str, now: float, detail: str
+    ) -> None:
+        """The venue definitely did not create the trade: drop its reservation."""
+        async with _tx(self._db):
+            await self._db.execute("DELETE FROM spend WHERE entry_id=?", (reservation_id,))
+            await self.update_intent(intent_id, REFUSED, now, detail=detail)
+
+    async def record_abandoned(
+        self, intent_id: str, reservation_id: str, now: float, detail: str
+    ) -> None:
+        async with _tx(self._db):
+            await self._db.execute("DELETE FROM spend WHERE entry_id=?", (reservation_id,))
+            await self.update_intent(intent_id, ABANDONED, now, detail=detail)
+
+    async def get_trade(self, trade_id: str) -> TradeRecord | None:
+        async with self._db.execute(
+            f"SELECT {_TRADE_COLS} FROM trades WHERE trade_id=?", (trade_id,)
+        ) as cur:
+            row = await cur.fetchone()
+        return None if row is None else _trade_from_row(row)
+
+    async def open_trades(self) -> list[TradeRecord]:
+        async with self._db.execute(
+            f"SELECT {_TRADE_COLS} FROM trades WHERE terminal=0 ORDER BY updated_ts"
+        ) as cur:
+            rows = await cur.fetchall()
+        return [_trade_from_row(r) for r in rows]
+
+    async def trades(self) -> list[TradeRecord]:
+        async with self._db.execute(f"SELECT {_TRADE_COLS} FROM trades ORDER BY updated_ts") as cur:
+            rows = await cur.fetchall()
+        return [_trade_from_row(r) for r in rows]
+
+    # ---- spend ledger ------------------------------------------------------------------------
+
+    async def _put_spend(self, e: SpendEntry) -> None:
+        await self._db.execute(
+            "INSERT INTO spend(entry_id, amount, ts, committed) VALUES(?,?,?,?)"
+            " ON CONFLICT(entry_id) DO UPDATE SET amount=excluded.amount, ts=excluded.ts,"
+            " committed=excluded.committed",
+            (e.entry_id, e.amount, e.ts, int(e.committed)),
+        )
+
+    async def put_spend(self, e: SpendEntry) -> None:
+        await self._put_spend(e)
+
+    async def delete_spend(self, entry_ids: Iterable[str]) -> None:
+        async with _tx(self._db):
+            await self._db.executemany(
+                "DELETE FROM spend WHERE entry_id=?", [(k,) for k in entry_ids]
+            )
+
+    async def load_spend(self) -> list[SpendEntry]:
+        async with self._db.execute(
+            "SELECT entry_id, amount, ts, committed FROM spend ORDER BY ts"
+        ) as cur:
+            rows = await cur.fetchall()
+        return [SpendEntry(str(r[0]), int(r[1]), float(r[2]), bool(r[3])) for r in rows]
+
+    # ---- positions (a cache of the venue's view) ---------------------------------------------
+
+    async def replace_positions(self, positions: Iterable[PositionRecord]) -> None:
+        async with _tx(self._db):
+            await self._db.execute("DELETE FROM positions")
+            await self._db.executemany(
+                "INSERT INTO positions(market_id, outcome, shares, cost_basis, updated_ts)"
+                " VALUES(?,?,?,?,?)",
+                [
+                    (p.market_id, p.outcome, str(p.shares), p.cost_basis, p.updated_ts)
+                    for p in positions
+                ],
+            )
+
+    async def positions(self) -> list[PositionRecord]:
+        async with self._db.execute(
+            "SELECT market_id, outcome, shares, cost_basis, updated_ts FROM positions"
+            " ORDER BY market_id, outcome"
+        ) as cur:
+            rows = await cur.fetchall()
+        return [
+            PositionRecord(str(r[0]), int(r[1]), int(r[2]), int(r[3]), float(r[4])) for r in rows
+        ]
+
+    # ---- webhook dedupe ----------------------------------------------------------------------
+
+    async def seen(self, event_id: str, now: float = 0.0) -> bool:
+        """Insert-or-ignore: True if ``event_id`` was already recorded (a redelivery)."""
+        cur = await self._db.execute(
+            "INSERT OR IGNORE INTO seen_webhooks(event_id, seen_ts) VALUES(?, ?)", (event_id, now)
+        )
+        inserted = cur.rowcount == 1
+        await cur.close()
+        return not inserted
+
+    async def forget_seen_before(self, ts: float) -> int:
+        """Drop dedupe rows older than ``ts`` (the venue stops redelivering after days)."""
+        cur = await self._db.execute("DELETE FROM seen_webhooks WHERE seen_ts < ?", (ts,))
+        n = cur.rowcount
+        await cur.close()
+        return n
+
+
+class _tx:
+    """BEGIN IMMEDIATE … COMMIT (ROLLBACK on error) on an autocommit connection."""
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+
+    async def __aenter__(self) -> None:
+        await self._db.execute("BEGIN IMMEDIATE")
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            await self._db.execute("COMMIT")
+        else:
+            await self._db.execute("ROLLBACK")
+
+
+_INTENT_COLS = (
+    "intent_id, strategy, market_id, outcome, side, amount, limit_probability, reason, closing,"
+    " created_ts, tags, idempotency_key, reservation_id, daily_draw, exposure, status, trade_id,"
+    " detail, updated_ts"
+)
+_TRADE_COLS = (
+    "trade_id, intent_id, market_id, outcome, side, amount, status, terminal, tokens, error_code,"
+    " updated_ts"
+)
+
+
+def _intent_from_row(r: aiosqlite.Row | tuple[object, ...]) -> IntentRecord:
+    intent = OrderIntent(
+        intent_id=str(r[0]),
+        strategy=str(r[1]),
+        market_id=str(r[2]),
+        outcome=int(str(r[3])),
+        side=Side(str(r[4])),
+        amount=int(str(r[5])),
+        limit_probability=None if r[6] is None else int(str(r[6])),
+        reason=str(r[7]),
+        closing=bool(r[8]),
+        created_ts=float(str(r[9])),
+        tags=dict(json.loads(str(r[10]))),
+    )
+    return IntentRecord(
+        intent=intent,
+        idempotency_key=str(r[11]),
+        reservation_id=str(r[12]),
+        daily_draw=int(str(r[13])),
+        exposure=int(str(r[14])),
+        status=str(r[15]),
+        trade_id=None if r[16] is None else str(r[16]),
+        detail=str(r[17]),
+        updated_ts=float(str(r[18])),
+    )
+
+
+def _trade_from_row(r: aiosqlite.Row | tuple[object, ...]) -> TradeRecord:
+    return TradeRecord(
+        trade_id=str(r[0]),
+        intent_id=str(r[1]),
+        market_id=str(r[2]),
+        outcome=int(str(r[3])),
+        side=Side(str(r[4])),
+        amount=int(str(r[5])),
+        status=str(r[6]),
+        terminal=bool(r[7]),
+        tokens=None if r[8] is None else int(str(r[8])),
+        error_code=None if r[9] is None else str(r[9]),
+        updated_ts=float(str(r[10])),
+    )

@@ -1,0 +1,130 @@
+"""An in-process fake TradingVenue with Kash's idempotency semantics and scripted faults."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from kashbot.client.errors import KashError, OutcomeUnknownError
+from kashbot.client.models import Page, Position, Trade, TradeCreated
+
+Fault = Literal["lost_after_create", "lost_before_create"]
+
+
+@dataclass
+class SentCall:
+    idempotency_key: str | None
+    client_request_id: str | None
+    body: tuple[Any, ...]
+
+
+@dataclass
+class FakeVenue:
+    confirm_threshold: Decimal | None = None
+    faults: list[Fault] = field(default_factory=list)  # consumed one per create_trade call
+    errors: list[KashError] = field(default_factory=list)  # raised before creating, in order
+    calls: list[SentCall] = field(default_factory=list)
+    confirms: list[str] = field(default_factory=list)
+    trades: dict[str, Trade] = field(default_factory=dict)
+    by_key: dict[str, tuple[tuple[Any, ...], TradeCreated]] = field(default_factory=dict)
+    positions: list[Position] = field(default_factory=list)
+    now: datetime = field(default_factory=lambda: datetime(2026, 1, 1, tzinfo=UTC))
+    _ids: Any = field(default_factory=lambda: itertools.count(1))
+
+    async def create_trade(
+        self,
+        market_id: str,
+        outcome_index: int,
+        side: Literal["buy", "sell"],
+        amount: Decimal | str,
+        *,
+        client_request_id: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> TradeCreated:
+        body = (
+            market_id,
+            outcome_index,
+            side,
+            str(amount),
+            client_request_id,
+            dict(metadata or {}),
+        )
+        self.calls.append(SentCall(idempotency_key, client_request_id, body))
+        fault = self.faults.pop(0) if self.faults else None
+        if fault == "lost_before_create":
+            raise OutcomeUnknownError("dropped", idempotency_key=idempotency_key or "", body=b"{}")
+        if self.errors:
+            raise self.errors.pop(0)
+        if idempotency_key in self.by_key:
+            old_body, created = self.by_key[idempotency_key]
+            assert old_body == body, "same key, different body"
+            result = created.model_copy(
+                update={"idempotent_replay": True, "trade": self.trades[created.trade.id]}
+            )
+        else:
+            for t in self.trades.values():
+                assert t.client_request_id != client_request_id, "duplicate trade created"
+            tid = f"t{next(self._ids)}"
+            gated = self.confirm_threshold is not None and Decimal(amount) >= self.confirm_threshold
+            trade = Trade(
+                id=tid,
+                market_id=market_id,
+                outcome_index=outcome_index,
+                side=side,
+                amount=Decimal(str(amount)),
+                status="pending_confirmation" if gated else "pending",
+                client_request_id=client_request_id,
+                metadata=dict(metadata or {}),
+                created_at=self.now,
+            )
+            self.trades[tid] = trade
+            conf = {"token": "x" * 43, "expires_at": self.now} if gated else None
+            result = TradeCreated.model_validate(
+                {
+                    "trade": trade,
+                    "confirmation": conf,
+                    "idempotency_key": idempotency_key or "",
+                    "status_code": 202 if gated else 201,
+                }
+            )
+            self.by_key[idempotency_key or tid] = (body, result)
+        if fault == "lost_after_create":
+            raise OutcomeUnknownError(
+                "timed out", idempotency_key=idempotency_key or "", body=b"{}"
+            )
+        return result
+
+    async def confirm_trade(self, trade_id: str, token: str) -> Trade:
+        self.confirms.append(trade_id)
+        self.set_status(trade_id, "pending")
+        return self.trades[trade_id]
+
+    async def get_trade(self, trade_id: str) -> Trade:
+        return self.trades[trade_id]
+
+    async def list_trades(
+        self,
+        *,
+        status: str | Sequence[str] | None = None,
+        market_id: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> Page[Trade]:
+        rows = [t for t in reversed(self.trades.values()) if market_id in (None, t.market_id)]
+        return Page(data=rows, cursor=None, has_more=False)
+
+    async def list_positions(self, market_id: str | None = None) -> list[Position]:
+        return list(self.positions)
+
+    def set_status(self, trade_id: str, status: str, tokens_out: int | None = None) -> None:
+        self.trades[trade_id] = self.trades[trade_id].model_copy(
+            update={"status": status, "tokens_out": tokens_out}
+        )
+
+    def created_count(self) -> int:
+        return len(self.trades)

@@ -1,0 +1,233 @@
+"""The gate's decisions, reservations, trading state and venue-error reactions."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import structlog
+
+from kashbot.clock import SimClock
+from kashbot.engine.events import (
+    Event,
+    OrderIntent,
+    RiskDenied,
+    Side,
+    TradingState,
+    TradingStateChanged,
+)
+from kashbot.money import USDC_ONE
+from kashbot.risk.gate import Approval, Denial, Reason, RiskGate
+from kashbot.risk.limits import Limits
+
+U = USDC_ONE
+
+
+def intent(
+    n: int,
+    amount: int = 10 * U,
+    *,
+    side: Side = Side.BUY,
+    market: str = "m1",
+    closing: bool = False,
+) -> OrderIntent:
+    return OrderIntent(f"i{n}", "s", market, 0, side, amount, closing=closing)
+
+
+def make(**kw: object) -> tuple[RiskGate, list[Event], SimClock]:
+    events: list[Event] = []
+    clock = SimClock()
+    limits = Limits.for_tier("free", **kw)  # type: ignore[arg-type]
+    return RiskGate(limits, clock=clock, emit=events.append), events, clock
+
+
+def test_approval_cannot_be_forged() -> None:
+    with pytest.raises(TypeError):
+        Approval(intent(1), "k", "r", 0, 0, False, False, 0.0)
+    gate, _, _ = make()
+    a = gate.check(intent(1))
+    assert isinstance(a, Approval)
+    with pytest.raises(TypeError):
+        dataclasses.replace(a, daily_draw=0, _mint=None)
+
+
+def test_caps_and_reason_codes() -> None:
+    gate, events, _ = make(daily_cap=25 * U, per_trade_cap=20 * U)
+    assert isinstance(gate.check(intent(1, 20 * U)), Approval)
+    d = gate.check(intent(2, 21 * U))
+    assert isinstance(d, Denial) and d.reason is Reason.PER_TRADE_CAP
+    d = gate.check(intent(3, 6 * U))
+    assert isinstance(d, Denial) and d.reason is Reason.DAILY_CAP
+    assert isinstance(gate.check(intent(4, 5 * U)), Approval)  # exactly at the cap
+    d = gate.check(intent(5, 1))
+    assert isinstance(d, Denial) and d.reason is Reason.BELOW_MINIMUM
+    d = gate.check(intent(4, 5 * U))
+    assert isinstance(d, Denial) and d.reason is Reason.DUPLICATE_INTENT
+    d = gate.check(OrderIntent("bad id!", "s", "m", 0, Side.BUY, U))
+    assert isinstance(d, Denial) and d.reason is Reason.INVALID_INTENT
+    denied = [e for e in events if isinstance(e, RiskDenied)]
+    assert [e.reason for e in denied] == [
+        "PER_TRADE_CAP",
+        "DAILY_CAP",
+        "BELOW_MINIMUM",
+        "DUPLICATE_INTENT",
+        "INVALID_INTENT",
+    ]
+    assert denied[0].intent_id == "i2"
+
+
+def test_sells_do_not_draw_the_daily_cap() -> None:
+    gate, _, clock = make(daily_cap=10 * U)
+    assert isinstance(gate.check(intent(1, 10 * U)), Approval)
+    a = gate.check(intent(2, 10 * U, side=Side.SELL))
+    assert isinstance(a, Approval) and a.daily_draw == 0
+    assert gate.ledger.used(clock.now()) == 10 * U
+
+
+def test_closing_buy_draws_unless_configured() -> None:
+    gate, _, _ = make(daily_cap=10 * U)
+    gate.check(intent(1, 10 * U))
+    d = gate.check(intent(2, U, closing=True))
+    assert isinstance(d, Denial) and d.reason is Reason.DAILY_CAP
+    gate2, _, _ = make(daily_cap=10 * U, closing_buys_draw_daily_cap=False)
+    gate2.check(intent(1, 10 * U))
+    assert isinstance(gate2.check(intent(2, U, closing=True)), Approval)
+
+
+def test_release_restores_headroom_and_commit_expires_after_a_day() -> None:
+    gate, _, clock = make(daily_cap=10 * U)
+    a = gate.check(intent(1, 10 * U))
+    assert isinstance(a, Approval)
+    gate.release(a)
+    b = gate.check(intent(2, 10 * U))
+    assert isinstance(b, Approval)
+    gate.commit(b)
+    assert isinstance(gate.check(intent(3, U)), Denial)
+    clock.advance(86_400.0 + 1)
+    assert isinstance(gate.check(intent(4, 10 * U)), Approval)
+
+
+def test_exposure_limits() -> None:
+    gate, _, _ = make(market_exposure_cap=15 * U, total_exposure_cap=25 * U)
+    gate.set_market_exposure({"m1": 5 * U})
+    assert isinstance(gate.check(intent(1, 10 * U)), Approval)
+    d = gate.check(intent(2, U))
+    assert isinstance(d, Denial) and d.reason is Reason.MARKET_EXPOSURE
+    assert isinstance(gate.check(intent(3, 10 * U, market="m2")), Approval)
+    d = gate.check(intent(4, U, market="m3"))
+    assert isinstance(d, Denial) and d.reason is Reason.TOTAL_EXPOSURE
+    assert isinstance(gate.check(intent(5, U, side=Side.SELL)), Approval)  # exits always fit
+
+
+def test_settle_moves_exposure() -> None:
+    gate, _, _ = make(market_exposure_cap=15 * U)
+    a = gate.check(intent(1, 10 * U))
+    assert isinstance(a, Approval)
+    gate.commit(a)
+    gate.settle(a.reservation_id, side=Side.BUY, amount=10 * U, completed=True)
+    assert gate.market_exposure("m1") == 10 * U
+    s = gate.check(intent(2, 4 * U, side=Side.SELL))
+    assert isinstance(s, Approval)
+    gate.settle(s.reservation_id, side=Side.SELL, amount=4 * U, completed=True)
+    assert gate.market_exposure("m1") == 6 * U
+    f = gate.check(intent(3, 5 * U))
+    assert isinstance(f, Approval)
+    gate.settle(f.reservation_id, side=Side.BUY, amount=5 * U, completed=False)
+    assert gate.market_exposure("m1") == 6 * U
+
+
+def test_states_kill_switch_and_reducing() -> None:
+    gate, events, _ = make()
+    gate.reduce("operator")
+    d = gate.check(intent(1))
+    assert isinstance(d, Denial) and d.reason is Reason.REDUCING_ONLY
+    assert isinstance(gate.check(intent(2, side=Side.SELL)), Approval)
+    gate.halt("kill switch")
+    d = gate.check(intent(3, side=Side.SELL))
+    assert isinstance(d, Denial) and d.reason is Reason.HALTED
+    gate.resume()
+    assert isinstance(gate.check(intent(4)), Approval)
+    changes = [(e.old, e.new) for e in events if isinstance(e, TradingStateChanged)]
+    assert changes == [
+        (TradingState.ACTIVE, TradingState.REDUCING),
+        (TradingState.REDUCING, TradingState.HALTED),
+        (TradingState.HALTED, TradingState.ACTIVE),
+    ]
+
+
+def test_stale_and_untradeable_markets() -> None:
+    gate, _, _ = make()
+    gate.mark_stale("m1")
+    d = gate.check(intent(1))
+    assert isinstance(d, Denial) and d.reason is Reason.STALE_DATA
+    assert isinstance(gate.check(intent(2, side=Side.SELL)), Approval)
+    gate.mark_fresh("m1")
+    assert isinstance(gate.check(intent(3)), Approval)
+    gate.mark_untradeable("m2")
+    d = gate.check(intent(4, market="m2", side=Side.SELL))
+    assert isinstance(d, Denial) and d.reason is Reason.MARKET_NOT_TRADEABLE
+
+
+@pytest.mark.parametrize(
+    "code", ["API_KEY_REVOKED", "WALLET_DELEGATION_NOT_ENABLED", "INSUFFICIENT_SCOPE"]
+)
+def test_halting_codes(code: str) -> None:
+    gate, _, _ = make()
+    gate.record_failure(code)
+    assert gate.state is TradingState.HALTED
+
+
+def test_platform_halt_resumes_after_retry_after() -> None:
+    gate, _, clock = make()
+    gate.reduce("low balance")
+    gate.record_failure("API_TRADE_PROCESSING_HALTED", retry_after=300.0)
+    assert gate.state is TradingState.HALTED
+    clock.advance(299.0)
+    assert gate.state is TradingState.HALTED
+    clock.advance(2.0)
+    assert gate.state is TradingState.REDUCING
+
+
+def test_consecutive_failures_halt_and_success_resets() -> None:
+    events: list[Event] = []
+    gate = RiskGate(
+        Limits.for_tier("free"), clock=SimClock(), emit=events.append, max_consecutive_failures=3
+    )
+    gate.record_failure("INTERNAL_ERROR")
+    gate.record_failure("INTERNAL_ERROR")
+    gate.record_success()
+    gate.record_failure("INTERNAL_ERROR")
+    gate.record_failure("INTERNAL_ERROR")
+    assert gate.state is TradingState.ACTIVE
+    gate.record_failure("INTERNAL_ERROR")
+    assert gate.state is TradingState.HALTED
+
+
+def test_spending_limit_reactions() -> None:
+    gate, _, _ = make()
+    gate.on_spending_limit("per_trade", 300 * U)
+    assert gate.limits.per_trade_cap == 300 * U - 1
+    gate.on_spending_limit("daily_volume", 10 * U)
+    assert gate.state is TradingState.REDUCING
+
+
+def test_confirm_ceiling_policy() -> None:
+    ent = Limits.for_tier("enterprise", auto_confirm_ceiling=30_000 * U)
+    g = RiskGate(ent, clock=SimClock())
+    a = g.check(intent(1, 25_000 * U))
+    assert isinstance(a, Approval) and a.expects_confirmation and a.auto_confirm
+    ent2 = Limits.for_tier("enterprise", auto_confirm_ceiling=0, deny_above_ceiling=True)
+    g2 = RiskGate(ent2, clock=SimClock())
+    d = g2.check(intent(2, 25_000 * U))
+    assert isinstance(d, Denial) and d.reason is Reason.CONFIRM_CEILING
+    ok = g2.check(intent(3, 24_999 * U))
+    assert isinstance(ok, Approval) and not ok.expects_confirmation
+
+
+def test_every_denial_is_one_log_line() -> None:
+    gate, _, _ = make(per_trade_cap=5 * U)
+    with structlog.testing.capture_logs() as logs:
+        gate.check(intent(1, 6 * U))
+    lines = [entry for entry in logs if entry["event"] == "risk_denied"]
+    assert len(lines) == 1
+    assert lines[0]["reason"] == "PER_TRADE_CAP" and lines[0]["intent_id"] == "i1"
