@@ -25,7 +25,11 @@ import aiohttp
 from pydantic import BaseModel, ValidationError
 
 from kashbot.client.config import DEFAULT_API_VERSION, ClientSettings, resolve_settings
-from kashbot.client.errors import KashResponseError, TradeNotAwaitingConfirmation
+from kashbot.client.errors import (
+    KashResponseError,
+    OutcomeUnknownError,
+    TradeNotAwaitingConfirmation,
+)
 from kashbot.client.models import (
     AccountUsage,
     ConfirmRequest,
@@ -274,25 +278,36 @@ class KashClient:
             metadata=dict(metadata) if metadata is not None else None,
         )
         key = check_idempotency_key(idempotency_key) if idempotency_key else str(uuid.uuid4())
+        return await self._post_trade(encode_body(request.wire()), key)
+
+    async def replay_trade(self, unknown: OutcomeUnknownError) -> TradeCreated:
+        """Resolve an :class:`OutcomeUnknownError`: resend the identical body under the same
+        Idempotency-Key. The server returns the original result if the first attempt landed
+        (``idempotent_replay``) or creates the trade exactly once if it did not."""
+        return await self._post_trade(unknown.body, unknown.idempotency_key)
+
+    async def _post_trade(self, body_bytes: bytes, key: str) -> TradeCreated:
         route = "POST /v1/trades"
         resp = await self._transport.request(
             "POST",
             "/trades",
             route=route,
-            body=encode_body(request.wire()),
+            body=body_bytes,
             idempotency_key=key,
             outcome_unknown=True,
         )
         trade = self._one(resp, "trade", Trade, route)
         body: dict[str, Any] = resp.body
-        meta = body.get("_meta") if isinstance(body.get("_meta"), dict) else {}
+        meta = body.get("_meta")
         replay = resp.headers.get("Idempotent-Replay", "").lower() == "true"
+        if isinstance(meta, dict) and meta.get("idempotent") is True:
+            replay = True
         return _validate(
             TradeCreated,
             {
                 "trade": trade,
                 "confirmation": body.get("confirmation"),
-                "idempotent_replay": replay or (meta or {}).get("idempotent") is True,
+                "idempotent_replay": replay,
                 "idempotency_key": key,
                 "status_code": resp.status,
                 "request_id": resp.request_id,

@@ -118,6 +118,7 @@ class Transport:
         self._etag_cache_size = etag_cache_size
         self.rate_limit: RateLimitState | None = None
         self.server_api_version: str | None = None
+        self._deprecated: set[str] = set()  # routes already warned about (warn once each)
 
     def __repr__(self) -> str:
         return f"Transport(base_url={self.base_url!r}, api_key={self._key!r})"
@@ -277,7 +278,8 @@ class Transport:
             request_id,
             state.remaining,
         )
-        if resp_headers.get("Deprecation", "").lower() == "true":
+        if resp_headers.get("Deprecation", "").lower() == "true" and route not in self._deprecated:
+            self._deprecated.add(route)
             log.warning(
                 "kash route %s is deprecated (Sunset: %s)", route, resp_headers.get("Sunset")
             )

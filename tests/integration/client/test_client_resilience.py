@@ -568,3 +568,34 @@ async def test_api_key_never_in_repr_logs_or_errors(
     for text in texts:
         assert API_KEY not in text
         assert API_KEY[10:] not in text
+
+
+async def test_replay_trade_resolves_outcome_unknown(
+    kash_server: FakeKash, make_client: Callable[..., KashClient]
+) -> None:
+    kash_server.script("POST", "/v1/trades", Reply(drop=True))
+    kash_server.script(
+        "POST",
+        "/v1/trades",
+        Reply(200, json=one("trade", trade_json()), headers={"Idempotent-Replay": "true"}),
+    )
+    async with make_client(retry_policy=RetryPolicy(max_retries=0)) as kash:
+        with pytest.raises(E.OutcomeUnknownError) as info:
+            await kash.create_trade(MARKET_ID, 0, "buy", "12", client_request_id="o-9")
+        created = await kash.replay_trade(info.value)
+    first, second = kash_server.calls("POST", "/v1/trades")
+    assert first.body == second.body
+    assert first.headers["Idempotency-Key"] == second.headers["Idempotency-Key"]
+    assert created.idempotent_replay and created.idempotency_key == info.value.idempotency_key
+
+
+async def test_deprecation_warning_once_per_route(
+    kash_server: FakeKash, kash: KashClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    kash_server.always(
+        "GET", "/v1/health", Reply(json={}, headers={"Deprecation": "true", "Sunset": "x"})
+    )
+    await kash.health()
+    await kash.health()
+    warnings = [r for r in caplog.records if "deprecated" in r.getMessage()]
+    assert len(warnings) == 1
