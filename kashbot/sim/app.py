@@ -1,0 +1,100 @@
+"""Assembles the simulator: HTTP API + admin + stream + webhook deliverer + the clock ticker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from aiohttp import web
+
+from kashbot.sim.admin import ADMIN_HUB, ADMIN_KICK, ADMIN_VENUE, add_admin_routes, admin_guard
+from kashbot.sim.deliverer import WebhookDeliverer
+from kashbot.sim.server import VENUE, add_api_routes, kash_edge
+from kashbot.sim.stream import StreamHub
+from kashbot.sim.venue import Venue
+
+TICK_S = 0.25  # longest the ticker sleeps; it wakes earlier when work is scheduled sooner
+
+
+def build_app(venue: Venue, hub: StreamHub | None = None) -> web.Application:
+    hub = hub or StreamHub(venue)
+    app = web.Application(middlewares=[admin_guard, kash_edge])
+    app[VENUE] = venue
+    app[ADMIN_VENUE] = venue
+    app[ADMIN_HUB] = hub
+    app[ADMIN_KICK] = lambda: None
+    app.router.add_get("/v1/stream", hub.handle)
+    add_api_routes(app)
+    add_admin_routes(app)
+    return app
+
+
+class SimServer:
+    """Runs a venue behind HTTP on ``host:port`` (port 0 picks a free one)."""
+
+    def __init__(self, venue: Venue, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.venue = venue
+        self.host = host
+        self.port = port
+        self.hub = StreamHub(venue)
+        self.app = build_app(venue, self.hub)
+        self.app[ADMIN_KICK] = self.kick
+        self.deliverer = WebhookDeliverer(venue)
+        self._wake = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+        self._ticker: asyncio.Task[None] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}/v1"
+
+    @property
+    def admin_url(self) -> str:
+        return f"http://{self.host}:{self.port}/_sim"
+
+    @property
+    def stream_url(self) -> str:
+        return f"ws://{self.host}:{self.port}/v1/stream"
+
+    def kick(self) -> None:
+        """Run due work now (after an admin change or a manual clock advance)."""
+        self._wake.set()
+        self.deliverer.wake.set()
+
+    async def start(self) -> None:
+        self._runner = web.AppRunner(
+            self.app, handler_cancellation=True, shutdown_timeout=0.5, access_log=None
+        )
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        server = site._server
+        assert server is not None and server.sockets  # type: ignore[attr-defined]
+        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        self.venue.on_schedule = lambda _t: self.kick()
+        await self.deliverer.start()
+        self._ticker = asyncio.create_task(self._tick())
+
+    async def _tick(self) -> None:
+        venue = self.venue
+        while True:
+            venue.advance()
+            due = venue.next_due()
+            delay = TICK_S if due is None else min(TICK_S, max(0.0, due - venue.clock.now()))
+            self._wake.clear()
+            if delay > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=delay)
+            else:
+                await asyncio.sleep(0)
+
+    async def stop(self) -> None:
+        self.venue.on_schedule = None
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+        await self.deliverer.stop()
+        await self.hub.close_all()
+        if self._runner is not None:
+            await self._runner.cleanup()
