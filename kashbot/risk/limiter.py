@@ -1,0 +1,254 @@
+"""The request budget: one aiolimiter bucket per Kash *user*, shared by every client of that user.
+
+The venue limits requests per user (all keys of a user share one quota, §4): a sliding 60 s
+window on reads, a token bucket on trade writes. We never want to meet a 429, so:
+
+* the bucket refills at ``share × limit`` per minute and holds at most
+  ``burst = limit − share × limit − 1`` tokens. In any 60 s window we can then send at most
+  ``burst + share × limit < limit`` requests, which keeps a sliding window (the strictest of the
+  server's algorithms) from ever refusing us, while sustained load still gets ``share`` of it;
+* writes come first: a read takes a token only while ``read_reserve`` more remain for writes,
+  and never while a write is waiting, so order traffic never starves behind polling;
+* the server's word wins: a real 429 (``Retry-After``) or ``X-RateLimit-Remaining: 0`` pauses
+  every caller of that user until the reset. ``503 RATE_LIMIT_UNAVAILABLE`` (a limiter blip) and
+  other 503s are not quota signals and are ignored here (the client backs off on its own).
+
+aiolimiter reads ``loop.time()``, so the budget runs in whatever time the event loop keeps: real
+time in production, virtual time under a loop whose ``time()`` is virtual (see the tests).
+``time_scale`` (venue seconds per loop second) lets a budget follow a simulator that runs faster
+than real time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections import deque
+from dataclasses import dataclass
+
+from aiolimiter import AsyncLimiter
+
+from kashbot.client.ratelimit import RateLimitState
+from kashbot.risk.limits import TIER_DEFAULTS, Tier
+
+WINDOW_S = 60.0
+
+
+def safe_burst(limit: int, rate_per_window: float) -> int:
+    """Largest bucket that keeps ``burst + rate`` strictly under ``limit`` per window (≥ 1)."""
+    return max(1, math.floor(limit - rate_per_window) - 1)
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetStats:
+    """For the status view: what we used, what we allow ourselves, what the server says."""
+
+    used_last_window: int
+    limit: int  # the server's per-minute quota
+    budget: float  # share × limit: our sustained rate per minute
+    server_remaining: int | None
+    paused_for_s: float
+    quota_rejections: int  # real 429s seen (should stay 0)
+    writes_waiting: int
+
+
+class _Bucket:
+    """An AsyncLimiter plus the exact wait until it can take ``amount`` more."""
+
+    def __init__(self, limit: int, share: float, window_s: float) -> None:
+        self.limit = limit
+        self.rate_per_window = share * limit
+        self.burst = safe_burst(limit, self.rate_per_window)
+        self.rate_per_s = self.rate_per_window / window_s
+        self.limiter = AsyncLimiter(self.burst, self.burst / self.rate_per_s)
+
+    def wait_for(self, amount: float) -> float:
+        if self.limiter.has_capacity(amount):
+            return 0.0
+        level = getattr(self.limiter, "_level", None)  # aiolimiter 1.x internals; else poll
+        if not isinstance(level, float | int):
+            return 1.0 / self.rate_per_s
+        return max(0.0, (level + amount - self.limiter.max_rate) / self.rate_per_s)
+
+
+class UserBudget:
+    """``kashbot.client.ratelimit.RequestBudget`` for one Kash user; see the module docstring."""
+
+    def __init__(
+        self,
+        requests_per_min: int,
+        *,
+        share: float = 0.95,
+        write_requests_per_min: int | None = None,
+        read_reserve: int = 1,
+        time_scale: float = 1.0,
+        max_pause_s: float = 300.0,
+    ) -> None:
+        if requests_per_min < 2:
+            raise ValueError("requests_per_min: must be >= 2")
+        if not 0.0 < share <= 1.0:
+            raise ValueError("share: must be in (0, 1]")
+        if time_scale <= 0:
+            raise ValueError("time_scale: must be > 0")
+        if read_reserve < 0:
+            raise ValueError("read_reserve: must be >= 0")
+        self.share = share
+        self.time_scale = time_scale
+        self.window_s = WINDOW_S / time_scale
+        self.max_pause_s = max_pause_s
+        self._main = _Bucket(requests_per_min, share, self.window_s)
+        self._writes = (
+            _Bucket(write_requests_per_min, share, self.window_s)
+            if write_requests_per_min is not None
+            else None
+        )
+        # a read must leave this many tokens for writes; capped so reads can still go at all
+        self.read_reserve = min(read_reserve, self._main.burst - 1)
+        self._read_lock = asyncio.Lock()
+        self._writes_waiting = 0
+        self._paused_until = 0.0
+        self._sent: deque[float] = deque()
+        self.server_remaining: int | None = None
+        self.quota_rejections = 0
+
+    @property
+    def limit(self) -> int:
+        return self._main.limit
+
+    @staticmethod
+    def _now() -> float:
+        return asyncio.get_running_loop().time()
+
+    async def acquire(self, route: str, *, write: bool) -> None:
+        if write:
+            await self._acquire_write()
+        else:
+            await self._acquire_read()
+        self._sent.append(self._now())
+
+    async def _acquire_write(self) -> None:
+        bucket = self._writes or self._main
+        self._writes_waiting += 1
+        try:
+            while True:
+                await self._wait_pause()
+                wait = bucket.wait_for(1)
+                if wait == 0.0 and not self._paused():
+                    await bucket.limiter.acquire(1)  # has capacity: returns without suspending
+                    return
+                await asyncio.sleep(max(wait, 1e-3))
+        finally:
+            self._writes_waiting -= 1
+
+    async def _acquire_read(self) -> None:
+        need = 1 + (self.read_reserve if self._writes is None else 0)
+        async with self._read_lock:  # reads queue FIFO behind each other
+            while True:
+                await self._wait_pause()
+                writes = self._writes_waiting if self._writes is None else 0
+                wait = self._main.wait_for(need + writes)  # let waiting writes go first
+                if wait == 0.0 and not self._paused():
+                    await self._main.limiter.acquire(1)
+                    return
+                await asyncio.sleep(max(wait, 1e-3))
+
+    def _paused(self) -> bool:
+        return self._now() < self._paused_until
+
+    async def _wait_pause(self) -> None:
+        # a deadline, not an event: another 429 may push it later while we sleep
+        while self._paused():  # noqa: ASYNC110
+            await asyncio.sleep(self._paused_until - self._now())
+
+    def observe(self, state: RateLimitState) -> None:
+        """Learn from the server's headers; pause on a real 429 or Remaining == 0."""
+        if state.status == 503 and not state.quota_exhausted:
+            return  # RATE_LIMIT_UNAVAILABLE, kill switches, outages: not a quota signal
+        if state.remaining is not None:
+            self.server_remaining = state.remaining
+        if state.limit is not None and 2 <= state.limit < self._main.limit:
+            self._shrink(state.limit)
+        pause: float | None = None
+        if state.quota_exhausted:
+            self.quota_rejections += 1
+            pause = state.retry_after_s
+            if pause is None and state.reset_epoch_s is not None:
+                pause = state.reset_epoch_s - state.observed_at
+            pause = 1.0 if pause is None else pause
+        elif state.remaining == 0 and state.reset_epoch_s is not None:
+            pause = state.reset_epoch_s - state.observed_at
+        if pause is not None and pause > 0:
+            until = self._now() + min(pause, self.max_pause_s) / self.time_scale
+            self._paused_until = max(self._paused_until, until)
+
+    def _shrink(self, limit: int) -> None:
+        """The server reports a smaller quota than configured: adopt it.
+
+        The new bucket starts empty, so hold everyone for the time a full one takes to drain:
+        that sends no more than a full bucket would have.
+        """
+        self._main = _Bucket(limit, self.share, self.window_s)
+        self.read_reserve = min(self.read_reserve, self._main.burst - 1)
+        drain = self._main.burst / self._main.rate_per_s
+        self._paused_until = max(self._paused_until, self._now() + drain)
+
+    def stats(self) -> BudgetStats:
+        try:
+            now = self._now()
+        except RuntimeError:
+            now = None
+        if now is not None:
+            while self._sent and self._sent[0] <= now - self.window_s:
+                self._sent.popleft()
+        return BudgetStats(
+            used_last_window=len(self._sent),
+            limit=self._main.limit,
+            budget=self._main.rate_per_window,
+            server_remaining=self.server_remaining,
+            paused_for_s=max(0.0, self._paused_until - now) if now is not None else 0.0,
+            quota_rejections=self.quota_rejections,
+            writes_waiting=self._writes_waiting,
+        )
+
+
+def tier_requests_per_min(tier: Tier | str, configured: int | None = None) -> int:
+    """The tier's per-minute quota (§4); enterprise and mm have none published: configure it."""
+    t = Tier(tier)
+    if configured is not None:
+        return configured
+    value = TIER_DEFAULTS[t].requests_per_min
+    if value is None:
+        raise ValueError(f"requests_per_min: required for the {t} tier (custom, admin-set)")
+    return value
+
+
+class BudgetRegistry:
+    """One :class:`UserBudget` per Kash user id in this process (keys of a user share it)."""
+
+    def __init__(self) -> None:
+        self._budgets: dict[str, UserBudget] = {}
+
+    def get(
+        self,
+        user_id: str,
+        *,
+        tier: Tier | str,
+        requests_per_min: int | None = None,
+        share: float = 0.95,
+        write_requests_per_min: int | None = None,
+        time_scale: float = 1.0,
+    ) -> UserBudget:
+        """The user's budget, created on first use; later callers get the same object."""
+        budget = self._budgets.get(user_id)
+        if budget is None:
+            budget = UserBudget(
+                tier_requests_per_min(tier, requests_per_min),
+                share=share,
+                write_requests_per_min=write_requests_per_min,
+                time_scale=time_scale,
+            )
+            self._budgets[user_id] = budget
+        return budget
+
+    def stats(self) -> dict[str, BudgetStats]:
+        return {user: b.stats() for user, b in self._budgets.items()}
