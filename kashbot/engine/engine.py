@@ -24,14 +24,7 @@ import structlog
 
 from kashbot.clock import Clock
 from kashbot.engine.bus import Bus, Inbox
-from kashbot.engine.events import (
-    DataFresh,
-    Event,
-    OrderIntent,
-    RiskDenied,
-    StaleData,
-    TradingStateChanged,
-)
+from kashbot.engine.events import Event, OrderIntent, RiskDenied
 from kashbot.engine.state import EngineState
 from kashbot.engine.strategy import AnyStrategy, StrategyContext
 from kashbot.engine.supervisor import Supervisor
@@ -49,7 +42,9 @@ ENGINE_STOPPING = "ENGINE_STOPPING"
 class IntentRouter(Protocol):
     """The consumer-side view of ``kashbot.execution.router.OrderRouter``."""
 
-    async def submit(self, intent: OrderIntent) -> None: ...
+    async def submit(self, intent: OrderIntent) -> object:
+        """Gate and send; denials come back as ``RiskDenied`` events through ``emit``."""
+        ...
 
 
 class Source(Protocol):
@@ -58,9 +53,6 @@ class Source(Protocol):
     name: str
 
     async def run(self, emit: Emit) -> None: ...
-
-
-_ROUTER_OBSERVES = (StaleData, DataFresh, TradingStateChanged)
 
 
 class Engine:
@@ -131,10 +123,6 @@ class Engine:
         self.events_processed += 1
         self.state.apply(event)
         kind = type(event)
-        if kind in _ROUTER_OBSERVES:
-            observe = getattr(self.router, "observe", None)
-            if observe is not None:
-                observe(event)
         self.bus.publish(event)
         routes = self._routes.get(kind)
         if routes is None:

@@ -10,8 +10,10 @@ moves inventory once.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 
+from kashbot import amm
 from kashbot.amm import Pool
 from kashbot.engine.events import (
     DataFresh,
@@ -19,6 +21,7 @@ from kashbot.engine.events import (
     FairValueUpdate,
     MarketSnapshot,
     OrderIntent,
+    PredictionSeen,
     PriceChange,
     RiskDenied,
     Side,
@@ -28,6 +31,8 @@ from kashbot.engine.events import (
     TradingStateChanged,
 )
 from kashbot.money import Atomic, Wad
+
+POOL_TOLERANCE = 10**9  # 1e-9 in probability: the replayed pool must land on the venue's q
 
 TERMINAL_TRADE_STATUSES = frozenset({"completed", "failed", "rejected", "cancelled", "expired"})
 
@@ -42,17 +47,19 @@ class MarketView:
     labels: tuple[str, ...] = ()
     freeze_at: float | None = None
     updated_ts: float = 0.0
-    stale_sources: set[str] = field(default_factory=set)
+    stale_sources: set[str] = field(default_factory=set)  # sources stale about this market
+    dead_sources: set[str] = field(default_factory=set)  # shared: sources stale as a whole
 
     @property
     def stale(self) -> bool:
-        return bool(self.stale_sources)
+        return bool(self.stale_sources or self.dead_sources)
 
     def tradeable(self, now: float) -> bool:
         """ACTIVE, fresh, with known chances, and not past its freeze time."""
         return (
             self.status == "ACTIVE"
             and not self.stale_sources
+            and not self.dead_sources
             and bool(self.probabilities)
             and (self.freeze_at is None or now < self.freeze_at)
         )
@@ -78,10 +85,21 @@ class Fill:
     tokens: Wad
 
 
+def _drop_pool_if_off(view: MarketView) -> None:
+    """A chance update without a pool: keep our pool only if it still explains the chances."""
+    assert view.pool is not None
+    probs = amm.probabilities(view.pool)
+    if len(probs) != len(view.probabilities) or any(
+        abs(a - b) > POOL_TOLERANCE for a, b in zip(probs, view.probabilities, strict=True)
+    ):
+        view.pool = None
+
+
 class EngineState:
     """Markets, positions, pending intents and the trading state, fed by events."""
 
-    def __init__(self) -> None:
+    def __init__(self, fees: amm.Fees = amm.DEFAULT_FEES) -> None:
+        self.fees = fees
         self.markets: dict[str, MarketView] = {}
         self.positions: dict[tuple[str, int], PositionView] = {}
         self.pending: dict[str, OrderIntent] = {}  # intent_id -> intent, until terminal/denied
@@ -91,7 +109,9 @@ class EngineState:
         self.trading_state = TradingState.ACTIVE
         self.cash_flow: Atomic = 0  # USDC received minus USDC spent on our fills
         self._applied_trades: set[str] = set()
-        self._stale_sources: set[str] = set()  # whole-source staleness (market_id None)
+        self._replayed: set[str] = set()
+        self._replayed_order: deque[str] = deque()
+        self._dead_sources: set[str] = set()  # whole-source staleness (market_id None)
         self.max_denials = 50
 
     # ---- reads -------------------------------------------------------------------------------
@@ -100,7 +120,7 @@ class EngineState:
         view = self.markets.get(market_id)
         if view is None:
             view = self.markets[market_id] = MarketView(market_id)
-            view.stale_sources.update(self._stale_sources)
+            view.dead_sources = self._dead_sources
         return view
 
     def position(self, market_id: str, outcome: int) -> PositionView:
@@ -132,17 +152,25 @@ class EngineState:
             view.probabilities = event.probabilities
             if event.pool is not None:
                 view.pool = event.pool
+            elif view.pool is not None:
+                _drop_pool_if_off(view)
             view.updated_ts = event.ts
         elif kind is MarketSnapshot:
             assert isinstance(event, MarketSnapshot)
             view = self.market(event.market_id)
             view.status = event.status
             view.probabilities = event.probabilities
-            view.pool = event.pool if event.pool is not None else view.pool
+            if event.pool is not None:
+                view.pool = event.pool
+            elif view.pool is not None:
+                _drop_pool_if_off(view)
             view.freeze_at = event.freeze_at
             if event.labels:
                 view.labels = event.labels
             view.updated_ts = event.ts
+        elif kind is PredictionSeen:
+            assert isinstance(event, PredictionSeen)
+            self._follow_pool(event)
         elif kind is FairValueUpdate:
             assert isinstance(event, FairValueUpdate)
             self.market(event.market_id).fair = event.probabilities
@@ -165,20 +193,45 @@ class EngineState:
             assert isinstance(event, TradingStateChanged)
             self.trading_state = event.new
 
+    def _follow_pool(self, ev: PredictionSeen) -> None:
+        """Replay a trade on the known pool so sizing stays exact between pool observations.
+
+        The result is kept only if it lands on the chance the venue reported after the trade;
+        otherwise the pool is forgotten until the next observation (a quote or a snapshot).
+        """
+        if ev.prediction_id in self._replayed:
+            return  # the same trade from the stream and the poller moves the pool once
+        self._replayed.add(ev.prediction_id)
+        self._replayed_order.append(ev.prediction_id)
+        if len(self._replayed_order) > 10_000:
+            self._replayed.discard(self._replayed_order.popleft())
+        view = self.markets.get(ev.market_id)
+        if view is None or view.pool is None:
+            return
+        try:
+            if ev.side is Side.BUY:
+                after = amm.buy(view.pool, ev.outcome, ev.usdc, self.fees).pool
+            else:
+                after = amm.sell(view.pool, ev.outcome, ev.tokens, self.fees).pool
+        except amm.AmmError:
+            view.pool = None
+            return
+        probs = amm.probabilities(after)
+        if abs(probs[ev.outcome] - ev.probability_after) > POOL_TOLERANCE:
+            view.pool = None
+            return
+        view.pool = after
+        view.probabilities = probs
+        view.updated_ts = ev.ts
+
     def _set_stale(self, source: str, market_id: str | None, stale: bool) -> None:
-        if market_id is None:
-            if stale:
-                self._stale_sources.add(source)
-            else:
-                self._stale_sources.discard(source)
-            views = list(self.markets.values())
+        # A source-wide alarm and a per-market one are kept apart: the source coming back
+        # (a heartbeat) does not make a market fresh until data about that market arrives.
+        target = self._dead_sources if market_id is None else self.market(market_id).stale_sources
+        if stale:
+            target.add(source)
         else:
-            views = [self.market(market_id)]
-        for view in views:
-            if stale:
-                view.stale_sources.add(source)
-            else:
-                view.stale_sources.discard(source)
+            target.discard(source)
 
     def _apply_trade(self, ev: TradeUpdate) -> None:
         if ev.intent_id:

@@ -16,6 +16,7 @@ from kashbot.engine.events import (
     Event,
     MarketSnapshot,
     OrderIntent,
+    PredictionSeen,
     PriceChange,
     RiskDenied,
     Side,
@@ -51,7 +52,6 @@ class FakeRouter:
         self.engine = engine
         self.deny = deny
         self.seen: list[OrderIntent] = []
-        self.observed: list[Event] = []
 
     async def submit(self, intent: OrderIntent) -> None:
         self.seen.append(intent)
@@ -74,9 +74,6 @@ class FakeRouter:
                 tokens=2 * WAD,
             )
         )
-
-    def observe(self, event: Event) -> None:
-        self.observed.append(event)
 
 
 def price(ts: float, market: str = "m1") -> PriceChange:
@@ -134,17 +131,18 @@ async def test_denial_clears_pending_and_is_recorded() -> None:
     assert [d.reason for d in engine.state.denials] == ["X"]
 
 
-async def test_stale_data_is_forwarded_to_the_router_and_marks_markets() -> None:
+async def test_stale_data_marks_markets_and_reaches_bus_subscribers() -> None:
     engine = Engine(SimClock(0.0), inline_intents=True)
-    router = FakeRouter(engine)
-    engine.attach_router(router)
+    seen: list[Event] = []
+    engine.bus.subscribe(StaleData, seen.append)
+    engine.bus.subscribe(DataFresh, seen.append)
     await engine.feed(MarketSnapshot(0.0, "m1", "ACTIVE", (WAD // 2, WAD // 2), POOL))
     await engine.feed(StaleData(1.0, "stream", None, 30.0))
     assert engine.state.markets["m1"].stale
     assert not engine.state.markets["m1"].tradeable(1.0)
     await engine.feed(DataFresh(2.0, "stream", None))
     assert engine.state.markets["m1"].tradeable(2.0)
-    assert [type(e).__name__ for e in router.observed] == ["StaleData", "DataFresh"]
+    assert [type(e).__name__ for e in seen] == ["StaleData", "DataFresh"]
 
 
 async def test_strategy_exception_is_contained() -> None:
@@ -290,3 +288,27 @@ def test_sell_fill_reduces_shares_and_cost_proportionally() -> None:
     pos = state.position("m1", 1)
     assert (pos.shares, pos.cost) == (6 * WAD, 3_600_000)
     assert state.cash_flow == 2_000_000
+
+
+def test_pool_follows_observed_trades_once_and_is_dropped_when_off() -> None:
+    state = EngineState()
+    state.apply(MarketSnapshot(0.0, "m1", "ACTIVE", amm.probabilities(POOL), POOL))
+    after = amm.buy(POOL, 0, 10_000_000)
+    q0 = amm.probability(after.pool, 0)
+    trade = PredictionSeen(1.0, "m1", "p1", 0, Side.BUY, 10_000_000, after.tokens_out, q0)
+    state.apply(trade)
+    state.apply(trade)  # the same trade from a second source
+    assert state.markets["m1"].pool == after.pool
+    # a chance update our pool cannot explain: forget the pool rather than size on a wrong one
+    state.apply(PriceChange(2.0, "m1", (WAD // 2, WAD // 2)))
+    assert state.markets["m1"].pool is None
+
+
+def test_pool_kept_when_chance_update_agrees() -> None:
+    state = EngineState()
+    state.apply(MarketSnapshot(0.0, "m1", "ACTIVE", amm.probabilities(POOL), POOL))
+    state.apply(PriceChange(1.0, "m1", amm.probabilities(POOL)))
+    assert state.markets["m1"].pool == POOL
+    bad = PredictionSeen(1.0, "m1", "p9", 0, Side.BUY, 10_000_000, 1, WAD // 10)
+    state.apply(bad)
+    assert state.markets["m1"].pool is None

@@ -1,0 +1,229 @@
+"""REST poller: markets, predictions and quotes per market, within the request budget.
+
+Kash pushes nothing about markets (kash-api §12), so polling is the market-data source against
+the real API. Budget rules, because the quota is shared per *user* with order traffic:
+
+* every request goes through the client, whose ``RequestBudget`` (one token bucket per user) and
+  ETag cache apply; a 304 costs a request but no parsing, and an unchanged market emits nothing;
+* the poller reads the server's last ``X-RateLimit-Remaining`` and stretches its intervals as it
+  falls (:func:`poll_stretch`); at or below ``reserve_fraction`` of the limit it stops until the
+  window resets, leaving that headroom to orders — order traffic goes first;
+* jobs due at the same time run markets first, then predictions, then quotes (cheapest to skip);
+* a 429/503 with ``Retry-After`` pauses the whole poller for that long.
+
+A quote is also how the pool is seen: :func:`kashbot.sources.convert.pool_from_buy_quote`.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+import structlog
+
+from kashbot import amm
+from kashbot.client.errors import KashError
+from kashbot.client.models import Market, Page, Prediction, Quote
+from kashbot.client.ratelimit import RateLimitState
+from kashbot.clock import Clock
+from kashbot.engine.events import Event, PriceChange
+from kashbot.sources.convert import (
+    market_snapshot,
+    pool_from_buy_quote,
+    prediction_seen,
+    quote_seen,
+)
+from kashbot.sources.watchdog import StalenessWatchdog
+
+log = structlog.get_logger("kashbot.poller")
+
+Emit = Callable[[Event], None]
+JobKind = Literal["markets", "predictions", "quotes"]
+_PRIORITY: dict[JobKind, int] = {"markets": 0, "predictions": 1, "quotes": 2}
+MAX_STRETCH = 8.0
+
+
+class PollClient(Protocol):
+    """The read-only subset of ``KashClient`` the poller uses."""
+
+    rate_limit: RateLimitState | None
+
+    async def get_market(self, market_id: str) -> Market: ...
+
+    async def list_markets(
+        self, status: str | None = None, limit: int | None = None, cursor: str | None = None
+    ) -> Page[Market]: ...
+
+    async def list_predictions(
+        self, market_id: str, *, limit: int | None = None
+    ) -> Page[Prediction]: ...
+
+    async def get_quote(
+        self, market_id: str, outcome_index: int, action: Literal["buy", "sell"], amount: int
+    ) -> Quote: ...
+
+
+def poll_stretch(
+    state: RateLimitState | None, reserve_fraction: float, now: float
+) -> tuple[float, float | None]:
+    """(interval multiplier, pause-until) from the server's last rate-limit headers.
+
+    Full speed while the quota is plentiful; intervals grow as ``Remaining`` approaches the
+    reserve (x1 at a full window up to x8 near the reserve); at or under it, pause until the
+    window resets (or 60 s if the server did not say when).
+    """
+    if state is None:
+        return 1.0, None
+    if state.retry_after_s is not None and state.status in (429, 503):
+        return MAX_STRETCH, state.observed_at + state.retry_after_s
+    if not state.limit or state.remaining is None:
+        return 1.0, None
+    frac = state.remaining / state.limit
+    if frac <= reserve_fraction:
+        reset = state.reset_epoch_s
+        return MAX_STRETCH, reset if reset is not None and reset > now else now + 60.0
+    headroom = (frac - reserve_fraction) / (1.0 - reserve_fraction)
+    return min(MAX_STRETCH, 1.0 / max(headroom, 1.0 / MAX_STRETCH)), None
+
+
+@dataclass(order=True, slots=True)
+class _Job:
+    due: float
+    priority: int
+    kind: JobKind
+    market_id: str
+
+
+class PollerSource:
+    name = "poller"
+
+    def __init__(
+        self,
+        client: PollClient,
+        markets: Sequence[str] | Callable[[], Sequence[str]],
+        clock: Clock,
+        *,
+        markets_interval: float = 10.0,
+        predictions_interval: float = 5.0,
+        quotes_interval: float = 15.0,
+        quote_amount: int = 1_000_000,
+        reserve_fraction: float = 0.2,
+        stale_after: float = 60.0,
+        fees: amm.Fees = amm.DEFAULT_FEES,
+    ) -> None:
+        self.client = client
+        self._markets = markets
+        self.clock = clock
+        self.intervals: dict[JobKind, float] = {
+            "markets": markets_interval,
+            "predictions": predictions_interval,
+            "quotes": quotes_interval,
+        }
+        self.quote_amount = quote_amount
+        self.reserve_fraction = reserve_fraction
+        self.stale_after = stale_after
+        self.fees = fees
+        self.requests = 0
+        self.errors = 0
+        self.paused_s = 0.0
+        self._last_market: dict[str, Market] = {}
+        self._head: dict[str, str | None] = {}  # market -> newest prediction id seen
+        self._jobs: list[_Job] = []
+
+    def markets(self) -> list[str]:
+        return list(self._markets() if callable(self._markets) else self._markets)
+
+    def _schedule(self, kind: JobKind, market_id: str, due: float) -> None:
+        if self.intervals[kind] > 0:
+            heapq.heappush(self._jobs, _Job(due, _PRIORITY[kind], kind, market_id))
+
+    async def run(self, emit: Emit) -> None:
+        watchdog = StalenessWatchdog(self.name, self.stale_after, emit)
+        now = self.clock.now()
+        markets = self.markets()
+        watchdog.watch(markets, now)
+        self._jobs = []
+        kinds: tuple[JobKind, ...] = ("markets", "predictions", "quotes")
+        for m in markets:
+            for kind in kinds:
+                self._schedule(kind, m, now)
+        while self._jobs:
+            job = heapq.heappop(self._jobs)
+            now = self.clock.now()
+            if job.due > now:
+                await self.clock.sleep(job.due - now)
+            stretch, pause_until = poll_stretch(
+                self.client.rate_limit, self.reserve_fraction, self.clock.now()
+            )
+            if pause_until is not None and pause_until > self.clock.now():
+                wait = pause_until - self.clock.now()
+                log.info("poller_yielding_budget", wait_s=round(wait, 2))
+                self.paused_s += wait
+                await self.clock.sleep(wait)
+            ok = await self._run_job(job, emit, watchdog)
+            watchdog.check(self.clock.now())
+            interval = self.intervals[job.kind] * stretch * (1 if ok else 2)
+            self._schedule(job.kind, job.market_id, self.clock.now() + interval)
+
+    async def _run_job(self, job: _Job, emit: Emit, watchdog: StalenessWatchdog) -> bool:
+        handlers: dict[JobKind, Callable[[str, Emit, StalenessWatchdog], Awaitable[None]]] = {
+            "markets": self._poll_market,
+            "predictions": self._poll_predictions,
+            "quotes": self._poll_quote,
+        }
+        self.requests += 1
+        try:
+            await handlers[job.kind](job.market_id, emit, watchdog)
+        except KashError as exc:
+            self.errors += 1
+            log.warning(
+                "poll_failed",
+                kind=job.kind,
+                market_id=job.market_id,
+                code=exc.code,
+                status=exc.status,
+            )
+            return False
+        return True
+
+    async def _poll_market(self, market_id: str, emit: Emit, watchdog: StalenessWatchdog) -> None:
+        market = await self.client.get_market(market_id)
+        now = self.clock.now()
+        watchdog.touch(market_id, now)
+        if self._last_market.get(market_id) == market:
+            return  # 304 or unchanged: nothing new to say
+        self._last_market[market_id] = market
+        emit(market_snapshot(market, now))
+
+    async def _poll_predictions(
+        self, market_id: str, emit: Emit, watchdog: StalenessWatchdog
+    ) -> None:
+        page = await self.client.list_predictions(market_id, limit=50)
+        now = self.clock.now()
+        watchdog.touch(market_id, now)
+        if not page.data:
+            self._head.setdefault(market_id, None)
+            return
+        first_poll = market_id not in self._head
+        head = self._head.get(market_id)
+        new: list[Prediction] = []
+        for p in page.data:  # newest first; stop at the last one we saw
+            if p.id == head:
+                break
+            new.append(p)
+        self._head[market_id] = page.data[0].id
+        if first_poll:
+            return  # history is already in the market's state; only new trades are events
+        for p in reversed(new):
+            emit(prediction_seen(p, now))
+
+    async def _poll_quote(self, market_id: str, emit: Emit, watchdog: StalenessWatchdog) -> None:
+        quote = await self.client.get_quote(market_id, 0, "buy", self.quote_amount)
+        now = self.clock.now()
+        watchdog.touch(market_id, now)
+        emit(quote_seen(market_id, quote, self.quote_amount, now))
+        pool = pool_from_buy_quote(quote, self.fees)
+        if pool is not None:
+            emit(PriceChange(now, market_id, amm.probabilities(pool), pool))

@@ -1,0 +1,193 @@
+"""Stream source for the simulator's ``/v1/stream`` websocket (contracts §B; Kash has none, §12).
+
+Failure handling is the point of this module:
+
+* reconnect with exponential backoff and *full jitter* (``uniform(0, min(cap, base * 2**n))``), so
+  many bots dropped at once do not reconnect in lockstep; the attempt counter resets once a
+  connection has delivered data;
+* a heartbeat deadline: no message (heartbeats included) within ``heartbeat_timeout`` means the
+  connection is dead even if TCP has not noticed; it is closed and re-opened;
+* after every (re)connect: subscribe again and take the fresh snapshots as the truth;
+* a per-connection ``seq`` gap (a lost message) triggers a re-subscribe, i.e. a re-snapshot;
+* a :class:`StalenessWatchdog` raises ``StaleData`` as soon as the connection drops (and for any
+  market silent for ``stale_after``) and ``DataFresh`` when its data is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from typing import Any
+
+import structlog
+from pydantic import ValidationError
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import InvalidHandshake, InvalidURI, WebSocketException
+
+from kashbot.client.models import Market, Prediction
+from kashbot.clock import Clock
+from kashbot.engine.events import Event, PriceChange
+from kashbot.sources.convert import chances_to_wad, market_snapshot, prediction_seen
+from kashbot.sources.watchdog import StalenessWatchdog
+
+log = structlog.get_logger("kashbot.stream")
+
+Emit = Callable[[Event], None]
+
+
+def full_jitter(attempt: int, base: float, cap: float, rng: random.Random) -> float:
+    """AWS-style full jitter: a uniform delay up to the capped exponential."""
+    return rng.uniform(0.0, min(cap, base * (2**attempt)))
+
+
+class StreamSource:
+    name = "stream"
+
+    def __init__(
+        self,
+        url: str,
+        api_key: str,
+        markets: Sequence[str] | Callable[[], Sequence[str]],
+        clock: Clock,
+        *,
+        heartbeat_timeout: float = 15.0,
+        stale_after: float = 30.0,
+        backoff_initial: float = 0.5,
+        backoff_max: float = 30.0,
+        check_interval: float | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.url = url
+        self._api_key = api_key
+        self._markets = markets
+        self.clock = clock
+        self.heartbeat_timeout = heartbeat_timeout
+        self.stale_after = stale_after
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self.check_interval = check_interval or max(0.05, min(1.0, stale_after / 4))
+        self.rng = rng or random.Random()
+        self.connects = 0
+        self.disconnects = 0
+        self.messages = 0
+        self.watchdog: StalenessWatchdog | None = None
+        self._delivered = False
+
+    def __repr__(self) -> str:  # the key stays out of reprs and logs
+        return f"StreamSource(url={self.url!r})"
+
+    def markets(self) -> list[str]:
+        return list(self._markets() if callable(self._markets) else self._markets)
+
+    async def run(self, emit: Emit) -> None:
+        watchdog = self.watchdog = StalenessWatchdog(self.name, self.stale_after, emit)
+        watchdog.watch(self.markets(), self.clock.now())
+        checker = asyncio.create_task(self._check_loop(watchdog), name="stream-watchdog")
+        attempt = 0
+        try:
+            while True:
+                self._delivered = False
+                try:
+                    await self._session(emit, watchdog)
+                except (OSError, TimeoutError, WebSocketException, InvalidURI) as exc:
+                    if isinstance(exc, InvalidHandshake):
+                        log.warning("stream_handshake_failed", error=str(exc)[:200])
+                    else:
+                        log.warning("stream_disconnected", error=type(exc).__name__)
+                self.disconnects += 1
+                watchdog.force_stale(self.clock.now())
+                attempt = 0 if self._delivered else attempt + 1
+                delay = full_jitter(attempt, self.backoff_initial, self.backoff_max, self.rng)
+                log.info("stream_reconnecting", in_s=round(delay, 3), attempt=attempt)
+                await self.clock.sleep(delay)
+        finally:
+            checker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await checker
+
+    async def _check_loop(self, watchdog: StalenessWatchdog) -> None:
+        while True:
+            await self.clock.sleep(self.check_interval)
+            watchdog.check(self.clock.now())
+
+    async def _session(self, emit: Emit, watchdog: StalenessWatchdog) -> None:
+        """One connection's life (ends by an exception); sets ``_delivered`` on data."""
+        async with connect(
+            self.url,
+            additional_headers={"X-API-Key": self._api_key},
+            open_timeout=self.heartbeat_timeout,
+            ping_interval=None,  # our own heartbeat deadline is the liveness check
+            close_timeout=1.0,
+        ) as ws:
+            self.connects += 1
+            markets = self.markets()
+            watchdog.watch(markets, self.clock.now())
+            await self._subscribe(ws, markets)
+            log.info("stream_connected", markets=len(markets))
+            last_seq: int | None = None
+            while True:
+                try:
+                    raw = await asyncio.wait_for(ws.recv(), self.heartbeat_timeout)
+                except TimeoutError:
+                    log.warning("stream_heartbeat_missed", timeout_s=self.heartbeat_timeout)
+                    raise
+                self.messages += 1
+                msg = _loads(raw)
+                if msg is None:
+                    continue
+                seq = msg.get("seq")
+                if isinstance(seq, int):
+                    if last_seq is not None and seq != last_seq + 1:
+                        log.warning("stream_gap", expected=last_seq + 1, got=seq)
+                        await self._subscribe(ws, markets)  # re-snapshot
+                    last_seq = seq
+                if self._handle(msg, emit, watchdog):
+                    self._delivered = True
+
+    async def _subscribe(self, ws: ClientConnection, markets: list[str]) -> None:
+        await ws.send(json.dumps({"type": "subscribe", "markets": markets}))
+
+    def _handle(self, msg: dict[str, Any], emit: Emit, watchdog: StalenessWatchdog) -> bool:
+        now = self.clock.now()
+        kind = msg.get("type")
+        try:
+            if kind == "heartbeat":
+                watchdog.touch(None, now)
+                return False
+            if kind == "snapshot":
+                market = Market.model_validate(msg["market"])
+                watchdog.touch(market.id, now)
+                emit(market_snapshot(market, now))
+                return True
+            if kind == "price":
+                market_id = str(msg["marketId"])
+                probs = chances_to_wad([Decimal(str(p)) for p in msg["probabilities"]])
+                watchdog.touch(market_id, now)
+                emit(PriceChange(now, market_id, probs))
+                return True
+            if kind == "trade":
+                pred = Prediction.model_validate(msg["prediction"])
+                watchdog.touch(pred.market_id, now)
+                emit(prediction_seen(pred, now))
+                return True
+            if kind == "error":
+                log.warning("stream_error", code=msg.get("code"), detail=msg.get("detail"))
+                return False
+        except (KeyError, TypeError, ValueError, ValidationError) as exc:
+            log.warning("stream_bad_message", type=kind, error=type(exc).__name__)
+            return False
+        log.debug("stream_unknown_message", type=kind)
+        return False
+
+
+def _loads(raw: str | bytes) -> dict[str, Any] | None:
+    try:
+        msg = json.loads(raw, parse_float=Decimal)
+    except ValueError:
+        log.warning("stream_not_json")
+        return None
+    return msg if isinstance(msg, dict) else None

@@ -1,0 +1,207 @@
+"""Webhook receiver: verify Kash's signature on the raw bytes, dedupe on event id, ack fast.
+
+Order of checks (kash-api §9): size (413) -> signature over the *raw* body, current or previous
+secret (401 for malformed/stale/mismatch) -> JSON and schema (400) -> persistent dedupe on the
+event id (a redelivery gets 200 and is not processed again) -> enqueue and answer 200. Processing
+happens in a worker task, so the answer never waits for the router (Kash wants < 2 s; its hard
+timeout is 10 s and a timeout means a retry).
+
+Dedupe is persistent through :class:`SeenEvents` (the Store implements it), so a redelivery after
+a restart is still recognised. An event is marked seen before it is processed: if the process
+dies in between, the executor's poll fallback still finds the trade's state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import structlog
+from aiohttp import web
+
+from kashbot.client.webhooks import (
+    SIGNATURE_HEADER,
+    WebhookEvent,
+    WebhookPayloadError,
+    WebhookSignatureError,
+    construct_event,
+)
+from kashbot.clock import Clock
+from kashbot.engine.events import Event
+
+log = structlog.get_logger("kashbot.webhook")
+
+WebhookHandler = Callable[[WebhookEvent], Awaitable[object]]
+
+
+class SeenEvents(Protocol):
+    """Persistent set of processed webhook event ids (``kashbot.store.Store`` satisfies it)."""
+
+    async def seen(self, event_id: str) -> bool:
+        """Record ``event_id``; True if it had been recorded before (a redelivery)."""
+        ...
+
+
+class MemorySeenEvents:
+    """In-memory :class:`SeenEvents` for tests and store-less runs (forgets on restart)."""
+
+    def __init__(self) -> None:
+        self._ids: set[str] = set()
+
+    async def seen(self, event_id: str) -> bool:
+        if event_id in self._ids:
+            return True
+        self._ids.add(event_id)
+        return False
+
+
+@dataclass(slots=True)
+class WebhookStats:
+    accepted: int = 0
+    duplicates: int = 0
+    bad_signature: int = 0
+    malformed: int = 0
+    too_large: int = 0
+    handler_errors: int = 0
+
+
+class WebhookReceiver:
+    """An aiohttp server for one path; a Source whose ``run`` serves until cancelled."""
+
+    name = "webhook"
+
+    def __init__(
+        self,
+        *,
+        secrets: Sequence[str] | Callable[[], Sequence[str]],
+        seen: SeenEvents,
+        handler: WebhookHandler,
+        clock: Clock,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        path: str = "/kash/webhook",
+        max_body_bytes: int = 65_536,
+        tolerance_ms: int = 300_000,
+        queue_size: int = 10_000,
+    ) -> None:
+        self._secrets = secrets
+        self._seen = seen
+        self._handler = handler
+        self._clock = clock
+        self.host = host
+        self.port = port
+        self.path = path
+        self.max_body_bytes = max_body_bytes
+        self.tolerance_ms = tolerance_ms
+        self.stats = WebhookStats()
+        self._queue: asyncio.Queue[WebhookEvent] = asyncio.Queue(queue_size)
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}{self.path}"
+
+    def _current_secrets(self) -> Sequence[str]:
+        return self._secrets() if callable(self._secrets) else self._secrets
+
+    async def start(self) -> None:
+        """Bind (port 0 picks a free port, readable from ``.port`` afterwards)."""
+        if self._runner is not None:
+            return
+        app = web.Application(client_max_size=self.max_body_bytes)
+        app.router.add_post(self.path, self._receive)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self.port)
+        await site.start()
+        self._runner = runner
+        if runner.addresses:
+            self.port = int(runner.addresses[0][1])
+        log.info("webhook_listening", url=self.url)
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def run(self, emit: Callable[[Event], None]) -> None:
+        """Serve and process until cancelled (``emit`` is unused: the handler routes updates)."""
+        await self.start()
+        try:
+            while True:
+                event = await self._queue.get()
+                try:
+                    await self._handler(event)
+                except Exception:
+                    self.stats.handler_errors += 1
+                    log.exception("webhook_handler_failed", event_id=event.id, type=event.type)
+        finally:
+            await self.stop()
+
+    async def _read_body(self, request: web.Request) -> bytes | None:
+        if request.content_length is not None and request.content_length > self.max_body_bytes:
+            return None
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.content.iter_chunked(16_384):
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                return None
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def _receive(self, request: web.Request) -> web.Response:
+        body = await self._read_body(request)
+        if body is None:
+            self.stats.too_large += 1
+            log.warning("webhook_rejected", status=413, reason="too_large")
+            return web.json_response({"error": "payload too large"}, status=413)
+        header = request.headers.get(SIGNATURE_HEADER, "")
+        try:
+            event = construct_event(
+                list(self._current_secrets()),
+                header,
+                body,
+                now_ms=self._clock.now_ms(),
+                tolerance_ms=self.tolerance_ms,
+            )
+        except WebhookSignatureError as exc:
+            self.stats.bad_signature += 1
+            log.warning("webhook_rejected", status=401, reason=exc.reason)
+            return web.json_response(
+                {"error": "invalid signature", "reason": exc.reason}, status=401
+            )
+        except WebhookPayloadError:
+            self.stats.malformed += 1
+            log.warning("webhook_rejected", status=400, reason="malformed_body")
+            return web.json_response({"error": "malformed body"}, status=400)
+        if self._queue.full():
+            # Not taken: let Kash retry later rather than pretending we have it.
+            log.error("webhook_queue_full", event_id=event.id)
+            return web.json_response({"error": "busy"}, status=503, headers={"Retry-After": "30"})
+        if await self._seen.seen(event.id):
+            self.stats.duplicates += 1
+            log.info("webhook_duplicate", event_id=event.id, type=event.type)
+            return web.json_response({"ok": True, "duplicate": True})
+        try:
+            self._queue.put_nowait(event)
+        except asyncio.QueueFull:  # filled while we awaited the store: polling will catch up
+            log.error("webhook_dropped_after_dedupe", event_id=event.id)
+        self.stats.accepted += 1
+        log.info(
+            "webhook_accepted",
+            event_id=event.id,
+            type=event.type,
+            trade_id=event.data.trade_id,
+            status=event.data.status,
+        )
+        return web.json_response({"ok": True})
+
+
+async def route_to(on_trade_update: Callable[..., Awaitable[object]], event: WebhookEvent) -> None:
+    """Adapter: a webhook event -> ``OrderRouter.on_trade_update(trade_id, status, ...)``."""
+    d = event.data
+    await on_trade_update(d.trade_id, d.status, tokens_out=d.tokens_out, error_code=d.error_code)

@@ -1,0 +1,145 @@
+"""Webhook receiver: 401 forged/stale, 400 malformed, 413 too large, duplicates acked once."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+
+from kashbot.client.webhooks import WebhookEvent, sign
+from kashbot.clock import SimClock
+from kashbot.sources.webhook import MemorySeenEvents, WebhookReceiver, route_to
+
+SECRET = "whsec_current_secret_value_123"
+OLD = "whsec_previous_secret_value_456"
+NOW_MS = 1_767_225_600_000
+
+
+def body(event_id: str = "evt_1", status: str = "completed") -> bytes:
+    return json.dumps(
+        {
+            "id": event_id,
+            "type": f"trade.{status}",
+            "apiVersion": "2026-04-29",
+            "createdAt": "2026-01-01T00:00:00Z",
+            "data": {
+                "tradeId": "t-1",
+                "marketId": "m-1",
+                "outcomeIndex": 0,
+                "amount": "10",
+                "side": "buy",
+                "status": status,
+                "metadata": {"kb_intent": "i-1"},
+                "tokensOut": "1000",
+            },
+        }
+    ).encode()
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[tuple[WebhookReceiver, list[WebhookEvent]]]:
+    got: list[WebhookEvent] = []
+
+    async def handler(ev: WebhookEvent) -> None:
+        got.append(ev)
+
+    rx = WebhookReceiver(
+        secrets=[SECRET, OLD],
+        seen=MemorySeenEvents(),
+        handler=handler,
+        clock=SimClock(NOW_MS / 1000),
+        max_body_bytes=2048,
+    )
+    task = asyncio.create_task(rx.run(lambda e: None))
+    for _ in range(100):
+        if rx._runner is not None:
+            break
+        await asyncio.sleep(0.01)
+    yield rx, got
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+async def post(rx: WebhookReceiver, data: bytes, header: str | None) -> tuple[int, Any]:
+    headers = {"Content-Type": "application/json"}
+    if header is not None:
+        headers["X-Kash-Signature"] = header
+    async with aiohttp.ClientSession() as s, s.post(rx.url, data=data, headers=headers) as r:
+        return r.status, await r.json()
+
+
+async def test_valid_delivery_is_processed_once_and_duplicates_acked(receiver: Any) -> None:
+    rx, got = receiver
+    b = body()
+    assert (await post(rx, b, sign(SECRET, b, NOW_MS)))[0] == 200
+    status, payload = await post(rx, b, sign(SECRET, b, NOW_MS + 1000))  # a retry
+    assert status == 200 and payload["duplicate"] is True
+    await asyncio.sleep(0.05)
+    assert [e.id for e in got] == ["evt_1"]
+    assert got[0].data.tokens_out == 1000
+    assert rx.stats.accepted == 1 and rx.stats.duplicates == 1
+
+
+async def test_previous_secret_accepted_during_rotation(receiver: Any) -> None:
+    rx, _ = receiver
+    b = body("evt_2")
+    assert (await post(rx, b, sign(OLD, b, NOW_MS)))[0] == 200
+
+
+@pytest.mark.parametrize(
+    ("header", "reason"),
+    [
+        (None, "malformed"),
+        ("t=abc,v1=00", "malformed"),
+        ("forged", "mismatch"),
+        ("stale", "stale"),
+    ],
+)
+async def test_bad_signatures_get_401(receiver: Any, header: str | None, reason: str) -> None:
+    rx, got = receiver
+    b = body("evt_3")
+    if header == "forged":
+        header = sign("whsec_attacker_secret_0000", b, NOW_MS)
+    elif header == "stale":
+        header = sign(SECRET, b, NOW_MS - 301_000)
+    status, payload = await post(rx, b, header)
+    assert (status, payload["reason"]) == (401, reason)
+    assert got == []
+
+
+async def test_signature_is_checked_on_raw_bytes(receiver: Any) -> None:
+    rx, _ = receiver
+    b = body("evt_4")
+    header = sign(SECRET, b, NOW_MS)
+    reserialised = json.dumps(json.loads(b), indent=2).encode()
+    assert (await post(rx, reserialised, header))[0] == 401
+
+
+async def test_malformed_body_with_valid_signature_gets_400(receiver: Any) -> None:
+    rx, _ = receiver
+    b = b'{"id": "evt_5", "type": "trade.completed"}'
+    assert (await post(rx, b, sign(SECRET, b, NOW_MS)))[0] == 400
+    b = b"not json"
+    assert (await post(rx, b, sign(SECRET, b, NOW_MS)))[0] == 400
+
+
+async def test_oversized_body_gets_413(receiver: Any) -> None:
+    rx, _ = receiver
+    b = b"{" + b" " * 5000 + b"}"
+    assert (await post(rx, b, sign(SECRET, b, NOW_MS)))[0] == 413
+    assert rx.stats.too_large == 1
+
+
+async def test_route_to_calls_the_router_signature() -> None:
+    calls: list[tuple[Any, ...]] = []
+
+    async def on_trade_update(trade_id: str, status: str, **kw: Any) -> bool:
+        calls.append((trade_id, status, kw))
+        return True
+
+    await route_to(on_trade_update, WebhookEvent.model_validate(json.loads(body())))
+    assert calls == [("t-1", "completed", {"tokens_out": 1000, "error_code": None})]
