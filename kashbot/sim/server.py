@@ -30,6 +30,9 @@ from kashbot.sim.pagination import paginate, parse_limit
 from kashbot.sim.venue import Venue
 
 VENUE: web.AppKey[Venue] = web.AppKey("venue", Venue)
+RID: web.RequestKey[str] = web.RequestKey("kash_request_id", str)
+KEY: web.RequestKey[KeyState] = web.RequestKey("kash_key", KeyState)
+LOST: web.RequestKey[bool] = web.RequestKey("kash_lost_response", bool)
 SIGNATURE_TOLERANCE_MS = 300_000
 UNAUTHENTICATED = frozenset({"/v1/health", "/v1/ready", "/v1/openapi.json"})
 PASSTHROUGH = ("/_sim/", "/v1/stream")  # own handlers: admin (no auth) and the websocket
@@ -72,7 +75,7 @@ Handler = Callable[[web.Request], Awaitable[Reply]]
 
 def _meta(request: web.Request, **extra: Any) -> dict[str, Any]:
     venue = request.app[VENUE]
-    return {"requestId": request["rid"], "timestamp": iso(venue.clock.now()), **extra}
+    return {"requestId": request[RID], "timestamp": iso(venue.clock.now()), **extra}
 
 
 def _single(request: web.Request, name: str, data: dict[str, Any], **meta: Any) -> dict[str, Any]:
@@ -90,7 +93,7 @@ def _list(
 
 
 def _key(request: web.Request) -> KeyState:
-    key: KeyState = request["key"]
+    key: KeyState = request[KEY]
     return key
 
 
@@ -407,7 +410,7 @@ async def create_redemption(request: web.Request) -> Reply:
 
 
 def _problem(request: web.Request, err: SimError) -> web.Response:
-    body = err.problem(instance=request.path, request_id=request.get("rid", ""))
+    body = err.problem(instance=request.path, request_id=request.get(RID, ""))
     resp = web.Response(
         status=err.status, body=json.dumps(body).encode(), content_type="application/problem+json"
     )
@@ -488,7 +491,7 @@ async def _apply_fault(
     spec = fault.spec
     kind = spec.kind
     if kind == "lost_response":
-        request["lost_response"] = True
+        request[LOST] = True
         return None
     if kind == "drop_connection":
         _drop(request)
@@ -528,7 +531,7 @@ async def kash_edge(
     if request.path.startswith(PASSTHROUGH):
         return await handler(request)
     venue = request.app[VENUE]
-    request["rid"] = "req_" + venue.ids.hex("request", 12)
+    request[RID] = "req_" + venue.ids.hex("request", 12)
     resource = request.match_info.route.resource
     template = resource.canonical if resource is not None else request.path
     route = f"{request.method} {template}"
@@ -551,7 +554,7 @@ async def kash_edge(
             if request.path not in UNAUTHENTICATED:
                 remote = request.remote
                 key = venue.authenticate(request.headers.get("X-API-Key"), remote)
-                request["key"] = key
+                request[KEY] = key
             version = _version(request, venue)
             fault_resp = await _apply_fault(request, venue, route, key)
             if fault_resp is not None:
@@ -577,11 +580,11 @@ async def kash_edge(
         status = resp.status
         if rate is not None and code != "RATE_LIMIT_UNAVAILABLE":
             resp.headers.update(_rate_headers(rate))
-        resp.headers["X-Request-Id"] = request["rid"]
+        resp.headers["X-Request-Id"] = request[RID]
         resp.headers["X-Kash-Api-Version"] = version
         resp.headers["X-API-Version"] = version
         resp.headers.setdefault("Cache-Control", "private, no-cache")
-        if request.get("lost_response"):
+        if request.get(LOST):
             # the handler committed (e.g. the trade exists) but the client never hears back
             _drop(request)
             status = 0
@@ -590,7 +593,7 @@ async def kash_edge(
     finally:
         venue.log_request(
             {
-                "requestId": request["rid"],
+                "requestId": request[RID],
                 "time": venue.clock.now(),
                 "keyId": key.id if key else None,
                 "keyName": key.name if key else None,
