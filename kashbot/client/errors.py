@@ -9,7 +9,10 @@ automatically (writes only under the same Idempotency-Key).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from kashbot.client.models import Trade
 
 
 class KashError(Exception):
@@ -298,7 +301,7 @@ class TradeNotAwaitingConfirmation(KashConflictError, TradeConfirmationError):
     """
 
     default_code = "TRADE_NOT_AWAITING_CONFIRMATION"
-    trade: Any = None
+    trade: Trade | None = None
 
 
 class ConfirmationTokenInvalid(KashConflictError, TradeConfirmationError):
