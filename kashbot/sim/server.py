@@ -577,6 +577,9 @@ async def kash_edge(
         except SimError as err:
             code = err.code
             resp = _problem(request, err)
+        except asyncio.CancelledError:
+            status = 0  # dropped by a fault or by the client: no response was sent
+            raise
         status = resp.status
         if rate is not None and code != "RATE_LIMIT_UNAVAILABLE":
             resp.headers.update(_rate_headers(rate))
