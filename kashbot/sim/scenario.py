@@ -139,7 +139,7 @@ class ApiChoices(_Model):
     expired_confirmation_status: Literal["failed", "cancelled"] = "failed"
     rotation_scopes: tuple[Scope, ...] = ("webhooks:manage", "auth:manage")
     redemption_scope: Scope = "trades:write"
-    request_log_size: int = Field(default=100_000, gt=0)
+    request_log_size: int = Field(default=20_000, gt=0)
 
     _amounts = field_validator("min_trade_usdc", "max_usdc_per_trade", mode="before")(_usdc)
 
