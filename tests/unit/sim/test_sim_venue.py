@@ -347,3 +347,48 @@ def test_auth_codes() -> None:
     with pytest.raises(SimError) as err:
         v.authenticate(key(v, "free"))
     assert err.value.code == "API_KEY_REVOKED"
+
+
+def _hooked(sink: Any) -> tuple[Venue, SimClock]:
+    over = {"keys": scenario_dict()["keys"]}
+    over["keys"][1]["webhook_url"] = "http://127.0.0.1:9/hook"
+    return make(over, webhook_sink=sink)
+
+
+def _one_trade_deliveries(fault: dict[str, Any], trades: int = 1) -> tuple[Venue, list[str]]:
+    got: list[str] = []
+    v, clock = _hooked(lambda d: got.append(d.event_id) or 200)
+    v.arm_fault(fault)
+    k = key(v, "developer")
+    ids = [v.submit_trade(k, M2, i % 2, "buy", 5 * USDC_ONE).trade.id for i in range(trades)]
+    for tid in ids:
+        run_until_done(v, clock, tid)
+    clock.advance(60)  # past the first retry (30 s +- 20 %)
+    v.advance()
+    return v, got
+
+
+def test_webhook_outage_fails_an_attempt_without_reaching_the_receiver() -> None:
+    v, got = _one_trade_deliveries({"kind": "webhook_outage", "count": 1})
+    ev = next(iter(v.events.values()))
+    assert (ev.status, ev.attempts, len(got)) == ("delivered", 2, 1)
+
+
+def test_webhook_duplicate_posts_the_same_event_twice() -> None:
+    v, got = _one_trade_deliveries({"kind": "webhook_duplicate", "count": 1})
+    assert got == [next(iter(v.events))] * 2
+
+
+def test_webhook_reorder_delivers_the_second_event_first() -> None:
+    v, got = _one_trade_deliveries({"kind": "webhook_reorder", "count": 1}, trades=2)
+    in_order = sorted(v.events.values(), key=lambda e: e.seq)
+    assert got == [in_order[1].id, in_order[0].id]
+
+
+def test_4xx_is_terminal_after_one_attempt() -> None:
+    v, clock = _hooked(lambda d: 410)
+    t = v.submit_trade(key(v, "developer"), M2, 0, "buy", 5 * USDC_ONE).trade
+    run_until_done(v, clock, t.id)
+    v.advance()
+    ev = next(iter(v.events.values()))
+    assert (ev.status, ev.attempts, ev.last_failure_code) == ("failed", 1, "terminal_client_error")
