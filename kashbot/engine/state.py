@@ -108,6 +108,7 @@ class EngineState:
         self.denials: list[RiskDenied] = []
         self.trading_state = TradingState.ACTIVE
         self.cash_flow: Atomic = 0  # USDC received minus USDC spent on our fills
+        self.realized: Atomic = 0  # sale proceeds minus the cost basis they released
         self._applied_trades: set[str] = set()
         self._replayed: set[str] = set()
         self._replayed_order: deque[str] = deque()
@@ -251,10 +252,11 @@ class EngineState:
             self.cash_flow -= ev.amount
         else:
             sold = min(tokens, pos.shares) if tokens else 0
-            if pos.shares > 0 and sold:
-                pos.cost -= pos.cost * sold // pos.shares
+            released = pos.cost * sold // pos.shares if pos.shares > 0 and sold else 0
+            pos.cost -= released
             pos.shares -= sold
             self.cash_flow += ev.amount
+            self.realized += ev.amount - released
         fill = Fill(
             ev.ts, ev.trade_id, ev.intent_id, ev.market_id, ev.outcome, ev.side, ev.amount, tokens
         )

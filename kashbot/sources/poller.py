@@ -48,7 +48,8 @@ MAX_STRETCH = 8.0
 class PollClient(Protocol):
     """The read-only subset of ``KashClient`` the poller uses."""
 
-    rate_limit: RateLimitState | None
+    @property
+    def rate_limit(self) -> RateLimitState | None: ...
 
     async def get_market(self, market_id: str) -> Market: ...
 

@@ -1,0 +1,213 @@
+"""What the operator sees: one status snapshot (JSON for ``kashbot status``) and its rich view.
+
+PnL at mark values each open position at what selling it into the current pool would pay (net
+of fees, :func:`kashbot.amm.sell`), i.e. a liquidation mark, not ``shares × probability`` —
+outcome tokens are not $1 claims on this AMM. Without a known pool the position is marked at
+cost and flagged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from kashbot import amm
+from kashbot.engine.state import EngineState
+from kashbot.money import Atomic, fmt_usdc, wad_to_decimal
+
+
+class RouterStatus(Protocol):
+    def status(self) -> dict[str, object]: ...
+
+
+@dataclass(slots=True)
+class PositionMark:
+    market_id: str
+    outcome: int
+    shares: int
+    cost: Atomic
+    value: Atomic
+    marked: bool  # False: pool unknown, marked at cost
+
+
+@dataclass(slots=True)
+class StatusSnapshot:
+    state: str
+    uptime_s: float
+    markets: list[dict[str, Any]]
+    positions: list[PositionMark]
+    realized: Atomic
+    unrealized: Atomic
+    fills: int
+    pending: int
+    denials: list[tuple[str, str, str]]
+    denials_by_reason: dict[str, int]
+    spend_used: Atomic | None = None
+    spend_cap: Atomic | None = None
+    requests_used: int | None = None
+    requests_budget: float | None = None
+    requests_limit: int | None = None
+    quota_rejections: int | None = None
+    sources: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def pnl(self) -> Atomic:
+        return self.realized + self.unrealized
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "uptime_s": round(self.uptime_s, 1),
+            "markets": self.markets,
+            "positions": [
+                {
+                    "market_id": p.market_id,
+                    "outcome": p.outcome,
+                    "shares": str(wad_to_decimal(p.shares)),
+                    "cost_usdc": fmt_usdc(p.cost),
+                    "value_usdc": fmt_usdc(p.value),
+                    "marked": p.marked,
+                }
+                for p in self.positions
+            ],
+            "pnl_usdc": {
+                "realized": fmt_usdc(self.realized),
+                "unrealized": fmt_usdc(self.unrealized),
+                "total": fmt_usdc(self.pnl),
+            },
+            "fills": self.fills,
+            "pending_intents": self.pending,
+            "spend_used_usdc": None if self.spend_used is None else fmt_usdc(self.spend_used),
+            "spend_cap_usdc": None if self.spend_cap is None else fmt_usdc(self.spend_cap),
+            "requests_used_last_minute": self.requests_used,
+            "requests_budget_per_minute": self.requests_budget,
+            "requests_limit_per_minute": self.requests_limit,
+            "quota_rejections": self.quota_rejections,
+            "denials_by_reason": self.denials_by_reason,
+            "last_denials": [list(d) for d in self.denials],
+            "sources": self.sources,
+        }
+
+
+def mark_positions(state: EngineState) -> list[PositionMark]:
+    out: list[PositionMark] = []
+    for (market_id, outcome), pos in sorted(state.positions.items()):
+        if pos.shares <= 0:
+            continue
+        view = state.markets.get(market_id)
+        pool = view.pool if view is not None else None
+        value, marked = pos.cost, False
+        if pool is not None and outcome < pool.outcome_count:
+            tokens = min(pos.shares, pool.supplies[outcome] - 1)
+            with contextlib.suppress(amm.AmmError):
+                value, marked = amm.sell(pool, outcome, tokens, state.fees).payout, True
+        out.append(PositionMark(market_id, outcome, pos.shares, pos.cost, value, marked))
+    return out
+
+
+def take_snapshot(
+    state: EngineState,
+    *,
+    uptime_s: float,
+    now: float,
+    router_status: dict[str, object] | None = None,
+    budget: Any = None,
+    sources: dict[str, str] | None = None,
+) -> StatusSnapshot:
+    marks = mark_positions(state)
+    markets = []
+    for m in sorted(state.markets.values(), key=lambda v: v.market_id):
+        markets.append(
+            {
+                "market_id": m.market_id,
+                "status": m.status,
+                "pool": [f"{wad_to_decimal(q):.4f}" for q in m.probabilities],
+                "fair": [f"{wad_to_decimal(q):.4f}" for q in m.fair] if m.fair else None,
+                "pool_known": m.pool is not None,
+                "stale": sorted(m.stale_sources | m.dead_sources),
+                "age_s": round(now - m.updated_ts, 1) if m.updated_ts else None,
+            }
+        )
+    snap = StatusSnapshot(
+        state=str(state.trading_state),
+        uptime_s=uptime_s,
+        markets=markets,
+        positions=marks,
+        realized=state.realized,
+        unrealized=sum(p.value - p.cost for p in marks),
+        fills=len(state.fills),
+        pending=len(state.pending),
+        denials=[(d.intent_id, d.reason, d.detail) for d in state.denials[-5:]],
+        denials_by_reason=dict(Counter(d.reason for d in state.denials)),
+        sources=sources or {},
+    )
+    if router_status is not None:
+        snap.state = str(router_status.get("state", snap.state))
+        used, cap = router_status.get("daily_used"), router_status.get("daily_cap")
+        snap.spend_used = used if isinstance(used, int) else None
+        snap.spend_cap = cap if isinstance(cap, int) else None
+    if budget is not None:
+        stats = budget.stats()
+        snap.requests_used = stats.used_last_window
+        snap.requests_budget = round(stats.budget, 1)
+        snap.requests_limit = stats.limit
+        snap.quota_rejections = stats.quota_rejections
+    return snap
+
+
+def render(snap: StatusSnapshot, titles: dict[str, str] | None = None) -> RenderableType:
+    """The terminal view: header line, markets, positions, last denials."""
+    titles = titles or {}
+    head = Text.assemble(
+        ("kashbot ", "bold"),
+        (snap.state, "bold green" if snap.state == "ACTIVE" else "bold red"),
+        f"  up {snap.uptime_s:,.0f}s  fills {snap.fills}  pending {snap.pending}  ",
+        ("PnL@mark ", "bold"),
+        (fmt_usdc(snap.pnl), "green" if snap.pnl >= 0 else "red"),
+        " USDC",
+    )
+    budget = Text(
+        f"spend {fmt_usdc(snap.spend_used or 0)} / {fmt_usdc(snap.spend_cap or 0)} USDC (24h)   "
+        f"requests {snap.requests_used if snap.requests_used is not None else '-'}"
+        f" / {snap.requests_budget if snap.requests_budget is not None else '-'} per min"
+        f" (limit {snap.requests_limit if snap.requests_limit is not None else '-'})"
+    )
+    markets = Table(title="markets: pool vs fair", expand=True)
+    for col in ("market", "status", "pool q", "fair", "data"):
+        markets.add_column(col)
+    for m in snap.markets:
+        label = titles.get(m["market_id"], m["market_id"][:8])
+        data = "STALE " + ",".join(m["stale"]) if m["stale"] else "fresh"
+        if not m["pool_known"]:
+            data += " (no pool)"
+        markets.add_row(
+            label[:40],
+            m["status"],
+            " ".join(m["pool"]),
+            " ".join(m["fair"]) if m["fair"] else "-",
+            data,
+        )
+    positions = Table(title="positions", expand=True)
+    for col in ("market", "outcome", "shares", "cost", "mark", "PnL"):
+        positions.add_column(col)
+    for p in snap.positions:
+        positions.add_row(
+            titles.get(p.market_id, p.market_id[:8])[:40],
+            str(p.outcome),
+            f"{wad_to_decimal(p.shares):.4f}",
+            fmt_usdc(p.cost),
+            fmt_usdc(p.value) + ("" if p.marked else " (at cost)"),
+            fmt_usdc(p.value - p.cost),
+        )
+    parts: list[RenderableType] = [head, budget, markets, positions]
+    if snap.denials:
+        parts.append(
+            Text("last denials: " + "; ".join(f"{r} {i}" for i, r, _ in snap.denials), "yellow")
+        )
+    return Group(*parts)
