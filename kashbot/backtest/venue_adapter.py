@@ -1,0 +1,161 @@
+"""The executor's ``TradingVenue`` over the simulator's in-process ``Venue``: no HTTP, same answers.
+
+Every call goes through the venue's own request accounting (the user's sliding read window and
+write token bucket at the key's tier rate), so a backtest spends the request budget as a live
+run would and gets the same ``429 RATE_LIMIT_EXCEEDED`` when it overspends. Results are converted
+through the simulator's own JSON serialisers into the client's pydantic models, and venue errors
+into the client's typed exceptions, so the executor cannot tell this from ``KashClient``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+from kashbot.client.errors import KashError, error_from_problem
+from kashbot.client.models import Page, Position, Trade, TradeCreated
+from kashbot.execution.venue import Action
+from kashbot.money import usdc_to_atomic
+from kashbot.sim import serialize
+from kashbot.sim.errors import SimError
+from kashbot.sim.ids import iso
+from kashbot.sim.models import KeyState
+from kashbot.sim.venue import Venue
+
+
+def _to_client_error(exc: SimError) -> KashError:
+    problem = exc.problem(instance="backtest", request_id="backtest")
+    return error_from_problem(exc.status, problem, retry_after=exc.retry_after)
+
+
+class SimVenueAdapter:
+    """Implements ``kashbot.execution.venue.TradingVenue`` for one key of a sim ``Venue``."""
+
+    def __init__(self, venue: Venue, api_key: str, *, enforce_rate_limit: bool = True) -> None:
+        self.venue = venue
+        self._key: KeyState = venue.authenticate(api_key)
+        self._api_key = api_key
+        self.enforce_rate_limit = enforce_rate_limit
+        self.requests: Counter[str] = Counter()  # by route, e.g. "POST /v1/trades"
+        self.rate_limited = 0
+
+    def __repr__(self) -> str:  # the key stays out of reprs
+        return f"SimVenueAdapter(key={self._key.name!r}, tier={self._key.tier!r})"
+
+    @property
+    def requests_used(self) -> int:
+        return sum(self.requests.values())
+
+    def budget_over(self, seconds: float) -> int:
+        """Requests the key's tier allows in ``seconds`` (reads and writes share one quota here)."""
+        return math.ceil(self._key.requests_per_minute * max(seconds, 0.0) / 60.0)
+
+    def _request(self, route: str, *, write: bool) -> None:
+        self.requests[route] += 1
+        if not self.enforce_rate_limit:
+            return
+        decision = self.venue.rate_check(self._key, write=write)
+        if not decision.allowed:
+            self.rate_limited += 1
+            raise _to_client_error(
+                SimError(
+                    "RATE_LIMIT_EXCEEDED",
+                    "request budget exhausted",
+                    retry_after=decision.retry_after_s,
+                )
+            )
+
+    def _trade(self, record: Any) -> Trade:
+        return Trade.model_validate(serialize.trade(self.venue, record))
+
+    async def create_trade(
+        self,
+        market_id: str,
+        outcome_index: int,
+        side: Action,
+        amount: Decimal | str,
+        *,
+        client_request_id: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> TradeCreated:
+        self._request("POST /v1/trades", write=True)
+        try:
+            sub = self.venue.submit_trade(
+                self._key,
+                market_id,
+                outcome_index,
+                side,
+                usdc_to_atomic(amount),
+                idempotency_key=idempotency_key,
+                client_request_id=client_request_id,
+                metadata=dict(metadata) if metadata is not None else None,
+            )
+        except SimError as exc:
+            raise _to_client_error(exc) from None
+        token, expires = sub.confirmation_token, sub.confirmation_expires_at
+        confirmation = (
+            {"token": token, "expiresAt": iso(expires)}
+            if token is not None and expires is not None
+            else None
+        )
+        return TradeCreated.model_validate(
+            {
+                "trade": serialize.trade(self.venue, sub.trade),
+                "confirmation": confirmation,
+                "idempotentReplay": sub.replay,
+                "idempotencyKey": sub.idempotency_key or idempotency_key or "",
+                "statusCode": sub.status_code,
+            }
+        )
+
+    async def confirm_trade(self, trade_id: str, token: str) -> Trade:
+        self._request("POST /v1/trades/{id}/confirm", write=True)
+        try:
+            return self._trade(self.venue.confirm_trade(self._key, trade_id, token))
+        except SimError as exc:
+            raise _to_client_error(exc) from None
+
+    async def get_trade(self, trade_id: str) -> Trade:
+        self._request("GET /v1/trades/{id}", write=False)
+        try:
+            return self._trade(self.venue.get_trade(self._key, trade_id))
+        except SimError as exc:
+            raise _to_client_error(exc) from None
+
+    async def list_trades(
+        self,
+        *,
+        status: str | Sequence[str] | None = None,
+        market_id: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> Page[Trade]:
+        """One page, newest first; the cursor is the offset (opaque to the caller)."""
+        self._request("GET /v1/trades", write=False)
+        statuses = {status} if isinstance(status, str) else set(status or ())
+        try:
+            rows = self.venue.list_trades(self._key, statuses or None, market_id)
+        except SimError as exc:
+            raise _to_client_error(exc) from None
+        start = int(cursor) if cursor else 0
+        size = limit or 50
+        chunk = rows[start : start + size]
+        more = start + size < len(rows)
+        return Page(
+            [self._trade(t) for t in chunk],
+            str(start + size) if more else None,
+            more,
+            size,
+        )
+
+    async def list_positions(self, market_id: str | None = None) -> list[Position]:
+        self._request("GET /v1/portfolio/positions", write=False)
+        try:
+            rows = self.venue.user_positions(self._key, market_id)
+        except SimError as exc:
+            raise _to_client_error(exc) from None
+        return [Position.model_validate(serialize.position(p)) for p in rows]
