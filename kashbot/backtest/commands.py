@@ -1,0 +1,112 @@
+"""``kashbot backtest`` and ``kashbot record`` (heavy imports happen inside the commands)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    bt = subparsers.add_parser(
+        "backtest", help="replay a recording or a sim scenario through the same engine"
+    )
+    bt.add_argument("config", help="a daemon config, optionally with a backtest: block")
+    src = bt.add_mutually_exclusive_group(required=True)
+    src.add_argument("--data", help="a journal written by `kashbot record`")
+    src.add_argument("--scenario", help="a sim scenario whose noise traders make the flow")
+    bt.add_argument("--out", required=True, help="output directory")
+    bt.add_argument("--seed", type=int, default=0)
+    bt.add_argument(
+        "--sweep",
+        action="append",
+        default=[],
+        metavar="NAME=V1,V2,...",
+        help="grid axis over a dotted config path (repeatable)",
+    )
+    bt.add_argument(
+        "--sort-by",
+        default="pnl_at_mark_usdc",
+        metavar="METRIC",
+        help="sweep table order: descending, or ascending with a leading +",
+    )
+    bt.add_argument("--workers", type=int, default=None, help="sweep processes (default: cores)")
+    bt.add_argument("--verbose", action="store_true", help="show the engine's warnings")
+    bt.set_defaults(func=cmd_backtest)
+
+    rec = subparsers.add_parser("record", help="run the daemon and journal what it sees")
+    rec.add_argument("config", help="daemon config (paper or live)")
+    rec.add_argument("--out", required=True, help="journal file (.jsonl.gz)")
+    rec.add_argument("--duration", type=float, default=None, help="stop after SECONDS")
+    rec.set_defaults(func=cmd_record)
+
+
+def _quiet_logs(verbose: bool) -> None:
+    import logging
+
+    import structlog
+
+    level = logging.WARNING if verbose else logging.ERROR
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(level))
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from kashbot.backtest.config import load_backtest_file
+    from kashbot.backtest.report import print_summary
+    from kashbot.backtest.runner import BacktestError, run_backtest, run_unit
+    from kashbot.backtest.sweep import SweepError, parse_axes, print_sweep, run_sweep
+    from kashbot.config import ConfigError
+
+    _quiet_logs(args.verbose)
+    try:
+        config = load_backtest_file(args.config)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    block: dict[str, Any] = dict(config.get("backtest") or {})
+    block["data"] = str(Path(args.data).resolve()) if args.data else None
+    block["scenario"] = str(Path(args.scenario).resolve()) if args.scenario else None
+    config["backtest"] = block
+    console = Console()
+    out = Path(args.out)
+    try:
+        if args.sweep:
+            axes = parse_axes(args.sweep)
+            rows = run_sweep(run_unit, config, axes, args.seed, workers=args.workers)
+            print_sweep(rows, args.sort_by, console)
+            out.mkdir(parents=True, exist_ok=True)
+            _write_sweep(out / "sweep.json", rows)
+            return 0 if all(r.error is None for r in rows) else 1
+        report = run_backtest(config, seed=args.seed, out_dir=out)
+    except (BacktestError, SweepError, ConfigError, FileNotFoundError, ValueError) as exc:
+        print(f"kashbot backtest: {exc}", file=sys.stderr)
+        return 1
+    print_summary(report.metrics, console, out)
+    return 0
+
+
+def _write_sweep(path: Path, rows: Any) -> None:
+    import json
+
+    doc = [{"params": r.params, "metrics": r.metrics, "error": r.error} for r in rows]
+    path.write_text(json.dumps(doc, sort_keys=True, indent=2, default=str) + "\n")
+
+
+def cmd_record(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from kashbot.config import ConfigError, load_config
+
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    from kashbot.backtest.record import record
+
+    count = asyncio.run(record(cfg, Path(args.out), args.duration, config_name=args.config))
+    print(f"recorded {count} events to {args.out}")
+    return 0

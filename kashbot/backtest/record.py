@@ -1,0 +1,47 @@
+"""Journal a running daemon: every event on its bus and every intent, to a journal file.
+
+``kashbot record`` is ``kashbot run`` with a :class:`~kashbot.backtest.recording.JournalWriter`
+attached; any daemon can attach one the same way (:func:`attach_journal`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from kashbot.backtest.recording import JournalWriter
+from kashbot.config import KashbotConfig
+from kashbot.engine.engine import Engine
+from kashbot.engine.events import Event
+
+
+def attach_journal(engine: Engine, journal: JournalWriter) -> None:
+    """Record what the engine sees (inputs and outputs) and what its strategies intend."""
+    engine.bus.subscribe(Event, journal.write)
+    engine.intent_listeners.append(journal.write)
+
+
+def recording_meta(cfg: KashbotConfig, config_name: str) -> dict[str, Any]:
+    sim = cfg.venue.sim
+    return {
+        "config": Path(config_name).name,
+        "mode": cfg.venue.mode,
+        "scenario": sim.scenario if cfg.venue.mode == "paper" else None,
+        "seed": sim.seed if cfg.venue.mode == "paper" else None,
+        "time_scale": sim.time_scale if cfg.venue.mode == "paper" else None,
+        "tier": str(cfg.account.tier or sim.key_tier),
+        "strategies": [s.id or s.name for s in cfg.strategies],
+    }
+
+
+async def record(
+    cfg: KashbotConfig, out: Path, duration: float | None, *, config_name: str = ""
+) -> int:
+    """Run the daemon (paper or live) with a journal attached; returns the events written."""
+    from kashbot.engine.daemon import Daemon
+
+    with JournalWriter(out, recording_meta(cfg, config_name)) as journal:
+        async with Daemon(cfg) as daemon:
+            attach_journal(daemon.engine, journal)
+            await daemon.run(duration)
+        return journal.count
