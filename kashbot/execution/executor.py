@@ -368,19 +368,26 @@ class Executor:
         t = self._tracked.get(trade_id)
         if t is None:
             rec = await self.store.get_trade(trade_id)
-            if rec is not None:
-                return False  # known and already finished
-            if trade_id not in self._early and len(self._early) >= 1000:
-                self._early.pop(next(iter(self._early)))
-            self._early.setdefault(trade_id, []).append(upd)
-            return False
+            t = self._tracked.get(trade_id)  # the 201 may have been handled meanwhile
+            if t is None:
+                if rec is not None and rec.terminal:
+                    return False  # known and already finished
+                # not ours yet: the webhook beat the 201 back (or recovery has not adopted it)
+                if trade_id not in self._early and len(self._early) >= 1000:
+                    self._early.pop(next(iter(self._early)))
+                self._early.setdefault(trade_id, []).append(upd)
+                return False
         return await self._apply(t, upd)
 
     async def _apply(self, t: _Tracked, upd: _Update) -> bool:
         if self._tracked.get(t.trade_id) is not t:
             return False
-        if upd.status == t.status or status_rank(upd.status) < status_rank(t.status):
-            return False  # a duplicate or a stale (out-of-order) update
+        if (
+            is_terminal(t.status)
+            or upd.status == t.status
+            or status_rank(upd.status) < status_rank(t.status)
+        ):
+            return False  # finished already, a duplicate, or a stale (out-of-order) update
         t.status = upd.status
         if is_terminal(upd.status):
             await self._finish(t, upd.tokens_out, upd.error_code)
@@ -394,7 +401,6 @@ class Executor:
 
     async def _finish(self, t: _Tracked, tokens_out: Wad | None, error_code: str | None) -> None:
         now = self.clock.now()
-        self._tracked.pop(t.trade_id, None)
         completed = t.status == "completed"
         self.gate.settle(
             t.reservation_id, side=t.intent.side, amount=t.intent.amount, completed=completed
@@ -405,6 +411,7 @@ class Executor:
             self._record(t.trade_id, t.intent, t.status, tokens_out, error_code, now)
         )
         await self.store.update_intent(t.intent.intent_id, DONE, now)
+        self._tracked.pop(t.trade_id, None)
         log.info(
             "trade_finished",
             trade_id=t.trade_id,
@@ -468,6 +475,10 @@ class Executor:
         if is_terminal(status):
             assert trade is not None
             await self._finish(t, trade.tokens_out, trade.error_code)
+            return False
+        for upd in self._early.pop(trade_id, []):
+            await self._apply(t, upd)
+        if trade_id not in self._tracked:
             return False
         self._start_follow(t)
         return True

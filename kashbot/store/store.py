@@ -8,8 +8,9 @@ decimal text; USDC atomic ints fit and are stored as integers.
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -132,6 +133,15 @@ class Store:
 
     def __init__(self, db: aiosqlite.Connection) -> None:
         self._db = db
+        self._lock = asyncio.Lock()
+
+    def _tx(self) -> _Tx:
+        return _Tx(self._db, self._lock)
+
+    async def _query(self, sql: str, params: Sequence[object] = ()) -> list[aiosqlite.Row]:
+        """A read under the lock, so it never sees another task's half-done transaction."""
+        async with self._lock, self._db.execute(sql, params) as cur:
+            return list(await cur.fetchall())
 
     @classmethod
     async def open(cls, path: str | Path) -> Store:
@@ -176,16 +186,15 @@ class Store:
             )
 
     async def schema_version(self) -> int:
-        async with self._db.execute("SELECT value FROM meta WHERE key='schema_version'") as cur:
-            row = await cur.fetchone()
-        return int(row[0]) if row else 0
+        rows = await self._query("SELECT value FROM meta WHERE key='schema_version'")
+        return int(rows[0][0]) if rows else 0
 
     # ---- intents (+ their spend reservation, atomically) --------------------------------------
 
     async def save_intent(self, rec: IntentRecord, spend: SpendEntry | None) -> None:
         """Persist a new approved intent and its ledger reservation in one transaction."""
         i = rec.intent
-        async with _tx(self._db):
+        async with self._tx():
             await self._db.execute(
                 "INSERT INTO intents(intent_id, strategy, market_id, outcome, side, amount,"
                 " limit_probability, reason, closing, created_ts, tags, idempotency_key,"
@@ -225,6 +234,18 @@ class Store:
         trade_id: str | None = None,
         detail: str | None = None,
     ) -> None:
+        async with self._tx():
+            await self._update_intent(intent_id, status, now, trade_id=trade_id, detail=detail)
+
+    async def _update_intent(
+        self,
+        intent_id: str,
+        status: str,
+        now: float,
+        *,
+        trade_id: str | None = None,
+        detail: str | None = None,
+    ) -> None:
         await self._db.execute(
             "UPDATE intents SET status=?, trade_id=COALESCE(?, trade_id),"
             " detail=COALESCE(?, detail), updated_ts=? WHERE intent_id=?",
@@ -232,28 +253,29 @@ class Store:
         )
 
     async def get_intent(self, intent_id: str) -> IntentRecord | None:
-        async with self._db.execute(
+        rows = await self._query(
             f"SELECT {_INTENT_COLS} FROM intents WHERE intent_id=?", (intent_id,)
-        ) as cur:
-            row = await cur.fetchone()
-        return None if row is None else _intent_from_row(row)
+        )
+        return _intent_from_row(rows[0]) if rows else None
 
     async def open_intents(self) -> list[IntentRecord]:
         marks = ",".join("?" for _ in OPEN_INTENT_STATUSES)
-        async with self._db.execute(
+        rows = await self._query(
             f"SELECT {_INTENT_COLS} FROM intents WHERE status IN ({marks}) ORDER BY created_ts",
             OPEN_INTENT_STATUSES,
-        ) as cur:
-            rows = await cur.fetchall()
+        )
         return [_intent_from_row(r) for r in rows]
 
     async def intent_ids(self) -> list[str]:
-        async with self._db.execute("SELECT intent_id FROM intents") as cur:
-            return [str(r[0]) for r in await cur.fetchall()]
+        return [str(r[0]) for r in await self._query("SELECT intent_id FROM intents")]
 
     # ---- trades ------------------------------------------------------------------------------
 
     async def upsert_trade(self, t: TradeRecord) -> None:
+        async with self._tx():
+            await self._upsert_trade(t)
+
+    async def _upsert_trade(self, t: TradeRecord) -> None:
         await self._db.execute(
             "INSERT INTO trades(trade_id, intent_id, market_id, outcome, side, amount, status,"
             " terminal, tokens, error_code, updated_ts) VALUES(?,?,?,?,?,?,?,?,?,?,?)"
@@ -280,44 +302,39 @@ class Store:
         self, t: TradeRecord, spend: SpendEntry | None, now: float, *, intent_status: str
     ) -> None:
         """The venue created the trade: trade row, committed spend and intent status together."""
-        async with _tx(self._db):
-            await self.upsert_trade(t)
+        async with self._tx():
+            await self._upsert_trade(t)
             if spend is not None:
                 await self._put_spend(spend)
-            await self.update_intent(t.intent_id, intent_status, now, trade_id=t.trade_id)
+            await self._update_intent(t.intent_id, intent_status, now, trade_id=t.trade_id)
 
     async def record_refused(
         self, intent_id: str, reservation_id: str, now: float, detail: str
     ) -> None:
         """The venue definitely did not create the trade: drop its reservation."""
-        async with _tx(self._db):
+        async with self._tx():
             await self._db.execute("DELETE FROM spend WHERE entry_id=?", (reservation_id,))
-            await self.update_intent(intent_id, REFUSED, now, detail=detail)
+            await self._update_intent(intent_id, REFUSED, now, detail=detail)
 
     async def record_abandoned(
         self, intent_id: str, reservation_id: str, now: float, detail: str
     ) -> None:
-        async with _tx(self._db):
+        async with self._tx():
             await self._db.execute("DELETE FROM spend WHERE entry_id=?", (reservation_id,))
-            await self.update_intent(intent_id, ABANDONED, now, detail=detail)
+            await self._update_intent(intent_id, ABANDONED, now, detail=detail)
 
     async def get_trade(self, trade_id: str) -> TradeRecord | None:
-        async with self._db.execute(
-            f"SELECT {_TRADE_COLS} FROM trades WHERE trade_id=?", (trade_id,)
-        ) as cur:
-            row = await cur.fetchone()
-        return None if row is None else _trade_from_row(row)
+        rows = await self._query(f"SELECT {_TRADE_COLS} FROM trades WHERE trade_id=?", (trade_id,))
+        return _trade_from_row(rows[0]) if rows else None
 
     async def open_trades(self) -> list[TradeRecord]:
-        async with self._db.execute(
+        rows = await self._query(
             f"SELECT {_TRADE_COLS} FROM trades WHERE terminal=0 ORDER BY updated_ts"
-        ) as cur:
-            rows = await cur.fetchall()
+        )
         return [_trade_from_row(r) for r in rows]
 
     async def trades(self) -> list[TradeRecord]:
-        async with self._db.execute(f"SELECT {_TRADE_COLS} FROM trades ORDER BY updated_ts") as cur:
-            rows = await cur.fetchall()
+        rows = await self._query(f"SELECT {_TRADE_COLS} FROM trades ORDER BY updated_ts")
         return [_trade_from_row(r) for r in rows]
 
     # ---- spend ledger ------------------------------------------------------------------------
@@ -331,25 +348,23 @@ class Store:
         )
 
     async def put_spend(self, e: SpendEntry) -> None:
-        await self._put_spend(e)
+        async with self._tx():
+            await self._put_spend(e)
 
     async def delete_spend(self, entry_ids: Iterable[str]) -> None:
-        async with _tx(self._db):
+        async with self._tx():
             await self._db.executemany(
                 "DELETE FROM spend WHERE entry_id=?", [(k,) for k in entry_ids]
             )
 
     async def load_spend(self) -> list[SpendEntry]:
-        async with self._db.execute(
-            "SELECT entry_id, amount, ts, committed FROM spend ORDER BY ts"
-        ) as cur:
-            rows = await cur.fetchall()
+        rows = await self._query("SELECT entry_id, amount, ts, committed FROM spend ORDER BY ts")
         return [SpendEntry(str(r[0]), int(r[1]), float(r[2]), bool(r[3])) for r in rows]
 
     # ---- positions (a cache of the venue's view) ---------------------------------------------
 
     async def replace_positions(self, positions: Iterable[PositionRecord]) -> None:
-        async with _tx(self._db):
+        async with self._tx():
             await self._db.execute("DELETE FROM positions")
             await self._db.executemany(
                 "INSERT INTO positions(market_id, outcome, shares, cost_basis, updated_ts)"
@@ -361,11 +376,10 @@ class Store:
             )
 
     async def positions(self) -> list[PositionRecord]:
-        async with self._db.execute(
+        rows = await self._query(
             "SELECT market_id, outcome, shares, cost_basis, updated_ts FROM positions"
             " ORDER BY market_id, outcome"
-        ) as cur:
-            rows = await cur.fetchall()
+        )
         return [
             PositionRecord(str(r[0]), int(r[1]), int(r[2]), int(r[3]), float(r[4])) for r in rows
         ]
@@ -374,29 +388,42 @@ class Store:
 
     async def seen(self, event_id: str, now: float = 0.0) -> bool:
         """Insert-or-ignore: True if ``event_id`` was already recorded (a redelivery)."""
-        cur = await self._db.execute(
-            "INSERT OR IGNORE INTO seen_webhooks(event_id, seen_ts) VALUES(?, ?)", (event_id, now)
-        )
-        inserted = cur.rowcount == 1
-        await cur.close()
+        async with self._tx():
+            cur = await self._db.execute(
+                "INSERT OR IGNORE INTO seen_webhooks(event_id, seen_ts) VALUES(?, ?)",
+                (event_id, now),
+            )
+            inserted = cur.rowcount == 1
+            await cur.close()
         return not inserted
 
     async def forget_seen_before(self, ts: float) -> int:
         """Drop dedupe rows older than ``ts`` (the venue stops redelivering after days)."""
-        cur = await self._db.execute("DELETE FROM seen_webhooks WHERE seen_ts < ?", (ts,))
-        n = cur.rowcount
-        await cur.close()
+        async with self._tx():
+            cur = await self._db.execute("DELETE FROM seen_webhooks WHERE seen_ts < ?", (ts,))
+            n = cur.rowcount
+            await cur.close()
         return n
 
 
-class _tx:
-    """BEGIN IMMEDIATE … COMMIT (ROLLBACK on error) on an autocommit connection."""
+class _Tx:
+    """Under the store's lock: BEGIN IMMEDIATE … COMMIT (ROLLBACK on error).
 
-    def __init__(self, db: aiosqlite.Connection) -> None:
+    One connection serves every coroutine, so transactions must not interleave: a statement
+    from another task would otherwise land inside (and roll back with) someone else's.
+    """
+
+    def __init__(self, db: aiosqlite.Connection, lock: asyncio.Lock) -> None:
         self._db = db
+        self._lock = lock
 
     async def __aenter__(self) -> None:
-        await self._db.execute("BEGIN IMMEDIATE")
+        await self._lock.acquire()
+        try:
+            await self._db.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self._lock.release()
+            raise
 
     async def __aexit__(
         self,
@@ -404,10 +431,13 @@ class _tx:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if exc_type is None:
-            await self._db.execute("COMMIT")
-        else:
-            await self._db.execute("ROLLBACK")
+        try:
+            if exc_type is None:
+                await self._db.execute("COMMIT")
+            else:
+                await self._db.execute("ROLLBACK")
+        finally:
+            self._lock.release()
 
 
 _INTENT_COLS = (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import aiosqlite
@@ -96,3 +97,13 @@ async def test_wal_and_newer_schema_refused(tmp_path: Path) -> None:
         await raw.commit()
     with pytest.raises(StoreError, match="newer"):
         await Store.open(db)
+
+
+async def test_concurrent_writers_do_not_interleave_transactions(tmp_path: Path) -> None:
+    async with await Store.open(tmp_path / "c.db") as s:
+        await asyncio.gather(
+            *(s.save_intent(rec(n), SpendEntry(f"r-i{n}", 1, 1.0, False)) for n in range(30)),
+            *(s.seen(f"evt_{n}", 1.0) for n in range(30)),
+        )
+        assert len(await s.load_spend()) == 30
+        assert len(await s.intent_ids()) == 30
