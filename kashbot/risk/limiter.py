@@ -15,8 +15,9 @@ window on reads, a token bucket on trade writes. We never want to meet a 429, so
 
 aiolimiter reads ``loop.time()``, so the budget runs in whatever time the event loop keeps: real
 time in production, virtual time under a loop whose ``time()`` is virtual (see the tests).
-``time_scale`` (venue seconds per loop second) lets a budget follow a simulator that runs faster
-than real time.
+``time_scale`` (venue seconds per loop second) is only for a venue whose *rate windows* run
+faster than the loop. ``kashbot.sim``'s ``time_scale`` does not speed up its rate windows (they
+stay on the venue clock, wall time under ``run_sim``), so a budget for it keeps ``time_scale=1``.
 """
 
 from __future__ import annotations

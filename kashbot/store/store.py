@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -386,8 +387,12 @@ class Store:
 
     # ---- webhook dedupe ----------------------------------------------------------------------
 
-    async def seen(self, event_id: str, now: float = 0.0) -> bool:
-        """Insert-or-ignore: True if ``event_id`` was already recorded (a redelivery)."""
+    async def seen(self, event_id: str, now: float | None = None) -> bool:
+        """Insert-or-ignore: True if ``event_id`` was already recorded (a redelivery).
+
+        ``now`` (default: wall time) only dates the row for ``forget_seen_before``.
+        """
+        now = time.time() if now is None else now
         async with self._tx():
             cur = await self._db.execute(
                 "INSERT OR IGNORE INTO seen_webhooks(event_id, seen_ts) VALUES(?, ?)",

@@ -231,3 +231,35 @@ def test_two_engines_of_one_user_share_its_budget() -> None:
     rejections, counts = run_virtual(main(), grace_s=GRACE_S)
     assert rejections == 0
     assert min(counts) > 20 and sum(counts) >= 0.9 * 90
+
+
+async def test_restart_mid_run_keeps_the_ledger_and_duplicates_nothing(
+    sim: SimHandle, tmp_path: Path
+) -> None:
+    key = sim.keys["free"]
+    limits = Limits.for_tier("free", daily_cap=500 * U)
+    async with KashClient(key.api_key, sim.base_url) as client:
+        router, _, store = await make_router(sim, client, tmp_path, limits)
+        for n in range(3):
+            v = await router.submit(OrderIntent(f"run1-{n}", "fv", MARKET, 0, Side.BUY, 100 * U))
+            assert isinstance(v, Approval)
+        await router.close()  # "crash": trades may still be in flight on the venue
+        await store.close()
+
+        router2, _, store2 = await make_router(sim, client, tmp_path, limits)
+        try:
+            ks = sim.venue.find_key("free")
+            assert router2.gate.ledger.used(router2.clock.now()) == 300 * U
+            assert ks.volume.used(sim.venue.clock.now()) == 300 * U
+            again = await router2.submit(OrderIntent("run1-0", "fv", MARKET, 0, Side.BUY, 100 * U))
+            assert isinstance(again, Denial) and again.reason is Reason.DUPLICATE_INTENT
+            over = await router2.submit(OrderIntent("run2-0", "fv", MARKET, 0, Side.BUY, 201 * U))
+            assert isinstance(over, Denial) and over.reason is Reason.DAILY_CAP
+            ok = await router2.submit(OrderIntent("run2-1", "fv", MARKET, 0, Side.BUY, 200 * U))
+            assert isinstance(ok, Approval)
+            crids = [t.client_request_id for t in sim.venue.trades.values() if t.key_id == ks.id]
+            assert sorted(c for c in crids if c) == ["run1-0", "run1-1", "run1-2", "run2-1"]
+            assert "SPENDING_LIMIT_EXCEEDED" not in [r.get("code") for r in sim.venue.requests]
+        finally:
+            await router2.close()
+            await store2.close()

@@ -314,3 +314,16 @@ async def test_restart_restores_ledger_and_duplicates_nothing(tmp_path: Path) ->
         rec1 = await s2.get_intent("i1")
         assert rec1 is not None and rec1.status == DONE
         await r2.router.close()
+
+
+async def test_recovery_adopts_buys_made_elsewhere_with_this_key(store: Store) -> None:
+    venue = FakeVenue()
+    await venue.create_trade("m1", 0, "buy", "70", client_request_id="someone-else")
+    await venue.create_trade("m1", 0, "sell", "20", client_request_id="someone-else-2")
+    limits = Limits.for_tier("free", daily_cap=100 * U)
+    r = Rig(store, venue, limits, SimClock(1_767_225_600.0 + 3600))
+    report = await r.router.recover()
+    assert report.venue_spend_adopted == 1  # the buy; sells never draw the cap
+    assert r.gate.ledger.used(r.clock.now()) == 70 * U
+    d = await r.router.submit(buy(1, 31 * U))
+    assert isinstance(d, Denial) and d.reason is Reason.DAILY_CAP
