@@ -106,7 +106,6 @@ class VenueAccess:
     stream_url: str | None
     admin_url: str | None = None  # simulator only
     key_name: str | None = None  # simulator only
-    time_scale: float = 1.0
 
 
 @contextlib.asynccontextmanager
@@ -132,7 +131,6 @@ async def _paper_venue(cfg: KashbotConfig, sim: Any | None) -> AsyncIterator[Ven
         stream_url=sim.stream_url,
         admin_url=sim.admin_url,
         key_name=key.name,
-        time_scale=cfg.venue.sim.time_scale,
     )
 
 
@@ -221,8 +219,7 @@ class Daemon:
             acc.user_id,
             tier=acc.tier,
             requests_per_min=cfg.account.requests_per_minute,
-            share=cfg.risk.budget_share,
-            time_scale=acc.time_scale,
+            share=cfg.risk.budget_share,  # the sim's rate windows run on wall time: no scaling
         )
         self.client = await self._stack.enter_async_context(
             KashClient(
