@@ -245,7 +245,8 @@ class Executor:
             self.gate.on_spending_limit(exc.cap, i.amount)
         elif isinstance(exc, InsufficientBalance):
             reason = Reason.VENUE_INSUFFICIENT_BALANCE
-            self.gate.record_failure(code)
+            if i.side is Side.BUY:  # no USDC: stop buying; a sell's shortfall is its position
+                self.gate.record_failure(code)
         elif code in UNTRADEABLE_CODES:
             reason = Reason.MARKET_NOT_TRADEABLE
             self.gate.mark_untradeable(i.market_id)
