@@ -573,7 +573,7 @@ def _prediction_event(p: Prediction) -> PredictionSeen:
 async def run_backtest_async(
     config: Mapping[str, Any],
     *,
-    data: str | Path | None = None,
+    data: str | Path | Sequence[Recordable] | None = None,
     scenario: str | Path | None = None,
     seed: int = 0,
     out_dir: str | Path | None = None,
@@ -593,11 +593,15 @@ async def run_backtest_async(
     recorded: list[Event] = []
     pools: dict[str, amm.Pool] = {}
     if data is not None:
-        path = Path(data)
-        header, events = read_journal(path)
-        inputs.update(data=path.name, data_sha256=_sha256(path), data_meta=header.meta)
+        if isinstance(data, str | Path):
+            path = Path(data)
+            header, events = read_journal(path)
+            inputs.update(data=path.name, data_sha256=_sha256(path), data_meta=header.meta)
+        else:  # already decoded (a sweep or a benchmark decodes once)
+            events = list(data)
+            inputs.update(data="<in memory>", data_events=len(events))
         if not any(isinstance(e, Event) for e in events):
-            raise BacktestError(f"{path}: the recording has no events")
+            raise BacktestError("the recording has no events")
         start = min(e.ts for e in events if isinstance(e, Event))
         sc = load_scenario(data_scenario(events, settings, _tier(cfg), start))
         mine = own_trade_predictions(events)
@@ -675,7 +679,7 @@ async def run_backtest_async(
 def run_backtest(
     config: Mapping[str, Any],
     *,
-    data: str | Path | None = None,
+    data: str | Path | Sequence[Recordable] | None = None,
     scenario: str | Path | None = None,
     seed: int = 0,
     out_dir: str | Path | None = None,
@@ -683,7 +687,8 @@ def run_backtest(
     progress: bool | None = None,
 ) -> Report:
     """Backtest ``config`` (a config mapping, see :mod:`kashbot.backtest.config`) on a journal
-    (``data``) or a sim scenario (``scenario``); writes the outputs to ``out_dir`` if given."""
+    (``data``: a file, or its already decoded events) or a sim scenario (``scenario``); writes
+    the outputs to ``out_dir`` if given."""
     return asyncio.run(
         run_backtest_async(
             config,

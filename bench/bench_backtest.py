@@ -1,0 +1,212 @@
+"""Backtest throughput: replayed events per second, next to a bare asyncio queue hop.
+
+    .venv/bin/python bench/bench_backtest.py [--events 100000] [--profile]
+
+Runs, in one process:
+
+1. baseline: a producer task handing events to a consumer task through ``asyncio.Queue(1)``
+   (one task switch per event: the cheapest possible "event loop" of an asyncio framework);
+2. engine only: ``Engine.feed`` with a trivial strategy (no venue, no pools);
+3. full backtest, market data only: a journal of ``FairValueUpdate`` events through the runner
+   (driver loop, SimClock, venue scheduler, engine, trivial strategy);
+4. full backtest, trade flow: a journal of others' trades, each re-applied to the pool with
+   ``kashbot.amm`` (every event is an AMM execution plus two engine events);
+5. as 3, with the strategy buying 1 USDC every 100 events (gate → executor → store → venue
+   lifecycle → webhook → fill), the case the issue sets the 100k/s floor for.
+
+Prints events/s and the ratio to the baseline; ``--profile`` prints where case 5 spends its time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import io
+import pstats
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, ClassVar
+
+from kashbot import amm
+from kashbot.backtest.recording import Recordable, read_journal, write_journal
+from kashbot.backtest.runner import run_backtest_async
+from kashbot.clock import SimClock
+from kashbot.engine.engine import Engine
+from kashbot.engine.events import (
+    Event,
+    FairValueUpdate,
+    MarketSnapshot,
+    OrderIntent,
+    PredictionSeen,
+    PriceChange,
+    Side,
+)
+from kashbot.engine.state import EngineState
+from kashbot.engine.strategy import Strategy, StrategyParams
+from kashbot.money import USDC_ONE, WAD
+
+T0 = 1_767_225_600.0
+MARKETS = [f"00000000-0000-4000-8000-00000000000{i}" for i in range(3)]
+
+
+class TrivialParams(StrategyParams):
+    trade_every: int = 0  # 0 = never trade
+
+
+class Trivial(Strategy[TrivialParams]):
+    """Looks at every event; optionally buys 1 USDC every ``trade_every`` events."""
+
+    name: ClassVar[str] = "trivial"
+    Params = TrivialParams
+    handles = (FairValueUpdate, PriceChange, PredictionSeen)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.seen = 0
+
+    def decide(
+        self, state: EngineState, event: Event, params: TrivialParams, now: float
+    ) -> list[OrderIntent]:
+        self.seen += 1
+        every = params.trade_every
+        if not every or self.seen % every:
+            return []
+        market_id: str = getattr(event, "market_id", MARKETS[0])
+        return [OrderIntent("", "", market_id, self.seen // every % 2, Side.BUY, USDC_ONE)]
+
+
+def _snapshots() -> list[Recordable]:
+    pool = amm.seed_pool(100_000 * USDC_ONE, (WAD // 2, WAD // 2))
+    return [MarketSnapshot(T0, m, "ACTIVE", amm.probabilities(pool), pool) for m in MARKETS]
+
+
+def fair_journal(n: int) -> list[Recordable]:
+    out = _snapshots()
+    for i in range(n):
+        p = WAD // 2 + (i % 1000) * 10**13
+        out.append(FairValueUpdate(T0 + 1 + i * 0.01, MARKETS[i % 3], (p, WAD - p), "feed"))
+    return out
+
+
+def trade_journal(n: int) -> list[Recordable]:
+    out = _snapshots()
+    for i in range(n):
+        out.append(
+            PredictionSeen(
+                T0 + 1 + i * 0.01,
+                MARKETS[i % 3],
+                f"p{i}",
+                i % 2,
+                Side.BUY,
+                1_000_000 + (i % 7) * 100_000,
+                0,
+                0,
+            )
+        )
+    return out
+
+
+def config(trade_every: int) -> dict[str, Any]:
+    return {
+        "venue": {"mode": "paper", "sim": {"key_tier": "developer"}},
+        "risk": {"max_market_exposure_usdc": 5000, "max_total_exposure_usdc": 10000},
+        "markets": MARKETS,
+        "strategies": [
+            {"name": "__main__:Trivial", "id": "t", "params": {"trade_every": trade_every}}
+        ],
+        "backtest": {
+            "plots": False,
+            "latency_s": 0.2,
+            "settle_s": 1,
+            "initial_cash_usdc": "100000",
+            "mark_interval_s": 3600,
+        },
+    }
+
+
+async def baseline(n: int) -> float:
+    q: asyncio.Queue[object] = asyncio.Queue(1)
+    item = object()
+
+    async def produce() -> None:
+        for _ in range(n):
+            await q.put(item)
+
+    async def consume() -> None:
+        for _ in range(n):
+            await q.get()
+
+    t = time.perf_counter()
+    await asyncio.gather(produce(), consume())
+    return n / (time.perf_counter() - t)
+
+
+async def engine_only(n: int) -> float:
+    clock = SimClock(start=T0)
+    engine = Engine(clock, inline_intents=True, run_id="bench")
+    engine.add_strategy(Trivial(TrivialParams()))
+    events = [e for e in fair_journal(n) if isinstance(e, Event)]
+    t = time.perf_counter()
+    for e in events:
+        clock.advance_to(e.ts)
+        await engine.feed(e)
+    return len(events) / (time.perf_counter() - t)
+
+
+async def full(events: list[Recordable], trade_every: int) -> tuple[float, dict[str, Any]]:
+    """Recorded events replayed per second (decoding excluded: it is measured on its own)."""
+    t = time.perf_counter()
+    report = await run_backtest_async(config(trade_every), data=events, progress=False)
+    dt = time.perf_counter() - t
+    return len(events) / dt, report.metrics
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--events", type=int, default=100_000)
+    ap.add_argument("--profile", action="store_true")
+    args = ap.parse_args()
+    n = args.events
+    import logging
+
+    import structlog
+
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
+    tmp = Path(tempfile.mkdtemp(prefix="kashbot-bench-"))
+    fair_path, trade_path = tmp / "fair.jsonl.gz", tmp / "trades.jsonl.gz"
+    write_journal(fair_path, fair_journal(n))
+    write_journal(trade_path, trade_journal(n))
+    t = time.perf_counter()
+    _, fair = read_journal(fair_path)
+    decode = (n + 3) / (time.perf_counter() - t)
+    _, trades = read_journal(trade_path)
+
+    base = asyncio.run(baseline(n))
+    rows: list[tuple[str, float, str]] = [("asyncio.Queue(1) hop (baseline)", base, "")]
+    rows.append(("engine.feed, trivial strategy", asyncio.run(engine_only(n)), ""))
+    rate, _ = asyncio.run(full(fair, 0))
+    rows.append(("backtest, market data, trivial strategy", rate, ""))
+    rate, m = asyncio.run(full(trades, 0))
+    rows.append(("backtest, others' trades (AMM each)", rate, f"{m['events']} engine events"))
+    rate, m = asyncio.run(full(fair, 100))
+    rows.append(("backtest, market data, our AMM trade/100 ev", rate, f"{m['trades']} trades"))
+    print(f"python {sys.version.split()[0]}, {n} recorded events per run")
+    print(f"journal decode (gzip JSONL -> events): {decode:,.0f} events/s")
+    for name, r, note in rows:
+        print(f"{name:46s} {r:12,.0f} ev/s  {r / base:6.2f}x baseline  {note}")
+    if args.profile:
+        prof = cProfile.Profile()
+        prof.enable()
+        asyncio.run(full(fair, 100))
+        prof.disable()
+        s = io.StringIO()
+        pstats.Stats(prof, stream=s).sort_stats("tottime").print_stats(18)
+        print(s.getvalue())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
