@@ -1,14 +1,15 @@
-"""A scripted fake Kash REST server on 127.0.0.1 for client tests.
+"""A scripted Kash peer on 127.0.0.1, only for the test_client_wire_contract_* files.
 
-Each test scripts replies per (method, path) and inspects the recorded requests. Unscripted
-routes answer 599 so a missing script fails loudly. Also: resource factories in the wire format
-of kash-api.md §7 and a clock whose ``sleep`` only records (no real waiting).
+The client's integration suite runs against the simulator; this peer exists to send what the
+simulator never does on purpose (every §15 code, undocumented codes, malformed or rare headers and
+shapes). Each test scripts replies per (method, path) and inspects the recorded requests.
+Unscripted routes answer 599 so a missing script fails loudly. Also: resource factories in the
+wire format of kash-api.md §7 and a clock whose ``sleep`` only records (no real waiting).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
@@ -18,9 +19,6 @@ from aiohttp import web
 
 API_KEY = "kash_test_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6"
 MARKET_ID = "3f2b8c1e-6a4d-4e8b-9c2f-1a2b3c4d5e6f"
-TRADE_ID = "9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a"
-CORRELATION_ID = "11111111-2222-4333-8444-555555555555"
-TOKEN = "tok_" + "x" * 39  # 43 chars, base64url-ish
 
 
 @dataclass
@@ -29,8 +27,6 @@ class Reply:
     json: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes | None = None
-    delay: float = 0.0  # seconds to stall before answering (timeout tests)
-    drop: bool = False  # close the connection without answering
 
 
 @dataclass
@@ -70,7 +66,6 @@ class FakeKash:
         self._scripts: dict[tuple[str, str], deque[Reply]] = defaultdict(deque)
         self._sticky: dict[tuple[str, str], Reply] = {}
         self._runner: web.AppRunner | None = None
-        self._stopping = asyncio.Event()  # wakes stalled handlers so teardown is instant
         self.base_url = ""
 
     def script(self, method: str, path: str, *replies: Reply) -> None:
@@ -97,7 +92,6 @@ class FakeKash:
         self.base_url = f"http://127.0.0.1:{port}/v1"
 
     async def stop(self) -> None:
-        self._stopping.set()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -120,13 +114,6 @@ class FakeKash:
             reply = self._sticky[key]
         else:
             return web.json_response({"unscripted": f"{request.method} {request.path}"}, status=599)
-        if reply.delay:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), reply.delay)
-        if reply.drop:
-            assert request.transport is not None
-            request.transport.close()
-            return web.Response(status=500)
         headers = {"X-Request-Id": "req_test", **reply.headers}
         if reply.body is not None:
             return web.Response(status=reply.status, body=reply.body, headers=headers)
@@ -180,29 +167,6 @@ def market_json(market_id: str = MARKET_ID, **over: Any) -> dict[str, Any]:
     }
     m.update(over)
     return m
-
-
-def trade_json(trade_id: str = TRADE_ID, **over: Any) -> dict[str, Any]:
-    t: dict[str, Any] = {
-        "id": trade_id,
-        "marketId": MARKET_ID,
-        "outcomeIndex": 0,
-        "amount": "10.5",
-        "side": "buy",
-        "status": "pending",
-        "correlationId": CORRELATION_ID,
-        "clientRequestId": "order-1",
-        "txHash": None,
-        "tokensOut": None,
-        "errorCode": None,
-        "errorMessage": None,
-        "webhookDelivery": None,
-        "metadata": {"strategy": "mm"},
-        "createdAt": "2026-05-01T12:00:00.000Z",
-        "updatedAt": "2026-05-01T12:00:00.000Z",
-    }
-    t.update(over)
-    return t
 
 
 def one(key: str, resource: dict[str, Any], **extra: Any) -> dict[str, Any]:
