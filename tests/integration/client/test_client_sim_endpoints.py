@@ -236,10 +236,12 @@ async def test_predictions_units(sim: SimHandle, tap: WireTap, kash: KashClient)
 async def test_trace_of_a_completed_trade(sim: SimHandle, kash: KashClient) -> None:
     created = await kash.create_trade(M3, 1, "buy", "7.25")
     record = await sim.wait_for_trade(created.trade.id)
-    trace = await kash.get_trace(created.trade.correlation_id)
-    assert trace.correlation_id == created.trade.correlation_id
-    seqs = [e.sequence_number for e in trace.events]
-    assert seqs == sorted(seqs) and len(seqs) >= 2
+    correlation_id = created.trade.correlation_id
+    assert correlation_id is not None
+    trace = await kash.get_trace(correlation_id)
+    assert trace.correlation_id == correlation_id
+    seqs = [e.sequence_number or 0 for e in trace.events]
+    assert seqs == sorted(seqs) and seqs[0] >= 1 and len(seqs) >= 2
     requested, executed = trace.events[0], trace.events[-1]
     assert "requested" in requested.type and requested.data.amount == Decimal("7.25")
     assert executed.data.tokens_out == record.tokens_out
