@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -191,7 +192,20 @@ class StrategyConfig(_Model):
 
 
 class StoreConfig(_Model):
+    """``{run}`` in ``path`` becomes the start time (``20261128-010402``): one store per run.
+
+    Paper mode with the embedded simulator wants that, since every start is a fresh simulated
+    venue whose ids and spend a previous run's store knows nothing about. Live keeps one path, so
+    a restart reloads the spend ledger and reconciles what was in flight.
+    """
+
     path: str = "var/kashbot.sqlite"
+
+    def resolved_path(self, started_at: float) -> str:
+        if "{run}" not in self.path:
+            return self.path
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(started_at))
+        return self.path.replace("{run}", stamp)
 
 
 class LoggingConfig(_Model):

@@ -234,7 +234,11 @@ class Daemon:
                 user_agent_suffix="kashbot-daemon",
             )
         )
-        self.store = await Store.open(cfg.store.path)
+        store_path = cfg.store.resolved_path(self.clock.now())
+        if store_path != ":memory:":
+            Path(store_path).parent.mkdir(parents=True, exist_ok=True)
+        log.info("store_opened", path=store_path)
+        self.store = await Store.open(store_path)
         self._stack.push_async_callback(self.store.close)
 
         run_id = secrets.token_hex(4)
@@ -519,8 +523,6 @@ async def run_async(
 
 def run_daemon(cfg: KashbotConfig, *, duration: float | None = None, status: bool = True) -> int:
     """Entry point of ``kashbot run``; returns the process exit code."""
-    if cfg.store.path != ":memory:":
-        Path(cfg.store.path).parent.mkdir(parents=True, exist_ok=True)
     try:
         summary = asyncio.run(run_async(cfg, duration=duration, status=status))
     except DaemonError as exc:
