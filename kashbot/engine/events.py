@@ -100,8 +100,26 @@ class TradeUpdate(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class PositionSync(Event):
+    """The venue's position in one outcome (GET /v1/portfolio/positions); it overwrites ours.
+
+    The venue is the source of truth: Kash's trade resource reports no token count for a sell,
+    so after a completed sell (or a sell refused for INSUFFICIENT_BALANCE) the executor asks.
+    ``trade_id`` names the completed sell that prompted the sync, if any: the difference to our
+    previous shares is then that sale's token count.
+    """
+
+    market_id: str
+    outcome: int
+    shares: Wad
+    cost: Atomic  # the venue's cost basis (costBasisAtomic)
+    trade_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Timer(Event):
     name: str
+    strategy: str | None = None  # the strategy that declared it; None = every Timer handler
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +182,7 @@ AnyEvent = (
     | QuoteSeen
     | FairValueUpdate
     | TradeUpdate
+    | PositionSync
     | Timer
     | StaleData
     | DataFresh

@@ -5,7 +5,12 @@ One mutable object updated by the engine *before* strategies see an event, so a 
 position after the fill it is reacting to). Strategies treat it as read-only.
 
 Positions are applied once per trade id: a fill reported by both a webhook and the poll fallback
-moves inventory once.
+moves inventory once. A ``PositionSync`` (the venue's own numbers) overwrites a position: Kash
+reports no token count for a sell, so the executor asks the venue after each one.
+
+Trades seen on a market are replayed on its known pool lazily: the backtester and the simulator
+follow every trade with a ``PriceChange`` carrying the post-trade pool, which makes the replay
+wasted work; other sources get the same result, computed when the pool or chances are next read.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from kashbot.engine.events import (
     FairValueUpdate,
     MarketSnapshot,
     OrderIntent,
+    PositionSync,
     PredictionSeen,
     PriceChange,
     RiskDenied,
@@ -37,18 +43,59 @@ POOL_TOLERANCE = 10**9  # 1e-9 in probability: the replayed pool must land on th
 TERMINAL_TRADE_STATUSES = frozenset({"completed", "failed", "rejected", "cancelled", "expired"})
 
 
+MAX_LAG = 1_000  # unreplayed trades kept per market before they are replayed eagerly
+
+
 @dataclass(slots=True)
 class MarketView:
+    """One market as we know it. ``pool``, ``probabilities`` and ``updated_ts`` include every
+    observed trade: trades not yet replayed on the pool are replayed when one of them is read,
+    unless a newer pool observation made the replay unnecessary first."""
+
     market_id: str
     status: str = "UNKNOWN"
-    probabilities: tuple[Wad, ...] = ()
-    pool: Pool | None = None
     fair: tuple[Wad, ...] | None = None
     labels: tuple[str, ...] = ()
     freeze_at: float | None = None
-    updated_ts: float = 0.0
     stale_sources: set[str] = field(default_factory=set)  # sources stale about this market
     dead_sources: set[str] = field(default_factory=set)  # shared: sources stale as a whole
+    fees: amm.Fees = amm.DEFAULT_FEES
+    _probabilities: tuple[Wad, ...] = ()
+    _pool: Pool | None = None
+    _updated_ts: float = 0.0
+    _lag: list[PredictionSeen] = field(default_factory=list)  # trades not yet on _pool
+
+    @property
+    def probabilities(self) -> tuple[Wad, ...]:
+        if self._lag:
+            self.catch_up()
+        return self._probabilities
+
+    @probabilities.setter
+    def probabilities(self, value: tuple[Wad, ...]) -> None:
+        self._probabilities = value
+
+    @property
+    def pool(self) -> Pool | None:
+        if self._lag:
+            self.catch_up()
+        return self._pool
+
+    @pool.setter
+    def pool(self, value: Pool | None) -> None:
+        """An observed pool supersedes every trade still waiting to be replayed."""
+        self._lag.clear()
+        self._pool = value
+
+    @property
+    def updated_ts(self) -> float:
+        if self._lag:
+            self.catch_up()
+        return self._updated_ts
+
+    @updated_ts.setter
+    def updated_ts(self, value: float) -> None:
+        self._updated_ts = value
 
     @property
     def stale(self) -> bool:
@@ -63,6 +110,41 @@ class MarketView:
             and bool(self.probabilities)
             and (self.freeze_at is None or now < self.freeze_at)
         )
+
+    def observe_trade(self, ev: PredictionSeen) -> None:
+        """Queue a trade for replay on the known pool (nothing to do without one)."""
+        if self._pool is None:
+            return
+        self._lag.append(ev)
+        if len(self._lag) > MAX_LAG:
+            self.catch_up()
+
+    def catch_up(self) -> None:
+        """Replay queued trades so sizing stays exact between pool observations.
+
+        A replay is kept only if it lands on the chance the venue reported after the trade;
+        otherwise the pool is forgotten until the next observation (a quote or a snapshot).
+        """
+        lag, self._lag = self._lag, []
+        for ev in lag:
+            pool = self._pool
+            if pool is None:
+                return
+            try:
+                if ev.side is Side.BUY:
+                    after = amm.buy(pool, ev.outcome, ev.usdc, self.fees).pool
+                else:
+                    after = amm.sell(pool, ev.outcome, ev.tokens, self.fees).pool
+            except amm.AmmError:
+                self._pool = None
+                return
+            probs = amm.probabilities(after)
+            if abs(probs[ev.outcome] - ev.probability_after) > POOL_TOLERANCE:
+                self._pool = None
+                return
+            self._pool = after
+            self._probabilities = probs
+            self._updated_ts = ev.ts
 
 
 @dataclass(slots=True)
@@ -110,6 +192,8 @@ class EngineState:
         self.cash_flow: Atomic = 0  # USDC received minus USDC spent on our fills
         self.realized: Atomic = 0  # sale proceeds minus the cost basis they released
         self._applied_trades: set[str] = set()
+        # completed sells whose token count came from a PositionSync: trade id -> (sold, cost)
+        self._synced_sales: dict[str, tuple[Wad, Atomic]] = {}
         self._replayed: set[str] = set()
         self._replayed_order: deque[str] = deque()
         self._dead_sources: set[str] = set()  # whole-source staleness (market_id None)
@@ -120,7 +204,7 @@ class EngineState:
     def market(self, market_id: str) -> MarketView:
         view = self.markets.get(market_id)
         if view is None:
-            view = self.markets[market_id] = MarketView(market_id)
+            view = self.markets[market_id] = MarketView(market_id, fees=self.fees)
             view.dead_sources = self._dead_sources
         return view
 
@@ -150,6 +234,8 @@ class EngineState:
         if kind is PriceChange:
             assert isinstance(event, PriceChange)
             view = self.market(event.market_id)
+            if event.pool is None:
+                view.catch_up()
             view.probabilities = event.probabilities
             if event.pool is not None:
                 view.pool = event.pool
@@ -159,6 +245,8 @@ class EngineState:
         elif kind is MarketSnapshot:
             assert isinstance(event, MarketSnapshot)
             view = self.market(event.market_id)
+            if event.pool is None:
+                view.catch_up()
             view.status = event.status
             view.probabilities = event.probabilities
             if event.pool is not None:
@@ -178,6 +266,9 @@ class EngineState:
         elif kind is TradeUpdate:
             assert isinstance(event, TradeUpdate)
             self._apply_trade(event)
+        elif kind is PositionSync:
+            assert isinstance(event, PositionSync)
+            self._sync_position(event)
         elif kind is RiskDenied:
             assert isinstance(event, RiskDenied)
             self.pending.pop(event.intent_id, None)
@@ -195,11 +286,7 @@ class EngineState:
             self.trading_state = event.new
 
     def _follow_pool(self, ev: PredictionSeen) -> None:
-        """Replay a trade on the known pool so sizing stays exact between pool observations.
-
-        The result is kept only if it lands on the chance the venue reported after the trade;
-        otherwise the pool is forgotten until the next observation (a quote or a snapshot).
-        """
+        """Queue an observed trade for replay on the market's pool, once per prediction id."""
         if ev.prediction_id in self._replayed:
             return  # the same trade from the stream and the poller moves the pool once
         self._replayed.add(ev.prediction_id)
@@ -207,23 +294,8 @@ class EngineState:
         if len(self._replayed_order) > 10_000:
             self._replayed.discard(self._replayed_order.popleft())
         view = self.markets.get(ev.market_id)
-        if view is None or view.pool is None:
-            return
-        try:
-            if ev.side is Side.BUY:
-                after = amm.buy(view.pool, ev.outcome, ev.usdc, self.fees).pool
-            else:
-                after = amm.sell(view.pool, ev.outcome, ev.tokens, self.fees).pool
-        except amm.AmmError:
-            view.pool = None
-            return
-        probs = amm.probabilities(after)
-        if abs(probs[ev.outcome] - ev.probability_after) > POOL_TOLERANCE:
-            view.pool = None
-            return
-        view.pool = after
-        view.probabilities = probs
-        view.updated_ts = ev.ts
+        if view is not None:
+            view.observe_trade(ev)
 
     def _set_stale(self, source: str, market_id: str | None, stale: bool) -> None:
         # A source-wide alarm and a per-market one are kept apart: the source coming back
@@ -233,6 +305,17 @@ class EngineState:
             target.add(source)
         else:
             target.discard(source)
+
+    def _sync_position(self, ev: PositionSync) -> None:
+        """Take the venue's shares and cost basis; remember what a synced sale sold."""
+        key = (ev.market_id, ev.outcome)
+        pos = self.positions.setdefault(key, PositionView())
+        shares, cost = max(0, ev.shares), max(0, ev.cost)
+        if ev.trade_id is not None and ev.trade_id not in self._applied_trades:
+            sold = max(0, pos.shares - shares)
+            released = pos.cost * sold // pos.shares if sold else 0
+            self._synced_sales[ev.trade_id] = (sold, released)
+        pos.shares, pos.cost = shares, cost
 
     def _apply_trade(self, ev: TradeUpdate) -> None:
         if ev.intent_id:
@@ -245,16 +328,20 @@ class EngineState:
         self._applied_trades.add(ev.trade_id)
         key = (ev.market_id, ev.outcome)
         pos = self.positions.setdefault(key, PositionView())
-        tokens = ev.tokens or 0
         if ev.side is Side.BUY:
+            tokens = ev.tokens or 0
             pos.shares += tokens
             pos.cost += ev.amount
             self.cash_flow -= ev.amount
         else:
-            sold = min(tokens, pos.shares) if tokens else 0
-            released = pos.cost * sold // pos.shares if pos.shares > 0 and sold else 0
-            pos.cost -= released
-            pos.shares -= sold
+            synced = self._synced_sales.pop(ev.trade_id, None)
+            if ev.tokens is None and synced is not None:
+                tokens, released = synced  # the position already holds the venue's numbers
+            else:
+                tokens = min(ev.tokens or 0, pos.shares)  # never below zero
+                released = pos.cost * tokens // pos.shares if tokens else 0
+                pos.cost -= released
+                pos.shares -= tokens
             self.cash_flow += ev.amount
             self.realized += ev.amount - released
         fill = Fill(

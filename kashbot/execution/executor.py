@@ -11,6 +11,13 @@ Order of operations for one approved intent (crash-only; each step is on disk be
 5. outcome unknown → reconcile before anything else: find the trade by ``clientRequestId``,
    else replay with the *same* key and body (the venue answers a replay with the original
    result), so an order is never submitted twice.
+
+Sells: Kash's trade resource and webhook carry ``tokensOut`` only (set on buys); how many tokens
+a sell burned is not reported (kash-api.md §18 item 3). When an update does carry the count (the
+simulator's ``tokensIn`` extension) it is used; otherwise, after a completed sell and after a sell
+refused or failed for ``INSUFFICIENT_BALANCE``, the executor reads the venue's position in that
+outcome and emits a ``PositionSync`` before the trade's final ``TradeUpdate``: the venue is the
+source of truth for inventory.
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ from kashbot.client.errors import (
 )
 from kashbot.client.models import TERMINAL_TRADE_STATUSES, Trade, TradeCreated
 from kashbot.clock import Clock, WallClock
-from kashbot.engine.events import Event, OrderIntent, Side, TradeUpdate
+from kashbot.engine.events import Event, OrderIntent, PositionSync, Side, TradeUpdate
 from kashbot.execution.venue import TradingVenue
 from kashbot.money import Atomic, Wad, usdc_str
 from kashbot.risk.gate import HALT_CODES, UNTRADEABLE_CODES, Approval, Denial, Reason, RiskGate
@@ -61,6 +68,16 @@ def is_terminal(status: str) -> bool:
     return status in TERMINAL_TRADE_STATUSES
 
 
+def sold_tokens(trade: Trade) -> Wad | None:
+    """Tokens a completed sell burned, if the trade resource says (the simulator's ``tokensIn``).
+
+    Kash documents no such field; the client's ``Trade`` model keeps only documented fields, so
+    this is None until the model carries ``tokens_in`` — then the position sync is skipped.
+    """
+    value = getattr(trade, "tokens_in", None)
+    return value if isinstance(value, int) else None
+
+
 def trade_metadata(intent: OrderIntent) -> dict[str, str]:
     """Echoed on the trade and every webhook, so events route without a lookup.
 
@@ -85,6 +102,11 @@ class _Update:
     status: str
     tokens_out: Wad | None
     error_code: str | None
+    tokens_in: Wad | None = None  # tokens a sell burned, when the source reports them
+
+    @classmethod
+    def of(cls, trade: Trade) -> _Update:
+        return cls(trade.status, trade.tokens_out, trade.error_code, sold_tokens(trade))
 
 
 class Executor:
@@ -257,6 +279,8 @@ class Executor:
             reason = Reason.VENUE_REJECTED
             self.gate.record_failure(code)
         self.gate.record_denial(Denial(i, reason, code))
+        if i.side is Side.SELL and reason is Reason.VENUE_INSUFFICIENT_BALANCE:
+            await self.sync_position(i)  # we hold less than we thought: learn how much
 
     async def _accepted(self, approval: Approval, created: TradeCreated | Trade) -> str:
         trade = created.trade if isinstance(created, TradeCreated) else created
@@ -286,7 +310,7 @@ class Executor:
         t = _Tracked(trade.id, i, approval.reservation_id, trade.status, token=token)
         self._tracked[trade.id] = t
         if terminal:
-            await self._finish(t, trade.tokens_out, trade.error_code)
+            await self._finish(t, _Update.of(trade))
             return trade.id
         self._emit_update(t, trade.tokens_out, trade.error_code)
         for upd in self._early.pop(trade.id, []):
@@ -343,7 +367,7 @@ class Executor:
             await self._refresh(t, None)
             return
         log.info("trade_confirmed", trade_id=t.trade_id, status=trade.status)
-        await self._apply(t, _Update(trade.status, trade.tokens_out, trade.error_code))
+        await self._apply(t, _Update.of(trade))
 
     async def _refresh(self, t: _Tracked, trade: Trade | None) -> None:
         if trade is None:
@@ -352,7 +376,7 @@ class Executor:
             except KashError as exc:
                 log.warning("trade_refresh_failed", trade_id=t.trade_id, error=str(exc))
                 return
-        await self._apply(t, _Update(trade.status, trade.tokens_out, trade.error_code))
+        await self._apply(t, _Update.of(trade))
 
     # ---- following ---------------------------------------------------------------------------
 
@@ -363,9 +387,13 @@ class Executor:
         *,
         tokens_out: Wad | None = None,
         error_code: str | None = None,
+        tokens_in: Wad | None = None,
     ) -> bool:
-        """A webhook (or any other source) saw our trade move; True if it changed our view."""
-        upd = _Update(status, tokens_out, error_code)
+        """A webhook (or any other source) saw our trade move; True if it changed our view.
+
+        ``tokens_in``: tokens a completed sell burned, if the source reports them.
+        """
+        upd = _Update(status, tokens_out, error_code, tokens_in)
         t = self._tracked.get(trade_id)
         if t is None:
             rec = await self.store.get_trade(trade_id)
@@ -391,7 +419,7 @@ class Executor:
             return False  # finished already, a duplicate, or a stale (out-of-order) update
         t.status = upd.status
         if is_terminal(upd.status):
-            await self._finish(t, upd.tokens_out, upd.error_code)
+            await self._finish(t, upd)
         else:
             await self.store.upsert_trade(
                 self._record(t.trade_id, t.intent, upd.status, None, None, self.clock.now())
@@ -400,16 +428,18 @@ class Executor:
         t.changed.set()
         return True
 
-    async def _finish(self, t: _Tracked, tokens_out: Wad | None, error_code: str | None) -> None:
+    async def _finish(self, t: _Tracked, upd: _Update) -> None:
         now = self.clock.now()
         completed = t.status == "completed"
+        sell = t.intent.side is Side.SELL
+        tokens = upd.tokens_in if sell else upd.tokens_out
         self.gate.settle(
             t.reservation_id, side=t.intent.side, amount=t.intent.amount, completed=completed
         )
         if completed:
             self.gate.record_success()
         await self.store.upsert_trade(
-            self._record(t.trade_id, t.intent, t.status, tokens_out, error_code, now)
+            self._record(t.trade_id, t.intent, t.status, tokens, upd.error_code, now)
         )
         await self.store.update_intent(t.intent.intent_id, DONE, now)
         self._tracked.pop(t.trade_id, None)
@@ -418,12 +448,58 @@ class Executor:
             trade_id=t.trade_id,
             intent_id=t.intent.intent_id,
             status=t.status,
-            error_code=error_code,
+            error_code=upd.error_code,
         )
-        self._emit_update(t, tokens_out, error_code)
-        t.changed.set()
+        sync = sell and ((completed and tokens is None) or upd.error_code == "INSUFFICIENT_BALANCE")
+        try:
+            if sync:  # the venue knows what the sale left us; the final update follows it
+                await self.sync_position(t.intent, t.trade_id if completed else None)
+        finally:
+            self._emit_update(t, tokens, upd.error_code)
+            t.changed.set()
         if t.task is not None and t.task is not asyncio.current_task():
             t.task.cancel()
+
+    async def sync_position(self, intent: OrderIntent, trade_id: str | None = None) -> bool:
+        """Emit the venue's position in the intent's outcome as a ``PositionSync``.
+
+        ``trade_id`` names the completed sell that prompted it. False if the venue could not be
+        asked (the position stays as we had it; the next refused sell asks again).
+        """
+        try:
+            rows = await self.venue.list_positions(intent.market_id)
+        except KashError as exc:
+            log.warning(
+                "position_sync_failed",
+                market_id=intent.market_id,
+                outcome=intent.outcome,
+                error=str(exc),
+            )
+            return False
+        shares = cost = 0  # no row: nothing held
+        for p in rows:
+            if p.market_id == intent.market_id and p.outcome_index == intent.outcome:
+                shares, cost = p.shares, p.cost_basis_atomic
+                break
+        log.info(
+            "position_synced",
+            market_id=intent.market_id,
+            outcome=intent.outcome,
+            shares=shares,
+            trade_id=trade_id,
+        )
+        if self._emit is not None:
+            self._emit(
+                PositionSync(
+                    ts=self.clock.now(),
+                    market_id=intent.market_id,
+                    outcome=intent.outcome,
+                    shares=shares,
+                    cost=cost,
+                    trade_id=trade_id,
+                )
+            )
+        return True
 
     def _start_follow(self, t: _Tracked) -> None:
         t.task = asyncio.create_task(self._follow(t), name=f"follow-{t.trade_id}")
@@ -475,7 +551,7 @@ class Executor:
         self._tracked[trade_id] = t
         if is_terminal(status):
             assert trade is not None
-            await self._finish(t, trade.tokens_out, trade.error_code)
+            await self._finish(t, _Update.of(trade))
             return False
         for upd in self._early.pop(trade_id, []):
             await self._apply(t, upd)

@@ -81,10 +81,15 @@ class OrderRouter:
         *,
         tokens_out: Wad | None = None,
         error_code: str | None = None,
+        tokens_in: Wad | None = None,
     ) -> bool:
-        """A webhook or poll saw one of our trades move (unknown ids are buffered briefly)."""
+        """A webhook or poll saw one of our trades move (unknown ids are buffered briefly).
+
+        ``tokens_in``: tokens a completed sell burned, when the source reports them (the
+        simulator's ``tokensIn``); without it the executor asks the venue for the position.
+        """
         return await self.executor.on_trade_update(
-            trade_id, status, tokens_out=tokens_out, error_code=error_code
+            trade_id, status, tokens_out=tokens_out, error_code=error_code, tokens_in=tokens_in
         )
 
     async def confirm_held(self, trade_id: str) -> bool:
