@@ -31,7 +31,9 @@ from pydantic import (
     model_validator,
 )
 
+from kashbot.engine.events import Timer
 from kashbot.engine.strategy import StrategyLoadError, load_strategy_class
+from kashbot.sources.timer import MIN_INTERVAL_S
 
 Tier = Literal["free", "developer", "enterprise", "mm"]
 KeyPath = tuple[str | int, ...]
@@ -189,6 +191,21 @@ class StrategyConfig(_Model):
     id: str | None = None
     markets: list[str] | None = Field(None, description="None = every configured market")
     params: dict[str, Any] = Field(default_factory=dict)
+    timers: dict[str, float] = Field(
+        default_factory=dict,
+        description="name -> interval_s: periodic Timer events for this strategy (overrides "
+        "what the strategy declares under the same name)",
+    )
+
+    @field_validator("timers")
+    @classmethod
+    def _positive_intervals(cls, v: dict[str, float]) -> dict[str, float]:
+        for name, every in v.items():
+            if not name:
+                raise ValueError("timer names must be non-empty")
+            if not every >= MIN_INTERVAL_S:
+                raise ValueError(f"timer {name!r}: interval_s must be >= {MIN_INTERVAL_S}")
+        return v
 
 
 class StoreConfig(_Model):
@@ -227,6 +244,19 @@ class ControlConfig(_Model):
     port: int = Field(8788, ge=0, le=65535)
 
 
+class MetricsConfig(_Model):
+    """Prometheus ``/metrics`` plus ``/healthz`` and ``/readyz`` (loopback only).
+
+    With ``port`` unset they are served by the control endpoint (one port); a port gives them a
+    listener of their own (e.g. when ``control`` is disabled).
+    """
+
+    enabled: bool = False
+    host: Literal["127.0.0.1", "localhost", "::1"] = "127.0.0.1"
+    port: int | None = Field(None, ge=0, le=65535, description="None = the control port")
+    loop_lag_interval_s: float = Field(0.5, gt=0, description="event-loop lag sampling period")
+
+
 class EngineConfig(_Model):
     shutdown_grace_s: float = Field(10.0, ge=0)
     max_inflight_intents: int = Field(64, ge=1)
@@ -243,6 +273,7 @@ class KashbotConfig(_Model):
     logging: LoggingConfig = LoggingConfig()
     status: StatusConfig = StatusConfig()
     control: ControlConfig = ControlConfig()
+    metrics: MetricsConfig = MetricsConfig()
     engine: EngineConfig = EngineConfig()
 
     @model_validator(mode="after")
@@ -260,6 +291,11 @@ class KashbotConfig(_Model):
             )
         if self.venue.mode == "live" and self.sources.sim_truth.enabled:
             raise ValueError("sources.sim_truth exists only in paper mode")
+        if self.metrics.enabled and self.metrics.port is None and not self.control.enabled:
+            raise ValueError(
+                "metrics.port is required when control is disabled "
+                "(without a port, metrics are served on the control endpoint)"
+            )
         ids = [s.id or s.name for s in self.strategies]
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
@@ -399,6 +435,14 @@ def parse_config(
             cls.Params.model_validate(strat.params)
         except ValidationError as exc:
             problems.extend(_pydantic_problems(exc, walker.lines, (*base, "params")))
+        if strat.timers and not any(issubclass(Timer, kind) for kind in cls.handles):
+            problems.append(
+                (
+                    _line_for(walker.lines, (*base, "timers")),
+                    _fmt((*base, "timers")),
+                    f"strategy {strat.name!r} does not handle Timer events",
+                )
+            )
     if problems:
         raise ConfigError(file, problems)
     return cfg

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from typing import Protocol
 
@@ -24,10 +24,11 @@ import structlog
 
 from kashbot.clock import Clock
 from kashbot.engine.bus import Bus, Inbox
-from kashbot.engine.events import Event, OrderIntent, RiskDenied
+from kashbot.engine.events import Event, OrderIntent, RiskDenied, Timer
 from kashbot.engine.state import EngineState
 from kashbot.engine.strategy import AnyStrategy, StrategyContext
 from kashbot.engine.supervisor import Supervisor
+from kashbot.sources.timer import TimerSource, TimerSpec, declared_timers
 
 log = structlog.get_logger("kashbot.engine")
 
@@ -81,6 +82,8 @@ class Engine:
         self.strategies: list[tuple[AnyStrategy, StrategyContext]] = []
         self.intent_listeners: list[Callable[[OrderIntent], None]] = []
         self.closers: list[Callable[[], Awaitable[None]]] = []
+        self.timers: list[TimerSpec] = []
+        self.timer_source: TimerSource | None = None
         self.events_processed = 0
         self.intents_emitted = 0
         self.strategy_errors = 0
@@ -97,12 +100,29 @@ class Engine:
         """The router needs ``engine.emit`` at construction, so it is attached afterwards."""
         self.router = router
 
-    def add_strategy(self, strategy: AnyStrategy) -> None:
+    def add_strategy(
+        self, strategy: AnyStrategy, *, timers: Mapping[str, float] | None = None
+    ) -> None:
+        """Register a strategy and its timers (declared on it or its params, or ``timers``)."""
         ctx = StrategyContext(self.state, self.clock, strategy.strategy_id, strategy.markets)
         if any(s.strategy_id == strategy.strategy_id for s, _ in self.strategies):
             raise ValueError(f"two strategies with id {strategy.strategy_id!r}")
+        wanted = declared_timers(strategy, timers)
+        if wanted and not any(issubclass(Timer, kind) for kind in strategy.handles):
+            raise ValueError(
+                f"strategy {strategy.strategy_id!r} declares timers {sorted(wanted)} "
+                "but does not handle Timer events (add Timer to its `handles`)"
+            )
         self.strategies.append((strategy, ctx))
         self._routes.clear()
+        for name, every in wanted.items():
+            self.add_timer(name, every, strategy=strategy.strategy_id)
+
+    def add_timer(self, name: str, interval_s: float, *, strategy: str | None = None) -> None:
+        """A periodic ``Timer`` (to ``strategy`` only, or every Timer handler); before start."""
+        if self._started:
+            raise RuntimeError("timers must be added before the engine starts")
+        self.timers.append(TimerSpec(name, interval_s, strategy))
 
     def add_source(self, source: Source) -> None:
         self.sources.append(source)
@@ -130,8 +150,12 @@ class Engine:
         if not routes or not self._accepting:
             return []
         market_id: str | None = getattr(event, "market_id", None)
+        # a Timer goes to the strategy that declared it (``kind is`` first: near-free otherwise)
+        addressee = event.strategy if kind is Timer and isinstance(event, Timer) else None
         out: list[OrderIntent] = []
         for strategy, ctx in routes:
+            if addressee is not None and strategy.strategy_id != addressee:
+                continue
             markets = strategy.markets
             if markets is not None and market_id is not None and market_id not in markets:
                 continue
@@ -238,6 +262,16 @@ class Engine:
         for strategy, ctx in self.strategies:
             for intent in strategy.on_start(ctx):
                 await self.route(self._stamp(strategy, intent))
+        if self.timers:
+            self.timer_source = TimerSource(self.clock, self.timers, anchor=self.clock.now())
+            self.supervisor.spawn(self.timer_source.name, _runner(self.timer_source, self.emit))
+            # let it register its first sleep now, so a SimClock driver sees the deadline
+            await asyncio.sleep(0)
+
+    @property
+    def started(self) -> bool:
+        """True once strategies have started (after recovery)."""
+        return self._started
 
     def start_sources(self) -> None:
         for source in self.sources:
