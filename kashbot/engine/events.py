@@ -120,7 +120,6 @@ class PositionSync(Event):
 class Timer(Event):
     name: str
     strategy: str | None = None  # the strategy that declared it; None = every Timer handler
-    strategy: str | None = None  # the strategy that declared it; None = every Timer handler
 
 
 @dataclass(frozen=True, slots=True)
