@@ -3,12 +3,16 @@
 One command core behind two transports: the same ``halt``/``resume`` callables serve a signal, the
 CLI (through this endpoint) and tests. It binds loopback only (the config refuses anything else),
 because anyone who can reach it can stop trading.
+
+Extra read-only GET routes (``/metrics``, ``/healthz``, ``/readyz`` from :mod:`kashbot.obs.http`)
+can be mounted on the same listener; with no actions and only routes, the same class is the
+metrics listener of its own when ``metrics.port`` is set.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import structlog
@@ -16,29 +20,39 @@ from aiohttp import web
 
 log = structlog.get_logger("kashbot.control")
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
 
 class ControlServer:
     def __init__(
         self,
         *,
-        status: Callable[[], dict[str, Any]],
-        halt: Callable[[str], None],
-        resume: Callable[[str], None],
-        reduce: Callable[[str], None],
+        status: Callable[[], dict[str, Any]] | None = None,
+        halt: Callable[[str], None] | None = None,
+        resume: Callable[[str], None] | None = None,
+        reduce: Callable[[str], None] | None = None,
+        routes: Mapping[str, Handler] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        label: str = "control",
     ) -> None:
         self._status = status
-        self._actions = {"halt": halt, "resume": resume, "reduce": reduce}
+        actions = {"halt": halt, "resume": resume, "reduce": reduce}
+        self._actions = {name: fn for name, fn in actions.items() if fn is not None}
+        self._routes = dict(routes or {})
+        self.label = label
         self.host = host
         self.port = port
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
         app = web.Application(client_max_size=4096)
-        app.router.add_get("/status", self._get_status)
+        if self._status is not None:
+            app.router.add_get("/status", self._get_status)
         for name in self._actions:
             app.router.add_post(f"/{name}", self._action)
+        for path, handler in self._routes.items():
+            app.router.add_get(path, handler)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port)
@@ -50,7 +64,12 @@ class ControlServer:
         self._runner = runner
         if runner.addresses:
             self.port = int(runner.addresses[0][1])
-        log.info("control_listening", url=f"http://{self.host}:{self.port}")
+        log.info(f"{self.label}_listening", url=self.url, routes=sorted(self._routes))
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
 
     async def stop(self) -> None:
         if self._runner is not None:
@@ -58,6 +77,7 @@ class ControlServer:
             self._runner = None
 
     async def _get_status(self, request: web.Request) -> web.Response:
+        assert self._status is not None
         return web.json_response(self._status(), dumps=lambda o: json.dumps(o, default=str))
 
     async def _action(self, request: web.Request) -> web.Response:

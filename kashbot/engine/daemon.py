@@ -37,8 +37,11 @@ from kashbot.engine.events import DataFresh, Event, Side, StaleData
 from kashbot.engine.strategy import build_strategy
 from kashbot.engine.supervisor import install_signal_handlers
 from kashbot.execution.router import OrderRouter
+from kashbot.execution.venue import TradingVenue
 from kashbot.money import fmt_usdc, usdc_to_atomic
+from kashbot.obs.http import Health, obs_routes
 from kashbot.obs.logging import configure, register_secret
+from kashbot.obs.metrics import DaemonMetrics, MeteredVenue, Readings, watch_loop_lag
 from kashbot.obs.status import StatusSnapshot, render, take_snapshot
 from kashbot.risk.gate import RiskGate
 from kashbot.risk.limiter import BudgetRegistry, UserBudget
@@ -154,6 +157,10 @@ def _opt_atomic(value: Any) -> int | None:
     return None if value is None else usdc_to_atomic(value)
 
 
+def _opt_int(value: object) -> int | None:
+    return value if isinstance(value, int) else None
+
+
 class Daemon:
     """One running bot. ``async with Daemon(cfg) as d: await d.run(duration)``."""
 
@@ -166,6 +173,7 @@ class Daemon:
         budgets: BudgetRegistry | None = None,
         control_port: int | None = None,
         webhook_port: int | None = None,
+        metrics_port: int | None = None,
     ) -> None:
         self.cfg = cfg
         self._sim = sim
@@ -173,6 +181,7 @@ class Daemon:
         self.budgets = budgets or BudgetRegistry()
         self._control_port = control_port
         self._webhook_port = webhook_port
+        self._metrics_port = metrics_port
         self._stack = contextlib.AsyncExitStack()
         self.started_at = time.monotonic()
         self.access: VenueAccess
@@ -186,6 +195,9 @@ class Daemon:
         self.stream: StreamSource | None = None
         self.poller: PollerSource | None = None
         self.control: ControlServer | None = None
+        self.metrics: DaemonMetrics | None = None
+        self.metrics_server: ControlServer | None = None  # only with its own metrics.port
+        self._engine_task: asyncio.Task[None] | None = None
         self.markets: list[str] = []
         self.titles: dict[str, str] = {}
         self._stop = asyncio.Event()
@@ -259,8 +271,13 @@ class Daemon:
             emit=self.engine.emit,
             max_consecutive_failures=cfg.risk.max_consecutive_failures,
         )
+        venue: TradingVenue = self.client
+        if cfg.metrics.enabled:
+            self.metrics = DaemonMetrics(self.readings)
+            self.metrics.attach(self.engine.bus)
+            venue = MeteredVenue(self.client, self.metrics)
         self.router = OrderRouter(
-            self.gate, self.client, self.store, emit=self.engine.emit, clock=self.clock
+            self.gate, venue, self.store, emit=self.engine.emit, clock=self.clock
         )
         self.engine.attach_router(self.router)
         self.engine.bus.subscribe(StaleData, self._sync_stale)
@@ -294,7 +311,7 @@ class Daemon:
         for s in self.cfg.strategies:
             markets = s.markets if s.markets is not None else self.markets
             strategy = build_strategy(s.name, s.params, strategy_id=s.id, markets=markets)
-            self.engine.add_strategy(strategy)
+            self.engine.add_strategy(strategy, timers=s.timers)
             log.info("strategy_loaded", id=strategy.strategy_id, name=s.name, markets=len(markets))
 
     async def _add_sources(self) -> None:
@@ -369,7 +386,19 @@ class Daemon:
         log.info("webhook_registered", url=url)
 
     async def _start_control(self) -> None:
-        c = self.cfg.control
+        c, m = self.cfg.control, self.cfg.metrics
+        routes = obs_routes(self.metrics, self.health) if self.metrics is not None else {}
+        if routes and m.port is not None:
+            port = self._metrics_port if self._metrics_port is not None else m.port
+            server = ControlServer(routes=routes, host=m.host, port=port, label="metrics")
+            try:
+                await server.start()
+            except OSError as exc:
+                log.warning("metrics_unavailable", port=port, error=str(exc))
+            else:
+                self.metrics_server = server
+                self._stack.push_async_callback(server.stop)
+            routes = {}
         if not c.enabled:
             return
         port = self._control_port if self._control_port is not None else c.port
@@ -378,6 +407,7 @@ class Daemon:
             halt=lambda reason: self.gate.halt(reason),
             resume=lambda reason: self.gate.resume(reason),
             reduce=lambda reason: self.gate.reduce(reason),
+            routes=routes,
             host=c.host,
             port=port,
         )
@@ -420,14 +450,94 @@ class Daemon:
             sources=sources,
         )
 
+    def readings(self) -> Readings:
+        """Scrape-time values for the metrics collector (nothing here runs per event)."""
+        engine, state = self.engine, self.engine.state
+        now = self.clock.now()
+        status = self.router.status()
+        stats = self.budget.stats()
+        r = Readings(
+            trading_state=str(self.gate.state),
+            ready=self.health().ready,
+            events_processed=engine.events_processed,
+            intents_emitted=engine.intents_emitted,
+            strategy_errors=engine.strategy_errors,
+            inbox_depth=len(engine.inbox),
+            inflight_intents=engine.inflight,
+            pending_intents=len(state.pending),
+            spend_used=_opt_int(status.get("daily_used")),
+            spend_cap=_opt_int(status.get("daily_cap")),
+            requests_used=stats.used_last_window,
+            requests_budget=stats.budget,
+            requests_limit=stats.limit,
+            quota_rejections=stats.quota_rejections,
+            requests_paused_s=stats.paused_for_s,
+            market_age_s={
+                v.market_id: max(0.0, now - v.updated_ts)
+                for v in state.markets.values()
+                if v.updated_ts
+            },
+            market_stale={v.market_id: v.stale for v in state.markets.values()},
+        )
+        if self.receiver is not None:
+            st = self.receiver.stats
+            r.webhook = {
+                "accepted": st.accepted,
+                "duplicate": st.duplicates,
+                "bad_signature": st.bad_signature,
+                "malformed": st.malformed,
+                "too_large": st.too_large,
+            }
+        if self.stream is not None:
+            r.stream_connects = self.stream.connects
+            r.stream_disconnects = self.stream.disconnects
+        if self.poller is not None:
+            r.poller_requests = self.poller.requests
+            r.poller_errors = self.poller.errors
+        if engine.timer_source is not None:
+            r.timers_fired = dict(engine.timer_source.fired)
+            r.timers_skipped = engine.timer_source.skipped
+        return r
+
+    def health(self) -> Health:
+        """Liveness: the engine has not died. Readiness: recovered, started, sources live."""
+        task = self._engine_task
+        dead = task is not None and task.done()
+        checks = {
+            "recovered": self.router.ready,
+            "strategies_started": self.engine.started,
+            "engine_running": task is not None and not task.done(),
+        }
+        if self.receiver is not None:
+            checks["webhook_listening"] = True  # start() raised otherwise
+        if self.stream is not None:
+            checks["stream_connected"] = self.stream.connects > self.stream.disconnects
+        if self.poller is not None:
+            checks["poller_answered"] = self.poller.requests > self.poller.errors
+        states = self.engine.state.markets.values()
+        checks["no_dead_source"] = not any(v.dead_sources for v in states)
+        return Health(
+            live=not dead,
+            ready=all(checks.values()),
+            checks=checks,
+            detail="engine stopped" if dead else "",
+        )
+
     def stop(self) -> None:
         self._stop.set()
 
     async def run(self, duration: float | None = None, *, live: Live | None = None) -> Summary:
         """Trade until ``stop()`` or ``duration`` seconds, then shut down and summarise."""
         self.started_at = time.monotonic()
-        runner = asyncio.create_task(self.engine.run(), name="engine")
+        runner = self._engine_task = asyncio.create_task(self.engine.run(), name="engine")
         refresher = asyncio.create_task(self._refresh(live), name="status-view") if live else None
+        lag = (
+            asyncio.create_task(
+                watch_loop_lag(self.metrics, self.cfg.metrics.loop_lag_interval_s), name="loop-lag"
+            )
+            if self.metrics is not None
+            else None
+        )
         try:
             waiter = asyncio.create_task(self._stop.wait())
             await asyncio.wait({runner, waiter}, timeout=duration, return_when="FIRST_COMPLETED")
@@ -440,10 +550,11 @@ class Daemon:
             with contextlib.suppress(Exception):
                 await runner
             await self.engine.shutdown(self.cfg.engine.shutdown_grace_s)
-            if refresher is not None:
-                refresher.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await refresher
+            for helper in (refresher, lag):
+                if helper is not None:
+                    helper.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await helper
         return self.summary()
 
     async def _refresh(self, live: Live) -> None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from pydantic import Field
 
 from kashbot.clock import SimClock
 from kashbot.engine.engine import Engine
@@ -75,7 +77,7 @@ async def test_timer_fires_once_after_a_stall_and_counts_skipped_ticks() -> None
 
 def test_declared_timers_merge_class_params_and_config() -> None:
     class P(StrategyParams):
-        timers: dict[str, float] = {"requote": 10.0}
+        timers: dict[str, float] = Field(default_factory=lambda: {"requote": 10.0})
 
     class S(Strategy[P]):
         Params = P
@@ -91,7 +93,7 @@ def test_declared_timers_merge_class_params_and_config() -> None:
 
 
 class TickParams(StrategyParams):
-    timers: dict[str, float] = {}
+    timers: dict[str, float] = Field(default_factory=dict)
     buy_on: str = ""
 
 
@@ -191,4 +193,4 @@ async def test_backtest_runner_delivers_timers_without_knowing_about_them() -> N
     )
     times = [t for s, t, n in TickStrategy.seen if s == "ticker" and n == "t"]
     assert len(times) == 10
-    assert [round(b - a, 6) for a, b in zip(times, times[1:], strict=False)] == [60.0] * 9
+    assert [round(b - a, 6) for a, b in itertools.pairwise(times)] == [60.0] * 9
