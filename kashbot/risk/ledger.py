@@ -10,8 +10,11 @@ persists entries and ``restore`` rebuilds the ledger after a restart.
 
 from __future__ import annotations
 
+import heapq
+import itertools
+import math
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from kashbot.money import Atomic
 
@@ -33,13 +36,24 @@ class SpendEntry:
 
 
 class SpendLedger:
-    """Reserve → commit | release, and the rolling sum of what is drawn."""
+    """Reserve → commit | release, and the rolling sum of what is drawn.
+
+    The gate asks ``used`` before every intent, so it is kept O(log n) amortised: a running sum
+    of open reservations, and one of committed draws still in the window, whose expiry is
+    driven by a min-heap of commit times. The heap is advanced as ``now`` moves forward; if a
+    caller asks about an earlier time, the answer is summed from scratch (same result).
+    """
 
     def __init__(self, window_s: float = DAY_S, entries: Iterable[SpendEntry] = ()) -> None:
         if window_s <= 0:
             raise ValueError("window_s must be positive")
         self.window_s = window_s
         self._entries: dict[str, SpendEntry] = {}
+        self._reserved: Atomic = 0  # open reservations
+        self._live: Atomic = 0  # committed draws with ts > _horizon
+        self._horizon = -math.inf  # how far expiry has been applied
+        self._expiry: list[tuple[float, int, SpendEntry]] = []  # may hold released entries
+        self._seq = itertools.count()  # heap tie-break: entries themselves do not compare
         self.restore(entries)
 
     def restore(self, entries: Iterable[SpendEntry]) -> None:
@@ -49,6 +63,34 @@ class SpendLedger:
             if e.amount < 0:
                 raise LedgerError(f"negative amount in entry {e.entry_id}")
             self._entries[e.entry_id] = e
+        es = self._entries.values()
+        self._reserved = sum(e.amount for e in es if not e.committed)
+        self._live = sum(e.amount for e in es if e.committed)
+        self._horizon = -math.inf
+        self._expiry = [(e.ts, next(self._seq), e) for e in es if e.committed]
+        heapq.heapify(self._expiry)
+
+    def _count(self, e: SpendEntry) -> None:
+        if not e.committed:
+            self._reserved += e.amount
+        elif e.ts > self._horizon:
+            self._live += e.amount
+            heapq.heappush(self._expiry, (e.ts, next(self._seq), e))
+
+    def _uncount(self, e: SpendEntry) -> None:
+        if not e.committed:
+            self._reserved -= e.amount
+        elif e.ts > self._horizon:
+            self._live -= e.amount  # its heap item goes stale: no longer in _entries
+
+    def _advance(self, horizon: float) -> None:
+        """Expire committed draws with ts <= ``horizon`` (>= the last horizon)."""
+        heap = self._expiry
+        while heap and heap[0][0] <= horizon:
+            e = heapq.heappop(heap)[2]
+            if self._entries.get(e.entry_id) is e:
+                self._live -= e.amount
+        self._horizon = horizon
 
     def reserve(self, entry_id: str, amount: Atomic, now: float) -> SpendEntry:
         """Hold ``amount`` of headroom; the caller has already checked it fits."""
@@ -58,6 +100,7 @@ class SpendLedger:
             raise LedgerError(f"entry {entry_id} already exists")
         entry = SpendEntry(entry_id, amount, now, committed=False)
         self._entries[entry_id] = entry
+        self._count(entry)
         return entry
 
     def commit(self, entry_id: str, now: float) -> SpendEntry:
@@ -69,8 +112,10 @@ class SpendLedger:
         entry = self._entries.get(entry_id)
         if entry is None:
             raise LedgerError(f"unknown entry {entry_id}")
-        done = replace(entry, committed=True, ts=max(entry.ts, now))
+        done = SpendEntry(entry_id, entry.amount, max(entry.ts, now), committed=True)
+        self._uncount(entry)
         self._entries[entry_id] = done
+        self._count(done)
         return done
 
     def release(self, entry_id: str) -> Atomic:
@@ -78,6 +123,7 @@ class SpendLedger:
         entry = self._entries.pop(entry_id, None)
         if entry is None:
             raise LedgerError(f"unknown entry {entry_id}")
+        self._uncount(entry)
         return entry.amount
 
     def get(self, entry_id: str) -> SpendEntry | None:
@@ -86,10 +132,15 @@ class SpendLedger:
     def used(self, now: float) -> Atomic:
         """Committed draws still inside the window plus every open reservation."""
         horizon = now - self.window_s
-        return sum(e.amount for e in self._entries.values() if not e.committed or e.ts > horizon)
+        if horizon < self._horizon:  # asked about the past: sum it directly
+            return sum(
+                e.amount for e in self._entries.values() if not e.committed or e.ts > horizon
+            )
+        self._advance(horizon)
+        return self._reserved + self._live
 
     def reserved(self) -> Atomic:
-        return sum(e.amount for e in self._entries.values() if not e.committed)
+        return self._reserved
 
     def headroom(self, cap: Atomic, now: float) -> Atomic:
         return max(0, cap - self.used(now))
@@ -99,7 +150,7 @@ class SpendLedger:
         horizon = now - self.window_s
         gone = [k for k, e in self._entries.items() if e.committed and e.ts <= horizon]
         for k in gone:
-            del self._entries[k]
+            self._uncount(self._entries.pop(k))
         return gone
 
     def entries(self) -> list[SpendEntry]:
@@ -107,5 +158,12 @@ class SpendLedger:
 
     def next_expiry(self, now: float) -> float | None:
         """When the oldest committed draw leaves the window (headroom grows then), or None."""
-        ts = [e.ts for e in self._entries.values() if e.committed and e.ts > now - self.window_s]
-        return min(ts) + self.window_s if ts else None
+        horizon = now - self.window_s
+        if horizon < self._horizon:
+            ts = [e.ts for e in self._entries.values() if e.committed and e.ts > horizon]
+            return min(ts) + self.window_s if ts else None
+        self._advance(horizon)
+        heap = self._expiry
+        while heap and self._entries.get(heap[0][2].entry_id) is not heap[0][2]:
+            heapq.heappop(heap)  # released or re-committed since it was pushed
+        return heap[0][0] + self.window_s if heap else None

@@ -77,23 +77,52 @@ class TokenBucket:
         return LimitDecision(True, self.limit, int(self._tokens), math.ceil(now + full_in), 0)
 
 
+@dataclass(slots=True)
+class _Draw:
+    ts: float
+    trade_id: str
+    amount: Atomic
+    live: bool = True  # False once refunded
+
+
 class RollingVolume:
-    """Rolling-24h buy volume of one key. Entries are refunded when a trade never executes."""
+    """Rolling-24h buy volume of one key. Entries are refunded when a trade never executes.
+
+    Keeps a running sum, so ``used`` costs O(entries that expire now) instead of a sum over the
+    whole window: entries sit in arrival order, a refund marks them dead and takes their amount
+    off, expiry pops from the left. As before, ``used`` assumes time does not go backwards
+    (what has expired is dropped).
+    """
 
     def __init__(self, window: float = DAY_S) -> None:
         self.window = window
-        self._entries: deque[tuple[float, str, Atomic]] = deque()
+        self._entries: deque[_Draw] = deque()
+        self._by_trade: dict[str, list[_Draw]] = {}  # live entries per trade, arrival order
+        self._sum: Atomic = 0
 
     def _expire(self, now: float) -> None:
-        while self._entries and self._entries[0][0] <= now - self.window:
-            self._entries.popleft()
+        horizon = now - self.window
+        entries = self._entries
+        while entries and entries[0].ts <= horizon:
+            d = entries.popleft()
+            if d.live:
+                self._sum -= d.amount
+                mine = self._by_trade[d.trade_id]
+                mine.pop(0)  # the trade's oldest live entry is the one leaving
+                if not mine:
+                    del self._by_trade[d.trade_id]
 
     def used(self, now: float) -> Atomic:
         self._expire(now)
-        return sum(a for _, _, a in self._entries)
+        return self._sum
 
     def add(self, now: float, trade_id: str, amount: Atomic) -> None:
-        self._entries.append((now, trade_id, amount))
+        d = _Draw(now, trade_id, amount)
+        self._entries.append(d)
+        self._by_trade.setdefault(trade_id, []).append(d)
+        self._sum += amount
 
     def refund(self, trade_id: str) -> None:
-        self._entries = deque(e for e in self._entries if e[1] != trade_id)
+        for d in self._by_trade.pop(trade_id, ()):
+            d.live = False
+            self._sum -= d.amount

@@ -17,6 +17,7 @@ windows, confirmation windows, idempotency TTL and rotation periods stay on the 
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import ipaddress
 import itertools
@@ -152,6 +153,10 @@ class Venue:
         self.positions: dict[tuple[str, str, int], Position] = {}
         self.events: dict[str, WebhookEvent] = {}
         self._outbox: dict[str, list[str]] = {}
+        # per key, by seq: every event that may be pending/retrying (a superset, pruned lazily),
+        # so a delivery step looks at the queue rather than the whole outbox
+        self._queued: dict[str, list[WebhookEvent]] = {}
+        self._last_event: dict[str, str] = {}  # trade id -> its newest webhook event
         self.redemptions: dict[str, Redemption] = {}
         self.requests: deque[dict[str, Any]] = deque(maxlen=sc.api.request_log_size)
         self._reads: dict[str, SlidingWindow] = {}
@@ -204,6 +209,7 @@ class Venue:
         self.keys[key.id] = key
         self._by_api_key[key.api_key] = key
         self._outbox[key.id] = []
+        self._queued[key.id] = []
 
     def _add_market(self, m: MarketConfig) -> None:
         n = len(m.outcomes)
@@ -1093,18 +1099,26 @@ class Venue:
             ev.status = "pending"
             ev.next_attempt_at = at
             ev.outbox_emitted_at = at
+            self._queued[key.id].append(ev)  # the newest seq: the list stays sorted
             self._schedule(at, "webhook", eid)
         else:
             ev.status = "none"
         self.events[eid] = ev
         self._outbox[key.id].append(eid)
+        self._last_event[t.id] = eid
+
+    def _requeue(self, ev: WebhookEvent) -> None:
+        """``ev`` is pending/retrying again: make sure the delivery queue sees it."""
+        queued = self._queued[ev.key_id]
+        if not any(e is ev for e in queued):
+            bisect.insort(queued, ev, key=lambda e: e.seq)
 
     def webhook_delivery_summary(self, t: TradeRecord) -> dict[str, Any] | None:
         key = self.keys[t.key_id]
         if not key.webhook_url:
             return None
-        evs = [self.events[e] for e in self._outbox[key.id] if self.events[e].trade_id == t.id]
-        if not evs:
+        eid = self._last_event.get(t.id)
+        if eid is None:
             return {
                 "status": "none",
                 "attempts": 0,
@@ -1113,7 +1127,7 @@ class Venue:
                 "lastFailureCode": None,
                 "terminalFailureAt": None,
             }
-        ev = evs[-1]
+        ev = self.events[eid]
         return {
             "status": ev.status,
             "attempts": ev.attempts,
@@ -1158,14 +1172,12 @@ class Venue:
         for key in self.keys.values():
             if not key.webhook_url or not key.webhook_secret:
                 continue
-            queue = [
-                self.events[e]
-                for e in self._outbox[key.id]
-                if self.events[e].status in ("pending", "retrying")
-            ]
+            queued = self._queued[key.id]
+            queue = [ev for ev in queued if ev.status in ("pending", "retrying")]
+            if len(queue) != len(queued):
+                queued[:] = queue
             if not queue or any(ev.in_flight for ev in queue):
                 continue
-            queue.sort(key=lambda ev: ev.seq)
             names = (key.name, key.id, key.prefix)
             head = queue[0]
             if (
@@ -1222,6 +1234,7 @@ class Venue:
                 base = cfg.retry_delays_s[ev.run_attempts] * cfg.retry_time_factor
                 jitter = 1 + cfg.jitter * (2 * self._rng_hook.random() - 1)
                 ev.status = "retrying"
+                self._requeue(ev)
                 ev.next_attempt_at = now + self._scaled(base * jitter)
                 self._schedule(ev.next_attempt_at, "webhook", ev.id)
         # the next queued event of this key may be due right away
@@ -1263,6 +1276,7 @@ class Venue:
         ev.replay_count += 1
         if key.webhook_url:
             ev.status = "pending"
+            self._requeue(ev)
             ev.run_attempts = 0
             ev.terminal_failure_at = None
             ev.next_attempt_at = now

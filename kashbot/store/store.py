@@ -4,6 +4,10 @@ Crash-only: every method commits before it returns, and callers write *before* t
 row guards (an intent and its Idempotency-Key are on disk before the POST leaves), so a restart
 reloads everything needed to reconcile. WAD token amounts exceed SQLite's int64 and are stored as
 decimal text; USDC atomic ints fit and are stored as integers.
+
+``Store.open(path, sync=True)`` runs the same SQL on a plain ``sqlite3`` connection in the
+caller's thread (see :mod:`kashbot.store.connection`): for backtests on ``:memory:``, where the
+worker thread's hand-offs cost more than the statements.
 """
 
 from __future__ import annotations
@@ -16,11 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-import aiosqlite
-
 from kashbot.engine.events import OrderIntent, Side
 from kashbot.money import Atomic, Wad
 from kashbot.risk.ledger import SpendEntry
+from kashbot.store.connection import AioConnection, Connection, Row, SyncConnection
 
 SCHEMA_VERSION = 1
 
@@ -132,23 +135,30 @@ class PositionRecord:
 class Store:
     """One SQLite file per bot; open with ``await Store.open(path)`` or ``async with``."""
 
-    def __init__(self, db: aiosqlite.Connection) -> None:
+    def __init__(self, db: Connection) -> None:
         self._db = db
         self._lock = asyncio.Lock()
 
     def _tx(self) -> _Tx:
         return _Tx(self._db, self._lock)
 
-    async def _query(self, sql: str, params: Sequence[object] = ()) -> list[aiosqlite.Row]:
+    async def _query(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
         """A read under the lock, so it never sees another task's half-done transaction."""
-        async with self._lock, self._db.execute(sql, params) as cur:
-            return list(await cur.fetchall())
+        async with self._lock:
+            return await self._db.fetchall(sql, params)
 
     @classmethod
-    async def open(cls, path: str | Path) -> Store:
+    async def open(cls, path: str | Path, *, sync: bool = False) -> Store:
+        """``sync=True``: plain ``sqlite3`` in this thread, no worker thread (backtests).
+
+        Every statement then blocks the event loop while it runs, which is free on
+        ``:memory:`` and wrong for a live bot writing to disk.
+        """
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(str(path), isolation_level=None)
+        db: Connection = (
+            SyncConnection.connect(str(path)) if sync else await AioConnection.connect(str(path))
+        )
         store = cls(db)
         try:
             await store._migrate()
@@ -175,8 +185,8 @@ class Store:
         await self._db.execute("PRAGMA journal_mode=WAL")
         await self._db.execute("PRAGMA synchronous=FULL")
         await self._db.executescript(_SCHEMA)
-        async with self._db.execute("SELECT value FROM meta WHERE key='schema_version'") as cur:
-            row = await cur.fetchone()
+        rows = await self._db.fetchall("SELECT value FROM meta WHERE key='schema_version'")
+        row = rows[0] if rows else None
         if row is None:
             await self._db.execute(
                 "INSERT INTO meta(key, value) VALUES('schema_version', ?)", (str(SCHEMA_VERSION),)
@@ -394,21 +404,21 @@ class Store:
         """
         now = time.time() if now is None else now
         async with self._tx():
-            cur = await self._db.execute(
-                "INSERT OR IGNORE INTO seen_webhooks(event_id, seen_ts) VALUES(?, ?)",
-                (event_id, now),
+            inserted = (
+                await self._db.execute_count(
+                    "INSERT OR IGNORE INTO seen_webhooks(event_id, seen_ts) VALUES(?, ?)",
+                    (event_id, now),
+                )
+                == 1
             )
-            inserted = cur.rowcount == 1
-            await cur.close()
         return not inserted
 
     async def forget_seen_before(self, ts: float) -> int:
         """Drop dedupe rows older than ``ts`` (the venue stops redelivering after days)."""
         async with self._tx():
-            cur = await self._db.execute("DELETE FROM seen_webhooks WHERE seen_ts < ?", (ts,))
-            n = cur.rowcount
-            await cur.close()
-        return n
+            return await self._db.execute_count(
+                "DELETE FROM seen_webhooks WHERE seen_ts < ?", (ts,)
+            )
 
 
 class _Tx:
@@ -418,7 +428,7 @@ class _Tx:
     from another task would otherwise land inside (and roll back with) someone else's.
     """
 
-    def __init__(self, db: aiosqlite.Connection, lock: asyncio.Lock) -> None:
+    def __init__(self, db: Connection, lock: asyncio.Lock) -> None:
         self._db = db
         self._lock = lock
 
@@ -456,7 +466,7 @@ _TRADE_COLS = (
 )
 
 
-def _intent_from_row(r: aiosqlite.Row | tuple[object, ...]) -> IntentRecord:
+def _intent_from_row(r: Row) -> IntentRecord:
     intent = OrderIntent(
         intent_id=str(r[0]),
         strategy=str(r[1]),
@@ -483,7 +493,7 @@ def _intent_from_row(r: aiosqlite.Row | tuple[object, ...]) -> IntentRecord:
     )
 
 
-def _trade_from_row(r: aiosqlite.Row | tuple[object, ...]) -> TradeRecord:
+def _trade_from_row(r: Row) -> TradeRecord:
     return TradeRecord(
         trade_id=str(r[0]),
         intent_id=str(r[1]),
