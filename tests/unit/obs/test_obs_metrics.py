@@ -147,7 +147,7 @@ async def test_metered_venue_counts_requests_and_delegates(
 ) -> None:
     m = DaemonMetrics()
     inner = _Venue(error)
-    venue: Any = MeteredVenue(inner, m)  # type: ignore[arg-type]
+    venue: Any = MeteredVenue(inner, m)
     kw: Mapping[str, Any] = {"client_request_id": "i1", "idempotency_key": "k1"}
     if error is None:
         assert await venue.create_trade("m1", 0, "buy", Decimal("5"), **kw) == "created"
