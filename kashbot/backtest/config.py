@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -39,6 +39,11 @@ class BacktestSettings(BaseModel):
     )
     default_liquidity_usdc: Decimal = Field(
         Decimal(1000), gt=0, description="data mode: pool size for markets recorded without one"
+    )
+    replay: Literal["venue", "observed"] = Field(
+        "venue",
+        description="data mode: 'venue' re-derives prices from the venue's pools (what-if); "
+        "'observed' replays what the recorded run saw, for parity with it",
     )
     mark_interval_s: float = Field(60.0, gt=0, description="equity curve resolution")
     sample_interval_s: float = Field(5.0, ge=0, description="price plot resolution per market")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from kashbot.backtest.recording import JournalWriter
+from kashbot.backtest.recording import JournalWriter, StrategiesStopped
 from kashbot.config import KashbotConfig
 from kashbot.engine.engine import Engine
 from kashbot.engine.events import Event
@@ -22,11 +22,15 @@ def attach_journal(engine: Engine, journal: JournalWriter) -> None:
 
 
 def recording_meta(cfg: KashbotConfig, config_name: str) -> dict[str, Any]:
+    """What a backtest needs to rebuild the venue: a paper run names its scenario (absolute path,
+    None = the bundled default), seed and time scale, so the replay starts from its exact pools."""
     sim = cfg.venue.sim
+    paper = cfg.venue.mode == "paper"
+    scenario = str(Path(sim.scenario).resolve()) if paper and sim.scenario else None
     return {
         "config": Path(config_name).name,
         "mode": cfg.venue.mode,
-        "scenario": sim.scenario if cfg.venue.mode == "paper" else None,
+        "scenario": scenario,
         "seed": sim.seed if cfg.venue.mode == "paper" else None,
         "time_scale": sim.time_scale if cfg.venue.mode == "paper" else None,
         "tier": str(cfg.account.tier or sim.key_tier),
@@ -35,13 +39,26 @@ def recording_meta(cfg: KashbotConfig, config_name: str) -> dict[str, Any]:
 
 
 async def record(
-    cfg: KashbotConfig, out: Path, duration: float | None, *, config_name: str = ""
+    cfg: KashbotConfig,
+    out: Path,
+    duration: float | None,
+    *,
+    config_name: str = "",
+    sim: Any | None = None,
+    webhook_port: int | None = None,
 ) -> int:
-    """Run the daemon (paper or live) with a journal attached; returns the events written."""
+    """Run the daemon (paper or live) with a journal attached; returns the events written.
+
+    ``sim``: an already running simulator (``run_sim``) for paper mode, as ``Daemon`` takes it.
+    """
     from kashbot.engine.daemon import Daemon
 
     with JournalWriter(out, recording_meta(cfg, config_name)) as journal:
-        async with Daemon(cfg) as daemon:
+        async with Daemon(cfg, sim=sim, webhook_port=webhook_port) as daemon:
             attach_journal(daemon.engine, journal)
+            clock = daemon.clock
+            daemon.on_strategies_stopping.append(
+                lambda: journal.write(StrategiesStopped(clock.now()))
+            )
             await daemon.run(duration)
         return journal.count

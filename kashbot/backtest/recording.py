@@ -33,6 +33,18 @@ from kashbot.engine import events as ev
 FORMAT_NAME = "kashbot-journal"
 FORMAT_VERSION = 1
 
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StrategiesStopped(ev.Event):
+    """Journal-only marker: the recorded run stopped its strategies here (shutdown began).
+
+    Never on the bus. Events after it (trade updates, data during the shutdown grace) reached
+    the engine but no strategy; an observed replay stops its strategies at the same line.
+    """
+
+    reason: str = "shutdown"
+
+
 Recordable = ev.Event | ev.OrderIntent
 
 RECORDABLE_TYPES: tuple[type[Any], ...] = (
@@ -42,12 +54,14 @@ RECORDABLE_TYPES: tuple[type[Any], ...] = (
     ev.QuoteSeen,
     ev.FairValueUpdate,
     ev.TradeUpdate,
+    ev.PositionSync,
     ev.Timer,
     ev.StaleData,
     ev.DataFresh,
     ev.RiskDenied,
     ev.TradingStateChanged,
     ev.OrderIntent,
+    StrategiesStopped,
 )
 
 # Integer fields that are indices, not amounts: kept as JSON numbers for readability.

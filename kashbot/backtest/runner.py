@@ -49,9 +49,17 @@ from kashbot.backtest.metrics import (
     compute_metrics,
     mark_value,
 )
+from kashbot.backtest.observed import (
+    ObservedPlan,
+    RecordedTrade,
+    build_plan,
+    intent_key,
+    match_own_predictions,
+)
 from kashbot.backtest.recording import Recordable, read_journal
 from kashbot.backtest.report import Report, RunArtifacts, write_outputs
 from kashbot.backtest.venue_adapter import SimVenueAdapter
+from kashbot.client.webhooks import construct_event
 from kashbot.clock import SimClock
 from kashbot.config import KashbotConfig
 from kashbot.engine.engine import Engine
@@ -76,8 +84,9 @@ from kashbot.risk.gate import RiskGate
 from kashbot.risk.limits import Limits
 from kashbot.sim.errors import SimError
 from kashbot.sim.models import Delivery, Prediction
-from kashbot.sim.scenario import Scenario, load_scenario
+from kashbot.sim.scenario import Scenario, ScenarioError, load_scenario
 from kashbot.sim.venue import MarketTick, Venue
+from kashbot.sources.webhook import route_to
 from kashbot.store.store import Store
 
 log = structlog.get_logger("kashbot.backtest")
@@ -88,7 +97,6 @@ BACKTEST_USER = "backtest"
 WEBHOOK_URL = "http://backtest.invalid/kash/webhook"  # deliveries go to an in-process sink
 NEVER = 1e18  # executor poll timer: webhooks are reliable in-process, so never poll
 DATA_MODE_CASH = Decimal(10_000)
-OWN_TRADE_WINDOW_S = 60.0
 PROGRESS_EVERY = 2_000
 _INF = float("inf")
 
@@ -109,33 +117,8 @@ def _sha256(path: Path) -> str:
 
 
 def own_trade_predictions(events: Sequence[Recordable]) -> set[int]:
-    """Indices of recorded ``PredictionSeen`` rows that were *our* trades (not others' flow).
-
-    §7.2 rows carry no trader identity, so a completed ``TradeUpdate`` of ours is matched to the
-    nearest unmatched row (within a minute) on the same market, outcome and side: buys by USDC in
-    and tokens out, sells by USDC out (a REST sell pays at least the amount asked, at most ~2 %
-    more since the token count is rounded up).
-    """
-    preds = [(i, e) for i, e in enumerate(events) if isinstance(e, PredictionSeen)]
-    taken: set[int] = set()
-    for tu in events:
-        if not isinstance(tu, TradeUpdate) or tu.status != "completed":
-            continue
-        best: tuple[float, int] | None = None
-        for i, p in preds:
-            if i in taken or p.market_id != tu.market_id or p.outcome != tu.outcome:
-                continue
-            if p.side is not tu.side or abs(p.ts - tu.ts) > OWN_TRADE_WINDOW_S:
-                continue
-            if tu.side is Side.BUY:
-                ok = p.usdc == tu.amount and (tu.tokens is None or p.tokens == tu.tokens)
-            else:
-                ok = tu.amount <= p.usdc <= tu.amount + tu.amount // 50 + 1
-            if ok and (best is None or abs(p.ts - tu.ts) < best[0]):
-                best = (abs(p.ts - tu.ts), i)
-        if best is not None:
-            taken.add(best[1])
-    return taken
+    """Indices of recorded ``PredictionSeen`` rows that were *our* trades (not others' flow)."""
+    return set(match_own_predictions(events).values())
 
 
 def _wad_decimal_str(w: Wad) -> str:
@@ -195,14 +178,54 @@ def data_scenario(
     }
 
 
+def meta_scenario(meta: Mapping[str, Any], events: Sequence[Recordable]) -> Scenario | None:
+    """The paper run's own scenario (named in the journal header), noise off, if it still loads.
+
+    Its pools are the ones the recorded run started from, exactly; the recorded flow replaces
+    the noise traders. None (fall back to pools seeded from the recorded chances) for live
+    recordings, a scenario that no longer loads, or one without every recorded market.
+    """
+    if meta.get("mode") != "paper":
+        return None
+    ref = meta.get("scenario")
+    if ref is not None and not isinstance(ref, str):
+        return None
+    try:
+        sc = load_scenario(ref)
+    except ScenarioError as exc:
+        log.warning("journal_scenario_unavailable", scenario=ref, error=str(exc))
+        return None
+    known = {m.id for m in sc.markets}
+    if any(
+        isinstance(e, Event) and getattr(e, "market_id", None) not in (None, *known) for e in events
+    ):
+        return None
+    quiet = tuple(
+        m.model_copy(
+            update={"noise": m.noise.model_copy(update={"enabled": False}), "resolve": None}
+        )
+        for m in sc.markets
+    )
+    return sc.model_copy(update={"markets": quiet, "faults": ()})
+
+
 def _tier(cfg: KashbotConfig) -> str:
     return str(cfg.account.tier or cfg.venue.sim.key_tier)
 
 
 def prepare_scenario(
-    scenario: Scenario, cfg: KashbotConfig, settings: BacktestSettings
+    scenario: Scenario,
+    cfg: KashbotConfig,
+    settings: BacktestSettings,
+    *,
+    time_scale: float = 1.0,
+    observed: bool = False,
 ) -> tuple[Scenario, str]:
-    """Our key (the config's tier) with an in-process webhook URL, cash and latency applied."""
+    """Our key (the config's tier) with an in-process webhook URL, cash and latency applied.
+
+    Lifecycle seconds are scenario seconds (the venue divides them by ``time_scale``); an
+    observed replay puts the whole latency in ``pending`` so that one number places a trade.
+    """
     tier = _tier(cfg)
     key = next((k for k in scenario.keys if k.tier == tier and "trades:write" in k.scopes), None)
     if key is None:
@@ -219,9 +242,15 @@ def prepare_scenario(
             else u
             for u in scenario.users
         )
+    lc = scenario.lifecycle
+    pending = None
     if settings.latency_s is not None:
-        update["lifecycle"] = scenario.lifecycle.model_copy(
-            update={"pending_s": settings.latency_s, "validating_s": 0.0, "executing_s": 0.0}
+        pending = settings.latency_s * time_scale
+    elif observed:
+        pending = lc.pending_s + lc.validating_s + lc.executing_s
+    if pending is not None:
+        update["lifecycle"] = lc.model_copy(
+            update={"pending_s": pending, "validating_s": 0.0, "executing_s": 0.0}
         )
     return scenario.model_copy(update=update), key.api_key
 
@@ -291,18 +320,29 @@ class _Driver:
         recorded: Sequence[Event],
         recorded_pools: Mapping[str, amm.Pool],
         progress: bool,
+        *,
+        time_scale: float = 1.0,
+        plan: ObservedPlan | None = None,
     ) -> None:
         self.cfg = cfg
         self.settings = settings
         self.clock = SimClock(start=start)
-        self.venue = Venue(scenario, clock=self.clock, seed=seed, webhook_sink=self._on_delivery)
+        self.venue = Venue(
+            scenario,
+            clock=self.clock,
+            seed=seed,
+            time_scale=time_scale,
+            webhook_sink=self._on_delivery,
+        )
         for mid, pool in recorded_pools.items():
             self.venue.markets[mid].pool = pool
         self.venue.listeners.append(self._on_tick)
         self.adapter = SimVenueAdapter(
             self.venue, api_key, enforce_rate_limit=settings.enforce_rate_limit
         )
-        self.user_id = self.venue.authenticate(api_key).user_id
+        key = self.venue.authenticate(api_key)
+        self.user_id = key.user_id
+        self._hook_secret = key.webhook_secret or ""
         self.recorded = recorded
         self.start = start
         self.progress = progress
@@ -312,6 +352,19 @@ class _Driver:
         cash = self.venue.users[self.user_id].balance
         self.tape = _Tape(settings, Book(cash=cash))
         self.initial_cash = cash
+        # observed replay (None: venue replay)
+        self.plan = plan
+        self._line = -1  # journal line being replayed
+        self._next_recorded = 0  # the recorded intent the next intent of ours should equal
+        self._diverged_at: int | None = None  # our intent count when they stopped matching
+        self._ours = 0
+        self._anchor: dict[str, RecordedTrade] = {}  # our intent id -> its recorded twin
+        self._held: dict[int, list[Delivery]] = {}  # journal line -> webhooks to deliver there
+        self.anchored_trades = 0
+        self.flow_mismatches = 0
+        self.fill_mismatches = 0
+        if plan is not None:
+            self.adapter.latency_for = self._latency_for
 
     # venue callbacks (synchronous; the driver feeds the engine afterwards, in order)
 
@@ -322,8 +375,70 @@ class _Driver:
         self._pending.append(("tick", (tick.prediction, before, after)))
 
     def _on_delivery(self, d: Delivery) -> int:
-        self._pending.append(("hook", json.loads(d.body)))
+        self._pending.append(("hook", d))
         return 200
+
+    # observed replay: our intents against the recorded ones, and where their trades land
+
+    def _match_intent(self, intent: OrderIntent) -> None:
+        assert self.plan is not None
+        self._ours += 1
+        rec = self.plan.recorded
+        k = self._next_recorded
+        if (
+            self._diverged_at is None
+            and k < len(rec)
+            and intent_key(intent) == intent_key(rec[k].intent)
+        ):
+            self._anchor[intent.intent_id] = rec[k]
+            self._next_recorded += 1
+        elif self._diverged_at is None:
+            self._diverged_at = self._ours - 1
+            log.info("observed_replay_diverged", intent=self._ours - 1, intent_id=intent.intent_id)
+
+    def _latency_for(self, client_request_id: str | None) -> float | None:
+        """Execute our trade where its recorded twin's fill sits in the flow (else: constant)."""
+        assert self.plan is not None
+        rt = self._anchor.get(client_request_id or "")
+        if rt is None or rt.execute_before is None or rt.execute_before <= self._line:
+            return None
+        latency = self.plan.due_time(rt.execute_before) - self.clock.now()
+        if latency <= 0:
+            return None
+        self.anchored_trades += 1
+        return latency
+
+    def _notify_line(self, d: Delivery) -> int | None:
+        """The journal line where the recorded run heard about this trade, if still ahead."""
+        if self.plan is None:
+            return None
+        trade = self.venue.trades.get(json.loads(d.body)["data"]["tradeId"])
+        rt = self._anchor.get(trade.client_request_id or "") if trade is not None else None
+        if rt is None or rt.notify_at is None or rt.notify_at <= self._line:
+            return None
+        return rt.notify_at
+
+    async def _deliver(self, d: Delivery) -> None:
+        """The paper daemon's webhook path minus HTTP: verify, parse, route to the router."""
+        event = construct_event(
+            self._hook_secret, d.headers["X-Kash-Signature"], d.body, now_ms=self.clock.now_ms()
+        )
+        await route_to(self.router.on_trade_update, event)
+        await self.engine.drain()
+
+    def _check_fill(self, pred: Prediction) -> None:
+        """Observed replay: our fill must equal the recorded run's (same pool, same maths)."""
+        trade = self.venue.trades.get(pred.trade_id or "")
+        rt = self._anchor.get(trade.client_request_id or "") if trade is not None else None
+        if rt is None or rt.fill is None:
+            return
+        mine = _prediction_event(pred)
+        if (mine.usdc, mine.tokens, mine.probability_after) != (
+            rt.fill.usdc,
+            rt.fill.tokens,
+            rt.fill.probability_after,
+        ):
+            self.fill_mismatches += 1
 
     # assembly
 
@@ -376,6 +491,10 @@ class _Driver:
         bus.subscribe(RiskDenied, self.tape.on_denied)
         bus.subscribe(TradeUpdate, self.tape.on_trade)
         self.engine.intent_listeners.append(self.tape.on_intent)
+        if self.plan is not None:
+            self.engine.intent_listeners.append(self._match_intent)
+        bus.subscribe(StaleData, self._sync_stale)
+        bus.subscribe(DataFresh, self._sync_stale)
         await self.router.recover()
         markets = list(self.venue.markets) if cfg.markets == "all" else list(cfg.markets)
         if not cfg.strategies:
@@ -391,6 +510,14 @@ class _Driver:
                 if value:
                     self.tape.fair.setdefault(mid, []).append((self.start, tuple(value)))
 
+    def _sync_stale(self, event: Event) -> None:
+        """As the daemon does: the engine's stale/fresh view of each market goes to the gate."""
+        for view in self.engine.state.markets.values():
+            if view.stale:
+                self.gate.mark_stale(view.market_id)
+            else:
+                self.gate.mark_fresh(view.market_id)
+
     # the loop
 
     async def _feed(self, event: Event) -> None:
@@ -404,20 +531,21 @@ class _Driver:
             kind, item = pending.popleft()
             if kind == "tick":
                 pred, before, after = item
-                await self._feed(_prediction_event(pred))
-                await self._feed(PriceChange(pred.ts, pred.market_id, pred.probabilities, after))
+                if self.plan is None:  # venue replay: what the engine sees comes from the pools
+                    await self._feed(_prediction_event(pred))
+                    await self._feed(
+                        PriceChange(pred.ts, pred.market_id, pred.probabilities, after)
+                    )
                 if pred.source == "user" and pred.trade_id is not None:
                     self._book_fill(pred, before)
+                    if self.plan is not None:
+                        self._check_fill(pred)
             else:
-                data = item["data"]
-                tokens = data.get("tokensOut")
-                await self.router.on_trade_update(
-                    data["tradeId"],
-                    data["status"],
-                    tokens_out=int(tokens) if tokens is not None else None,
-                    error_code=data.get("errorCode"),
-                )
-                await self.engine.drain()
+                line = self._notify_line(item)
+                if line is None:
+                    await self._deliver(item)
+                else:
+                    self._held.setdefault(line, []).append(item)
 
     def _book_fill(self, pred: Prediction, before: amm.Pool) -> None:
         trade = self.venue.trades[pred.trade_id or ""]
@@ -548,6 +676,69 @@ class _Driver:
                     bar.update(task, completed=i if n else t - self.start)
         await self._advance(end)
 
+    async def _advance_through(self, t: float) -> None:
+        """Everything due up to ``t`` (engine timers, venue steps), each at its own time."""
+        while True:
+            t_ven = self.venue.next_due()
+            t_clk = self.clock.next_deadline()
+            nxt = min(t_ven if t_ven is not None else _INF, t_clk if t_clk is not None else _INF)
+            if nxt >= t:
+                break
+            await self._advance(max(nxt, self.clock.now()))
+        await self._advance(t)
+
+    async def run_observed(self, end: float) -> None:
+        """Replay the journal line by line; see :mod:`kashbot.backtest.observed`."""
+        plan = self.plan
+        assert plan is not None
+        self._next_mark = self.start
+        await self._advance(self.start)
+        await self.engine.start()
+        for line, ev in enumerate(plan.events):
+            await self._advance_through(plan.times[line])
+            self._line = line
+            for d in self._held.pop(line, []):
+                await self._deliver(d)
+            if line == plan.strategies_stop_at:
+                # as the recorded daemon: no new intents; trade updates are still followed
+                await self.engine.shutdown(0.0)
+            if plan.flow[line]:
+                assert isinstance(ev, PredictionSeen)
+                amount = ev.usdc if ev.side is Side.BUY else ev.tokens
+                try:
+                    pred = self.venue.apply_external_trade(
+                        ev.market_id, ev.outcome, ev.side.value, amount
+                    )
+                except SimError:
+                    self.tape.skipped_external += 1
+                else:
+                    if pred.probability != ev.probability_after:
+                        self.flow_mismatches += 1  # the pools are not the recorded run's
+                await self._flush()
+            if plan.observe[line]:
+                assert isinstance(ev, Event)
+                if isinstance(ev, MarketSnapshot):
+                    m = self.venue.markets.get(ev.market_id)
+                    if m is not None and ev.status != "ACTIVE" and m.tradeable(self.clock.now()):
+                        self.venue.freeze_market(ev.market_id)
+                await self._feed(ev)
+        self._line = len(plan.events)
+        for line in sorted(self._held):
+            for d in self._held.pop(line):
+                await self._deliver(d)
+        await self._advance_through(end)
+
+    def observed_metrics(self) -> dict[str, Any]:
+        assert self.plan is not None
+        return {
+            "recorded_intents": len(self.plan.recorded),
+            "matched_intents": self._next_recorded,
+            "first_divergence": self._diverged_at,
+            "anchored_trades": self.anchored_trades,
+            "flow_price_mismatches": self.flow_mismatches,
+            "own_fill_mismatches": self.fill_mismatches,
+        }
+
     async def close(self) -> None:
         await self.router.close()
         await self.store.close()
@@ -592,10 +783,14 @@ async def run_backtest_async(
     ).hexdigest()
     recorded: list[Event] = []
     pools: dict[str, amm.Pool] = {}
+    time_scale = 1.0
+    plan: ObservedPlan | None = None
     if data is not None:
+        meta: dict[str, Any] = {}
         if isinstance(data, str | Path):
             path = Path(data)
             header, events = read_journal(path)
+            meta = header.meta
             inputs.update(data=path.name, data_sha256=_sha256(path), data_meta=header.meta)
         else:  # already decoded (a sweep or a benchmark decodes once)
             events = list(data)
@@ -603,11 +798,26 @@ async def run_backtest_async(
         if not any(isinstance(e, Event) for e in events):
             raise BacktestError("the recording has no events")
         start = min(e.ts for e in events if isinstance(e, Event))
-        sc = load_scenario(data_scenario(events, settings, _tier(cfg), start))
+        from_meta = meta_scenario(meta, events)
+        if from_meta is not None:  # the paper run's own pools, exactly
+            sc = from_meta
+            time_scale = float(meta.get("time_scale") or 1.0)
+        else:
+            sc = load_scenario(data_scenario(events, settings, _tier(cfg), start))
+        inputs["venue_from"] = "journal scenario" if from_meta is not None else "snapshots"
+        observed = settings.replay == "observed"
+        if observed:
+            plan = build_plan(events)
+            start = plan.times[0]
         mine = own_trade_predictions(events)
         seen_ids: set[str] = set()
         for idx, e in enumerate(events):
-            if isinstance(e, MarketSnapshot) and e.pool is not None and e.market_id not in pools:
+            if (
+                from_meta is None
+                and isinstance(e, MarketSnapshot)
+                and e.pool is not None
+                and e.market_id not in pools
+            ):
                 pools[e.market_id] = e.pool
             if isinstance(e, PredictionSeen):
                 if idx in mine or e.prediction_id in seen_ids:
@@ -618,8 +828,11 @@ async def run_backtest_async(
             ):
                 recorded.append(e)
         recorded.sort(key=lambda e: e.ts)  # stable: equal times keep recording order
-        sc, api_key = prepare_scenario(sc, cfg, settings)
+        sc, api_key = prepare_scenario(sc, cfg, settings, time_scale=time_scale, observed=observed)
         end = recorded[-1].ts + settings.settle_s if recorded else start
+        if plan is not None:
+            recorded = []
+            end = plan.times[-1] + settings.settle_s
     else:
         assert scenario is not None
         base = load_scenario(scenario)
@@ -630,10 +843,25 @@ async def run_backtest_async(
         start = parse_iso(sc.start_time)
         end = start + settings.duration_s
     show = sys.stdout.isatty() if progress is None else progress
-    driver = _Driver(cfg, settings, sc, api_key, seed, start, recorded, pools, show)
+    driver = _Driver(
+        cfg,
+        settings,
+        sc,
+        api_key,
+        seed,
+        start,
+        recorded,
+        pools,
+        show,
+        time_scale=time_scale,
+        plan=plan,
+    )
     await driver.setup()
     try:
-        await driver.run(end)
+        if plan is not None:
+            await driver.run_observed(end)
+        else:
+            await driver.run(end)
         tape = driver.tape
         pools_now = {mid: m.pool for mid, m in driver.venue.markets.items()}
         final_mark = mark_value(tape.book.positions, pools_now, driver.venue.fees)
@@ -657,6 +885,8 @@ async def run_backtest_async(
         metrics["intents"] = len(tape.intents)
         metrics["rate_limited_requests"] = driver.adapter.rate_limited
         metrics["requests_by_route"] = dict(sorted(driver.adapter.requests.items()))
+        if plan is not None:
+            metrics["observed_replay"] = driver.observed_metrics()
         inputs["settings"] = json.loads(settings.model_dump_json())
         art = RunArtifacts(
             inputs=inputs,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -41,6 +41,10 @@ class SimVenueAdapter:
         self.enforce_rate_limit = enforce_rate_limit
         self.requests: Counter[str] = Counter()  # by route, e.g. "POST /v1/trades"
         self.rate_limited = 0
+        # Optional per-trade latency by clientRequestId (seconds from now to execution); None
+        # from it, or no hook, means the scenario's lifecycle. Observed replays use it to put our
+        # fill where the recorded run's was (kashbot.backtest.observed).
+        self.latency_for: Callable[[str | None], float | None] | None = None
 
     def __repr__(self) -> str:  # the key stays out of reprs
         return f"SimVenueAdapter(key={self._key.name!r}, tier={self._key.tier!r})"
@@ -83,8 +87,18 @@ class SimVenueAdapter:
         idempotency_key: str | None = None,
     ) -> TradeCreated:
         self._request("POST /v1/trades", write=True)
+        latency = self.latency_for(client_request_id) if self.latency_for is not None else None
+        venue = self.venue
+        scenario = venue.scenario
+        if latency is not None:
+            # The venue reads pending_s when it schedules the first step; validating/executing
+            # are 0 in replays that set a latency, so this one number places the execution.
+            lifecycle = scenario.lifecycle.model_copy(
+                update={"pending_s": latency * venue.time_scale}
+            )
+            venue.scenario = scenario.model_copy(update={"lifecycle": lifecycle})
         try:
-            sub = self.venue.submit_trade(
+            sub = venue.submit_trade(
                 self._key,
                 market_id,
                 outcome_index,
@@ -96,6 +110,8 @@ class SimVenueAdapter:
             )
         except SimError as exc:
             raise _to_client_error(exc) from None
+        finally:
+            venue.scenario = scenario
         token, expires = sub.confirmation_token, sub.confirmation_expires_at
         confirmation = (
             {"token": token, "expiresAt": iso(expires)}

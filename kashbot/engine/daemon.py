@@ -18,7 +18,7 @@ import secrets
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -201,6 +201,8 @@ class Daemon:
         self.markets: list[str] = []
         self.titles: dict[str, str] = {}
         self._stop = asyncio.Event()
+        # Called once, right before strategies stop (a journal marks the spot for replays).
+        self.on_strategies_stopping: list[Callable[[], None]] = []
         self._closed = False
 
     # ---- assembly ----------------------------------------------------------------------------
@@ -549,6 +551,8 @@ class Daemon:
             self.engine.request_stop()
             with contextlib.suppress(Exception):
                 await runner
+            for hook in self.on_strategies_stopping:
+                hook()  # nothing is handled between here and the engine refusing new intents
             await self.engine.shutdown(self.cfg.engine.shutdown_grace_s)
             for helper in (refresher, lag):
                 if helper is not None:
