@@ -143,6 +143,12 @@ def marginal_prices(pool: Pool) -> tuple[Wad, ...]:
     )
 
 
+def marginal_price(pool: Pool, outcome: int) -> Wad:
+    """``marginal_prices(pool)[outcome]`` without computing the other outcomes' prices."""
+    pool.check_outcome(outcome)
+    return pool.reserve * pool.weights[outcome] * pool.supplies[outcome] * WAD // curve_sum(pool)
+
+
 def normalized_prices(pool: Pool) -> tuple[Wad, ...]:
     """Marginal prices normalised to sum to 1e18 (the quote's ``pAfter``)."""
     return _shares([a * s for a, s in zip(pool.weights, pool.supplies, strict=True)])

@@ -878,7 +878,7 @@ class Venue:
             usdc_out=usdc_out,
             tokens_in=tokens_in,
             tokens_out=tokens_out,
-            price=amm.marginal_prices(after)[outcome],
+            price=amm.marginal_price(after, outcome),
             probability=probs[outcome],
             probabilities=probs,
             ts=at,
@@ -941,7 +941,9 @@ class Venue:
         """Replay someone else's recorded trade: ``amount`` is USDC atomic for a buy and WAD
         tokens for a sell (what §7.2 rows carry). Bypasses keys, caps and lifecycle."""
         now = self._sync()
-        m = self.market(market_id)
+        m = self.markets.get(market_id)
+        if m is None:
+            raise SimError("MARKET_NOT_FOUND", f"market {market_id} not found")
         try:
             if side == "buy":
                 b = amm.buy(m.pool, outcome, amount, self.fees)
