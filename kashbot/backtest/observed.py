@@ -67,31 +67,43 @@ def intent_key(i: OrderIntent) -> IntentKey:
     return (i.market_id, i.outcome, i.side.value, i.amount, i.limit_probability, i.closing)
 
 
+def _fills(tu: TradeUpdate, p: PredictionSeen) -> bool:
+    """Whether stream row ``p`` can be the fill ``tu`` reported."""
+    if p.market_id != tu.market_id or p.outcome != tu.outcome or p.side is not tu.side:
+        return False
+    if tu.side is Side.BUY:
+        return p.usdc == tu.amount and (tu.tokens is None or p.tokens == tu.tokens)
+    # a REST sell pays at least the amount asked, at most ~2 % more (tokens are rounded up)
+    return tu.amount <= p.usdc <= tu.amount + tu.amount // 50 + 1
+
+
 def match_own_predictions(events: Sequence[Recordable]) -> dict[int, int]:
     """Journal index of a completed ``TradeUpdate`` of ours -> index of its ``PredictionSeen``.
 
-    §7.2 rows carry no trader identity, so the fill is matched to the nearest unmatched row
-    (within a minute) on the same market, outcome and side: buys by USDC in and tokens out,
-    sells by USDC out (a REST sell pays at least the amount asked, at most ~2 % more since the
-    token count is rounded up).
+    §7.2 rows carry no trader identity, so the fill is found by what it moved: same market,
+    outcome and side, buys by USDC in and tokens out, sells by USDC out. When the journal holds
+    the intent, the fill is the first such row after it (the venue executes in order; a later
+    sale of ours with the same amount must not take an earlier one's row); otherwise the
+    nearest row within a minute.
     """
+    intent_line = {e.intent_id: i for i, e in enumerate(events) if isinstance(e, OrderIntent)}
     preds = [(i, e) for i, e in enumerate(events) if isinstance(e, PredictionSeen)]
     taken: set[int] = set()
     out: dict[int, int] = {}
     for j, tu in enumerate(events):
         if not isinstance(tu, TradeUpdate) or tu.status != "completed":
             continue
+        after = intent_line.get(tu.intent_id)
         best: tuple[float, int] | None = None
         for i, p in preds:
-            if i in taken or p.market_id != tu.market_id or p.outcome != tu.outcome:
+            if i in taken or abs(p.ts - tu.ts) > OWN_TRADE_WINDOW_S or not _fills(tu, p):
                 continue
-            if p.side is not tu.side or abs(p.ts - tu.ts) > OWN_TRADE_WINDOW_S:
+            if after is not None:
+                if i > after:
+                    best = (0.0, i)
+                    break
                 continue
-            if tu.side is Side.BUY:
-                ok = p.usdc == tu.amount and (tu.tokens is None or p.tokens == tu.tokens)
-            else:
-                ok = tu.amount <= p.usdc <= tu.amount + tu.amount // 50 + 1
-            if ok and (best is None or abs(p.ts - tu.ts) < best[0]):
+            if best is None or abs(p.ts - tu.ts) < best[0]:
                 best = (abs(p.ts - tu.ts), i)
         if best is not None:
             taken.add(best[1])

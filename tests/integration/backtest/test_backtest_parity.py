@@ -31,7 +31,7 @@ from kashbot.backtest.record import record
 from kashbot.backtest.recording import read_journal
 from kashbot.backtest.runner import run_backtest_async
 from kashbot.config import parse_config
-from kashbot.engine.events import OrderIntent, Side, TradeUpdate
+from kashbot.engine.events import OrderIntent, Side
 from kashbot.obs.logging import configure
 from kashbot.sim.testing import SimHandle, run_sim, scenario_dict
 
@@ -95,10 +95,28 @@ async def _others_trade(sim: SimHandle, rng: random.Random) -> None:
         mid = rng.choice(markets)
         n = sim.venue.markets[mid].pool.outcome_count
         outcome = rng.randrange(n)
-        if rng.random() < 0.8:
-            sim.venue.apply_external_trade(mid, outcome, "buy", rng.randint(2, 40) * 10**6)
+        draw = rng.random()
+        if draw < 0.15:  # a large buyer: pushes a chance past our sell limit now and then
+            sim.venue.apply_external_trade(mid, outcome, "buy", rng.randint(400, 1500) * 10**6)
+        elif draw < 0.8:
+            sim.venue.apply_external_trade(mid, outcome, "buy", rng.randint(2, 200) * 10**6)
         else:
-            sim.venue.apply_external_trade(mid, outcome, "sell", rng.randint(1, 10) * 10**18)
+            sim.venue.apply_external_trade(mid, outcome, "sell", rng.randint(1, 150) * 10**18)
+
+
+def _venue_fills(sim: SimHandle) -> list[tuple[str, int, int]]:
+    """Our completed trades as the paper venue executed them: (side, USDC, tokens), in order."""
+    key_id = sim.key("developer").key_id
+    done = sorted(
+        (t for t in sim.venue.trades.values() if t.key_id == key_id and t.status == "completed"),
+        key=lambda t: t.updated_at,
+    )
+    return [
+        (t.side, t.amount, t.tokens_out or 0)
+        if t.side == "buy"
+        else (t.side, t.payout or 0, t.tokens_in or 0)
+        for t in done
+    ]
 
 
 def _backtest_keys(intents: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
@@ -129,26 +147,25 @@ async def test_paper_run_and_backtest_of_its_recording_emit_the_same_intents(
             await record(cfg, journal, RUN_S, config_name="parity.yaml", sim=sim)
         finally:
             flow.cancel()
+        paper_fills = _venue_fills(sim)  # the simulator's ground truth, not the journal
     header, events = read_journal(journal)
     assert header.meta["scenario"] == str(scenario.resolve())
     paper_intents = [intent_key(e) for e in events if isinstance(e, OrderIntent)]
-    paper_fills = [
-        e.tokens for e in events if isinstance(e, TradeUpdate) and e.status == "completed"
-    ]
-    assert len(paper_intents) >= 4, "the scenario must make the strategy trade"
-    assert any(k[2] == Side.BUY.value for k in paper_intents)
+    assert len(paper_intents) >= 8, "the scenario must make the strategy trade"
+    sides = {k[2] for k in paper_intents}
+    assert sides == {Side.BUY.value, Side.SELL.value}, "buys and (closing) sells both occur"
 
     bt = {**raw, "backtest": {"replay": "observed", "plots": False, "settle_s": 5}}
     report = await run_backtest_async(bt, data=journal, out_dir=tmp_path / "bt", progress=False)
 
     assert _backtest_keys(report.artifacts.intents) == paper_intents
-    assert [f.tokens for f in report.artifacts.fills] == paper_fills
+    assert [(f.side.value, f.usdc, f.tokens) for f in report.artifacts.fills] == paper_fills
     observed = report.metrics["observed_replay"]
     assert observed["matched_intents"] == len(paper_intents)
     assert observed["first_divergence"] is None
     assert observed["flow_price_mismatches"] == 0  # the venue's pools are the paper run's
     assert observed["own_fill_mismatches"] == 0
-    assert observed["anchored_trades"] == len(paper_fills)
+    assert observed["anchored_trades"] == len(paper_fills)  # every fill placed as recorded
     assert report.inputs["venue_from"] == "journal scenario"
 
     # acceptance 1 for recordings: the same journal gives the same bytes
