@@ -1,6 +1,7 @@
 """Backtest throughput: replayed events per second, next to a bare asyncio queue hop.
 
-    .venv/bin/python bench/bench_backtest.py [--events 100000] [--profile]
+    .venv/bin/python bench/bench_backtest.py [--events 100000] [--sync-store]
+        [--profile] [--profile-case trade|flow]
 
 Runs, in one process:
 
@@ -14,7 +15,10 @@ Runs, in one process:
 5. as 3, with the strategy buying 1 USDC every 100 events (gate → executor → store → venue
    lifecycle → webhook → fill), the case the issue sets the 100k/s floor for.
 
-Prints events/s and the ratio to the baseline; ``--profile`` prints where case 5 spends its time.
+Prints events/s and the ratio to the baseline; ``--profile`` prints where case 5 (or, with
+``--profile-case flow``, case 4) spends its time: own time summed per area of the code, then the
+top functions. ``--sync-store`` runs the backtests with ``Store.open(":memory:", sync=True)``
+(plain sqlite3, no aiosqlite worker thread) in place of the runner's ``Store.open(":memory:")``.
 """
 
 from __future__ import annotations
@@ -22,15 +26,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import gc
 import io
 import pstats
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
 
 from kashbot import amm
+from kashbot.backtest import runner
 from kashbot.backtest.recording import Recordable, read_journal, write_journal
 from kashbot.backtest.runner import run_backtest_async
 from kashbot.clock import SimClock
@@ -47,6 +55,7 @@ from kashbot.engine.events import (
 from kashbot.engine.state import EngineState
 from kashbot.engine.strategy import Strategy, StrategyParams
 from kashbot.money import USDC_ONE, WAD
+from kashbot.store.store import Store
 
 T0 = 1_767_225_600.0
 MARKETS = [f"00000000-0000-4000-8000-00000000000{i}" for i in range(3)]
@@ -164,10 +173,75 @@ async def full(events: list[Recordable], trade_every: int) -> tuple[float, dict[
     return len(events) / dt, report.metrics
 
 
+@contextmanager
+def sync_store(enabled: bool) -> Iterator[None]:
+    """Open the runner's store with ``sync=True`` (what ``--sync-store`` measures)."""
+    if not enabled:
+        yield
+        return
+
+    class SyncStore(Store):
+        @classmethod
+        async def open(cls, path: str | Path, *, sync: bool = True) -> Store:
+            return await Store.open(path, sync=sync)
+
+    setattr(runner, "Store", SyncStore)  # noqa: B010 - the runner's own name, for this run only
+    try:
+        yield
+    finally:
+        setattr(runner, "Store", Store)  # noqa: B010
+
+
+AREAS = (  # (label, path fragments), first match wins
+    ("sqlite / aiosqlite / event-loop waits", ("sqlite", "select.", "_queue.", "threading")),
+    ("backtest runner + metrics", ("kashbot/backtest/",)),
+    ("sim venue", ("kashbot/sim/",)),
+    ("pool maths (kashbot/amm.py)", ("kashbot/amm.py",)),
+    ("engine (bus, state, strategies)", ("kashbot/engine/", "bench_backtest")),
+    ("risk gate + ledger", ("kashbot/risk/",)),
+    ("executor + router", ("kashbot/execution/",)),
+    ("store (kashbot/store)", ("kashbot/store/",)),
+    ("client models (pydantic)", ("kashbot/client/", "pydantic")),
+    ("asyncio", ("asyncio",)),
+    ("builtins (isinstance, len, sum, dict ops...)", ("~:",)),
+    ("stdlib (dataclasses.replace, json, hmac ...)", ("",)),
+)
+
+
+def by_area(stats: pstats.Stats) -> list[tuple[str, float]]:
+    """Own time (tottime) of every profiled function, summed per area of the code."""
+    totals = dict.fromkeys((label for label, _ in AREAS), 0.0)
+    raw: dict[tuple[str, int, str], tuple[Any, ...]] = stats.stats  # type: ignore[attr-defined]
+    for (path, _, func), (_, _, tottime, _, _) in raw.items():
+        where = f"{path}:{func}"
+        label = next(lb for lb, frags in AREAS if any(f in where for f in frags))
+        totals[label] += tottime
+    return sorted(totals.items(), key=lambda kv: -kv[1])
+
+
+class GcTimer:
+    """Wall time spent in the cyclic garbage collector (cProfile books it to whichever
+    function happened to allocate when a collection started)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.collections = 0
+        self._t = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._t = time.perf_counter()
+        else:
+            self.seconds += time.perf_counter() - self._t
+            self.collections += 1
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--events", type=int, default=100_000)
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--profile-case", choices=("trade", "flow"), default="trade")
+    ap.add_argument("--sync-store", action="store_true")
     args = ap.parse_args()
     n = args.events
     import logging
@@ -184,6 +258,17 @@ def main() -> int:
     decode = (n + 3) / (time.perf_counter() - t)
     _, trades = read_journal(trade_path)
 
+    with sync_store(args.sync_store):
+        return run_cases(args, n, fair, trades, decode)
+
+
+def run_cases(
+    args: argparse.Namespace,
+    n: int,
+    fair: list[Recordable],
+    trades: list[Recordable],
+    decode: float,
+) -> int:
     base = asyncio.run(baseline(n))
     rows: list[tuple[str, float, str]] = [("asyncio.Queue(1) hop (baseline)", base, "")]
     rows.append(("engine.feed, trivial strategy", asyncio.run(engine_only(n)), ""))
@@ -193,17 +278,33 @@ def main() -> int:
     rows.append(("backtest, others' trades (AMM each)", rate, f"{m['events']} engine events"))
     rate, m = asyncio.run(full(fair, 100))
     rows.append(("backtest, market data, our AMM trade/100 ev", rate, f"{m['trades']} trades"))
-    print(f"python {sys.version.split()[0]}, {n} recorded events per run")
+    store = "sync sqlite3" if args.sync_store else "aiosqlite, as the runner opens it"
+    print(f"python {sys.version.split()[0]}, {n} recorded events per run, store: {store}")
     print(f"journal decode (gzip JSONL -> events): {decode:,.0f} events/s")
     for name, r, note in rows:
         print(f"{name:46s} {r:12,.0f} ev/s  {r / base:6.2f}x baseline  {note}")
     if args.profile:
+        gc_timer = GcTimer()
+        gc.callbacks.append(gc_timer)
         prof = cProfile.Profile()
         prof.enable()
-        asyncio.run(full(fair, 100))
+        if args.profile_case == "flow":
+            asyncio.run(full(trades, 0))
+        else:
+            asyncio.run(full(fair, 100))
         prof.disable()
+        gc.callbacks.remove(gc_timer)
         s = io.StringIO()
-        pstats.Stats(prof, stream=s).sort_stats("tottime").print_stats(18)
+        stats = pstats.Stats(prof, stream=s)
+        total = sum(t for _, t in by_area(stats))
+        print(f"profile of case {args.profile_case!r}: own time per area")
+        for label, t in by_area(stats):
+            print(f"  {label:44s} {t:6.2f} s  {100 * t / total:5.1f} %")
+        print(
+            f"  of which garbage collection: {gc_timer.seconds:.2f} s"
+            f" ({gc_timer.collections} collections), booked to the allocating function"
+        )
+        stats.sort_stats("tottime").print_stats(18)
         print(s.getvalue())
     return 0
 
