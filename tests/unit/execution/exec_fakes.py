@@ -15,6 +15,12 @@ from kashbot.client.models import Page, Position, Trade, TradeCreated
 Fault = Literal["lost_after_create", "lost_before_create"]
 
 
+class TradeWithTokensIn(Trade):
+    """A trade resource carrying the simulator's ``tokensIn`` extension (tokens a sell burned)."""
+
+    tokens_in: int | None = None
+
+
 @dataclass
 class SentCall:
     idempotency_key: str | None
@@ -32,6 +38,8 @@ class FakeVenue:
     trades: dict[str, Trade] = field(default_factory=dict)
     by_key: dict[str, tuple[tuple[Any, ...], TradeCreated]] = field(default_factory=dict)
     positions: list[Position] = field(default_factory=list)
+    position_calls: list[str | None] = field(default_factory=list)
+    position_errors: list[KashError] = field(default_factory=list)  # raised by list_positions
     now: datetime = field(default_factory=lambda: datetime(2026, 1, 1, tzinfo=UTC))
     _ids: Any = field(default_factory=lambda: itertools.count(1))
 
@@ -119,7 +127,28 @@ class FakeVenue:
         return Page(data=rows, cursor=None, has_more=False)
 
     async def list_positions(self, market_id: str | None = None) -> list[Position]:
-        return list(self.positions)
+        self.position_calls.append(market_id)
+        if self.position_errors:
+            raise self.position_errors.pop(0)
+        return [p for p in self.positions if market_id in (None, p.market_id)]
+
+    def hold(self, market_id: str, outcome: int, shares: int, cost: int) -> None:
+        """Set the venue's position in one outcome (a zero position has no row, as on Kash)."""
+        self.positions = [
+            p for p in self.positions if (p.market_id, p.outcome_index) != (market_id, outcome)
+        ]
+        if shares > 0:
+            self.positions.append(
+                Position(
+                    market_id=market_id,
+                    outcome_index=outcome,
+                    shares=shares,
+                    cost_basis_atomic=cost,
+                )
+            )
+
+    def set_trade(self, trade_id: str, trade: Trade) -> None:
+        self.trades[trade_id] = trade
 
     def set_status(self, trade_id: str, status: str, tokens_out: int | None = None) -> None:
         self.trades[trade_id] = self.trades[trade_id].model_copy(
