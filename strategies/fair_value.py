@@ -11,6 +11,9 @@ Notation (all WAD integers; BPS = 10_000): ``f_i`` fair chance of outcome ``i`` 
   ``tokens = min(sell_tokens_to_reach(pool, i, sell_limit_i), shares_i)``, and the intent's
   amount is the USDC that sale pays (``amm.sell(...).payout``, what a REST sell's ``amount`` means),
   capped at ``max_trade_usdc``. Guard: ``limit_probability = sell_limit_i`` (q must stay >= it).
+  At the pool decided on, the venue burns ``tokens_for_payout(pool, i, amount) <= shares_i``; no
+  sell is offered for an outcome we hold nothing of (``shares_i`` follows our sells, and the
+  venue's own figure after each one — see ``kashbot.execution.executor``).
 * **Buy** outcome ``i`` when ``q_i < buy_limit_i``:
   ``amount = min(buy_amount_to_reach(pool, i, buy_limit_i), max_trade_usdc,
   max_position_usdc - cost_basis_i)`` — the exact AMM inversion, so the trade never pushes the

@@ -14,9 +14,11 @@ from kashbot.engine.events import (
     FairValueUpdate,
     MarketSnapshot,
     OrderIntent,
+    PositionSync,
     RiskDenied,
     Side,
     StaleData,
+    TradeUpdate,
 )
 from kashbot.engine.state import EngineState
 from kashbot.engine.strategy import build_strategy
@@ -29,6 +31,7 @@ POOL = amm.seed_pool(1_000 * 10**6, (P40, P60))  # 1,000 USDC, q = (0.40, 0.60)
 BUY_LIM = 485_000_000_000_000_000  # 0.5 * 0.99 - 0.01
 SELL_LIM = 520_152_025_303_540_456  # ceil(0.5 / 0.99**2) + 0.01
 NOW = 100.0
+U = 10**6
 
 
 def snap(pool: amm.Pool | None = POOL, status: str = "ACTIVE", **kw: Any) -> MarketSnapshot:
@@ -81,6 +84,46 @@ CASES = [
         positions={1: (500 * WAD, 300_000_000)},
     ),
     Case(
+        "sell capped by the shares held (exact payout of all of them)",
+        [sell(10_696_818)],
+        {"max_trade_usdc": "1000"},
+        positions={1: (20 * WAD, 12_000_000)},
+    ),
+    Case(
+        "nothing held of the dear outcome: no closing intent, buy the cheap one",
+        [buy(25_000_000)],
+        positions={1: (0, 30_000_000)},
+    ),
+    Case(
+        "held shares pay under min trade: no sell, buy instead",
+        [buy(25_000_000)],
+        positions={1: (WAD, 600_000)},
+    ),
+    Case(
+        "a completed sell shrinks what the next sell may offer",
+        [sell(3_752_938)],
+        {"max_trade_usdc": "1000"},
+        events=[
+            snap(),
+            TradeUpdate(NOW, "t1", "i1", "m1", 1, Side.SELL, 7 * U, "completed", 13 * WAD),
+            snap(),
+        ],
+        positions={1: (20 * WAD, 12_000_000)},
+    ),
+    Case(
+        "the venue says the position is gone: no sell",
+        [buy(25_000_000)],
+        events=[snap(), PositionSync(NOW, "m1", 1, 0, 0), snap()],
+        positions={1: (50 * WAD, 30_000_000)},
+    ),
+    Case(
+        "the venue says less is held: the sell shrinks to it",
+        [sell(3_752_938)],
+        {"max_trade_usdc": "1000"},
+        events=[snap(), PositionSync(NOW, "m1", 1, 7 * WAD, 4_200_000), snap()],
+        positions={1: (500 * WAD, 300_000_000)},
+    ),
+    Case(
         "sell disabled: buy instead",
         [buy(25_000_000)],
         {"sell": False},
@@ -122,6 +165,17 @@ def test_fair_value_table(case: Case) -> None:
     for ev in case.events:
         state.apply(ev)
     assert decide(state, case.events[-1], params, case.now, "fv") == case.expected
+
+
+@pytest.mark.parametrize("held", [2 * WAD, 7 * WAD + 1, 20 * WAD, 99 * WAD, 164 * WAD, 10**21])
+def test_a_sell_never_asks_for_more_tokens_than_held(held: int) -> None:
+    """At the pool it decided on, the venue burns at most the shares we hold for the payout."""
+    state = _state()
+    state.set_position("m1", 1, held, 1)
+    params = FairValueParams(fair={"m1": ["0.5", "0.5"]}, max_trade_usdc=Decimal(1000))
+    (intent,) = decide(state, snap(), params, NOW, "fv")
+    assert intent.side is Side.SELL and intent.closing
+    assert amm.tokens_for_payout(POOL, 1, intent.amount) <= held
 
 
 def test_buy_lands_at_or_below_the_guard_and_one_more_unit_would_pass_it() -> None:
