@@ -241,3 +241,21 @@ class TradeSubmission:
     idempotency_key: str | None
     confirmation_token: str | None
     confirmation_expires_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class MarketTick:
+    """Pushed to listeners (the stream) after every executed trade on a market."""
+
+    market_id: str
+    prediction: Prediction
+
+
+@dataclass(slots=True)
+class IdempotencyEntry:
+    """What an ``Idempotency-Key`` was first used for (§6): body fingerprint, trade, answer."""
+
+    fingerprint: str
+    trade_id: str
+    created_at: float
+    status_code: int

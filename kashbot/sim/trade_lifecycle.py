@@ -1,0 +1,426 @@
+"""Trades (§6): submission with its checks, caps, idempotency and confirmation gate, then
+pending → validating → executing → completed | failed | rejected on the step heap.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from kashbot import amm
+from kashbot.money import Atomic, usdc_str, usdc_to_atomic
+from kashbot.sim.errors import SimError
+from kashbot.sim.models import (
+    IdempotencyEntry,
+    KeyState,
+    Position,
+    TraceEvent,
+    TradeRecord,
+    TradeSubmission,
+)
+from kashbot.sim.webhook_outbox import WebhookOutbox
+
+IDEM_RE = re.compile(r"^[A-Za-z0-9_\-:.]+$")
+CRID_RE = re.compile(r"^[A-Za-z0-9_\-:.]{1,128}$")
+META_KEY_RE = re.compile(r"^[a-zA-Z0-9_\-.]{1,64}$")
+
+
+def _fingerprint(
+    market_id: str, outcome: int, side: str, amount: Atomic, metadata: dict[str, str]
+) -> str:
+    ident = {
+        "marketId": market_id,
+        "outcomeIndex": outcome,
+        "side": side,
+        "amount": usdc_str(amount),
+        "metadata": metadata,
+    }
+    return json.dumps(ident, sort_keys=True, separators=(",", ":"))
+
+
+def validate_metadata(metadata: object) -> dict[str, str]:
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, dict):
+        raise SimError("VALIDATION_FAILED", "metadata must be an object", issues=["metadata"])
+    if len(metadata) > 10:
+        raise SimError("VALIDATION_FAILED", "metadata has more than 10 keys")
+    out: dict[str, str] = {}
+    for k, v in metadata.items():
+        if not isinstance(k, str) or not META_KEY_RE.match(k):
+            raise SimError("VALIDATION_FAILED", f"metadata key {k!r} is invalid")
+        if not isinstance(v, str) or len(v) > 500:
+            raise SimError("VALIDATION_FAILED", f"metadata.{k} must be a string of <=500 chars")
+        out[k] = v
+    return out
+
+
+class TradeLifecycle(WebhookOutbox):
+    """Holds USDC or tokens at submission, executes on the pool, emits the trade's webhooks."""
+
+    def submit_trade(
+        self,
+        api_key: str | KeyState,
+        market_id: str,
+        outcome: int,
+        side: str,
+        amount_atomic: Atomic,
+        idempotency_key: str | None = None,
+        client_request_id: str | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> TradeSubmission:
+        """POST /v1/trades. ``amount_atomic``: USDC to spend (buy) or to receive (sell)."""
+        now = self._sync()
+        key = self.key_for(api_key)
+        self.require_scope(key, "trades:write")
+        api = self.scenario.api
+        if idempotency_key is not None:
+            if len(idempotency_key) > 255:
+                raise SimError("IDEMPOTENCY_KEY_TOO_LONG", "Idempotency-Key exceeds 255 chars")
+            if not IDEM_RE.match(idempotency_key):
+                raise SimError(
+                    "IDEMPOTENCY_KEY_FORMAT_INVALID",
+                    "Idempotency-Key has chars outside [A-Za-z0-9_-:.]",
+                )
+        if side not in ("buy", "sell"):
+            raise SimError("VALIDATION_FAILED", "side must be buy or sell", issues=["side"])
+        if client_request_id is not None and not CRID_RE.match(client_request_id):
+            raise SimError("VALIDATION_FAILED", "clientRequestId must be 1-128 [A-Za-z0-9_-:.]")
+        meta = validate_metadata(metadata)
+        m = self.markets.get(market_id)
+        if m is None:
+            raise SimError("MARKET_NOT_FOUND", f"market {market_id} not found")
+        if not 0 <= outcome < m.pool.outcome_count:
+            raise SimError(
+                "OUTCOME_INDEX_INVALID", f"outcomeIndex must be < {m.pool.outcome_count}"
+            )
+        if amount_atomic < usdc_to_atomic(api.min_trade_usdc):
+            raise SimError("VALIDATION_FAILED", f"amount is below the minimum {api.min_trade_usdc}")
+        if amount_atomic > usdc_to_atomic(api.max_usdc_per_trade):
+            raise SimError("AMOUNT_TOO_LARGE", "amount exceeds the platform per-trade maximum")
+        fp = _fingerprint(market_id, outcome, side, amount_atomic, meta)
+
+        if idempotency_key is not None:
+            entry = self._idem.get((key.id, idempotency_key))
+            if entry is not None:
+                if now - entry.created_at >= api.idempotency_ttl_s:
+                    if api.idempotency_after_ttl == "gone":
+                        raise SimError(
+                            "IDEMPOTENCY_KEY_EXPIRED", "Idempotency-Key is older than 24 h"
+                        )
+                    del self._idem[(key.id, idempotency_key)]
+                elif entry.fingerprint != fp:
+                    raise SimError(
+                        "IDEMPOTENCY_KEY_CONFLICT", "Idempotency-Key was used with a different body"
+                    )
+                else:
+                    return self._replay(
+                        self.trades[entry.trade_id], entry.status_code, idempotency_key
+                    )
+        if client_request_id is not None:
+            tid = self._crids.get((key.user_id, client_request_id))
+            if tid is not None:
+                t = self.trades[tid]
+                if _fingerprint(t.market_id, t.outcome, t.side, t.amount, t.metadata) != fp:
+                    raise SimError(
+                        api.client_request_id_conflict_code,
+                        "clientRequestId was used with a different body",
+                    )
+                return self._replay(t, 201, idempotency_key)
+
+        user = self.users[key.user_id]
+        if not m.tradeable(now):
+            raise self._not_tradeable(m, "frozen" if m.status == "ACTIVE" else m.status)
+        if not user.smart_account_provisioned:
+            raise SimError("SMART_ACCOUNT_NOT_PROVISIONED", "smart account is not provisioned yet")
+        if not user.delegation_enabled:
+            raise SimError("WALLET_DELEGATION_NOT_ENABLED", "wallet delegation is not enabled")
+        if amount_atomic > key.per_trade_cap:
+            raise SimError(
+                "SPENDING_LIMIT_EXCEEDED",
+                f"amount exceeds the per-trade cap of {usdc_str(key.per_trade_cap)} USDC",
+                cap="per_trade",
+            )
+        held_tokens = 0
+        if side == "buy":
+            if key.volume.used(now) + amount_atomic > key.daily_cap:
+                raise SimError(
+                    "SPENDING_LIMIT_EXCEEDED",
+                    f"amount exceeds the rolling-24h cap of {usdc_str(key.daily_cap)} USDC",
+                    cap="daily_volume",
+                )
+            if user.balance - user.held < amount_atomic:
+                raise SimError("INSUFFICIENT_BALANCE", "smart-account USDC balance is below amount")
+        else:
+            pos = self.positions.get((user.id, market_id, outcome))
+            available = pos.shares - pos.held if pos else 0
+            try:
+                held_tokens = amm.tokens_for_payout(m.pool, outcome, amount_atomic, self.fees)
+            except amm.AmmError:
+                held_tokens = available + 1
+            if pos is None or held_tokens > available:
+                raise SimError(
+                    "INSUFFICIENT_BALANCE", "position too small to receive that amount from a sell"
+                )
+
+        tid = self.ids.uuid("trade")
+        trade = TradeRecord(
+            id=tid,
+            seq=next(self._seq),
+            key_id=key.id,
+            user_id=user.id,
+            market_id=market_id,
+            outcome=outcome,
+            side="buy" if side == "buy" else "sell",
+            amount=amount_atomic,
+            status="pending",
+            correlation_id=self.ids.uuid("correlation"),
+            client_request_id=client_request_id,
+            metadata=meta,
+            created_at=now,
+            updated_at=now,
+        )
+        fault = self.faults.take(
+            {"trade_fail", "trade_reject"}, now, key_names=(key.name, key.id, key.prefix)
+        )
+        if fault is not None:
+            status = "failed" if fault.spec.kind == "trade_fail" else "rejected"
+            default = "EXECUTION_REVERTED" if status == "failed" else "trade_rejected_by_risk"
+            trade.forced_outcome = (status, fault.spec.error_code or default)
+        self.trades[tid] = trade
+        self._by_correlation[trade.correlation_id] = tid
+        if side == "buy":
+            user.held += amount_atomic
+            trade.held_usdc = amount_atomic
+            key.volume.add(now, tid, amount_atomic)
+        else:
+            pos = self.positions[(user.id, market_id, outcome)]
+            pos.held += held_tokens
+            trade.held_tokens = held_tokens
+        if client_request_id is not None:
+            self._crids[(user.id, client_request_id)] = tid
+        self._trace(trade, "com.kash.trade.requested.v1", now)
+        code = 201
+        if key.threshold is not None and amount_atomic >= key.threshold:
+            code = 202
+            trade.gated = True
+            trade.status = "pending_confirmation"
+            trade.token = self.ids.token("confirm")
+            trade.token_expires_at = now + key.confirm_window_s
+            self._schedule(trade.token_expires_at, "expire", tid)
+            self._trace(trade, "com.kash.trade.confirmation_required.v1", now)
+            self._emit(trade, "trade.confirmation-required", now)
+        else:
+            self._schedule(now + self._scaled(self.scenario.lifecycle.pending_s), "trade", tid)
+        if idempotency_key is not None:
+            self._idem[(key.id, idempotency_key)] = IdempotencyEntry(fp, tid, now, code)
+        return TradeSubmission(
+            trade,
+            code,
+            False,
+            idempotency_key,
+            trade.token if code == 202 else None,
+            trade.token_expires_at if code == 202 else None,
+        )
+
+    def _replay(self, trade: TradeRecord, code: int, idem: str | None) -> TradeSubmission:
+        if trade.status == "pending_confirmation":
+            return TradeSubmission(trade, 202, True, idem, trade.token, trade.token_expires_at)
+        return TradeSubmission(trade, 200 if trade.gated else code, True, idem, None, None)
+
+    def confirm_trade(self, api_key: str | KeyState, trade_id: str, token: str) -> TradeRecord:
+        now = self._sync()
+        key = self.key_for(api_key)
+        self.require_scope(key, "trades:write")
+        t = self.trades.get(trade_id)
+        if t is None or t.user_id != key.user_id:
+            raise SimError("RESOURCE_NOT_FOUND", f"trade {trade_id} not found")
+        if t.gated and t.token_used:
+            if token == t.token:
+                raise SimError(
+                    "CONFIRMATION_TOKEN_USED", "this confirmation token was already used"
+                )
+            raise SimError("CONFIRMATION_TOKEN_INVALID", "token does not match this trade")
+        if t.status == "pending_confirmation":
+            if token != t.token:
+                raise SimError("CONFIRMATION_TOKEN_INVALID", "token does not match this trade")
+            if t.token_expires_at is not None and now >= t.token_expires_at:
+                self._expire_confirmation(t, now)
+                raise SimError("CONFIRMATION_EXPIRED", "confirmation window has passed; re-create")
+            t.token_used = True
+            self._set_status(t, "pending", now, "com.kash.trade.confirmed.v1")
+            self._schedule(now + self._scaled(self.scenario.lifecycle.pending_s), "trade", t.id)
+            return t
+        if t.error_code == "CONFIRMATION_EXPIRED":
+            raise SimError("CONFIRMATION_EXPIRED", "confirmation window has passed; re-create")
+        raise SimError("TRADE_NOT_AWAITING_CONFIRMATION", f"trade is {t.status}")
+
+    def get_trade(self, api_key: str | KeyState, trade_id: str) -> TradeRecord:
+        self._sync()
+        key = self.key_for(api_key)
+        t = self.trades.get(trade_id)
+        if t is None or t.user_id != key.user_id:
+            raise SimError("RESOURCE_NOT_FOUND", f"trade {trade_id} not found")
+        return t
+
+    def list_trades(
+        self,
+        api_key: str | KeyState,
+        statuses: set[str] | None = None,
+        market_id: str | None = None,
+    ) -> list[TradeRecord]:
+        """The user's trades, newest first."""
+        self._sync()
+        key = self.key_for(api_key)
+        out = [
+            t
+            for t in self.trades.values()
+            if t.user_id == key.user_id
+            and (not statuses or t.status in statuses)
+            and (market_id is None or t.market_id == market_id)
+        ]
+        out.reverse()
+        return out
+
+    def trace(self, api_key: str | KeyState, correlation_id: str) -> TradeRecord:
+        key = self.key_for(api_key)
+        tid = self._by_correlation.get(correlation_id)
+        t = self.trades.get(tid) if tid else None
+        if t is None or t.user_id != key.user_id:
+            raise SimError("RESOURCE_NOT_FOUND", f"trace {correlation_id} not found")
+        return t
+
+    def _trace(self, t: TradeRecord, type_: str, at: float, **data: object) -> None:
+        base: dict[str, object] = {
+            "tradeId": t.id,
+            "marketId": t.market_id,
+            "outcomeIndex": t.outcome,
+            "side": t.side,
+            "amount": usdc_str(t.amount),
+        }
+        base.update(data)
+        t.trace.append(TraceEvent(type_, at, len(t.trace) + 1, base))
+
+    def _set_status(self, t: TradeRecord, status: str, at: float, trace_type: str) -> None:
+        t.status = status
+        t.updated_at = at
+        t.version += 1
+        self._trace(t, trace_type, at)
+
+    def _step_trade(self, t: TradeRecord, at: float) -> None:
+        lc = self.scenario.lifecycle
+        if t.status == "pending":
+            self._set_status(t, "validating", at, "com.kash.trade.validating.v1")
+            self._schedule(at + self._scaled(lc.validating_s), "trade", t.id)
+        elif t.status == "validating":
+            forced = t.forced_outcome
+            if (forced and forced[0] == "rejected") or (
+                forced is None and lc.reject_rate > 0 and self._rng_life.random() < lc.reject_rate
+            ):
+                code = forced[1] if forced else "risk_check_failed"
+                self._finish(t, "rejected", at, code, "rejected by the risk engine")
+                return
+            self._set_status(t, "executing", at, "com.kash.trade.executing.v1")
+            self._schedule(at + self._scaled(lc.executing_s), "trade", t.id)
+        elif t.status == "executing":
+            forced = t.forced_outcome
+            if (forced and forced[0] == "failed") or (
+                forced is None and lc.fail_rate > 0 and self._rng_life.random() < lc.fail_rate
+            ):
+                code = forced[1] if forced else "EXECUTION_REVERTED"
+                self._finish(t, "failed", at, code, "on-chain execution reverted")
+                return
+            self._execute(t, at)
+
+    def _release(self, t: TradeRecord, refund_volume: bool) -> None:
+        user = self.users[t.user_id]
+        user.held -= t.held_usdc
+        t.held_usdc = 0
+        if t.held_tokens:
+            self.positions[(t.user_id, t.market_id, t.outcome)].held -= t.held_tokens
+            t.held_tokens = 0
+        if refund_volume and t.side == "buy":
+            self.keys[t.key_id].volume.refund(t.id)
+
+    def _finish(self, t: TradeRecord, status: str, at: float, code: str, message: str) -> None:
+        self._release(t, refund_volume=True)
+        t.error_code = code
+        t.error_message = message
+        event = {"failed": "com.kash.trade.failed.v1", "rejected": "com.kash.trade.rejected.v1"}
+        self._set_status(t, status, at, event.get(status, "com.kash.trade.cancelled.v1"))
+        if status in ("failed", "rejected"):
+            self._emit(t, f"trade.{status}", at)
+
+    def _expire_confirmation(self, t: TradeRecord, at: float) -> None:
+        if t.status != "pending_confirmation":
+            return
+        status = self.scenario.api.expired_confirmation_status
+        self._finish(t, status, at, "CONFIRMATION_EXPIRED", "confirmation window expired")
+
+    def _position(self, user_id: str, market_id: str, outcome: int) -> Position:
+        k = (user_id, market_id, outcome)
+        pos = self.positions.get(k)
+        if pos is None:
+            pos = self.positions[k] = Position(user_id, market_id, outcome)
+        return pos
+
+    def _execute(self, t: TradeRecord, at: float) -> None:
+        m = self.markets[t.market_id]
+        user = self.users[t.user_id]
+        self._release(t, refund_volume=False)
+        if not m.tradeable(at):
+            self._release(t, refund_volume=True)
+            self._finish(t, "failed", at, "MARKET_NOT_TRADEABLE", "market stopped trading")
+            return
+        pos = self._position(t.user_id, t.market_id, t.outcome)
+        if t.side == "buy":
+            if user.balance < t.amount:
+                self._finish(t, "failed", at, "INSUFFICIENT_BALANCE", "balance fell below amount")
+                return
+            b = amm.buy(m.pool, t.outcome, t.amount, self.fees)
+            user.balance -= t.amount
+            pos.shares += b.tokens_out
+            pos.cost_basis += t.amount
+            t.tokens_out = b.tokens_out
+            pred = self._record(
+                m,
+                t.outcome,
+                "buy",
+                b.pool,
+                at,
+                "user",
+                t.id,
+                usdc_in=t.amount,
+                tokens_out=b.tokens_out,
+            )
+        else:
+            try:
+                tokens = amm.tokens_for_payout(m.pool, t.outcome, t.amount, self.fees)
+            except amm.AmmError:
+                tokens = None
+            if tokens is None or tokens > pos.shares - pos.held:
+                self.keys[t.key_id].volume.refund(t.id)
+                self._finish(
+                    t,
+                    "failed",
+                    at,
+                    "INSUFFICIENT_BALANCE",
+                    "position too small for that payout at execution",
+                )
+                return
+            s = amm.sell(m.pool, t.outcome, tokens, self.fees)
+            user.balance += s.payout
+            pos.cost_basis -= pos.cost_basis * tokens // pos.shares
+            pos.shares -= tokens
+            t.tokens_in = tokens
+            t.payout = s.payout
+            pred = self._record(
+                m, t.outcome, "sell", s.pool, at, "user", t.id, usdc_out=s.payout, tokens_in=tokens
+            )
+        pos.trade_count += 1
+        pos.first_trade_at = pos.first_trade_at or at
+        pos.last_trade_at = at
+        t.tx_hash = pred.tx_hash
+        self._set_status(t, "completed", at, "com.kash.trade.executed.v1")
+        t.trace[-1].data.update({"txHash": t.tx_hash, "tokensOut": str(t.tokens_out or 0)})
+        self._emit(t, "trade.completed", at)
