@@ -94,7 +94,9 @@ async def run_until(mode: str, stop_when: Any) -> tuple[Server, list[Event], Str
         task = asyncio.create_task(src.run(events.append))
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 15.0  # generous for a loaded CI box; done in ~0.3 s normally
-        while loop.time() < deadline and not stop_when(server, events):
+        for _ in range(10_000):
+            if loop.time() > deadline or stop_when(server, events):
+                break
             await asyncio.sleep(0.01)
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
