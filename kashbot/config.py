@@ -17,8 +17,9 @@ import re
 import time
 from collections.abc import Mapping
 from decimal import Decimal
+from difflib import get_close_matches
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import (
@@ -387,16 +388,48 @@ def _line_for(lines: Mapping[KeyPath, int], loc: KeyPath) -> int | None:
     return None
 
 
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model inside a field's annotation (``X``, ``X | None``, ``list[X]``...)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _known_keys(root: type[BaseModel], parents: tuple[Any, ...]) -> list[str]:
+    """The keys the model at ``parents`` accepts, for a "did you mean" on an unknown key."""
+    model: type[BaseModel] | None = root
+    for part in parents:
+        if model is None:
+            return []
+        if isinstance(part, int):
+            continue  # a list element: same model
+        field = model.model_fields.get(str(part))
+        model = _model_in(field.annotation) if field is not None else None
+    return list(model.model_fields) if model is not None else []
+
+
 def _pydantic_problems(
-    exc: ValidationError, lines: Mapping[KeyPath, int], prefix: KeyPath = ()
+    exc: ValidationError,
+    lines: Mapping[KeyPath, int],
+    prefix: KeyPath = (),
+    root: type[BaseModel] | None = None,
 ) -> list[tuple[int | None, str, str]]:
     out: list[tuple[int | None, str, str]] = []
     for err in exc.errors(include_input=False, include_url=False):
         # drop pydantic's union-branch tags like 'list[str]' / "literal['all']" from the path
-        loc = (*prefix, *(p for p in err["loc"] if not (isinstance(p, str) and "[" in p)))
+        rel = tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p))
+        loc = (*prefix, *rel)
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
             msg = "unknown key (misspelt?)"
+            if root is not None and rel:
+                close = get_close_matches(str(rel[-1]), _known_keys(root, rel[:-1]), n=1)
+                if close:
+                    msg = f"unknown key; did you mean '{close[0]}'?"
         out.append((_line_for(lines, loc), _fmt(loc), msg))
     return out
 
@@ -420,7 +453,7 @@ def parse_config(
     try:
         cfg = KashbotConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(file, _pydantic_problems(exc, walker.lines)) from None
+        raise ConfigError(file, _pydantic_problems(exc, walker.lines, root=KashbotConfig)) from None
     problems: list[tuple[int | None, str, str]] = []
     for i, strat in enumerate(cfg.strategies):
         base: KeyPath = ("strategies", i)
@@ -434,7 +467,9 @@ def parse_config(
         try:
             cls.Params.model_validate(strat.params)
         except ValidationError as exc:
-            problems.extend(_pydantic_problems(exc, walker.lines, (*base, "params")))
+            problems.extend(
+                _pydantic_problems(exc, walker.lines, (*base, "params"), root=cls.Params)
+            )
         if strat.timers and not any(issubclass(Timer, kind) for kind in cls.handles):
             problems.append(
                 (

@@ -35,13 +35,19 @@ def test_misspelt_key_names_line_and_path() -> None:
     text = "venue:\n  mode: paper\nsources:\n  poller:\n    markets_intervall_s: 3\n"
     [(line, path, msg)] = problems(text)
     assert (line, path) == (5, "sources.poller.markets_intervall_s")
-    assert "unknown key" in msg
+    assert msg == "unknown key; did you mean 'markets_interval_s'?"
+
+
+def test_unknown_key_with_no_near_match_gets_no_guess() -> None:
+    [(line, path, msg)] = problems("venue:\n  mode: paper\n  zzzzzz: 1\n")
+    assert (line, path, msg) == (3, "venue.zzzzzz", "unknown key (misspelt?)")
 
 
 def test_misspelt_strategy_param_names_line() -> None:
     text = "strategies:\n  - name: fair_value\n    params:\n      edge_bsp: 5\n"
-    [(line, path, _)] = problems(text)
+    [(line, path, msg)] = problems(text)
     assert (line, path) == (4, "strategies[0].params.edge_bsp")
+    assert msg == "unknown key; did you mean 'edge_bps'?"  # from the strategy's own model
 
 
 def test_bad_value_and_unknown_strategy() -> None:
