@@ -215,6 +215,9 @@ class Trade(KashModel):
     chain_ref: str | None = None
     tx_hash: str | None = None
     tokens_out: Wad | None = None
+    # Tokens a completed sell burned: the simulator's extension (kash-api.md §18 item 3 — real
+    # Kash may never send it, so callers must cope with None by asking for the position).
+    tokens_in: Wad | None = None
     error_code: str | None = None
     error_message: str | None = None
     webhook_delivery: WebhookDelivery | None = None

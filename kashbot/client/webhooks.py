@@ -132,6 +132,7 @@ class WebhookTradeData(KashModel):
     chain_ref: str | None = None
     tx_hash: str | None = None  # trade.completed
     tokens_out: Wad | None = None  # trade.completed
+    tokens_in: Wad | None = None  # completed sell: the simulator's extension, absent from Kash
     error_code: str | None = None  # failed (REST namespace) / rejected (risk namespace)
     error_message: str | None = None
     confirmation_expires_at: datetime | None = None  # trade.confirmation-required

@@ -202,6 +202,13 @@ class WebhookReceiver:
 
 
 async def route_to(on_trade_update: Callable[..., Awaitable[object]], event: WebhookEvent) -> None:
-    """Adapter: a webhook event -> ``OrderRouter.on_trade_update(trade_id, status, ...)``."""
+    """Adapter: a webhook event -> ``OrderRouter.on_trade_update(trade_id, status, ...)``.
+
+    ``tokens_in`` is passed only when the event carries it (the simulator does for sells; Kash
+    documents no such field), so a router without the keyword still works with Kash's events.
+    """
     d = event.data
-    await on_trade_update(d.trade_id, d.status, tokens_out=d.tokens_out, error_code=d.error_code)
+    extra = {} if d.tokens_in is None else {"tokens_in": d.tokens_in}
+    await on_trade_update(
+        d.trade_id, d.status, tokens_out=d.tokens_out, error_code=d.error_code, **extra
+    )

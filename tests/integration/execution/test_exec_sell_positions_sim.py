@@ -1,8 +1,10 @@
 """Our own sells shrink the engine's position, end to end against the simulator (run_sim).
 
 Engine → router → executor → the real ``KashClient`` → the simulator over HTTP, and the trade
-lifecycle back through the real signed ``WebhookReceiver`` (which, like Kash, reports no token
-count for a sell). After a buy, a partial sell and a sell of the rest, the engine's position must
+lifecycle back through the real signed ``WebhookReceiver``. The simulator's completed-sell webhook
+carries ``tokensIn`` (an extension), so the position moves without asking the venue; the
+``kash_like`` rig strips it, as Kash sends none, and the executor falls back to a positions
+request per sell. After a buy, a partial sell and a sell of the rest, the engine's position must
 equal the venue's ground truth each time, with no INSUFFICIENT_BALANCE and no halt; a sell larger
 than the position is refused by the venue and resyncs the engine to it.
 """
@@ -18,6 +20,7 @@ import pytest
 
 from kashbot import amm
 from kashbot.client import KashClient
+from kashbot.client.webhooks import WebhookEvent
 from kashbot.clock import WallClock
 from kashbot.engine.engine import Engine
 from kashbot.engine.events import OrderIntent, PositionSync, RiskDenied, Side, TradingState
@@ -46,6 +49,7 @@ class Rig:
         engine.bus.subscribe(PositionSync, self.seen.append)
         engine.bus.subscribe(RiskDenied, self.seen.append)
         self.n = 0
+        self.kash_like = False
 
     def venue_shares(self) -> int:
         rows = self.sim.venue.user_positions(self.sim.keys[TIER].api_key, MARKET)
@@ -74,8 +78,21 @@ class Rig:
         return amm.sell(pool, 0, tokens, self.sim.venue.fees).payout
 
 
-@pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+def without_tokens_in(event: WebhookEvent) -> WebhookEvent:
+    """The event as Kash would send it: no token count for a sell."""
+    return event.model_copy(update={"data": event.data.model_copy(update={"tokens_in": None})})
+
+
+POSITIONS_ROUTE = "/v1/portfolio/positions"
+
+
+def positions_requests(sim: SimHandle) -> int:
+    return sum(1 for r in sim.venue.requests if r.get("path", "").startswith(POSITIONS_ROUTE))
+
+
+@pytest.fixture(params=["sim_tokens_in", "kash_like"])
+async def rig(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Rig]:
+    strip = request.param == "kash_like"
     async with run_sim(time_scale=20, noise=False) as sim:
         key = sim.keys[TIER]
         assert key.webhook_secret is not None
@@ -94,7 +111,9 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
             receiver = WebhookReceiver(
                 secrets=[key.webhook_secret],
                 seen=MemorySeenEvents(),
-                handler=lambda ev: route_to(router.on_trade_update, ev),
+                handler=lambda ev: route_to(
+                    router.on_trade_update, without_tokens_in(ev) if strip else ev
+                ),
                 clock=clock,
             )
             await receiver.start()
@@ -102,7 +121,9 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
             sim.set_webhook(TIER, receiver.url, key.webhook_secret)
             await router.recover()
             try:
-                yield Rig(sim, engine, router)
+                r = Rig(sim, engine, router)
+                r.kash_like = strip
+                yield r
             finally:
                 serving.cancel()
                 await asyncio.gather(serving, return_exceptions=True)
@@ -117,6 +138,7 @@ def venue_codes(sim: SimHandle) -> list[Any]:
 
 
 async def test_buy_sell_part_sell_rest_tracks_the_venue(rig: Rig) -> None:
+    before = positions_requests(rig.sim)  # recovery reads the positions once
     await rig.trade(Side.BUY, 40 * U)
     bought = rig.venue_shares()
     assert bought > 0 and rig.engine_shares() == bought
@@ -138,7 +160,12 @@ async def test_buy_sell_part_sell_rest_tracks_the_venue(rig: Rig) -> None:
     assert rig.router.gate.state is TradingState.ACTIVE
     assert [e for e in rig.seen if isinstance(e, RiskDenied)] == []
     syncs = [e for e in rig.seen if isinstance(e, PositionSync)]
-    assert len(syncs) == 2 and all(s.trade_id is not None for s in syncs)
+    if rig.kash_like:  # no token count: one positions request and sync per sell
+        assert len(syncs) == 2 and all(s.trade_id is not None for s in syncs)
+        assert positions_requests(rig.sim) - before == 2
+    else:  # the webhook's tokensIn moved the position
+        assert syncs == []
+        assert positions_requests(rig.sim) == before
 
 
 async def test_selling_more_than_held_resyncs_and_does_not_halt(rig: Rig) -> None:

@@ -188,3 +188,33 @@ async def test_backtest_table(name: str, tmp_path: Path) -> None:
     assert m["volume_usdc"] == usdc_signed(sum(t[1] for t in want.trades))
     assert m["denials_by_reason"] == want.denials
     assert m["trades"] == len(want.trades)
+
+
+POSITIONS_ROUTE = "GET /v1/portfolio/positions"
+
+
+async def _strip_tokens_in(on_trade_update: Any, event: Any) -> None:
+    """Route a webhook as Kash sends it: no ``tokensIn`` on sells."""
+    d = event.data
+    await on_trade_update(d.trade_id, d.status, tokens_out=d.tokens_out, error_code=d.error_code)
+
+
+@pytest.mark.parametrize("with_tokens_in", [True, False])
+async def test_sell_position_from_webhook_tokens_in_else_one_positions_request(
+    with_tokens_in: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The venue's webhook reports a sell's tokensIn: the position moves without asking the
+    venue. Without it (as on Kash) the executor falls back to one more positions request,
+    and the fills come out the same."""
+    if not with_tokens_in:
+        monkeypatch.setattr("kashbot.backtest.runner.route_to", _strip_tokens_in)
+    events, want = _buy_then_sell()
+    path = tmp_path / "in.jsonl.gz"
+    write_journal(path, events)
+    report = await run_backtest_async(_config(), data=path, progress=False)
+    got = [(f.side.value, f.usdc, f.tokens, f.fee) for f in report.artifacts.fills]
+    assert got == want.trades
+    assert report.metrics["pnl_realised_usdc"] == usdc_signed(want.pnl_realised)
+    routes = report.metrics["requests_by_route"]
+    # one request is recovery's position reload at startup
+    assert routes[POSITIONS_ROUTE] == (1 if with_tokens_in else 2)

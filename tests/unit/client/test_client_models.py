@@ -67,6 +67,30 @@ def test_trade_amount_is_decimal_and_rejects_7dp() -> None:
             Trade.model_validate({**base, "amount": bad})
 
 
+@pytest.mark.parametrize("key", ["tokensIn", "tokensOut"])
+def test_trade_token_counts_parse_strictly(key: str) -> None:
+    base = {
+        "id": "t",
+        "marketId": "m",
+        "outcomeIndex": 0,
+        "side": "sell",
+        "status": "completed",
+        "amount": "5",
+    }
+    field = "tokens_in" if key == "tokensIn" else "tokens_out"
+    trade = Trade.model_validate({**base, key: "123456789012345678901234567"})
+    assert getattr(trade, field) == 123_456_789_012_345_678_901_234_567
+    for bad in ("1.0", "1e18", 1.5, True):
+        with pytest.raises(ValidationError):
+            Trade.model_validate({**base, key: bad})
+
+
+def test_trade_without_tokens_in_is_none() -> None:
+    """Kash documents no tokensIn (§18 item 3): its absence is the normal live case."""
+    base = {"id": "t", "marketId": "m", "outcomeIndex": 0, "side": "sell", "status": "completed"}
+    assert Trade.model_validate({**base, "amount": "5"}).tokens_in is None
+
+
 def test_trade_status_helpers() -> None:
     base = {"id": "t", "marketId": "m", "outcomeIndex": 0, "side": "buy", "amount": "1"}
     assert Trade.model_validate({**base, "status": "pending_confirmation"}).awaiting_confirmation

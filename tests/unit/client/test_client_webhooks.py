@@ -207,6 +207,25 @@ def test_construct_event_typed() -> None:
     assert event.data.metadata == {"strategy": "mm"}
 
 
+def _sell_body(**extra: object) -> bytes:
+    event = json.loads(BODY)
+    event["data"].update(side="sell", tokensOut=None, **extra)
+    return json.dumps(event).encode()
+
+
+def test_construct_event_sell_tokens_in() -> None:
+    """The simulator's ``tokensIn`` on a completed sell is kept (WAD, parsed strictly)."""
+    body = _sell_body(tokensIn="4000000000000000000")
+    event = construct_event(SECRET, sign(SECRET, body, NOW_MS), body, now_ms=NOW_MS)
+    assert event.data.tokens_in == 4 * 10**18 and event.data.tokens_out is None
+    body = _sell_body()  # Kash's own events carry no tokensIn
+    event = construct_event(SECRET, sign(SECRET, body, NOW_MS), body, now_ms=NOW_MS)
+    assert event.data.tokens_in is None
+    body = _sell_body(tokensIn="4.5")
+    with pytest.raises(WebhookPayloadError):
+        construct_event(SECRET, sign(SECRET, body, NOW_MS), body, now_ms=NOW_MS)
+
+
 def test_construct_event_uuid_id_and_confirmation_required() -> None:
     body = json.dumps(
         {

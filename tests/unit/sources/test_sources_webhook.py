@@ -143,3 +143,16 @@ async def test_route_to_calls_the_router_signature() -> None:
 
     await route_to(on_trade_update, WebhookEvent.model_validate(json.loads(body())))
     assert calls == [("t-1", "completed", {"tokens_out": 1000, "error_code": None})]
+
+
+async def test_route_to_passes_tokens_in_only_when_the_event_has_it() -> None:
+    calls: list[dict[str, Any]] = []
+
+    async def on_trade_update(trade_id: str, status: str, **kw: Any) -> bool:
+        calls.append(kw)
+        return True
+
+    event = json.loads(body())
+    event["data"].update(side="sell", tokensOut=None, tokensIn="4000")
+    await route_to(on_trade_update, WebhookEvent.model_validate(event))
+    assert calls == [{"tokens_out": None, "error_code": None, "tokens_in": 4000}]
