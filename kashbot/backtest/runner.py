@@ -69,6 +69,7 @@ from kashbot.engine.events import (
     FairValueUpdate,
     MarketSnapshot,
     OrderIntent,
+    PositionSync,
     PredictionSeen,
     PriceChange,
     RiskDenied,
@@ -490,6 +491,8 @@ class _Driver:
         bus.subscribe(FairValueUpdate, self.tape.on_fair)
         bus.subscribe(RiskDenied, self.tape.on_denied)
         bus.subscribe(TradeUpdate, self.tape.on_trade)
+        bus.subscribe(TradeUpdate, self.gate.observe)  # a sell releases its cost basis
+        bus.subscribe(PositionSync, self.gate.observe)
         self.engine.intent_listeners.append(self.tape.on_intent)
         if self.plan is not None:
             self.engine.intent_listeners.append(self._match_intent)

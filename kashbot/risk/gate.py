@@ -7,6 +7,14 @@ can never overspend. The gate also owns the trading state (ACTIVE / REDUCING / H
 reacts to venue errors the executor reports: auth and platform-halt codes halt, balance and cap
 codes reduce, repeated failures halt. Every denial is one structlog line and one ``RiskDenied``
 event.
+
+Exposure is cost basis still at risk: a completed buy adds the USDC spent; a completed sell takes
+off the cost basis it released — the position's average cost times the tokens it burned, or the
+venue's new cost basis from a ``PositionSync`` — not the USDC it paid (that would count the
+profit or loss as exposure). The gate learns tokens and syncs from ``observe`` (subscribe it to
+``TradeUpdate`` and ``PositionSync``); for an outcome it has not seen a position of (a
+position from before a restart, or nothing subscribed) a sell falls back to taking off its
+proceeds.
 """
 
 from __future__ import annotations
@@ -23,12 +31,14 @@ from kashbot.clock import Clock, WallClock
 from kashbot.engine.events import (
     Event,
     OrderIntent,
+    PositionSync,
     RiskDenied,
     Side,
+    TradeUpdate,
     TradingState,
     TradingStateChanged,
 )
-from kashbot.money import Atomic
+from kashbot.money import Atomic, Wad
 from kashbot.risk.ledger import SpendEntry, SpendLedger
 from kashbot.risk.limits import Limits
 
@@ -82,6 +92,12 @@ UNTRADEABLE_CODES: frozenset[str] = frozenset(
 )
 
 _MINT = object()  # only this module can build an Approval
+_MAX_AWAITING = 10_000  # settled trades whose fill event is still to come (bounded if unsubscribed)
+
+
+def reservation_for(intent_id: str) -> str:
+    """The ledger reservation (and in-flight key) of an approved intent."""
+    return f"r-{intent_id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +208,15 @@ def evaluate(intent: OrderIntent, snap: RiskSnapshot, limits: Limits) -> Denial 
 class _InFlight:
     market_id: str
     exposure: Atomic  # buys add this to the market while in flight
+    outcome: int | None = None  # None: re-adopted at recovery, outcome not recorded
+
+
+@dataclass(slots=True)
+class _Holding:
+    """One outcome's position as the gate has seen it (fills and venue syncs)."""
+
+    shares: Wad = 0
+    cost: Atomic = 0
 
 
 class RiskGate:
@@ -223,6 +248,9 @@ class RiskGate:
         self._known: set[str] = set()
         self._cost: dict[str, Atomic] = {}  # settled exposure per market (cost basis, USDC)
         self._inflight: dict[str, _InFlight] = {}  # reservation id -> exposure in flight
+        self._held: dict[tuple[str, int], _Holding] = {}  # positions seen through ``observe``
+        # completed trades whose TradeUpdate is still to come: reservation id -> market, outcome
+        self._awaiting: dict[str, tuple[str, int]] = {}
         self.recent_denials: list[Denial] = []
 
     # ---- state -------------------------------------------------------------------------------
@@ -289,8 +317,12 @@ class RiskGate:
     # ---- exposure and intents known from the store / venue -----------------------------------
 
     def set_market_exposure(self, exposure: Mapping[str, Atomic]) -> None:
-        """Settled exposure per market (cost basis of open positions), e.g. from the venue."""
+        """Settled exposure per market (cost basis of open positions), e.g. from the venue.
+
+        Per-outcome positions seen before are forgotten: these totals replace them.
+        """
         self._cost = {m: max(0, v) for m, v in exposure.items()}
+        self._held.clear()
 
     def remember_intents(self, intent_ids: Iterable[str]) -> None:
         self._known.update(intent_ids)
@@ -331,11 +363,11 @@ class RiskGate:
             self.record_denial(verdict)
             return verdict
         self._known.add(intent.intent_id)
-        reservation_id = f"r-{intent.intent_id}"
+        reservation_id = reservation_for(intent.intent_id)
         draw = intent.amount if draws_daily_cap(intent, self.limits) else 0
         exposure = intent.amount if intent.side is Side.BUY and not intent.closing else 0
         self.ledger.reserve(reservation_id, draw, t)
-        self._inflight[reservation_id] = _InFlight(intent.market_id, exposure)
+        self._inflight[reservation_id] = _InFlight(intent.market_id, exposure, intent.outcome)
         expects = self.limits.needs_confirmation(intent.amount)
         return Approval(
             intent=intent,
@@ -392,16 +424,63 @@ class RiskGate:
     def settle(self, reservation_id: str, *, side: Side, amount: Atomic, completed: bool) -> None:
         """A trade reached a terminal state: completed ones move into settled exposure.
 
+        A buy adds the USDC spent. A sell's release (cost basis, not proceeds) is taken when its
+        ``TradeUpdate`` or ``PositionSync`` reaches :meth:`observe`; only for an outcome whose
+        position the gate has not seen is the sell's ``amount`` (its proceeds) taken off here.
         The daily draw stays committed either way: the server counted the buy when it accepted it.
         """
         flight = self._inflight.pop(reservation_id, None)
         if flight is None or not completed:
             return
-        cur = self._cost.get(flight.market_id, 0)
+        market = flight.market_id
+        cur = self._cost.get(market, 0)
+        key = None if flight.outcome is None else (market, flight.outcome)
         if side is Side.BUY:
-            self._cost[flight.market_id] = cur + amount
-        else:
-            self._cost[flight.market_id] = max(0, cur - amount)
+            self._cost[market] = cur + amount
+        elif key is None or key not in self._held:
+            self._cost[market] = max(0, cur - amount)
+            return
+        if key is not None:
+            self._awaiting[reservation_id] = key
+            if len(self._awaiting) > _MAX_AWAITING:
+                del self._awaiting[next(iter(self._awaiting))]
+
+    def observe(self, event: Event) -> None:
+        """Follow our positions (subscribe to ``TradeUpdate`` and ``PositionSync``).
+
+        A completed buy adds its tokens and cost to the outcome; a completed sell with a token
+        count releases ``cost * tokens // shares`` (average cost) from the position and from its
+        market's exposure; a sync takes the venue's cost basis as the truth, the difference
+        coming off (or onto) the market's exposure.
+        """
+        if isinstance(event, TradeUpdate):
+            if event.status != "completed":
+                return
+            key = self._awaiting.pop(reservation_for(event.intent_id), None)
+            if key is None:
+                return  # not a trade this gate settled, or seen already
+            held = self._held.setdefault(key, _Holding())
+            if event.side is Side.BUY:
+                held.shares += event.tokens or 0
+                held.cost += event.amount
+                return
+            sold = min(event.tokens or 0, held.shares)
+            if sold <= 0:
+                return  # no token count: the PositionSync before it did the work
+            released = held.cost * sold // held.shares
+            held.shares -= sold
+            held.cost -= released
+            self._release(key[0], released)
+        elif isinstance(event, PositionSync):
+            key = (event.market_id, event.outcome)
+            seen = self._held.get(key)
+            shares, cost = max(0, event.shares), max(0, event.cost)
+            if seen is not None:  # unseen: its cost is already inside the market's total
+                self._release(event.market_id, seen.cost - cost)
+            self._held[key] = _Holding(shares, cost)
+
+    def _release(self, market_id: str, cost: Atomic) -> None:
+        self._cost[market_id] = max(0, self._cost.get(market_id, 0) - cost)
 
     def record_success(self) -> None:
         self._failures = 0

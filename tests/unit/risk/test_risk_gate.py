@@ -11,12 +11,14 @@ from kashbot.clock import SimClock
 from kashbot.engine.events import (
     Event,
     OrderIntent,
+    PositionSync,
     RiskDenied,
     Side,
+    TradeUpdate,
     TradingState,
     TradingStateChanged,
 )
-from kashbot.money import USDC_ONE
+from kashbot.money import USDC_ONE, WAD
 from kashbot.risk.gate import Approval, Denial, Reason, RiskGate
 from kashbot.risk.limits import Limits
 
@@ -134,6 +136,62 @@ def test_settle_moves_exposure() -> None:
     assert isinstance(f, Approval)
     gate.settle(f.reservation_id, side=Side.BUY, amount=5 * U, completed=False)
     assert gate.market_exposure("m1") == 6 * U
+
+
+def _fill(gate: RiskGate, n: int, side: Side, usdc: int, tokens: int | None) -> None:
+    """Approve, accept and complete one trade; the executor's TradeUpdate reaches observe."""
+    a = gate.check(intent(n, usdc, side=side, closing=side is Side.SELL))
+    assert isinstance(a, Approval)
+    gate.commit(a)
+    gate.settle(a.reservation_id, side=side, amount=usdc, completed=True)
+    gate.observe(
+        TradeUpdate(0.0, f"t{n}", f"i{n}", "m1", 0, side, usdc, "completed", tokens=tokens)
+    )
+
+
+def test_sell_releases_average_cost_not_proceeds() -> None:
+    """100 USDC bought 200 tokens; selling half for 80 USDC (a profit) leaves 50 USDC at risk,
+    not 100 - 80 = 20."""
+    gate, _, _ = make(market_exposure_cap=120 * U)
+    _fill(gate, 1, Side.BUY, 100 * U, 200 * WAD)
+    assert gate.market_exposure("m1") == 100 * U
+    _fill(gate, 2, Side.SELL, 80 * U, 100 * WAD)
+    assert gate.market_exposure("m1") == 50 * U
+    d = gate.check(intent(3, 71 * U))
+    assert isinstance(d, Denial) and d.reason is Reason.MARKET_EXPOSURE  # 50 + 71 > 120
+    assert isinstance(gate.check(intent(4, 70 * U)), Approval)
+    _fill(gate, 5, Side.SELL, 10 * U, 100 * WAD)  # the rest, at a loss: all cost released
+    assert gate.market_exposure("m1") == 70 * U  # only intent 4, still in flight
+
+
+def test_sell_without_token_count_takes_the_venue_cost_from_the_sync() -> None:
+    gate, _, _ = make()
+    _fill(gate, 1, Side.BUY, 90 * U, 300 * WAD)
+    s = gate.check(intent(2, 5 * U, side=Side.SELL, closing=True))
+    assert isinstance(s, Approval)
+    gate.settle(s.reservation_id, side=Side.SELL, amount=5 * U, completed=True)
+    assert gate.market_exposure("m1") == 90 * U  # nothing known yet: still at risk
+    gate.observe(PositionSync(0.0, "m1", 0, 200 * WAD, 60 * U, trade_id="t2"))
+    assert gate.market_exposure("m1") == 60 * U
+    gate.observe(TradeUpdate(0.0, "t2", "i2", "m1", 0, Side.SELL, 5 * U, "completed"))
+    assert gate.market_exposure("m1") == 60 * U  # the final update adds nothing
+    gate.observe(TradeUpdate(0.0, "t2", "i2", "m1", 0, Side.SELL, 5 * U, "completed", 9 * WAD))
+    assert gate.market_exposure("m1") == 60 * U  # a duplicate is ignored
+
+
+def test_sell_of_a_position_the_gate_never_saw_takes_off_proceeds() -> None:
+    """After a restart only market totals are known: the sale's proceeds come off, and a sync
+    of that outcome is taken as the starting point, not subtracted again."""
+    gate, _, _ = make()
+    gate.set_market_exposure({"m1": 40 * U})
+    s = gate.check(intent(1, 15 * U, side=Side.SELL, closing=True))
+    assert isinstance(s, Approval)
+    gate.settle(s.reservation_id, side=Side.SELL, amount=15 * U, completed=True)
+    assert gate.market_exposure("m1") == 25 * U
+    gate.observe(PositionSync(0.0, "m1", 0, 50 * WAD, 20 * U))
+    assert gate.market_exposure("m1") == 25 * U
+    _fill(gate, 2, Side.SELL, 3 * U, 25 * WAD)  # now known: half the shares, half the cost
+    assert gate.market_exposure("m1") == 15 * U
 
 
 def test_states_kill_switch_and_reducing() -> None:
