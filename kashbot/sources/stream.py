@@ -131,7 +131,10 @@ class StreamSource:
             last_seq: int | None = None
             while True:
                 try:
-                    raw = await asyncio.wait_for(ws.recv(), self.heartbeat_timeout)
+                    # Not ``wait_for``: on 3.11 it drops a cancel that lands as a frame arrives,
+                    # so shutdown would hang; ``timeout()`` keeps it (and recv is cancel-safe).
+                    async with asyncio.timeout(self.heartbeat_timeout):
+                        raw = await ws.recv()
                 except TimeoutError:
                     log.warning("stream_heartbeat_missed", timeout_s=self.heartbeat_timeout)
                     raise

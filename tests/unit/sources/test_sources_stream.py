@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
+from collections.abc import AsyncIterator
 from typing import Any
 
 from websockets.asyncio.server import ServerConnection, serve
@@ -19,6 +21,7 @@ from kashbot.engine.events import (
     StaleData,
 )
 from kashbot.money import WAD
+from kashbot.sources import stream as stream_module
 from kashbot.sources.stream import StreamSource, full_jitter
 
 MARKET = {
@@ -152,3 +155,47 @@ def test_full_jitter_is_bounded_and_capped() -> None:
 def test_repr_hides_the_key() -> None:
     src = StreamSource("ws://x", "kash_test_secretkey", [], WallClock())
     assert "secret" not in repr(src)
+
+
+class _FakeConnection:
+    """A connection whose ``recv`` completes exactly when the test says so."""
+
+    def __init__(self) -> None:
+        self.receiving = asyncio.Event()
+        self.pending: asyncio.Future[str] | None = None
+
+    async def send(self, _msg: str) -> None:
+        return None
+
+    async def recv(self) -> str:
+        self.pending = asyncio.get_running_loop().create_future()
+        self.receiving.set()
+        return await self.pending
+
+
+async def test_cancel_is_not_lost_when_a_message_arrives_at_the_same_moment(
+    monkeypatch: Any,
+) -> None:
+    """Daemon shutdown cancels the source; a frame landing in the same loop step must not eat it.
+
+    Python 3.11's ``asyncio.wait_for`` returns the inner result and drops the cancellation when
+    both are ready together, so the source kept reading forever (a hung shutdown).
+    """
+    fake = _FakeConnection()
+
+    @contextlib.asynccontextmanager
+    async def fake_connect(*_args: Any, **_kwargs: Any) -> AsyncIterator[_FakeConnection]:
+        yield fake
+
+    monkeypatch.setattr(stream_module, "connect", fake_connect)
+    src = StreamSource("ws://unused", "k", ["m1"], WallClock(), heartbeat_timeout=60.0)
+    task = asyncio.create_task(src.run(lambda _e: None))
+    await asyncio.wait_for(fake.receiving.wait(), 5.0)
+    assert fake.pending is not None
+    fake.pending.set_result(json.dumps({"type": "heartbeat", "seq": 1}))
+    task.cancel()  # same loop step as the frame's arrival
+    done, _ = await asyncio.wait({task}, timeout=5.0)
+    if not done:  # leave no runaway task behind, then fail
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert done and task.cancelled()
