@@ -24,6 +24,13 @@ Notation (all WAD integers; BPS = 10_000): ``f_i`` fair chance of outcome ``i`` 
   strategy has an intent pending in the market, for ``cooldown_s`` after a denial there, for
   amounts under ``min_trade_usdc``, or when the market is not tradeable (not ACTIVE, stale,
   frozen) or its pool is unknown.
+* **Back-off**: a cap denial (``DAILY_CAP``, ``MARKET_EXPOSURE``, ``TOTAL_EXPOSURE``,
+  ``PER_TRADE_CAP``) of this strategy's intent will not go away within a cooldown, so after the
+  ``n``-th in a row in a market no *buy* is offered there for
+  ``min(backoff_max_s, backoff_base_s * backoff_factor**(n-1))`` seconds from that denial (sells
+  still are: they reduce risk and draw no cap). A completed trade of ours in the market resets
+  the count. The count lives in :class:`BackOff` records the strategy keeps and passes to the
+  pure ``decide`` (``back_off_after`` folds each event into them).
 
 Why fees enter this way: a buy puts only ``(1 - φp)`` of the USDC into the curve, so the pool must
 sit below ``f_i (1 - φp)`` before buying beats fair; a sale pays out ``(1 - φs)(1 - φp)`` of the
@@ -32,10 +39,12 @@ curve release, so the pool must sit above ``f_i / ((1 - φs)(1 - φp))`` before 
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import ClassVar
 
-from pydantic import Field, PrivateAttr, field_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from kashbot import amm
 from kashbot.engine.events import (
@@ -44,14 +53,19 @@ from kashbot.engine.events import (
     MarketSnapshot,
     OrderIntent,
     PriceChange,
+    RiskDenied,
     Side,
+    TradeUpdate,
 )
 from kashbot.engine.state import EngineState, MarketView
-from kashbot.engine.strategy import Strategy, StrategyParams
+from kashbot.engine.strategy import Strategy, StrategyContext, StrategyParams
 from kashbot.money import WAD, Wad, decimal_to_wad, usdc_to_atomic, wad_to_decimal
 
 BPS = 10_000
 EDGE_UNIT = WAD // BPS  # one basis point of probability
+# Denials that asking again soon cannot cure: spend, exposure and size caps.
+CAP_REASONS = frozenset({"DAILY_CAP", "MARKET_EXPOSURE", "TOTAL_EXPOSURE", "PER_TRADE_CAP"})
+_MAX_DOUBLINGS = 64  # past this the wait is at backoff_max_s anyway; keeps the power finite
 
 
 class FairValueParams(StrategyParams):
@@ -66,6 +80,11 @@ class FairValueParams(StrategyParams):
     protocol_fee_bps: int = Field(100, ge=0, lt=BPS)
     amm_sell_fee_bps: int = Field(100, ge=0, lt=BPS)
     cooldown_s: float = Field(5.0, ge=0)
+    backoff_base_s: float = Field(
+        10.0, ge=0, description="no buy for this long after a cap denial in a market; 0 = off"
+    )
+    backoff_factor: float = Field(2.0, ge=1, le=10, description="growth per cap denial in a row")
+    backoff_max_s: float = Field(600.0, ge=0, description="longest back-off")
     sell: bool = Field(True, description="close inventory priced above fair")
 
     _fair_wad: dict[str, tuple[Wad, ...]] = PrivateAttr(default_factory=dict)
@@ -82,6 +101,12 @@ class FairValueParams(StrategyParams):
             if abs(total - 1) > Decimal("0.001"):
                 raise ValueError(f"{market}: chances must sum to 1 (got {total})")
         return v
+
+    @model_validator(mode="after")
+    def _backoff_bounds(self) -> FairValueParams:
+        if self.backoff_max_s < self.backoff_base_s:
+            raise ValueError("backoff_max_s must be >= backoff_base_s")
+        return self
 
     def model_post_init(self, __context: object) -> None:
         self._fair_wad = {
@@ -117,6 +142,35 @@ def _fmt(w: Wad) -> str:
     return f"{wad_to_decimal(w):.4f}"
 
 
+@dataclass(frozen=True, slots=True)
+class BackOff:
+    """Cap denials in a row for one market, and the time before which no buy is offered."""
+
+    denials: int
+    until: float
+
+
+NO_BACK_OFF: Mapping[str, BackOff] = {}
+
+
+def back_off_after(
+    book: Mapping[str, BackOff], event: Event, strategy: str, p: FairValueParams
+) -> Mapping[str, BackOff]:
+    """Pure: the back-off records after ``event`` (``book`` itself when nothing changes)."""
+    if isinstance(event, RiskDenied):
+        if event.strategy != strategy or event.reason not in CAP_REASONS:
+            return book
+        if p.backoff_base_s <= 0:
+            return book
+        prev = book.get(event.market_id)
+        n = 1 if prev is None else prev.denials + 1
+        wait = p.backoff_base_s * p.backoff_factor ** min(n - 1, _MAX_DOUBLINGS)
+        return {**book, event.market_id: BackOff(n, event.ts + min(wait, p.backoff_max_s))}
+    if isinstance(event, TradeUpdate) and event.status == "completed" and event.market_id in book:
+        return {m: b for m, b in book.items() if m != event.market_id}
+    return book
+
+
 def _recently_denied(
     state: EngineState, strategy: str, market_id: str, now: float, cooldown: float
 ) -> bool:
@@ -131,7 +185,12 @@ def _recently_denied(
 
 
 def decide_market(
-    state: EngineState, view: MarketView, strategy: str, p: FairValueParams, now: float
+    state: EngineState,
+    view: MarketView,
+    strategy: str,
+    p: FairValueParams,
+    now: float,
+    back_off: BackOff | None = None,
 ) -> list[OrderIntent]:
     """The decision for one market (see the module docstring for the formula)."""
     pool = view.pool
@@ -180,7 +239,7 @@ def decide_market(
                         closing=True,
                     )
                 ]
-    if best_buy is not None:
+    if best_buy is not None and (back_off is None or now >= back_off.until):
         _, i, lim = best_buy
         headroom = p.max_position - state.position(view.market_id, i).cost
         amount = min(amm.buy_amount_to_reach(pool, i, lim, _fees(p)), p.max_trade, headroom)
@@ -205,24 +264,46 @@ def _fees(p: FairValueParams) -> amm.Fees:
 
 
 def decide(
-    state: EngineState, event: Event, params: FairValueParams, now: float, strategy: str
+    state: EngineState,
+    event: Event,
+    params: FairValueParams,
+    now: float,
+    strategy: str,
+    back_offs: Mapping[str, BackOff] = NO_BACK_OFF,
 ) -> list[OrderIntent]:
-    """Pure: re-evaluate the market the event is about."""
+    """Pure: re-evaluate the market a price or fair-value event is about."""
+    if isinstance(event, RiskDenied | TradeUpdate):
+        return []  # they only feed the back-off; the next price event decides
     market_id: str | None = getattr(event, "market_id", None)
     if market_id is None or market_id not in state.markets:
         return []
-    return decide_market(state, state.markets[market_id], strategy, params, now)
+    view = state.markets[market_id]
+    return decide_market(state, view, strategy, params, now, back_offs.get(market_id))
 
 
 class FairValue(Strategy[FairValueParams]):
     name: ClassVar[str] = "fair_value"
     Params: ClassVar[type[StrategyParams]] = FairValueParams
-    handles = (MarketSnapshot, PriceChange, FairValueUpdate)
+    handles = (MarketSnapshot, PriceChange, FairValueUpdate, RiskDenied, TradeUpdate)
+
+    def __init__(
+        self,
+        params: FairValueParams,
+        *,
+        strategy_id: str | None = None,
+        markets: Iterable[str] | None = None,
+    ) -> None:
+        super().__init__(params, strategy_id=strategy_id, markets=markets)
+        self.back_offs: Mapping[str, BackOff] = NO_BACK_OFF  # this strategy's own state
+
+    def on_event(self, event: Event, ctx: StrategyContext) -> list[OrderIntent]:
+        self.back_offs = back_off_after(self.back_offs, event, self.strategy_id, self.params)
+        return self.decide(ctx.state, event, self.params, ctx.clock.now())
 
     def decide(
         self, state: EngineState, event: Event, params: FairValueParams, now: float
     ) -> list[OrderIntent]:
-        return decide(state, event, params, now, self.strategy_id)
+        return decide(state, event, params, now, self.strategy_id, self.back_offs)
 
 
 STRATEGY = FairValue

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import pytest
 
 from kashbot import amm
+from kashbot.clock import SimClock
 from kashbot.engine.events import (
     Event,
     FairValueUpdate,
@@ -21,9 +23,18 @@ from kashbot.engine.events import (
     TradeUpdate,
 )
 from kashbot.engine.state import EngineState
-from kashbot.engine.strategy import build_strategy
+from kashbot.engine.strategy import StrategyContext, build_strategy
 from kashbot.money import WAD
-from strategies.fair_value import FairValue, FairValueParams, buy_limit, decide, sell_limit
+from strategies.fair_value import (
+    NO_BACK_OFF,
+    BackOff,
+    FairValue,
+    FairValueParams,
+    back_off_after,
+    buy_limit,
+    decide,
+    sell_limit,
+)
 
 P40 = 400_000_000_000_000_000
 P60 = 600_000_000_000_000_000
@@ -137,11 +148,16 @@ CASES = [
     Case(
         "denied recently: cooldown",
         [],
-        events=[snap(), RiskDenied(NOW - 1, "x", "fv", "m1", "DAILY_CAP")],
+        events=[snap(), RiskDenied(NOW - 1, "x", "fv", "m1", "DAILY_CAP"), snap()],
     ),
     Case(
         "denied long ago: trades again",
         [buy(25_000_000)],
+        events=[snap(), RiskDenied(NOW - 10, "x", "fv", "m1", "DAILY_CAP"), snap()],
+    ),
+    Case(
+        "a denial itself decides nothing",
+        [],
         events=[snap(), RiskDenied(NOW - 10, "x", "fv", "m1", "DAILY_CAP")],
     ),
     Case("outcome filter excludes 0: nothing", [], {"outcomes": [1]}),
@@ -225,3 +241,128 @@ def _state() -> EngineState:
     s = EngineState()
     s.apply(snap())
     return s
+
+
+# --- back-off after cap denials -----------------------------------------------------------------
+
+
+def denied(ts: float, reason: str = "DAILY_CAP", strategy: str = "fv") -> RiskDenied:
+    return RiskDenied(ts, f"i{ts}", strategy, "m1", reason)
+
+
+def snap_at(ts: float) -> MarketSnapshot:
+    return dataclasses.replace(snap(), ts=ts)
+
+
+def done(ts: float, status: str = "completed") -> TradeUpdate:
+    return TradeUpdate(ts, f"t{ts}", f"i{ts}", "m1", 0, Side.BUY, 25 * U, status, 10 * WAD)
+
+
+@dataclass
+class BackOffCase:
+    name: str
+    events: list[Event]  # the last one is a snapshot at the decision time
+    expected: list[OrderIntent]
+    params: dict[str, Any] = field(default_factory=dict)
+    positions: dict[int, tuple[int, int]] = field(default_factory=dict)
+
+
+# base 10 s, factor 2, max 600 s; the plain cooldown is 5 s
+BACK_OFF_CASES = [
+    BackOffCase("one cap denial: no buy 9 s later", [denied(100), snap_at(109)], []),
+    BackOffCase("one cap denial: buy 10 s later", [denied(100), snap_at(110)], [buy(25 * U)]),
+    BackOffCase(
+        "second denial in a row doubles the wait",
+        [denied(100), denied(110), snap_at(129)],
+        [],
+    ),
+    BackOffCase(
+        "second denial in a row: buy 20 s later",
+        [denied(100), denied(110), snap_at(130)],
+        [buy(25 * U)],
+    ),
+    BackOffCase(
+        "the wait is capped at backoff_max_s",
+        [denied(100), denied(110), denied(130), denied(170), snap_at(200)],  # 80 s uncapped
+        [buy(25 * U)],
+        {"backoff_max_s": 30},
+    ),
+    BackOffCase(
+        "every cap reason backs off",
+        [denied(100, r) for r in ("MARKET_EXPOSURE", "TOTAL_EXPOSURE", "PER_TRADE_CAP")]
+        + [snap_at(139)],
+        [],
+    ),
+    BackOffCase(
+        "other denials keep the plain cooldown only",
+        [denied(100, "STALE_DATA"), denied(100, "VENUE_REJECTED"), snap_at(105)],
+        [buy(25 * U)],
+    ),
+    BackOffCase(
+        "another strategy's denial is not ours",
+        [denied(100, strategy="other"), snap_at(106)],
+        [buy(25 * U)],
+    ),
+    BackOffCase(
+        "a completed trade in the market resets the count",
+        [denied(100), denied(110), done(111), snap_at(116)],
+        [buy(25 * U)],
+    ),
+    BackOffCase(
+        "a failed trade does not reset it",
+        [denied(100), denied(110), done(111, "failed"), snap_at(116)],
+        [],
+    ),
+    BackOffCase(
+        "sells still go while buys back off",
+        [denied(100), snap_at(105)],
+        [sell(25 * U)],
+        positions={1: (50 * WAD, 30 * U)},
+    ),
+    BackOffCase(
+        "backoff_base_s 0 turns it off",
+        [denied(100), denied(106), snap_at(111)],
+        [buy(25 * U)],
+        {"backoff_base_s": 0},
+    ),
+]
+
+
+@pytest.mark.parametrize("case", BACK_OFF_CASES, ids=[c.name for c in BACK_OFF_CASES])
+def test_back_off_table(case: BackOffCase) -> None:
+    """Pure fold + decide, and the strategy the engine drives, give the same exact intents."""
+    params = FairValueParams.model_validate({"fair": {"m1": ["0.5", "0.5"]}, **case.params})
+    state = EngineState()
+    for outcome, (shares, cost) in case.positions.items():
+        state.set_position("m1", outcome, shares, cost)
+    state.apply(snap())
+    clock = SimClock(NOW)
+    strategy = FairValue(params, strategy_id="fv")
+    ctx = StrategyContext(state, clock, "fv", None)
+    book = NO_BACK_OFF
+    for ev in case.events:
+        clock.advance_to(ev.ts)
+        state.apply(ev)
+        book = back_off_after(book, ev, "fv", params)
+        out = strategy.on_event(ev, ctx)
+    last = case.events[-1]
+    assert decide(state, last, params, last.ts, "fv", book) == case.expected
+    assert out == case.expected and strategy.back_offs == book
+
+
+def test_back_off_records() -> None:
+    p = FairValueParams(backoff_base_s=10, backoff_factor=3, backoff_max_s=50)
+    book = NO_BACK_OFF
+    for ts in (100.0, 110.0, 140.0):
+        book = back_off_after(book, denied(ts), "fv", p)
+    assert book == {"m1": BackOff(3, 140.0 + 50)}  # 10, 30, then 90 capped at 50
+    assert back_off_after(book, denied(150, "STALE_DATA"), "fv", p) is book
+    many = book
+    for i in range(200):  # a long run stays finite
+        many = back_off_after(many, denied(200.0 + i), "fv", p)
+    assert many["m1"] == BackOff(203, 399.0 + 50)
+
+
+def test_back_off_params_checked() -> None:
+    with pytest.raises(ValueError, match="backoff_max_s"):
+        FairValueParams(backoff_base_s=60, backoff_max_s=30)
