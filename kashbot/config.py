@@ -15,29 +15,36 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from difflib import get_close_matches
 from pathlib import Path
 from typing import Any, Literal, get_args
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     field_validator,
     model_validator,
 )
 
+from kashbot.client.config import KashConfigError, check_api_key, resolve_settings
 from kashbot.engine.events import Timer
 from kashbot.engine.strategy import StrategyLoadError, load_strategy_class
+from kashbot.risk.limiter import max_budget_share, tier_requests_per_min
+from kashbot.risk.limits import Limits, LimitsError
 from kashbot.sources.timer import MIN_INTERVAL_S
+from kashbot.units import UsdcDecimal
 
 Tier = Literal["free", "developer", "enterprise", "mm"]
 KeyPath = tuple[str | int, ...]
+Problem = tuple[int | None, str, str]
 
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _ENV_ONLY_RE = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")
@@ -111,15 +118,23 @@ class AccountConfig(_Model):
 class RiskConfig(_Model):
     """Caps default from the tier (kash-api §4); values here can only lower them."""
 
-    per_trade_cap_usdc: Decimal | None = Field(None, gt=0)
-    daily_cap_usdc: Decimal | None = Field(None, gt=0)
-    max_market_exposure_usdc: Decimal | None = Field(None, gt=0)
-    max_total_exposure_usdc: Decimal | None = Field(None, gt=0)
-    confirm_ceiling_usdc: Decimal = Field(
+    per_trade_cap_usdc: UsdcDecimal | None = Field(None, gt=0)
+    daily_cap_usdc: UsdcDecimal | None = Field(None, gt=0)
+    max_market_exposure_usdc: UsdcDecimal | None = Field(None, gt=0)
+    max_total_exposure_usdc: UsdcDecimal | None = Field(None, gt=0)
+    confirm_ceiling_usdc: UsdcDecimal = Field(
         Decimal(0), ge=0, description="auto-confirm gated (202) trades up to this amount"
     )
-    budget_share: float = Field(1.0, gt=0, le=1, description="share of the user's request quota")
+    budget_share: float = Field(
+        0.95,
+        gt=0,
+        le=1,
+        description="share of the user's request quota; at most (limit - 2) / limit",
+    )
     max_consecutive_failures: int = Field(5, ge=1)
+    contract_override: bool = Field(
+        False, description="your Kash contract sets caps above the tier's: allow them"
+    )
 
 
 class PollerConfig(_Model):
@@ -127,7 +142,7 @@ class PollerConfig(_Model):
     markets_interval_s: float = Field(10.0, gt=0)
     predictions_interval_s: float = Field(5.0, ge=0, description="0 disables")
     quotes_interval_s: float = Field(15.0, ge=0, description="0 disables")
-    quote_amount_usdc: Decimal = Field(Decimal(1), gt=0)
+    quote_amount_usdc: UsdcDecimal = Field(Decimal(1), gt=0)
     reserve_fraction: float = Field(
         0.2, ge=0, lt=1, description="share of X-RateLimit-Remaining kept for order traffic"
     )
@@ -166,11 +181,22 @@ class WebhookConfig(_Model):
 
 class StreamConfig(_Model):
     enabled: bool = Field(True, description="the simulator's /v1/stream; Kash itself has none")
-    url: str | None = Field(None, description="ws URL; paper: the simulator's")
+    url: str | None = Field(
+        None,
+        description="ws(s) URL; paper: the simulator's. The API key is sent only to the REST "
+        "API's own host; live mode needs wss://",
+    )
     heartbeat_timeout_s: float = Field(15.0, gt=0)
     stale_after_s: float = Field(30.0, gt=0)
     backoff_initial_s: float = Field(0.5, gt=0)
     backoff_max_s: float = Field(30.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _websocket(cls, v: str | None) -> str | None:
+        if v is not None and (urlsplit(v).scheme not in ("ws", "wss") or not urlsplit(v).netloc):
+            raise ValueError("must be a ws:// or wss:// URL")
+        return v
 
 
 class SimTruthConfig(_Model):
@@ -238,11 +264,16 @@ class StatusConfig(_Model):
 
 
 class ControlConfig(_Model):
-    """A tiny HTTP endpoint for ``kashbot halt``/``resume``/``status`` (127.0.0.1 only)."""
+    """A tiny HTTP endpoint for ``kashbot halt``/``resume``/``confirm``/``status`` (loopback).
+
+    Every request needs the bearer token the daemon writes (mode 0600) to ``token_file``,
+    ``control.token`` beside the store by default; the CLI reads it from there.
+    """
 
     enabled: bool = True
     host: Literal["127.0.0.1", "localhost", "::1"] = "127.0.0.1"
     port: int = Field(8788, ge=0, le=65535)
+    token_file: str | None = Field(None, description="None = control.token beside the store")
 
 
 class MetricsConfig(_Model):
@@ -276,6 +307,36 @@ class KashbotConfig(_Model):
     control: ControlConfig = ControlConfig()
     metrics: MetricsConfig = MetricsConfig()
     engine: EngineConfig = EngineConfig()
+
+    # where the config came from, for errors found after loading (``file:line``)
+    _source: str = PrivateAttr("<config>")
+    _lines: dict[KeyPath, int] = PrivateAttr(default_factory=dict)
+
+    def where(self, key: str) -> str:
+        """``file:line`` of a dotted key (its nearest written parent), or just ``file``."""
+        path: KeyPath = tuple(key.split(".")) if key else ()
+        line = _line_for(self._lines, path) if path else None
+        return self._source if line is None else f"{self._source}:{line}"
+
+    def effective_tier(self) -> Tier | None:
+        """The key's tier: ``account.tier``; on paper, else the simulator key's tier."""
+        if self.venue.mode == "paper":
+            return self.account.tier or self.venue.sim.key_tier
+        return self.account.tier
+
+    def control_token_path(self) -> Path:
+        """Where the daemon writes (and the CLI reads) the control endpoint's bearer token."""
+        if self.control.token_file is not None:
+            return Path(self.control.token_file)
+        if self.store.path == ":memory:":
+            raise ValueError("the store is in memory, so nothing is beside it: set token_file")
+        parent = Path(self.store.path).parent
+        if "{run}" in str(parent):
+            raise ValueError(
+                "store.path has {run} in its directory, so the CLI cannot find the token "
+                "beside it: set token_file"
+            )
+        return parent / "control.token"
 
     @model_validator(mode="after")
     def _live_webhook_secret(self) -> KashbotConfig:
@@ -424,6 +485,8 @@ def _pydantic_problems(
         rel = tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p))
         loc = (*prefix, *rel)
         msg = err["msg"]
+        if err["type"] == "value_error":
+            msg = msg.removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown key (misspelt?)"
             if root is not None and rel:
@@ -478,9 +541,88 @@ def parse_config(
                     f"strategy {strat.name!r} does not handle Timer events",
                 )
             )
+    problems.extend(_deployment_problems(cfg, walker.lines))
     if problems:
         raise ConfigError(file, problems)
+    cfg._source = file
+    cfg._lines = walker.lines
     return cfg
+
+
+def _deployment_problems(cfg: KashbotConfig, lines: Mapping[KeyPath, int]) -> list[Problem]:
+    """What ``kashbot run`` would refuse at startup, found now: ``config check`` OK means it
+    starts (limits within the tier, a key of the right shape, a request budget that fits)."""
+    out: list[Problem] = []
+
+    def add(path: KeyPath, msg: str) -> None:
+        out.append((_line_for(lines, path), _fmt(path), msg))
+
+    tier = cfg.effective_tier()
+    if tier is None:
+        add(("account", "tier"), "required in live mode (free|developer|enterprise|mm)")
+    else:
+        try:
+            Limits.from_config(cfg.risk, tier)
+        except LimitsError as exc:
+            add(tuple(exc.field.split(".")), exc.message)
+        try:
+            limit = tier_requests_per_min(tier, cfg.account.requests_per_minute)
+        except ValueError:
+            add(
+                ("account", "requests_per_minute"),
+                f"required for the {tier} tier (Kash sets its quota per contract)",
+            )
+        else:
+            share, most = cfg.risk.budget_share, max_budget_share(limit)
+            if limit < 3:
+                add(("account", "requests_per_minute"), "must be >= 3")
+            elif share > most:
+                add(
+                    ("risk", "budget_share"),
+                    f"{share} is above {most:.4f} = (limit - 2) / limit for {limit} requests/min:"
+                    " the request bucket's burst plus its rate would reach the server's limit",
+                )
+    if cfg.control.enabled:
+        try:
+            cfg.control_token_path()
+        except ValueError as exc:
+            add(("control", "token_file"), str(exc))
+    if cfg.venue.mode == "live":
+        _live_problems(cfg, add)
+    return out
+
+
+def _live_problems(cfg: KashbotConfig, add: Callable[[KeyPath, str], None]) -> None:
+    venue, stream = cfg.venue, cfg.sources.stream
+    key_path: KeyPath = ("venue", "api_key" if venue.api_key is not None else "api_key_file")
+    try:
+        key = venue.resolved_api_key()
+    except OSError as exc:
+        add(key_path, f"cannot read: {exc.strerror}")
+        key = None
+    if key is not None:
+        try:
+            check_api_key(key, source="the API key")
+            resolve_settings(key, venue.base_url, env={})
+        except KashConfigError as exc:
+            bad_url = str(exc).startswith("base_url")
+            add(("venue", "base_url") if bad_url else key_path, str(exc))
+    webhook = cfg.sources.webhook
+    if webhook.enabled and webhook.secret is None and webhook.secret_file is not None:
+        try:
+            webhook.secrets()
+        except OSError as exc:
+            add(("sources", "webhook", "secret_file"), f"cannot read: {exc.strerror}")
+    if stream.enabled and stream.url is None:
+        add(
+            ("sources", "stream", "enabled"),
+            "Kash has no stream (kash-api §12): set enabled: false, or a url of your own",
+        )
+    elif stream.enabled and stream.url is not None and urlsplit(stream.url).scheme != "wss":
+        add(
+            ("sources", "stream", "url"),
+            "live mode needs wss://: a plain ws:// stream is readable and forgeable on the way",
+        )
 
 
 def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> KashbotConfig:

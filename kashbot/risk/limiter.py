@@ -40,6 +40,15 @@ def safe_burst(limit: int, rate_per_window: float) -> int:
     return max(1, math.floor(limit - rate_per_window) - 1)
 
 
+def max_budget_share(limit: int) -> float:
+    """The largest ``share`` of a ``limit``/min quota that keeps ``burst + rate < limit``.
+
+    The bucket needs at least one token of burst and one of headroom below the limit, so
+    ``share × limit ≤ limit − 2``: 0.9667 for a free key's 60/min, 0.9933 for 300/min.
+    """
+    return (limit - 2) / limit
+
+
 @dataclass(frozen=True, slots=True)
 class BudgetStats:
     """For the status view: what we used, what we allow ourselves, what the server says."""
@@ -85,10 +94,14 @@ class UserBudget:
         time_scale: float = 1.0,
         max_pause_s: float = 300.0,
     ) -> None:
-        if requests_per_min < 2:
-            raise ValueError("requests_per_min: must be >= 2")
-        if not 0.0 < share <= 1.0:
-            raise ValueError("share: must be in (0, 1]")
+        if requests_per_min < 3:
+            raise ValueError("requests_per_min: must be >= 3")
+        for limit in (requests_per_min, write_requests_per_min):
+            if limit is not None and not 0.0 < share <= max_budget_share(limit):
+                raise ValueError(
+                    f"share: must be in (0, {max_budget_share(limit):.4f}] for {limit} requests/min"
+                    f" (burst + share × limit must stay under the limit)"
+                )
         if time_scale <= 0:
             raise ValueError("time_scale: must be > 0")
         if read_reserve < 0:
@@ -167,7 +180,7 @@ class UserBudget:
             return  # RATE_LIMIT_UNAVAILABLE, kill switches, outages: not a quota signal
         if state.remaining is not None:
             self.server_remaining = state.remaining
-        if state.limit is not None and 2 <= state.limit < self._main.limit:
+        if state.limit is not None and 3 <= state.limit < self._main.limit:
             self._shrink(state.limit)
         pause: float | None = None
         if state.quota_exhausted:
@@ -188,7 +201,7 @@ class UserBudget:
         The new bucket starts empty, so hold everyone for the time a full one takes to drain:
         that sends no more than a full bucket would have.
         """
-        self._main = _Bucket(limit, self.share, self.window_s)
+        self._main = _Bucket(limit, min(self.share, max_budget_share(limit)), self.window_s)
         self.read_reserve = min(self.read_reserve, self._main.burst - 1)
         drain = self._main.burst / self._main.rate_per_s
         self._paused_until = max(self._paused_until, self._now() + drain)

@@ -11,8 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
-from kashbot.money import USDC_ONE, Atomic
+from kashbot.money import USDC_ONE, Atomic, usdc_str, usdc_to_atomic
+
+if TYPE_CHECKING:
+    from decimal import Decimal
+
+    from kashbot.config import RiskConfig
 
 
 class Tier(StrEnum):
@@ -41,7 +47,30 @@ DEFAULT_MIN_TRADE: Atomic = 10_000  # 0.01 USDC; the venue's minimum is unpublis
 
 
 class LimitsError(ValueError):
-    """A limit that is invalid or above the tier without a contract override; names the field."""
+    """A limit that is invalid or above the tier without a contract override.
+
+    ``field`` names the setting (a :class:`Limits` field, or the config key when raised by
+    :meth:`Limits.from_config`); amounts in ``message`` are in USDC, as people write them.
+    """
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        self.message = message
+        super().__init__(f"{field}: {message}")
+
+
+# Limits field -> the RiskConfig key that sets it (for errors that point into a config file).
+CONFIG_KEYS: dict[str, str] = {
+    "per_trade_cap": "risk.per_trade_cap_usdc",
+    "daily_cap": "risk.daily_cap_usdc",
+    "market_exposure_cap": "risk.max_market_exposure_usdc",
+    "total_exposure_cap": "risk.max_total_exposure_usdc",
+    "auto_confirm_ceiling": "risk.confirm_ceiling_usdc",
+}
+
+
+def _usdc(atomic: Atomic) -> str:
+    return f"{usdc_str(max(atomic, 0))} USDC"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,28 +101,33 @@ class Limits:
         tier = TIER_DEFAULTS[self.tier]
         for name in ("per_trade_cap", "daily_cap", "auto_confirm_ceiling", "min_trade"):
             if getattr(self, name) < 0:
-                raise LimitsError(f"{name}: must be >= 0")
+                raise LimitsError(name, "must be >= 0")
         for name in ("market_exposure_cap", "total_exposure_cap", "confirm_threshold"):
             v = getattr(self, name)
             if v is not None and v <= 0:
-                raise LimitsError(f"{name}: must be > 0 (or unset)")
+                raise LimitsError(name, "must be > 0 (or unset)")
         if not self.contract_override:
+            override = "lower it, or set contract_override if your Kash contract allows more"
             if self.per_trade_cap > tier.per_trade_cap:
                 raise LimitsError(
-                    f"per_trade_cap: {self.per_trade_cap} is above the {self.tier} tier's "
-                    f"{tier.per_trade_cap} (set contract_override for a contract value)"
+                    "per_trade_cap",
+                    f"{_usdc(self.per_trade_cap)} is above the {self.tier} tier's "
+                    f"{_usdc(tier.per_trade_cap)} ({override})",
                 )
             if self.daily_cap > tier.daily_cap:
                 raise LimitsError(
-                    f"daily_cap: {self.daily_cap} is above the {self.tier} tier's "
-                    f"{tier.daily_cap} (set contract_override for a contract value)"
+                    "daily_cap",
+                    f"{_usdc(self.daily_cap)} is above the {self.tier} tier's "
+                    f"{_usdc(tier.daily_cap)} ({override})",
                 )
             if tier.confirm_threshold is not None and (
                 self.confirm_threshold is None or self.confirm_threshold > tier.confirm_threshold
             ):
+                given = "unset" if self.confirm_threshold is None else _usdc(self.confirm_threshold)
                 raise LimitsError(
-                    f"confirm_threshold: cannot be above the {self.tier} tier's "
-                    f"{tier.confirm_threshold} (set contract_override for a contract value)"
+                    "confirm_threshold",
+                    f"{given}, but the {self.tier} tier's is {_usdc(tier.confirm_threshold)} "
+                    f"({override})",
                 )
 
     @classmethod
@@ -130,6 +164,30 @@ class Limits:
             closing_buys_draw_daily_cap=closing_buys_draw_daily_cap,
             contract_override=contract_override,
         )
+
+    @classmethod
+    def from_config(cls, risk: RiskConfig, tier: Tier | str) -> Limits:
+        """The limits a config's ``risk`` section asks for on a key of ``tier``.
+
+        One place for daemon, backtests and ``config check``; a :class:`LimitsError` from here
+        names the config key (``risk.per_trade_cap_usdc``) so the error can point at its line.
+        """
+
+        def atomic(value: Decimal | None) -> Atomic | None:
+            return None if value is None else usdc_to_atomic(value)
+
+        try:
+            return cls.for_tier(
+                tier,
+                per_trade_cap=atomic(risk.per_trade_cap_usdc),
+                daily_cap=atomic(risk.daily_cap_usdc),
+                market_exposure_cap=atomic(risk.max_market_exposure_usdc),
+                total_exposure_cap=atomic(risk.max_total_exposure_usdc),
+                auto_confirm_ceiling=usdc_to_atomic(risk.confirm_ceiling_usdc),
+                contract_override=risk.contract_override,
+            )
+        except LimitsError as exc:
+            raise LimitsError(CONFIG_KEYS.get(exc.field, exc.field), exc.message) from None
 
     def needs_confirmation(self, amount: Atomic) -> bool:
         """Would the server answer 202 (high-value gate) for a trade of ``amount``?"""

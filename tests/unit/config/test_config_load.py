@@ -12,7 +12,7 @@ from kashbot.config import ConfigError, effective_config_yaml, load_config, pars
 
 ROOT = Path(__file__).resolve().parents[3]
 LIVE_ENV = {
-    "KASH_API_KEY": "kash_live_SUPERSECRETKEYVALUE1234567890ab",
+    "KASH_API_KEY": "kash_live_SUPERSECRETKEYVALUE1234567890abc",
     "KASH_WEBHOOK_SECRET": "whsec_TOPSECRETwebhookvalue",
 }
 

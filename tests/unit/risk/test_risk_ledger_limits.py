@@ -80,3 +80,12 @@ def test_limits_lowerable_not_raisable() -> None:
     assert raised.daily_cap == 2_000_000 * USDC_ONE
     with pytest.raises(LimitsError, match="market_exposure_cap"):
         Limits.for_tier("free", market_exposure_cap=0)
+
+
+def test_limits_errors_name_the_field_and_speak_usdc() -> None:
+    with pytest.raises(LimitsError) as info:
+        Limits.for_tier("free", per_trade_cap=500_500_000)
+    assert info.value.field == "per_trade_cap"
+    assert "500.5 USDC is above the free tier's 500 USDC" in str(info.value)
+    with pytest.raises(LimitsError, match="unset, but the mm tier's is 50000 USDC"):
+        Limits(Tier.MM, 1, 1, None)

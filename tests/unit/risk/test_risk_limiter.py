@@ -8,7 +8,13 @@ from bisect import bisect_left
 import pytest
 
 from kashbot.client.ratelimit import RateLimitState
-from kashbot.risk.limiter import BudgetRegistry, UserBudget, safe_burst, tier_requests_per_min
+from kashbot.risk.limiter import (
+    BudgetRegistry,
+    UserBudget,
+    max_budget_share,
+    safe_burst,
+    tier_requests_per_min,
+)
 from kashbot.risk.vtime import run_virtual
 
 
@@ -170,3 +176,29 @@ def test_tier_quota_defaults() -> None:
     assert tier_requests_per_min("mm", 6000) == 6000
     with pytest.raises(ValueError, match="requests_per_min"):
         tier_requests_per_min("enterprise")
+
+
+@pytest.mark.parametrize("limit", [3, 20, 60, 300, 6000])
+def test_largest_share_keeps_burst_plus_rate_under_the_limit(limit: int) -> None:
+    most = max_budget_share(limit)
+    budget = UserBudget(limit, share=most)
+    stats = budget.stats()
+    assert budget._main.burst + stats.budget < limit
+    with pytest.raises(ValueError, match="share"):
+        UserBudget(limit, share=min(1.0, most + 1e-3))
+
+
+def test_full_share_of_a_free_key_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"0\.9667"):
+        UserBudget(60, share=1.0)  # burst would clamp to 1: 1 + 60 > 60
+
+
+def test_shrunk_limit_clamps_the_share() -> None:
+    async def main() -> UserBudget:
+        budget = UserBudget(300, share=0.95)
+        budget.observe(RateLimitState(20, 19, None, None, 200, False, 0.0))
+        return budget
+
+    budget = run_virtual(main())
+    assert budget.limit == 20
+    assert budget._main.burst + budget._main.rate_per_window < 20
