@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Callable
 from typing import cast
@@ -49,4 +50,13 @@ def main(argv: list[str] | None = None) -> int:
     if func is None:
         parser.print_help()
         return 2
-    return cast(Callable[[argparse.Namespace], int], func)(args)
+    try:
+        code = cast(Callable[[argparse.Namespace], int], func)(args)
+        sys.stdout.flush()  # a closed pipe shows up here rather than at interpreter exit
+    except BrokenPipeError:
+        # `kashbot ... | head`: the reader left. Point stdout at /dev/null so the interpreter's
+        # own flush at exit does not fail again, and exit as a SIGPIPE'd process would.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 128 + 13
+    return code

@@ -582,7 +582,7 @@ def _deployment_problems(cfg: KashbotConfig, lines: Mapping[KeyPath, int]) -> li
                     f"{share} is above {most:.4f} = (limit - 2) / limit for {limit} requests/min:"
                     " the request bucket's burst plus its rate would reach the server's limit",
                 )
-    if cfg.control.enabled:
+    if cfg.control.enabled and cfg.store.path != ":memory:":  # backtests: in memory, no control
         try:
             cfg.control_token_path()
         except ValueError as exc:

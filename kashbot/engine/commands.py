@@ -1,4 +1,5 @@
-"""``kashbot run``, ``kashbot config check``, ``kashbot halt``/``resume``/``status``.
+"""``kashbot run``, ``kashbot config check``, ``kashbot halt``/``resume``/``reduce``/``confirm``/
+``status``.
 
 Heavy imports (the daemon, the simulator) happen inside the command functions so that
 ``kashbot --help`` stays fast.
@@ -7,6 +8,7 @@ Heavy imports (the daemon, the simulator) happen inside the command functions so
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import urllib.error
@@ -38,8 +40,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     ):
         p = subparsers.add_parser(name, help=help_text)
         p.add_argument("config", nargs="?", default=DEFAULT_CONFIG, help="the daemon's config")
-        p.add_argument("--reason", default="operator", help="recorded with the state change")
+        if name != "status":
+            p.add_argument("--reason", default="operator", help="recorded with the state change")
         p.set_defaults(func=cmd_control, control_action=name)
+
+    confirm = subparsers.add_parser(
+        "confirm", help="release a high-value trade the daemon holds for confirmation"
+    )
+    confirm.add_argument("trade_id", help="the held trade's id (see `kashbot status`)")
+    confirm.add_argument("config", nargs="?", default=DEFAULT_CONFIG, help="the daemon's config")
+    confirm.set_defaults(func=cmd_control, control_action="confirm")
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
@@ -74,6 +84,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_control(args: argparse.Namespace) -> int:
+    """Talk to a running daemon's control endpoint with the token it wrote beside its store."""
     from kashbot.config import ConfigError, load_config
 
     try:
@@ -81,22 +92,55 @@ def cmd_control(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         return 1
+    token_path = cfg.control_token_path()
+    try:
+        token = token_path.read_text().strip()
+    except OSError as exc:
+        print(
+            f"cannot read the control token {token_path} ({exc.strerror}): is the daemon of "
+            f"{args.config} running? It writes the token when its control endpoint starts.",
+            file=sys.stderr,
+        )
+        return 1
     host = "[::1]" if cfg.control.host == "::1" else cfg.control.host
     base = f"http://{host}:{cfg.control.port}"
     action = args.control_action
+    headers = {"Authorization": f"Bearer {token}"}
     if action == "status":
-        req = urllib.request.Request(f"{base}/status")
+        req = urllib.request.Request(f"{base}/status", headers=headers)
     else:
-        body = json.dumps({"reason": args.reason}).encode()
+        payload = {"trade_id": args.trade_id} if action == "confirm" else {"reason": args.reason}
         req = urllib.request.Request(
-            f"{base}/{action}", data=body, headers={"Content-Type": "application/json"}
+            f"{base}/{action}",
+            data=json.dumps(payload).encode(),
+            headers={**headers, "Content-Type": "application/json"},
         )
     try:
-        with urllib.request.urlopen(req, timeout=5) as resp:
-            print(resp.read().decode())
-            return 0
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            body = resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        detail = exc.read().decode(errors="replace")
+        with contextlib.suppress(ValueError, AttributeError):
+            detail = json.loads(detail).get("error", detail)
+        print(f"kashbot {action}: refused ({exc.code}): {detail}", file=sys.stderr)
+        return 1
     except urllib.error.URLError as exc:
         print(
             f"cannot reach the daemon's control endpoint at {base}: {exc.reason}", file=sys.stderr
         )
         return 1
+    print(body)
+    if action == "status":
+        _hint_held(body)
+    return 0
+
+
+def _hint_held(body: str) -> None:
+    with contextlib.suppress(ValueError, AttributeError):
+        held = json.loads(body).get("held_trades") or []
+        if held:
+            print(
+                f"{len(held)} trade(s) held for confirmation: {', '.join(map(str, held))}; "
+                "release one with: kashbot confirm TRADE_ID [CONFIG]",
+                file=sys.stderr,
+            )

@@ -1,8 +1,15 @@
-"""The daemon's control endpoint (loopback only): ``kashbot halt``/``resume``/``reduce``/``status``.
+"""The daemon's control endpoint (loopback only): ``kashbot halt``/``resume``/``reduce``/
+``confirm``/``status``.
 
 One command core behind two transports: the same ``halt``/``resume`` callables serve a signal, the
 CLI (through this endpoint) and tests. It binds loopback only (the config refuses anything else),
-because anyone who can reach it can stop trading.
+because anyone who can reach it can stop trading, or resume it.
+
+Loopback is not enough on its own: a web page open in the operator's browser can POST to
+127.0.0.1 (a "simple" no-cors request needs no preflight). So every control request must carry
+``Authorization: Bearer <token>`` (the daemon writes the token to a 0600 file the CLI reads), a
+request with an ``Origin`` header (every browser POST has one) is refused, and POST bodies must
+be ``Content-Type: application/json`` (which a page cannot send without a CORS preflight).
 
 Extra read-only GET routes (``/metrics``, ``/healthz``, ``/readyz`` from :mod:`kashbot.obs.http`)
 can be mounted on the same listener; with no actions and only routes, the same class is the
@@ -11,8 +18,12 @@ metrics listener of its own when ``metrics.port`` is set.
 
 from __future__ import annotations
 
+import contextlib
+import hmac
 import json
+import os
 from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -23,6 +34,26 @@ log = structlog.get_logger("kashbot.control")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+def write_token(path: Path, token: str) -> None:
+    """Write the token readable by this user only (0600), atomically (never a half-written file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # O_CREAT's mode does not apply to a file left over from a crash
+        os.write(fd, token.encode())
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+def remove_token(path: Path, token: str) -> None:
+    """Delete the token file if it is still ours (another daemon may have replaced it)."""
+    with contextlib.suppress(OSError):
+        if path.read_text().strip() == token:
+            path.unlink()
+
+
 class ControlServer:
     def __init__(
         self,
@@ -31,6 +62,8 @@ class ControlServer:
         halt: Callable[[str], None] | None = None,
         resume: Callable[[str], None] | None = None,
         reduce: Callable[[str], None] | None = None,
+        confirm: Callable[[str], Awaitable[object]] | None = None,
+        token: str | None = None,
         routes: Mapping[str, Handler] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -39,6 +72,10 @@ class ControlServer:
         self._status = status
         actions = {"halt": halt, "resume": resume, "reduce": reduce}
         self._actions = {name: fn for name, fn in actions.items() if fn is not None}
+        self._confirm = confirm
+        if (status or self._actions or confirm) and not token:
+            raise ValueError("token: required for a control endpoint with status or actions")
+        self._token = token or ""
         self._routes = dict(routes or {})
         self.label = label
         self.host = host
@@ -51,6 +88,8 @@ class ControlServer:
             app.router.add_get("/status", self._get_status)
         for name in self._actions:
             app.router.add_post(f"/{name}", self._action)
+        if self._confirm is not None:
+            app.router.add_post("/confirm", self._confirm_trade)
         for path, handler in self._routes.items():
             app.router.add_get(path, handler)
         runner = web.AppRunner(app, access_log=None)
@@ -76,20 +115,70 @@ class ControlServer:
             await self._runner.cleanup()
             self._runner = None
 
+    def _refusal(self, request: web.Request) -> web.Response | None:
+        """Why this request may not control the daemon, as the answer to send; None = allowed."""
+        if "Origin" in request.headers:
+            log.warning("control_refused", reason="origin", path=request.path)
+            return _error(403, "requests from a web page (with an Origin header) are refused")
+        given = request.headers.get("Authorization", "").encode()
+        if not hmac.compare_digest(given, f"Bearer {self._token}".encode()):
+            log.warning("control_refused", reason="token", path=request.path)
+            resp = _error(401, "Authorization: Bearer <token from the control token file> needed")
+            resp.headers["WWW-Authenticate"] = "Bearer"
+            return resp
+        if request.method == "POST" and request.content_type != "application/json":
+            return _error(415, "Content-Type must be application/json")
+        return None
+
+    async def _body(self, request: web.Request) -> dict[str, Any] | web.Response:
+        try:
+            body = await request.json() if request.can_read_body else {}
+        except (ValueError, UnicodeDecodeError):
+            return _error(400, "body must be a JSON object")
+        return body if isinstance(body, dict) else _error(400, "body must be a JSON object")
+
     async def _get_status(self, request: web.Request) -> web.Response:
         assert self._status is not None
+        if (refused := self._refusal(request)) is not None:
+            return refused
         return web.json_response(self._status(), dumps=lambda o: json.dumps(o, default=str))
 
     async def _action(self, request: web.Request) -> web.Response:
+        if (refused := self._refusal(request)) is not None:
+            return refused
+        body = await self._body(request)
+        if isinstance(body, web.Response):
+            return body
         name = request.path.strip("/")
-        reason = "operator via control endpoint"
-        if request.can_read_body:
-            try:
-                body = await request.json()
-                if isinstance(body, dict) and isinstance(body.get("reason"), str):
-                    reason = body["reason"][:200]
-            except (ValueError, UnicodeDecodeError):
-                return web.json_response({"error": "body must be JSON"}, status=400)
+        reason = body.get("reason")
+        reason = reason[:200] if isinstance(reason, str) else "operator via control endpoint"
         self._actions[name](reason)
         log.warning("operator_action", action=name, reason=reason)
         return web.json_response({"ok": True, "action": name, "reason": reason})
+
+    async def _confirm_trade(self, request: web.Request) -> web.Response:
+        """Release a high-value (202) trade the router holds for a human."""
+        assert self._confirm is not None
+        if (refused := self._refusal(request)) is not None:
+            return refused
+        body = await self._body(request)
+        if isinstance(body, web.Response):
+            return body
+        trade_id = body.get("trade_id")
+        if not isinstance(trade_id, str) or not trade_id:
+            return _error(400, "trade_id: a non-empty string is required")
+        log.warning("operator_action", action="confirm", trade_id=trade_id)
+        try:
+            status = await self._confirm(trade_id)
+        except Exception as exc:  # not held, unknown, the venue refused: the operator must know
+            log.warning("operator_confirm_failed", trade_id=trade_id, error=str(exc))
+            return _error(409, str(exc) or type(exc).__name__)
+        if status is False:  # a router that answers "nothing to confirm" instead of raising
+            return _error(409, f"trade {trade_id} is not held for confirmation")
+        return web.json_response(
+            {"ok": True, "action": "confirm", "trade_id": trade_id, "status": str(status)}
+        )
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)

@@ -8,6 +8,7 @@ state, and only then start strategies and sources. Paper mode starts the simulat
 Shutdown (first SIGINT/SIGTERM, ``--duration`` or ``stop()``): strategies stop, in-flight trades
 are followed for up to ``engine.shutdown_grace_s`` while sources keep running, then sources stop,
 the router and the store close, and a summary is printed. A second signal cancels at once.
+SIGUSR1 halts trading and SIGUSR2 resumes it (the same gate calls as ``kashbot halt``/``resume``).
 """
 
 from __future__ import annotations
@@ -29,26 +30,27 @@ from rich.console import Console
 from rich.live import Live
 
 from kashbot.client import KashClient
+from kashbot.client.config import KashConfigError, check_api_key
 from kashbot.clock import Clock, WallClock
 from kashbot.config import KashbotConfig
-from kashbot.engine.control import ControlServer
+from kashbot.engine.control import ControlServer, remove_token, write_token
 from kashbot.engine.engine import Engine
 from kashbot.engine.events import DataFresh, Event, Side, StaleData
 from kashbot.engine.strategy import build_strategy
 from kashbot.engine.supervisor import install_signal_handlers
 from kashbot.execution.router import OrderRouter
 from kashbot.execution.venue import TradingVenue
-from kashbot.money import fmt_usdc, usdc_to_atomic
+from kashbot.money import MoneyError, fmt_usdc, usdc_to_atomic
 from kashbot.obs.http import Health, obs_routes
 from kashbot.obs.logging import configure, register_secret
 from kashbot.obs.metrics import DaemonMetrics, MeteredVenue, Readings, watch_loop_lag
 from kashbot.obs.status import StatusSnapshot, render, take_snapshot
 from kashbot.risk.gate import RiskGate
 from kashbot.risk.limiter import BudgetRegistry, UserBudget
-from kashbot.risk.limits import Limits
+from kashbot.risk.limits import CONFIG_KEYS, Limits, LimitsError
 from kashbot.sources.poller import PollerSource
 from kashbot.sources.sim_truth import SimTruthSource
-from kashbot.sources.stream import StreamSource
+from kashbot.sources.stream import StreamSource, stream_api_key
 from kashbot.sources.webhook import WebhookReceiver, route_to
 from kashbot.store.store import Store
 
@@ -99,13 +101,16 @@ class Summary:
 
 @dataclass(slots=True)
 class VenueAccess:
-    """Where and as whom we trade (resolved from config, or from the in-process simulator)."""
+    """Where and as whom we trade (resolved from config, or from the in-process simulator).
 
-    api_key: str
+    The key and the webhook secrets stay out of ``repr`` (tracebacks, debug logs print it).
+    """
+
+    api_key: str = field(repr=False)
     base_url: str | None
     tier: str
     user_id: str
-    webhook_secrets: list[str]
+    webhook_secrets: list[str] = field(repr=False)
     stream_url: str | None
     admin_url: str | None = None  # simulator only
     key_name: str | None = None  # simulator only
@@ -141,6 +146,7 @@ def _live_venue(cfg: KashbotConfig) -> VenueAccess:
     api_key = cfg.venue.resolved_api_key()
     if not api_key:
         raise DaemonError("venue.api_key resolved to an empty value")
+    check_api_key(api_key, source="the API key")  # before anything starts, not at the first call
     if cfg.account.tier is None:
         raise DaemonError("account.tier is required in live mode (free|developer|enterprise|mm)")
     return VenueAccess(
@@ -151,10 +157,6 @@ def _live_venue(cfg: KashbotConfig) -> VenueAccess:
         webhook_secrets=cfg.sources.webhook.secrets(),
         stream_url=cfg.sources.stream.url,
     )
-
-
-def _opt_atomic(value: Any) -> int | None:
-    return None if value is None else usdc_to_atomic(value)
 
 
 def _opt_int(value: object) -> int | None:
@@ -197,6 +199,7 @@ class Daemon:
         self.control: ControlServer | None = None
         self.metrics: DaemonMetrics | None = None
         self.metrics_server: ControlServer | None = None  # only with its own metrics.port
+        self._control_token = secrets.token_urlsafe(32)
         self._engine_task: asyncio.Task[None] | None = None
         self.markets: list[str] = []
         self.titles: dict[str, str] = {}
@@ -228,6 +231,8 @@ class Daemon:
         register_secret(acc.api_key)
         for s in acc.webhook_secrets:
             register_secret(s)
+        register_secret(self._control_token)
+        limits = Limits.from_config(cfg.risk, acc.tier)  # a bad limit stops us before any I/O
 
         self.budget = self.budgets.get(
             acc.user_id,
@@ -258,14 +263,6 @@ class Daemon:
         run_id = secrets.token_hex(4)
         self.engine = Engine(
             self.clock, run_id=run_id, max_inflight=cfg.engine.max_inflight_intents
-        )
-        limits = Limits.for_tier(
-            acc.tier,
-            per_trade_cap=_opt_atomic(cfg.risk.per_trade_cap_usdc),
-            daily_cap=_opt_atomic(cfg.risk.daily_cap_usdc),
-            market_exposure_cap=_opt_atomic(cfg.risk.max_market_exposure_usdc),
-            total_exposure_cap=_opt_atomic(cfg.risk.max_total_exposure_usdc),
-            auto_confirm_ceiling=usdc_to_atomic(cfg.risk.confirm_ceiling_usdc),
         )
         self.gate = RiskGate(
             limits,
@@ -342,9 +339,12 @@ class Daemon:
             url = cfg.stream.url or acc.stream_url
             if url is None:
                 raise DaemonError("sources.stream is enabled but has no url (Kash has no stream)")
+            key = stream_api_key(url, self.client.base_url, acc.api_key)
+            if key is None:
+                log.warning("stream_without_api_key", reason="not the REST API's host")
             self.stream = StreamSource(
                 url,
-                acc.api_key,
+                key,
                 self.markets,
                 self.clock,
                 heartbeat_timeout=cfg.stream.heartbeat_timeout_s,
@@ -403,12 +403,18 @@ class Daemon:
             routes = {}
         if not c.enabled:
             return
+        try:
+            token_path = self.cfg.control_token_path()
+        except ValueError as exc:
+            raise DaemonError(f"control.token_file: {exc}") from None
         port = self._control_port if self._control_port is not None else c.port
         self.control = ControlServer(
-            status=lambda: self.snapshot().as_json(),
+            status=self.status_json,
             halt=lambda reason: self.gate.halt(reason),
             resume=lambda reason: self.gate.resume(reason),
             reduce=lambda reason: self.gate.reduce(reason),
+            confirm=self.router.confirm_held,
+            token=self._control_token,
             routes=routes,
             host=c.host,
             port=port,
@@ -420,6 +426,10 @@ class Daemon:
             self.control = None
             return
         self._stack.push_async_callback(self.control.stop)
+        # only once we own the port: a second daemon that failed to bind leaves the token alone
+        write_token(token_path, self._control_token)
+        self._stack.callback(remove_token, token_path, self._control_token)
+        log.info("control_token_written", path=str(token_path))
 
     def _sync_stale(self, event: Event) -> None:
         """Mirror the engine's stale/fresh view of each market into the risk gate."""
@@ -451,6 +461,11 @@ class Daemon:
             budget=self.budget,
             sources=sources,
         )
+
+    def status_json(self) -> dict[str, Any]:
+        """``kashbot status``: the snapshot plus the trades held for a human's confirmation."""
+        held = self.router.status().get("held_trades")
+        return {**self.snapshot().as_json(), "held_trades": held if isinstance(held, list) else []}
 
     def readings(self) -> Readings:
         """Scrape-time values for the metrics collector (nothing here runs per event)."""
@@ -624,7 +639,20 @@ async def run_async(
                 log.error("signal_received", signal=signum, action="forced stop")
                 main.cancel()
 
-        uninstall = install_signal_handlers(on_signal)
+        def on_kill_switch(halt: bool) -> None:
+            name = "SIGUSR1" if halt else "SIGUSR2"
+            log.warning("signal_received", signal=name, action="halt" if halt else "resume")
+            if halt:
+                daemon.gate.halt(f"{name} (operator kill switch)")
+            else:
+                daemon.gate.resume(f"{name} (operator)")
+
+        uninstall = install_signal_handlers(
+            on_signal,
+            on_halt=lambda: on_kill_switch(True),
+            on_resume=lambda: on_kill_switch(False),
+        )
+        log.info("daemon_running", signals="INT/TERM stop, USR1 halt, USR2 resume")
         try:
             if console is not None:
                 with Live(console=console, refresh_per_second=4, transient=False) as live:
@@ -643,8 +671,30 @@ def run_daemon(cfg: KashbotConfig, *, duration: float | None = None, status: boo
     except DaemonError as exc:
         print(f"kashbot run: {exc}", file=sys.stderr)
         return 2
+    except (LimitsError, KashConfigError, MoneyError) as exc:
+        print(f"kashbot run: {startup_error_text(cfg, exc)}", file=sys.stderr)
+        return 2
     except (KeyboardInterrupt, asyncio.CancelledError):
         print("kashbot run: forced stop", file=sys.stderr)
         return 130
     print(summary.text())
     return 0
+
+
+def startup_error_text(cfg: KashbotConfig, exc: Exception) -> str:
+    """``file:line: key: message`` for a config value the daemon refused at startup.
+
+    ``config check`` finds these first; this covers what only startup sees (a key file changed
+    since, the simulator's key of another tier).
+    """
+    if isinstance(exc, LimitsError):
+        key, message = CONFIG_KEYS.get(exc.field, exc.field), exc.message
+    elif isinstance(exc, KashConfigError):
+        message = str(exc)
+        if message.startswith(("base_url", "KASH_BASE_URL")):
+            key = "venue.base_url"
+        else:
+            key = "venue.api_key" if cfg.venue.api_key is not None else "venue.api_key_file"
+    else:
+        return f"{cfg.where('')}: {exc}"
+    return f"{cfg.where(key)}: {key}: {message}"

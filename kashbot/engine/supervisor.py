@@ -112,13 +112,31 @@ class Supervisor:
             child.done = True
 
 
-def install_signal_handlers(on_signal: Callable[[int], None]) -> Callable[[], None]:
-    """Route SIGINT/SIGTERM to ``on_signal`` on the running loop; returns an uninstaller."""
+def install_signal_handlers(
+    on_signal: Callable[[int], None],
+    *,
+    on_halt: Callable[[], None] | None = None,
+    on_resume: Callable[[], None] | None = None,
+) -> Callable[[], None]:
+    """Route signals to the running loop; returns an uninstaller.
+
+    SIGINT/SIGTERM -> ``on_signal(signum)`` (stop); SIGUSR1 -> ``on_halt`` and SIGUSR2 ->
+    ``on_resume``: a kill switch for a process manager or ``kill -USR1 PID`` without the
+    control endpoint.
+    """
     loop = asyncio.get_running_loop()
+    wanted: list[tuple[int, Callable[..., None], tuple[int, ...]]] = [
+        (signal.SIGINT, on_signal, (int(signal.SIGINT),)),
+        (signal.SIGTERM, on_signal, (int(signal.SIGTERM),)),
+    ]
+    if on_halt is not None and hasattr(signal, "SIGUSR1"):  # no SIGUSR1/2 on Windows
+        wanted.append((signal.SIGUSR1, on_halt, ()))
+    if on_resume is not None and hasattr(signal, "SIGUSR2"):
+        wanted.append((signal.SIGUSR2, on_resume, ()))
     installed: list[int] = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig, handler, args in wanted:
         with contextlib.suppress(NotImplementedError, RuntimeError):  # non-main thread, Windows
-            loop.add_signal_handler(sig, on_signal, int(sig))
+            loop.add_signal_handler(sig, handler, *args)
             installed.append(sig)
 
     def uninstall() -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from kashbot.money import USDC_ONE, Atomic, usdc_str, usdc_to_atomic
+from kashbot.money import USDC_ONE, Atomic, MoneyError, usdc_str, usdc_to_atomic
 
 if TYPE_CHECKING:
     from decimal import Decimal
@@ -173,17 +173,20 @@ class Limits:
         names the config key (``risk.per_trade_cap_usdc``) so the error can point at its line.
         """
 
-        def atomic(value: Decimal | None) -> Atomic | None:
-            return None if value is None else usdc_to_atomic(value)
+        def atomic(field: str, value: Decimal | None) -> Atomic | None:
+            try:
+                return None if value is None else usdc_to_atomic(value)
+            except MoneyError as exc:
+                raise LimitsError(field, str(exc)) from None
 
         try:
             return cls.for_tier(
                 tier,
-                per_trade_cap=atomic(risk.per_trade_cap_usdc),
-                daily_cap=atomic(risk.daily_cap_usdc),
-                market_exposure_cap=atomic(risk.max_market_exposure_usdc),
-                total_exposure_cap=atomic(risk.max_total_exposure_usdc),
-                auto_confirm_ceiling=usdc_to_atomic(risk.confirm_ceiling_usdc),
+                per_trade_cap=atomic("per_trade_cap", risk.per_trade_cap_usdc),
+                daily_cap=atomic("daily_cap", risk.daily_cap_usdc),
+                market_exposure_cap=atomic("market_exposure_cap", risk.max_market_exposure_usdc),
+                total_exposure_cap=atomic("total_exposure_cap", risk.max_total_exposure_usdc),
+                auto_confirm_ceiling=atomic("auto_confirm_ceiling", risk.confirm_ceiling_usdc) or 0,
                 contract_override=risk.contract_override,
             )
         except LimitsError as exc:

@@ -11,6 +11,9 @@ Failure handling is the point of this module:
 * a per-connection ``seq`` gap (a lost message) triggers a re-subscribe, i.e. a re-snapshot;
 * a :class:`StalenessWatchdog` raises ``StaleData`` as soon as the connection drops (and for any
   market silent for ``stale_after``) and ``DataFresh`` when its data is back.
+
+The API key goes only to the REST API's own host (:func:`stream_api_key`): Kash has no stream, so
+a live stream URL belongs to a third party that must never see the key.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import random
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
 import structlog
 from pydantic import ValidationError
@@ -39,6 +43,24 @@ log = structlog.get_logger("kashbot.stream")
 Emit = Callable[[Event], None]
 
 
+_DEFAULT_PORTS = {"http": 80, "ws": 80, "https": 443, "wss": 443}
+
+
+def _host_port(url: str) -> tuple[str, int | None]:
+    parts = urlsplit(url)
+    port = parts.port or _DEFAULT_PORTS.get(parts.scheme)
+    return (parts.hostname or "").lower(), port
+
+
+def stream_api_key(stream_url: str, rest_base_url: str, api_key: str) -> str | None:
+    """The key to send to the stream: only if it is served by the REST API's host and port.
+
+    The simulator serves both on one listener (paper); anywhere else the stream is someone
+    else's server, and ``X-API-Key`` there would hand them the key to our money.
+    """
+    return api_key if _host_port(stream_url) == _host_port(rest_base_url) else None
+
+
 def full_jitter(attempt: int, base: float, cap: float, rng: random.Random) -> float:
     """AWS-style full jitter: a uniform delay up to the capped exponential."""
     return rng.uniform(0.0, min(cap, base * (2**attempt)))
@@ -50,7 +72,7 @@ class StreamSource:
     def __init__(
         self,
         url: str,
-        api_key: str,
+        api_key: str | None,
         markets: Sequence[str] | Callable[[], Sequence[str]],
         clock: Clock,
         *,
@@ -118,7 +140,7 @@ class StreamSource:
         """One connection's life (ends by an exception); sets ``_delivered`` on data."""
         async with connect(
             self.url,
-            additional_headers={"X-API-Key": self._api_key},
+            additional_headers={"X-API-Key": self._api_key} if self._api_key else None,
             open_timeout=self.heartbeat_timeout,
             ping_interval=None,  # our own heartbeat deadline is the liveness check
             close_timeout=1.0,

@@ -140,8 +140,9 @@ def test_live_stream_must_be_wss_and_must_exist() -> None:
 def test_control_token_lives_beside_the_store() -> None:
     cfg = parse_config("store: {path: /srv/kb/live.sqlite}\n", "t.yaml", {})
     assert cfg.control_token_path() == Path("/srv/kb/control.token")
-    [(_, path, _)] = problems("store: {path: ':memory:'}\n")
-    assert path == "control.token_file"
+    memory = parse_config("store: {path: ':memory:'}\n", "t.yaml", {})  # backtests
+    with pytest.raises(ValueError, match="token_file"):
+        memory.control_token_path()
     [(_, path, _)] = problems("store: {path: 'var/{run}/x.sqlite'}\n")
     assert path == "control.token_file"
     cfg = parse_config("store: {path: ':memory:'}\ncontrol: {token_file: /t/tok}\n", "t", {})
