@@ -1,7 +1,7 @@
 """Backtest throughput: replayed events per second, next to a bare asyncio queue hop.
 
-    .venv/bin/python bench/bench_backtest.py [--events 100000] [--sync-store]
-        [--profile] [--profile-case trade|flow]
+    .venv/bin/python bench/bench_backtest.py [--events 100000] [--profile]
+        [--profile-case trade|flow]
 
 Runs, in one process:
 
@@ -17,8 +17,8 @@ Runs, in one process:
 
 Prints events/s and the ratio to the baseline; ``--profile`` prints where case 5 (or, with
 ``--profile-case flow``, case 4) spends its time: own time summed per area of the code, then the
-top functions. ``--sync-store`` runs the backtests with ``Store.open(":memory:", sync=True)``
-(plain sqlite3, no aiosqlite worker thread) in place of the runner's ``Store.open(":memory:")``.
+top functions. The backtests run exactly as ``kashbot backtest`` does (the runner's
+synchronous in-memory store and its replay GC settings).
 """
 
 from __future__ import annotations
@@ -32,13 +32,10 @@ import pstats
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
 
 from kashbot import amm
-from kashbot.backtest import runner
 from kashbot.backtest.recording import Recordable, read_journal, write_journal
 from kashbot.backtest.runner import run_backtest_async
 from kashbot.clock import SimClock
@@ -55,7 +52,6 @@ from kashbot.engine.events import (
 from kashbot.engine.state import EngineState
 from kashbot.engine.strategy import Strategy, StrategyParams
 from kashbot.money import USDC_ONE, WAD
-from kashbot.store.store import Store
 
 T0 = 1_767_225_600.0
 MARKETS = [f"00000000-0000-4000-8000-00000000000{i}" for i in range(3)]
@@ -173,25 +169,6 @@ async def full(events: list[Recordable], trade_every: int) -> tuple[float, dict[
     return len(events) / dt, report.metrics
 
 
-@contextmanager
-def sync_store(enabled: bool) -> Iterator[None]:
-    """Open the runner's store with ``sync=True`` (what ``--sync-store`` measures)."""
-    if not enabled:
-        yield
-        return
-
-    class SyncStore(Store):
-        @classmethod
-        async def open(cls, path: str | Path, *, sync: bool = True) -> Store:
-            return await Store.open(path, sync=sync)
-
-    setattr(runner, "Store", SyncStore)  # noqa: B010 - the runner's own name, for this run only
-    try:
-        yield
-    finally:
-        setattr(runner, "Store", Store)  # noqa: B010
-
-
 AREAS = (  # (label, path fragments), first match wins
     ("sqlite / aiosqlite / event-loop waits", ("sqlite", "select.", "_queue.", "threading")),
     ("backtest runner + metrics", ("kashbot/backtest/",)),
@@ -241,7 +218,6 @@ def main() -> int:
     ap.add_argument("--events", type=int, default=100_000)
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--profile-case", choices=("trade", "flow"), default="trade")
-    ap.add_argument("--sync-store", action="store_true")
     args = ap.parse_args()
     n = args.events
     import logging
@@ -257,9 +233,7 @@ def main() -> int:
     _, fair = read_journal(fair_path)
     decode = (n + 3) / (time.perf_counter() - t)
     _, trades = read_journal(trade_path)
-
-    with sync_store(args.sync_store):
-        return run_cases(args, n, fair, trades, decode)
+    return run_cases(args, n, fair, trades, decode)
 
 
 def run_cases(
@@ -278,8 +252,7 @@ def run_cases(
     rows.append(("backtest, others' trades (AMM each)", rate, f"{m['events']} engine events"))
     rate, m = asyncio.run(full(fair, 100))
     rows.append(("backtest, market data, our AMM trade/100 ev", rate, f"{m['trades']} trades"))
-    store = "sync sqlite3" if args.sync_store else "aiosqlite, as the runner opens it"
-    print(f"python {sys.version.split()[0]}, {n} recorded events per run, store: {store}")
+    print(f"python {sys.version.split()[0]}, {n} recorded events per run")
     print(f"journal decode (gzip JSONL -> events): {decode:,.0f} events/s")
     for name, r, note in rows:
         print(f"{name:46s} {r:12,.0f} ev/s  {r / base:6.2f}x baseline  {note}")

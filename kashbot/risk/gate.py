@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
@@ -132,7 +133,11 @@ class Denial:
 
 @dataclass(frozen=True, slots=True)
 class RiskSnapshot:
-    """Everything ``evaluate`` needs; built atomically by the gate (or by a test)."""
+    """Everything ``evaluate`` needs; built atomically by the gate (or by a test).
+
+    ``known_intents`` from :meth:`RiskGate.snapshot` is a read-only live view of the gate's
+    intent ids (not a copy): it is read within the same synchronous ``check``.
+    """
 
     state: TradingState
     daily_used: Atomic  # committed within the window + open reservations
@@ -140,7 +145,7 @@ class RiskSnapshot:
     total_exposure: Atomic
     stale_markets: frozenset[str] = frozenset()
     untradeable_markets: frozenset[str] = frozenset()
-    known_intents: frozenset[str] = frozenset()
+    known_intents: AbstractSet[str] = frozenset()
 
 
 def draws_daily_cap(intent: OrderIntent, limits: Limits) -> bool:
@@ -245,7 +250,7 @@ class RiskGate:
         self._failures = 0
         self._stale: set[str] = set()
         self._untradeable: set[str] = set()
-        self._known: set[str] = set()
+        self._known: dict[str, None] = {}  # a dict for its read-only keys() view
         self._cost: dict[str, Atomic] = {}  # settled exposure per market (cost basis, USDC)
         self._inflight: dict[str, _InFlight] = {}  # reservation id -> exposure in flight
         self._held: dict[tuple[str, int], _Holding] = {}  # positions seen through ``observe``
@@ -325,7 +330,7 @@ class RiskGate:
         self._held.clear()
 
     def remember_intents(self, intent_ids: Iterable[str]) -> None:
-        self._known.update(intent_ids)
+        self._known.update(dict.fromkeys(intent_ids))
 
     def track_inflight(self, reservation_id: str, market_id: str, exposure: Atomic) -> None:
         """Re-adopt an in-flight trade found at recovery (its exposure counts until settled)."""
@@ -348,7 +353,7 @@ class RiskGate:
             total_exposure=self.total_exposure(),
             stale_markets=frozenset(self._stale),
             untradeable_markets=frozenset(self._untradeable),
-            known_intents=frozenset(self._known),
+            known_intents=self._known.keys(),  # a view: copying grew with every intent
         )
 
     # ---- the door ----------------------------------------------------------------------------
@@ -359,10 +364,10 @@ class RiskGate:
         verdict = evaluate(intent, self.snapshot(t), self.limits)
         if verdict is not None:
             if verdict.reason is not Reason.DUPLICATE_INTENT:
-                self._known.add(intent.intent_id)
+                self._known[intent.intent_id] = None
             self.record_denial(verdict)
             return verdict
-        self._known.add(intent.intent_id)
+        self._known[intent.intent_id] = None
         reservation_id = reservation_for(intent.intent_id)
         draw = intent.amount if draws_daily_cap(intent, self.limits) else 0
         exposure = intent.amount if intent.side is Side.BUY and not intent.closing else 0

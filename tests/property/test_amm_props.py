@@ -105,3 +105,22 @@ def test_sell_fee_stays_in_reserve() -> None:
     assert s.amm_fee > 0
     assert b.pool.reserve - s.pool.reserve == s.usdc_out * 10**12
     assert s.gross_release // 10**12 == s.usdc_out + s.amm_fee
+
+
+@settings(max_examples=200, deadline=None)
+@given(pools(), st.data())
+def test_traded_pools_pass_full_validation(pool: amm.Pool, data: st.DataObject) -> None:
+    """buy/sell skip ``Pool.__post_init__`` on the pools they build: every such pool must be
+    one the validating constructor accepts and equals, down to dust-sized and near-total trades."""
+    for _ in range(6):
+        i = data.draw(st.integers(0, pool.outcome_count - 1))
+        if pool.supplies[i] < 2 or data.draw(st.booleans()):
+            after = amm.buy(pool, i, data.draw(st.integers(1, 50_000 * 10**6))).pool
+        else:
+            supply = pool.supplies[i]
+            t = data.draw(st.one_of(st.integers(1, supply - 1), st.just(supply - 1)))
+            after = amm.sell(pool, i, t).pool
+        rebuilt = amm.Pool(after.reserve, after.supplies, after.weights)
+        assert rebuilt == after and hash(rebuilt) == hash(after)
+        assert type(after.supplies) is tuple and after.weights is pool.weights
+        pool = after

@@ -289,3 +289,14 @@ def test_every_denial_is_one_log_line() -> None:
     lines = [entry for entry in logs if entry["event"] == "risk_denied"]
     assert len(lines) == 1
     assert lines[0]["reason"] == "PER_TRADE_CAP" and lines[0]["intent_id"] == "i1"
+
+
+def test_snapshot_known_intents_is_a_read_only_live_view() -> None:
+    gate, _, _ = make()
+    gate.remember_intents(["old"])
+    snap = gate.snapshot(0.0)
+    assert "old" in snap.known_intents and not hasattr(snap.known_intents, "add")
+    assert isinstance(gate.check(intent(1)), Approval)
+    assert "i1" in snap.known_intents  # no copy per check
+    d = gate.check(intent(1))
+    assert isinstance(d, Denial) and d.reason is Reason.DUPLICATE_INTENT
