@@ -60,6 +60,7 @@ from kashbot.engine.events import (
 from kashbot.engine.state import EngineState, MarketView
 from kashbot.engine.strategy import Strategy, StrategyContext, StrategyParams
 from kashbot.money import WAD, Wad, decimal_to_wad, usdc_to_atomic, wad_to_decimal
+from kashbot.units import UsdcDecimal
 
 BPS = 10_000
 EDGE_UNIT = WAD // BPS  # one basis point of probability
@@ -73,9 +74,11 @@ class FairValueParams(StrategyParams):
         default_factory=dict, description="market id -> fair chance per outcome (0..1)"
     )
     edge_bps: int = Field(100, ge=0, le=5_000, description="edge beyond fees, bps of probability")
-    max_trade_usdc: Decimal = Field(Decimal("25"), gt=0)
-    min_trade_usdc: Decimal = Field(Decimal("1"), gt=0)
-    max_position_usdc: Decimal = Field(Decimal("250"), gt=0, description="cost basis per outcome")
+    max_trade_usdc: UsdcDecimal = Field(Decimal("25"), gt=0)
+    min_trade_usdc: UsdcDecimal = Field(Decimal("1"), gt=0)
+    max_position_usdc: UsdcDecimal = Field(
+        Decimal("250"), gt=0, description="cost basis per outcome"
+    )
     outcomes: list[int] | None = Field(None, description="outcome indexes to trade; None = all")
     protocol_fee_bps: int = Field(100, ge=0, lt=BPS)
     amm_sell_fee_bps: int = Field(100, ge=0, lt=BPS)

@@ -71,7 +71,6 @@ from kashbot.engine.events import (
     FairValueUpdate,
     MarketSnapshot,
     OrderIntent,
-    PositionSync,
     PredictionSeen,
     PriceChange,
     RiskDenied,
@@ -82,7 +81,7 @@ from kashbot.engine.events import (
 from kashbot.engine.strategy import build_strategy
 from kashbot.execution.executor import Executor
 from kashbot.execution.router import OrderRouter
-from kashbot.money import WAD, Wad, usdc_to_atomic
+from kashbot.money import WAD, Wad
 from kashbot.risk.gate import RiskGate
 from kashbot.risk.limits import Limits
 from kashbot.sim.errors import SimError
@@ -455,14 +454,7 @@ class _Driver:
             inline_intents=True,
             max_inflight=cfg.engine.max_inflight_intents,
         )
-        limits = Limits.for_tier(
-            _tier(cfg),
-            per_trade_cap=_opt_atomic(cfg.risk.per_trade_cap_usdc),
-            daily_cap=_opt_atomic(cfg.risk.daily_cap_usdc),
-            market_exposure_cap=_opt_atomic(cfg.risk.max_market_exposure_usdc),
-            total_exposure_cap=_opt_atomic(cfg.risk.max_total_exposure_usdc),
-            auto_confirm_ceiling=usdc_to_atomic(cfg.risk.confirm_ceiling_usdc),
-        )
+        limits = Limits.from_config(cfg.risk, _tier(cfg))
         self.gate = RiskGate(
             limits,
             clock=self.clock,
@@ -494,13 +486,10 @@ class _Driver:
         bus.subscribe(FairValueUpdate, self.tape.on_fair)
         bus.subscribe(RiskDenied, self.tape.on_denied)
         bus.subscribe(TradeUpdate, self.tape.on_trade)
-        bus.subscribe(TradeUpdate, self.gate.observe)  # a sell releases its cost basis
-        bus.subscribe(PositionSync, self.gate.observe)
         self.engine.intent_listeners.append(self.tape.on_intent)
         if self.plan is not None:
             self.engine.intent_listeners.append(self._match_intent)
-        bus.subscribe(StaleData, self._sync_stale)
-        bus.subscribe(DataFresh, self._sync_stale)
+        self.engine.attach_risk(self.gate)  # as the daemon: staleness, fills, position syncs
         await self.router.recover()
         markets = list(self.venue.markets) if cfg.markets == "all" else list(cfg.markets)
         if not cfg.strategies:
@@ -515,14 +504,6 @@ class _Driver:
                 value = fair(mid) if callable(fair) else None
                 if value:
                     self.tape.fair.setdefault(mid, []).append((self.start, tuple(value)))
-
-    def _sync_stale(self, event: Event) -> None:
-        """As the daemon does: the engine's stale/fresh view of each market goes to the gate."""
-        for view in self.engine.state.markets.values():
-            if view.stale:
-                self.gate.mark_stale(view.market_id)
-            else:
-                self.gate.mark_fresh(view.market_id)
 
     # the loop
 
@@ -769,10 +750,6 @@ def replay_gc(gen0: int = REPLAY_GC_GEN0) -> Iterator[None]:
     finally:
         gc.set_threshold(*old)
         gc.unfreeze()
-
-
-def _opt_atomic(value: Decimal | None) -> int | None:
-    return None if value is None else usdc_to_atomic(value)
 
 
 def _prediction_event(p: Prediction) -> PredictionSeen:

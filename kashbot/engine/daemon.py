@@ -35,7 +35,7 @@ from kashbot.clock import Clock, WallClock
 from kashbot.config import KashbotConfig
 from kashbot.engine.control import ControlServer, remove_token, write_token
 from kashbot.engine.engine import Engine
-from kashbot.engine.events import DataFresh, Event, Side, StaleData
+from kashbot.engine.events import Side
 from kashbot.engine.strategy import build_strategy
 from kashbot.engine.supervisor import install_signal_handlers
 from kashbot.execution.router import OrderRouter
@@ -279,8 +279,7 @@ class Daemon:
             self.gate, venue, self.store, emit=self.engine.emit, clock=self.clock
         )
         self.engine.attach_router(self.router)
-        self.engine.bus.subscribe(StaleData, self._sync_stale)
-        self.engine.bus.subscribe(DataFresh, self._sync_stale)
+        self.engine.attach_risk(self.gate)
 
         await self.router.recover()  # logs its own report
         for pos in await self.store.positions():
@@ -430,14 +429,6 @@ class Daemon:
         write_token(token_path, self._control_token)
         self._stack.callback(remove_token, token_path, self._control_token)
         log.info("control_token_written", path=str(token_path))
-
-    def _sync_stale(self, event: Event) -> None:
-        """Mirror the engine's stale/fresh view of each market into the risk gate."""
-        for view in self.engine.state.markets.values():
-            if view.stale:
-                self.gate.mark_stale(view.market_id)
-            else:
-                self.gate.mark_fresh(view.market_id)
 
     # ---- running -----------------------------------------------------------------------------
 

@@ -24,7 +24,16 @@ import structlog
 
 from kashbot.clock import Clock
 from kashbot.engine.bus import Bus, Inbox
-from kashbot.engine.events import Event, OrderIntent, RiskDenied, Timer
+from kashbot.engine.events import (
+    DataFresh,
+    Event,
+    OrderIntent,
+    PositionSync,
+    RiskDenied,
+    StaleData,
+    Timer,
+    TradeUpdate,
+)
 from kashbot.engine.state import EngineState
 from kashbot.engine.strategy import AnyStrategy, StrategyContext
 from kashbot.engine.supervisor import Supervisor
@@ -46,6 +55,16 @@ class IntentRouter(Protocol):
     async def submit(self, intent: OrderIntent) -> object:
         """Gate and send; denials come back as ``RiskDenied`` events through ``emit``."""
         ...
+
+
+class RiskView(Protocol):
+    """What the risk gate needs to hear from the engine (kashbot.risk.gate.RiskGate)."""
+
+    def mark_stale(self, market_id: str) -> None: ...
+
+    def mark_fresh(self, market_id: str) -> None: ...
+
+    def observe(self, event: Event) -> None: ...
 
 
 class Source(Protocol):
@@ -99,6 +118,23 @@ class Engine:
     def attach_router(self, router: IntentRouter) -> None:
         """The router needs ``engine.emit`` at construction, so it is attached afterwards."""
         self.router = router
+
+    def attach_risk(self, gate: RiskView) -> None:
+        """Keep the gate's view in step with the engine's: staleness per market, and our fills
+        and position syncs (a sell releases its cost basis from exposure). One wiring for the
+        daemon and the backtester, so both gates see the same events."""
+
+        def sync_stale(_: Event) -> None:
+            for view in self.state.markets.values():
+                if view.stale:
+                    gate.mark_stale(view.market_id)
+                else:
+                    gate.mark_fresh(view.market_id)
+
+        self.bus.subscribe(StaleData, sync_stale)
+        self.bus.subscribe(DataFresh, sync_stale)
+        self.bus.subscribe(TradeUpdate, gate.observe)
+        self.bus.subscribe(PositionSync, gate.observe)
 
     def add_strategy(
         self, strategy: AnyStrategy, *, timers: Mapping[str, float] | None = None
