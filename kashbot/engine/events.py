@@ -159,7 +159,8 @@ class OrderIntent:
 
     ``limit_probability`` is the guard: a buy is only worth it while the outcome's chance after the
     trade stays at or below it, a sell while it stays at or above it. ``closing`` marks intents that
-    only reduce a position (they pass in REDUCING and, like sells, draw no daily buy cap).
+    only reduce a position; the risk gate does not trust it (only sells pass in REDUCING, and every
+    buy draws the daily cap and counts against the exposure caps).
     """
 
     intent_id: str

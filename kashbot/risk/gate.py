@@ -148,15 +148,14 @@ class RiskSnapshot:
     known_intents: AbstractSet[str] = frozenset()
 
 
-def draws_daily_cap(intent: OrderIntent, limits: Limits) -> bool:
-    """Buys draw the daily cap; sells never do; closing buys only if the venue would count them."""
-    if intent.side is not Side.BUY:
-        return False
-    return limits.closing_buys_draw_daily_cap or not intent.closing
+def draws_daily_cap(intent: OrderIntent) -> bool:
+    """Every buy draws the daily cap (the server counts every buy); sells never do."""
+    return intent.side is Side.BUY
 
 
 def reduces_exposure(intent: OrderIntent) -> bool:
-    return intent.side is Side.SELL or intent.closing
+    """Only a sell reduces exposure: Kash has no short, so a buy never does, ``closing`` or not."""
+    return intent.side is Side.SELL
 
 
 def evaluate(intent: OrderIntent, snap: RiskSnapshot, limits: Limits) -> Denial | None:
@@ -184,9 +183,9 @@ def evaluate(intent: OrderIntent, snap: RiskSnapshot, limits: Limits) -> Denial 
         return deny(Reason.BELOW_MINIMUM, f"{amount} < {limits.min_trade}")
     if amount > limits.per_trade_cap:
         return deny(Reason.PER_TRADE_CAP, f"{amount} > {limits.per_trade_cap}")
-    if draws_daily_cap(intent, limits) and snap.daily_used + amount > limits.daily_cap:
+    if draws_daily_cap(intent) and snap.daily_used + amount > limits.daily_cap:
         return deny(Reason.DAILY_CAP, f"used {snap.daily_used} + {amount} > cap {limits.daily_cap}")
-    if intent.side is Side.BUY and not intent.closing:
+    if not reduces_exposure(intent):  # the strategy's ``closing`` flag is not trusted
         m_exp = snap.market_exposure.get(intent.market_id, 0)
         if limits.market_exposure_cap is not None and m_exp + amount > limits.market_exposure_cap:
             return deny(
@@ -277,7 +276,7 @@ class RiskGate:
         self._set_state(TradingState.HALTED, reason)
 
     def reduce(self, reason: str) -> None:
-        """Only exits (sells, closing intents) pass until ``resume()``."""
+        """Only sells pass until ``resume()`` (a buy never reduces exposure on Kash)."""
         if self._state is TradingState.HALTED:
             self._resume_to = TradingState.REDUCING
             return
@@ -369,8 +368,8 @@ class RiskGate:
             return verdict
         self._known[intent.intent_id] = None
         reservation_id = reservation_for(intent.intent_id)
-        draw = intent.amount if draws_daily_cap(intent, self.limits) else 0
-        exposure = intent.amount if intent.side is Side.BUY and not intent.closing else 0
+        draw = intent.amount if draws_daily_cap(intent) else 0
+        exposure = 0 if reduces_exposure(intent) else intent.amount
         self.ledger.reserve(reservation_id, draw, t)
         self._inflight[reservation_id] = _InFlight(intent.market_id, exposure, intent.outcome)
         expects = self.limits.needs_confirmation(intent.amount)

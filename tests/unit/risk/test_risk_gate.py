@@ -86,14 +86,33 @@ def test_sells_do_not_draw_the_daily_cap() -> None:
     assert gate.ledger.used(clock.now()) == 10 * U
 
 
-def test_closing_buy_draws_unless_configured() -> None:
-    gate, _, _ = make(daily_cap=10 * U)
-    gate.check(intent(1, 10 * U))
-    d = gate.check(intent(2, U, closing=True))
-    assert isinstance(d, Denial) and d.reason is Reason.DAILY_CAP
-    gate2, _, _ = make(daily_cap=10 * U, closing_buys_draw_daily_cap=False)
-    gate2.check(intent(1, 10 * U))
-    assert isinstance(gate2.check(intent(2, U, closing=True)), Approval)
+def test_closing_buy_draws_the_daily_cap_whatever_the_limits_say() -> None:
+    """Kash has no close-position field: the server counts every buy, so the gate does too."""
+    for counted in (True, False):
+        gate, _, _ = make(daily_cap=10 * U, closing_buys_draw_daily_cap=counted)
+        gate.check(intent(1, 10 * U))
+        d = gate.check(intent(2, U, closing=True))
+        assert isinstance(d, Denial) and d.reason is Reason.DAILY_CAP
+
+
+def test_closing_flag_does_not_let_a_buy_past_reducing_stale_or_exposure_caps() -> None:
+    """A buy never reduces exposure on Kash (there is no short), whatever the strategy says."""
+    gate, _, _ = make(market_exposure_cap=15 * U, total_exposure_cap=25 * U)
+    gate.set_market_exposure({"m1": 10 * U, "m2": 10 * U})
+    d = gate.check(intent(1, 6 * U, closing=True))
+    assert isinstance(d, Denial) and d.reason is Reason.MARKET_EXPOSURE
+    d = gate.check(intent(2, 6 * U, market="m3", closing=True))
+    assert isinstance(d, Denial) and d.reason is Reason.TOTAL_EXPOSURE
+    a = gate.check(intent(3, 5 * U, closing=True))
+    assert isinstance(a, Approval) and a.exposure == 5 * U and a.daily_draw == 5 * U
+    assert gate.market_exposure("m1") == 15 * U  # in flight like any buy
+    gate.mark_stale("m2")
+    d = gate.check(intent(4, U, market="m2", closing=True))
+    assert isinstance(d, Denial) and d.reason is Reason.STALE_DATA
+    gate.reduce("low balance")
+    d = gate.check(intent(5, U, market="m4", closing=True))
+    assert isinstance(d, Denial) and d.reason is Reason.REDUCING_ONLY
+    assert isinstance(gate.check(intent(6, U, side=Side.SELL)), Approval)
 
 
 def test_release_restores_headroom_and_commit_expires_after_a_day() -> None:
