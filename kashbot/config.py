@@ -497,10 +497,15 @@ def _pydantic_problems(
     return out
 
 
-def parse_config(
+def read_yaml(
     text: str, file: str = "<string>", env: Mapping[str, str] | None = None
-) -> KashbotConfig:
-    """Validate YAML text into a :class:`KashbotConfig` (raises :class:`ConfigError`)."""
+) -> tuple[dict[str, Any], dict[KeyPath, int]]:
+    """YAML text -> (plain mapping, key path -> line), as :func:`parse_config` reads it.
+
+    Float-looking numbers become exact ``Decimal``s, ``${VAR}`` is interpolated and literal
+    secrets are refused; problems raise :class:`ConfigError` with file and line. For callers
+    that validate more than the daemon's sections (the backtest's ``backtest:`` block).
+    """
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
@@ -513,39 +518,61 @@ def parse_config(
         raise ConfigError(file, [(1, "", "the top level must be a mapping")])
     if walker.problems:
         raise ConfigError(file, walker.problems)
+    return data, walker.lines
+
+
+def validation_problems(
+    exc: ValidationError,
+    lines: Mapping[KeyPath, int],
+    prefix: KeyPath = (),
+    root: type[BaseModel] | None = None,
+) -> list[Problem]:
+    """A pydantic error as ``(line, key.path, message)`` problems for :class:`ConfigError`
+    ("unknown key; did you mean ..." when ``root`` is the model validated at ``prefix``)."""
+    return _pydantic_problems(exc, lines, prefix, root)
+
+
+def parse_config(
+    text: str, file: str = "<string>", env: Mapping[str, str] | None = None
+) -> KashbotConfig:
+    """Validate YAML text into a :class:`KashbotConfig` (raises :class:`ConfigError`)."""
+    data, lines = read_yaml(text, file, env)
+    return validate_config(data, lines, file)
+
+
+def validate_config(
+    data: Mapping[str, Any], lines: Mapping[KeyPath, int], file: str = "<config>"
+) -> KashbotConfig:
+    """Validate a mapping read by :func:`read_yaml` (``lines`` place errors in ``file``)."""
     try:
         cfg = KashbotConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(file, _pydantic_problems(exc, walker.lines, root=KashbotConfig)) from None
+        raise ConfigError(file, _pydantic_problems(exc, lines, root=KashbotConfig)) from None
     problems: list[tuple[int | None, str, str]] = []
     for i, strat in enumerate(cfg.strategies):
         base: KeyPath = ("strategies", i)
         try:
             cls = load_strategy_class(strat.name)
         except StrategyLoadError as exc:
-            problems.append(
-                (_line_for(walker.lines, (*base, "name")), _fmt((*base, "name")), str(exc))
-            )
+            problems.append((_line_for(lines, (*base, "name")), _fmt((*base, "name")), str(exc)))
             continue
         try:
             cls.Params.model_validate(strat.params)
         except ValidationError as exc:
-            problems.extend(
-                _pydantic_problems(exc, walker.lines, (*base, "params"), root=cls.Params)
-            )
+            problems.extend(_pydantic_problems(exc, lines, (*base, "params"), root=cls.Params))
         if strat.timers and not any(issubclass(Timer, kind) for kind in cls.handles):
             problems.append(
                 (
-                    _line_for(walker.lines, (*base, "timers")),
+                    _line_for(lines, (*base, "timers")),
                     _fmt((*base, "timers")),
                     f"strategy {strat.name!r} does not handle Timer events",
                 )
             )
-    problems.extend(_deployment_problems(cfg, walker.lines))
+    problems.extend(_deployment_problems(cfg, lines))
     if problems:
         raise ConfigError(file, problems)
     cfg._source = file
-    cfg._lines = walker.lines
+    cfg._lines = dict(lines)
     return cfg
 
 

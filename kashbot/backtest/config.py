@@ -10,16 +10,21 @@ dotted paths); :func:`split_config` validates it at the last moment.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from kashbot.config import ConfigError, KashbotConfig, parse_config
+from kashbot.config import (
+    ConfigError,
+    KashbotConfig,
+    Problem,
+    read_yaml,
+    validate_config,
+    validation_problems,
+)
 
 
 class BacktestSettings(BaseModel):
@@ -51,61 +56,53 @@ class BacktestSettings(BaseModel):
     plots: bool = True
 
 
-_BLOCK_RE = re.compile(r"^backtest\s*:")
+def load_backtest_file(path: str | Path, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Read and validate a backtest config file; returns it as a plain mapping.
 
-
-def blank_backtest_block(text: str) -> str:
-    """The YAML text with its top-level ``backtest:`` block replaced by blank lines.
-
-    Line numbers are preserved, so ``kashbot.config`` still reports errors at the right line.
+    The file is read once, by the daemon's own reader (:func:`kashbot.config.read_yaml`), so the
+    ``backtest:`` block gets what the daemon sections get: errors as ``file:line: key: message``
+    (unknown keys with a "did you mean"), ``${VAR}`` interpolation, and float-looking numbers as
+    exact ``Decimal``s in the returned mapping.
     """
-    out: list[str] = []
-    inside = False
-    for line in text.splitlines():
-        if _BLOCK_RE.match(line):
-            inside = True
-            out.append("")
-            continue
-        if inside and line and not line[0].isspace() and not line.startswith("#"):
-            inside = False
-        out.append("" if inside else line)
-    return "\n".join(out) + "\n"
-
-
-def load_backtest_file(path: str | Path) -> dict[str, Any]:
-    """Read and validate a backtest config file; returns it as a plain mapping."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(str(p), [(None, "", f"cannot read: {exc}")]) from exc
-    parse_config(blank_backtest_block(text), str(p))  # errors name file, key path and line
-    raw = yaml.safe_load(text) or {}
-    if not isinstance(raw, dict):
-        raise ConfigError(str(p), [(1, "", "the top level must be a mapping")])
-    split_config(raw, source=str(p))
-    return raw
+    data, lines = read_yaml(text, str(p), env)
+    problems: list[Problem] = []
+    try:
+        validate_config(_daemon_part(data), lines, str(p))
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+    try:
+        BacktestSettings.model_validate(data.get("backtest") or {})
+    except ValidationError as exc:
+        problems.extend(validation_problems(exc, lines, ("backtest",), root=BacktestSettings))
+    if problems:
+        raise ConfigError(str(p), problems)
+    return data
 
 
 def split_config(
     raw: Mapping[str, Any], *, source: str = "<config>"
 ) -> tuple[KashbotConfig, BacktestSettings]:
-    """Validate a config mapping into the daemon's config and the backtest settings."""
-    rest = {k: v for k, v in raw.items() if k != "backtest"}
+    """Validate a config mapping into the daemon's config and the backtest settings.
+
+    A mapping has no lines; a file's problems are found with them by :func:`load_backtest_file`,
+    so what fails here is an override (a sweep value) and is named by its key path.
+    """
     try:
         settings = BacktestSettings.model_validate(raw.get("backtest") or {})
     except ValidationError as exc:
-        raise ConfigError(source, _problems(exc, "backtest")) from None
+        problems = validation_problems(exc, {}, ("backtest",), root=BacktestSettings)
+        raise ConfigError(source, problems) from None
     try:
-        cfg = KashbotConfig.model_validate(rest)
+        cfg = KashbotConfig.model_validate(_daemon_part(raw))
     except ValidationError as exc:
-        raise ConfigError(source, _problems(exc, "")) from None
+        raise ConfigError(source, validation_problems(exc, {}, root=KashbotConfig)) from None
     return cfg, settings
 
 
-def _problems(exc: ValidationError, prefix: str) -> list[tuple[int | None, str, str]]:
-    out: list[tuple[int | None, str, str]] = []
-    for err in exc.errors():
-        path = ".".join(str(p) for p in (prefix, *err["loc"]) if p != "")
-        out.append((None, path, err["msg"]))
-    return out
+def _daemon_part(raw: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in raw.items() if k != "backtest"}
