@@ -15,6 +15,7 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from kashbot import amm
@@ -259,16 +260,17 @@ def compute_metrics(t: RunTotals) -> dict[str, Any]:
     }
 
 
-def numeric_metric(metrics: Mapping[str, Any], name: str) -> float:
-    """A metric as a float for sorting sweep rows (decimal strings included); NaN if absent."""
+def metric_decimal(metrics: Mapping[str, Any], name: str) -> Decimal | None:
+    """A metric as an exact ``Decimal`` for sorting sweep rows; None if absent or not a number.
+
+    Money metrics are decimal strings: a float would round them, so two rows a cent apart near
+    1e16 could tie or swap. Float ratios convert exactly (order kept); NaN is not a number.
+    """
     v = metrics.get(name)
-    if isinstance(v, bool) or v is None:
-        return math.nan
-    if isinstance(v, int | float):
-        return float(v)
-    if isinstance(v, str):
-        try:
-            return float(v)
-        except ValueError:
-            return math.nan
-    return math.nan
+    if isinstance(v, bool) or not isinstance(v, int | float | str):
+        return None
+    try:
+        d = Decimal(v)
+    except InvalidOperation:
+        return None
+    return None if d.is_nan() else d

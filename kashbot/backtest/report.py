@@ -12,6 +12,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +68,15 @@ def report_document(art: RunArtifacts) -> dict[str, Any]:
 
 
 def dumps_report(art: RunArtifacts) -> str:
-    return json.dumps(report_document(art), sort_keys=True, indent=2, allow_nan=False) + "\n"
+    doc = report_document(art)
+    return json.dumps(doc, sort_keys=True, indent=2, allow_nan=False, default=_exact) + "\n"
+
+
+def _exact(value: object) -> str:
+    """Decimals (sweep parameters such as a USDC cap) as their exact string."""
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 TRADE_COLUMNS = (

@@ -6,20 +6,24 @@ Dask (``ray.remote(unit)`` / ``client.map(unit, ...)``) instead of the process p
 
 A sweep axis is ``name=v1,v2,...`` where ``name`` is a dotted path into the config mapping
 (list items by index: ``strategies.0.params.edge_bps=50,100``). Values are parsed as YAML
-scalars, so ``5`` is an int, ``0.5`` a float (only ever a parameter, never money we hold),
-``"0.5"`` a string and ``true`` a bool.
+scalars the way the config reader parses them: ``5`` is an int, ``12.5`` an exact ``Decimal``
+(never a float: it may be money, e.g. ``risk.per_trade_cap_usdc``), ``"0.5"`` a string and
+``true`` a bool.
+
+Rows sort on their metric as a ``Decimal`` (money metrics are exact decimal strings); a row
+without a numeric value sorts last either way.
 """
 
 from __future__ import annotations
 
 import copy
 import itertools
-import math
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import yaml
@@ -27,7 +31,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from kashbot.backtest.metrics import numeric_metric
+from kashbot.backtest.metrics import metric_decimal
 
 Unit = Callable[[dict[str, Any], dict[str, Any], int], dict[str, Any]]
 
@@ -45,10 +49,27 @@ def parse_axis(spec: str) -> tuple[str, list[Any]]:
     parsed = []
     for raw in values.split(","):
         try:
-            parsed.append(yaml.safe_load(raw.strip()))
+            parsed.append(parse_value(raw.strip()))
         except yaml.YAMLError as exc:
             raise SweepError(f"--sweep {name}: cannot parse value {raw!r}: {exc}") from exc
     return name, parsed
+
+
+_FLOAT_TAG = "tag:yaml.org,2002:float"
+
+
+def parse_value(text: str) -> Any:
+    """One YAML scalar; a float-looking number becomes the exact ``Decimal`` written."""
+    node = yaml.compose(text, Loader=yaml.SafeLoader)
+    if isinstance(node, yaml.ScalarNode) and node.tag == _FLOAT_TAG:
+        try:
+            value = Decimal(node.value)
+        except InvalidOperation:  # .inf, .nan, sexagesimal: YAML's own reading
+            pass
+        else:
+            if value.is_finite():
+                return value
+    return yaml.safe_load(text)
 
 
 def parse_axes(specs: Sequence[str]) -> dict[str, list[Any]]:
@@ -115,10 +136,10 @@ def sort_rows(rows: Sequence[SweepRow], sort_by: str) -> list[SweepRow]:
     ascending = sort_by.startswith("+")
     key_name = sort_by.lstrip("+-")
 
-    def key(row: SweepRow) -> tuple[int, float]:
-        v = numeric_metric(row.metrics, key_name) if row.error is None else math.nan
-        if math.isnan(v):
-            return (1, 0.0)
+    def key(row: SweepRow) -> tuple[int, Decimal]:
+        v = metric_decimal(row.metrics, key_name) if row.error is None else None
+        if v is None:
+            return (1, Decimal(0))
         return (0, v if ascending else -v)
 
     return sorted(rows, key=key)  # stable: ties keep grid order

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from decimal import Decimal
 
 import pytest
 
@@ -121,7 +122,10 @@ def test_metrics_usdc_signed(atomic: int, text: str) -> None:
     assert m.usdc_signed(atomic) == text
 
 
-def test_metrics_numeric_metric_parses_strings() -> None:
-    assert m.numeric_metric({"a": "-1.5"}, "a") == -1.5
-    assert math.isnan(m.numeric_metric({"a": None}, "a"))
-    assert math.isnan(m.numeric_metric({}, "a"))
+def test_metrics_metric_decimal_is_exact() -> None:
+    assert m.metric_decimal({"a": "-1.5"}, "a") == Decimal("-1.5")
+    assert m.metric_decimal({"a": "12345678901.000001"}, "a") == Decimal("12345678901.000001")
+    assert m.metric_decimal({"a": 3}, "a") == 3
+    assert m.metric_decimal({"a": 0.25}, "a") == Decimal("0.25")
+    for absent in ({"a": None}, {}, {"a": "n/a"}, {"a": "NaN"}, {"a": math.nan}, {"a": True}):
+        assert m.metric_decimal(absent, "a") is None

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import pickle
+from decimal import Decimal
 from typing import Any
 
 import pytest
 
 from kashbot.backtest import sweep as sw
+from kashbot.backtest.report import RunArtifacts, dumps_report
 
 
 def dummy_unit(config: dict[str, Any], params: dict[str, Any], seed: int) -> dict[str, Any]:
@@ -25,7 +27,38 @@ BASE = {"size": 1, "strategies": [{"name": "fair_value", "params": {"edge_bps": 
 
 def test_sweep_parse_axes_yaml_scalars() -> None:
     axes = sw.parse_axes(["a.b=1,2.5,x", "flag=true,false", 'q="0.5"'])
-    assert axes == {"a.b": [1, 2.5, "x"], "flag": [True, False], "q": ["0.5"]}
+    assert axes == {"a.b": [1, Decimal("2.5"), "x"], "flag": [True, False], "q": ["0.5"]}
+    assert [type(v) for v in axes["a.b"]] == [int, Decimal, str]
+
+
+def test_sweep_float_looking_values_are_exact_decimals() -> None:
+    name, values = sw.parse_axis("risk.per_trade_cap_usdc=12.5,0.1,1_000.25,-0.000001")
+    assert name == "risk.per_trade_cap_usdc"
+    assert values == [Decimal("12.5"), Decimal("0.1"), Decimal("1000.25"), Decimal("-0.000001")]
+    assert all(type(v) is Decimal for v in values)  # 0.1 is not 0.1000000000000000055...
+    assert sw.parse_value(".inf") == float("inf")  # not a number a USDC field accepts anyway
+
+
+def test_sweep_rows_sort_on_exact_decimals_non_numeric_last() -> None:
+    big = "90071992547409.93"  # 2**53 / 100: a float cannot tell these two apart
+    rows = [
+        sw.SweepRow({"p": 0}, {"pnl": big}),
+        sw.SweepRow({"p": 1}, {"pnl": "n/a"}),
+        sw.SweepRow({"p": 2}, {"pnl": "90071992547409.94"}),
+        sw.SweepRow({"p": 3}, {}, error="RuntimeError: boom"),
+        sw.SweepRow({"p": 4}, {"pnl": None}),
+        sw.SweepRow({"p": 5}, {"pnl": "-1"}),
+    ]
+    assert float(big) == float("90071992547409.94")
+    assert [r.params["p"] for r in sw.sort_rows(rows, "pnl")] == [2, 0, 5, 1, 3, 4]
+    assert [r.params["p"] for r in sw.sort_rows(rows, "+pnl")] == [5, 0, 2, 1, 3, 4]
+
+
+def test_sweep_decimal_params_reach_the_config_and_report() -> None:
+    cfg = sw.apply_params({"risk": {}}, {"risk.per_trade_cap_usdc": Decimal("12.5")})
+    assert cfg == {"risk": {"per_trade_cap_usdc": Decimal("12.5")}}
+    art = RunArtifacts(inputs={"params": {"risk.per_trade_cap_usdc": Decimal("12.5")}}, metrics={})
+    assert '"risk.per_trade_cap_usdc": "12.5"' in dumps_report(art)
 
 
 @pytest.mark.parametrize("spec", ["noequals", "=1,2", "a=", "a=[1"])
