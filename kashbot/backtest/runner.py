@@ -119,6 +119,33 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def _input_names(block: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``backtest:`` block with its input files by name only.
+
+    A path differs between checkouts of the same inputs (the CLI resolves it), so keeping it
+    would make the report's bytes depend on where it ran; the files' content is named by
+    ``inputs.data_sha256`` / ``inputs.scenario_sha256``.
+    """
+    doc = dict(block)
+    for key in ("data", "scenario"):
+        if doc.get(key) is not None:
+            doc[key] = Path(str(doc[key])).name
+    return doc
+
+
+def settings_document(settings: BacktestSettings) -> dict[str, Any]:
+    """The settings for ``report.json`` (input files by name)."""
+    return _input_names(json.loads(settings.model_dump_json()))
+
+
+def config_digest(config: Mapping[str, Any]) -> str:
+    """SHA-256 of the config mapping as run (input files by name)."""
+    doc = dict(config)
+    if isinstance(doc.get("backtest"), Mapping):
+        doc["backtest"] = _input_names(doc["backtest"])
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
+
+
 def own_trade_predictions(events: Sequence[Recordable]) -> set[int]:
     """Indices of recorded ``PredictionSeen`` rows that were *our* trades (not others' flow)."""
     return set(match_own_predictions(events).values())
@@ -782,9 +809,7 @@ async def run_backtest_async(
     if (data is None) == (scenario is None):
         raise BacktestError("give exactly one of data (a journal) or scenario (a sim scenario)")
     inputs: dict[str, Any] = {"seed": seed, "params": dict(params or {})}
-    inputs["config_sha256"] = hashlib.sha256(
-        json.dumps(config, sort_keys=True, default=str).encode()
-    ).hexdigest()
+    inputs["config_sha256"] = config_digest(config)
     recorded: list[Event] = []
     pools: dict[str, amm.Pool] = {}
     time_scale = 1.0
@@ -840,7 +865,11 @@ async def run_backtest_async(
     else:
         assert scenario is not None
         base = load_scenario(scenario)
-        inputs.update(scenario=Path(str(scenario)).name, scenario_seed=base.seed)
+        inputs.update(
+            scenario=Path(scenario).name,
+            scenario_sha256=_sha256(Path(scenario)),
+            scenario_seed=base.seed,
+        )
         sc, api_key = prepare_scenario(base, cfg, settings)
         from kashbot.sim.ids import parse_iso
 
@@ -892,7 +921,7 @@ async def run_backtest_async(
         metrics["requests_by_route"] = dict(sorted(driver.adapter.requests.items()))
         if plan is not None:
             metrics["observed_replay"] = driver.observed_metrics()
-        inputs["settings"] = json.loads(settings.model_dump_json())
+        inputs["settings"] = settings_document(settings)
         art = RunArtifacts(
             inputs=inputs,
             metrics=metrics,

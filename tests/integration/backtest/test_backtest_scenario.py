@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -62,3 +63,24 @@ def test_backtest_sweep_runs_the_real_unit_on_processes() -> None:
     rows = run_sweep(run_unit, cfg, axes, seed=1, workers=2, progress=False)
     assert [r.error for r in rows] == [None, None]
     assert rows[0].metrics["trades"] >= rows[1].metrics["trades"]  # a wider edge trades less
+
+
+async def test_backtest_report_does_not_depend_on_where_the_inputs_are(tmp_path: Path) -> None:
+    """Two checkouts, same scenario bytes: same report.json (the CLI passes absolute paths)."""
+    outs = []
+    for where in ("checkout-a", "deeper/checkout-b"):
+        copy = tmp_path / where / "default.yaml"
+        copy.parent.mkdir(parents=True)
+        copy.write_bytes(SCENARIO.read_bytes())
+        cfg = _config(duration=300.0)
+        cfg["backtest"]["scenario"] = str(copy.resolve())
+        out = tmp_path / where / "out"
+        await run_backtest_async(cfg, seed=3, out_dir=out, progress=False)
+        outs.append(out)
+    a, b = ((o / "report.json").read_bytes() for o in outs)
+    assert a == b
+    doc = json.loads(a)
+    assert str(tmp_path) not in a.decode()
+    assert doc["inputs"]["settings"]["scenario"] == "default.yaml"
+    assert doc["inputs"]["scenario"] == "default.yaml"
+    assert doc["inputs"]["scenario_sha256"] == hashlib.sha256(SCENARIO.read_bytes()).hexdigest()
