@@ -3,10 +3,9 @@
 Money stays in integers (USDC atomic units, WAD tokens). Floats appear only for ratios (Sharpe,
 drawdown as a fraction), rounded to a fixed number of places so a report is byte-stable.
 
-Marking: a position is worth what selling it into the pool right now would pay, after the AMM
-sell fee and the protocol fee (``amm.sell(...).payout``). Outcome tokens are not $1 claims on
-Kash, and a marginal-price mark would ignore slippage and the 2 % of sell fees, so the exit value
-is the honest number (it is also the conservative one).
+Marking is :mod:`kashbot.valuation`'s, the same rule the daemon's status view uses: a position is
+worth what selling it into the pool right now would pay after fees, and one whose pool is unknown
+is marked at cost.
 """
 
 from __future__ import annotations
@@ -21,30 +20,13 @@ from typing import Any
 from kashbot import amm
 from kashbot.engine.events import Side
 from kashbot.money import Atomic, Wad
+from kashbot.valuation import Fill, mark_position
 
 RATIO_PLACES = 6
 SECONDS_PER_DAY = 86_400
 DAYS_PER_YEAR = 365  # Kash trades 24/7
 
 PositionKey = tuple[str, int]  # (market_id, outcome)
-
-
-@dataclass(frozen=True, slots=True)
-class Fill:
-    """One of our trades that completed on the venue."""
-
-    ts: float
-    trade_id: str
-    intent_id: str
-    market_id: str
-    outcome: int
-    side: Side
-    usdc: Atomic  # buy: gross USDC paid (fees included); sell: USDC that reached us
-    tokens: Wad  # bought, or burned by the sale
-    fee: Atomic  # protocol fee, plus the AMM sell fee on sells
-    prob_before: Wad = 0  # the outcome's chance just before / after our trade
-    prob_after: Wad = 0
-    reason: str = ""
 
 
 @dataclass(slots=True)
@@ -68,7 +50,7 @@ class Book:
     def apply(self, fill: Fill) -> Atomic:
         """Book a fill; returns the realised PnL it produced (0 for buys)."""
         pos = self.positions.setdefault((fill.market_id, fill.outcome), Position())
-        self.fees += fill.fee
+        self.fees += fill.fee or 0
         self.volume += fill.usdc
         if fill.side is Side.BUY:
             self.cash -= fill.usdc
@@ -91,30 +73,16 @@ class Book:
         return pnl
 
 
-def exit_value(
-    pool: amm.Pool, outcome: int, tokens: Wad, fees: amm.Fees = amm.DEFAULT_FEES
-) -> Atomic:
-    """What selling ``tokens`` into ``pool`` would pay now (0 for nothing or an impossible sale)."""
-    if tokens <= 0:
-        return 0
-    try:
-        return amm.sell(pool, outcome, tokens, fees).payout
-    except amm.AmmError:  # more tokens than the pool can absorb: price what it can take
-        return amm.sell(pool, outcome, pool.supplies[outcome] - 1, fees).payout
-
-
 def mark_value(
     positions: Mapping[PositionKey, Position],
     pools: Mapping[str, amm.Pool],
     fees: amm.Fees = amm.DEFAULT_FEES,
 ) -> Atomic:
-    """Exit value of every position; a market with no known pool marks at zero."""
-    total = 0
-    for (market_id, outcome), pos in positions.items():
-        pool = pools.get(market_id)
-        if pool is not None and pos.tokens > 0:
-            total += exit_value(pool, outcome, pos.tokens, fees)
-    return total
+    """The positions' total mark (:func:`kashbot.valuation.mark_position`)."""
+    return sum(
+        mark_position(pools.get(market_id), outcome, pos.tokens, pos.cost, fees).value
+        for (market_id, outcome), pos in positions.items()
+    )
 
 
 @dataclass(frozen=True, slots=True)

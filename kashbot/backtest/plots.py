@@ -89,15 +89,18 @@ def plot_prices(path: Path, art: RunArtifacts) -> Path:
                     label=f"fair[{o}]",
                 )
             for side, marker in ((Side.BUY, "^"), (Side.SELL, "v")):
-                fs = [
-                    f
+                pts = [
+                    (_hours(f.ts, t0), f.prob_after / WAD)
                     for f in art.fills
-                    if f.market_id == market_id and f.outcome == o and f.side is side
+                    if f.market_id == market_id
+                    and f.outcome == o
+                    and f.side is side
+                    and f.prob_after is not None
                 ]
-                if fs:
+                if pts:
                     ax.scatter(
-                        [_hours(f.ts, t0) for f in fs],
-                        [f.prob_after / WAD for f in fs],
+                        [x for x, _ in pts],
+                        [y for _, y in pts],
                         marker=marker,
                         color=line.get_color(),
                         edgecolors="black",

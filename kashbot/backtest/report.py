@@ -19,8 +19,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from kashbot.backtest.metrics import EquityPoint, Fill, InventoryPoint, usdc_signed, wad_str
+from kashbot.backtest.metrics import EquityPoint, InventoryPoint, usdc_signed, wad_str
 from kashbot.money import Wad
+from kashbot.valuation import Fill
 
 REPORT_FORMAT = "kashbot-backtest-report"
 REPORT_VERSION = 1
@@ -112,9 +113,9 @@ def write_trades_csv(path: Path, fills: list[Fill]) -> None:
                     f.side.value,
                     usdc_signed(f.usdc),
                     wad_str(f.tokens),
-                    usdc_signed(f.fee),
-                    wad_str(f.prob_before),
-                    wad_str(f.prob_after),
+                    "" if f.fee is None else usdc_signed(f.fee),
+                    "" if f.prob_before is None else wad_str(f.prob_before),
+                    "" if f.prob_after is None else wad_str(f.prob_after),
                     f.reason,
                 )
             )

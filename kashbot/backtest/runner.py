@@ -45,7 +45,6 @@ from kashbot.backtest.config import BacktestSettings, split_config
 from kashbot.backtest.metrics import (
     Book,
     EquityPoint,
-    Fill,
     InventoryPoint,
     RunTotals,
     compute_metrics,
@@ -90,6 +89,7 @@ from kashbot.sim.scenario import Scenario, ScenarioError, load_scenario
 from kashbot.sim.venue import MarketTick, Venue
 from kashbot.sources.webhook import route_to
 from kashbot.store.store import Store
+from kashbot.valuation import Fill
 
 log = structlog.get_logger("kashbot.backtest")
 

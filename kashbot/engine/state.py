@@ -37,6 +37,7 @@ from kashbot.engine.events import (
     TradingStateChanged,
 )
 from kashbot.money import Atomic, Wad
+from kashbot.valuation import Fill  # the backtest's fills are the same type
 
 POOL_TOLERANCE = 10**9  # 1e-9 in probability: the replayed pool must land on the venue's q
 
@@ -151,20 +152,6 @@ class MarketView:
 class PositionView:
     shares: Wad = 0
     cost: Atomic = 0  # USDC cost basis of the shares still held
-
-
-@dataclass(slots=True)
-class Fill:
-    """One of our completed trades, for PnL and the status view."""
-
-    ts: float
-    trade_id: str
-    intent_id: str
-    market_id: str
-    outcome: int
-    side: Side
-    usdc: Atomic
-    tokens: Wad
 
 
 def _drop_pool_if_off(view: MarketView) -> None:

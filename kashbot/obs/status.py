@@ -1,14 +1,14 @@
 """What the operator sees: one status snapshot (JSON for ``kashbot status``) and its rich view.
 
-PnL at mark values each open position at what selling it into the current pool would pay (net
-of fees, :func:`kashbot.amm.sell`), i.e. a liquidation mark, not ``shares × probability`` —
-outcome tokens are not $1 claims on this AMM. Without a known pool the position is marked at
-cost and flagged.
+PnL at mark uses :func:`kashbot.valuation.mark_position`, the rule the backtest report uses too:
+each open position is worth what selling it into the current pool would pay (net of fees), a
+liquidation mark, not ``shares × probability`` — outcome tokens are not $1 claims on this AMM.
+Without a known pool the position is marked at cost (unrealised PnL zero) and flagged
+``marked: false`` / "(at cost)".
 """
 
 from __future__ import annotations
 
-import contextlib
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -17,9 +17,9 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from kashbot import amm
 from kashbot.engine.state import EngineState
 from kashbot.money import Atomic, fmt_usdc, wad_to_decimal
+from kashbot.valuation import mark_position
 
 
 class RouterStatus(Protocol):
@@ -102,12 +102,8 @@ def mark_positions(state: EngineState) -> list[PositionMark]:
             continue
         view = state.markets.get(market_id)
         pool = view.pool if view is not None else None
-        value, marked = pos.cost, False
-        if pool is not None and outcome < pool.outcome_count:
-            tokens = min(pos.shares, pool.supplies[outcome] - 1)
-            with contextlib.suppress(amm.AmmError):
-                value, marked = amm.sell(pool, outcome, tokens, state.fees).payout, True
-        out.append(PositionMark(market_id, outcome, pos.shares, pos.cost, value, marked))
+        mark = mark_position(pool, outcome, pos.shares, pos.cost, state.fees)
+        out.append(PositionMark(market_id, outcome, pos.shares, pos.cost, mark.value, mark.marked))
     return out
 
 

@@ -11,16 +11,17 @@ from kashbot import amm
 from kashbot.backtest import metrics as m
 from kashbot.engine.events import Side
 from kashbot.money import WAD
+from kashbot.valuation import Fill
 
 DAY = 86_400.0
 
 
-def _buy(ts: float, usdc: int, tokens: int, fee: int, tid: str = "t") -> m.Fill:
-    return m.Fill(ts, tid, "i", "mk", 0, Side.BUY, usdc, tokens, fee)
+def _buy(ts: float, usdc: int, tokens: int, fee: int, tid: str = "t") -> Fill:
+    return Fill(ts, tid, "i", "mk", 0, Side.BUY, usdc, tokens, fee)
 
 
-def _sell(ts: float, usdc: int, tokens: int, fee: int, tid: str = "t") -> m.Fill:
-    return m.Fill(ts, tid, "i", "mk", 0, Side.SELL, usdc, tokens, fee)
+def _sell(ts: float, usdc: int, tokens: int, fee: int, tid: str = "t") -> Fill:
+    return Fill(ts, tid, "i", "mk", 0, Side.SELL, usdc, tokens, fee)
 
 
 def test_metrics_average_cost_realised_pnl_is_exact() -> None:
@@ -50,7 +51,7 @@ def test_metrics_mark_is_exact_exit_value_from_amm() -> None:
     expected = amm.sell(bought.pool, 0, bought.tokens_out).payout
     assert m.mark_value(book.positions, {"mk": bought.pool}) == expected
     assert expected < 50 * 10**6  # fees both ways: a round trip loses money
-    assert m.mark_value(book.positions, {}) == 0  # unknown pool marks at zero
+    assert m.mark_value(book.positions, {}) == 50 * 10**6  # unknown pool: at cost
 
 
 @pytest.mark.parametrize(

@@ -14,16 +14,15 @@ from kashbot.backtest.report import RunArtifacts, print_summary, write_outputs
 from kashbot.engine.events import FairValueUpdate, PriceChange, Side, Timer
 from kashbot.money import WAD
 from kashbot.sources.replay import ReplaySource
+from kashbot.valuation import Fill
 
 H = WAD // 2
 
 
 def _artifacts() -> RunArtifacts:
     fills = [
-        m.Fill(60.0, "t1", "i1", "mk", 0, Side.BUY, 5_000_000, 9 * WAD, 50_000, WAD // 3, WAD // 2),
-        m.Fill(
-            120.0, "t2", "i2", "mk", 0, Side.SELL, 2_000_000, 3 * WAD, 40_400, WAD // 2, WAD // 3
-        ),
+        Fill(60.0, "t1", "i1", "mk", 0, Side.BUY, 5_000_000, 9 * WAD, 50_000, WAD // 3, WAD // 2),
+        Fill(120.0, "t2", "i2", "mk", 0, Side.SELL, 2_000_000, 3 * WAD, 40_400, WAD // 2, WAD // 3),
     ]
     book = m.Book(cash=100_000_000)
     for f in fills:
