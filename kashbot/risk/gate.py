@@ -19,11 +19,14 @@ proceeds.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
+import secrets
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
 
 import structlog
@@ -92,7 +95,10 @@ UNTRADEABLE_CODES: frozenset[str] = frozenset(
     {"MARKET_NOT_TRADEABLE", "MARKET_NOT_FOUND", "CHAIN_NOT_SUPPORTED"}
 )
 
-_MINT = object()  # only this module can build an Approval
+# An Approval carries an HMAC of its terms under this per-process secret, so a copy with other
+# terms (``dataclasses.replace(approval, intent=...)``) fails its own ``__post_init__``.
+_SEAL_KEY = secrets.token_bytes(32)
+_INTENT_FIELDS = tuple(f.name for f in fields(OrderIntent))
 _MAX_AWAITING = 10_000  # settled trades whose fill event is still to come (bounded if unsubscribed)
 
 
@@ -101,12 +107,44 @@ def reservation_for(intent_id: str) -> str:
     return f"r-{intent_id}"
 
 
+def _seal(
+    intent: OrderIntent,
+    idempotency_key: str,
+    reservation_id: str,
+    daily_draw: Atomic,
+    exposure: Atomic,
+    expects_confirmation: bool,
+    auto_confirm: bool,
+    approved_at: float,
+) -> bytes:
+    """The MAC binding an approval's terms together (every field of the intent included)."""
+    terms = tuple(
+        sorted(v.items()) if isinstance(v, dict) else v
+        for v in (getattr(intent, name) for name in _INTENT_FIELDS)
+    )
+    text = repr(
+        (
+            terms,
+            idempotency_key,
+            reservation_id,
+            daily_draw,
+            exposure,
+            expects_confirmation,
+            auto_confirm,
+            approved_at,
+        )
+    )
+    return hmac.new(_SEAL_KEY, text.encode(), hashlib.sha256).digest()
+
+
 @dataclass(frozen=True, slots=True)
 class Approval:
     """Permission to send exactly this intent, minted only by :class:`RiskGate`.
 
     ``daily_draw`` is what the intent holds on the daily ledger (0 for sells), ``exposure`` what
-    it adds to its market's exposure while in flight.
+    it adds to its market's exposure while in flight. ``_mint`` seals all of them: a copy with
+    other terms cannot be built. The executor still asks :meth:`RiskGate.is_issued`, which knows
+    the very object it issued.
     """
 
     intent: OrderIntent
@@ -117,10 +155,20 @@ class Approval:
     expects_confirmation: bool
     auto_confirm: bool
     approved_at: float
-    _mint: object = field(default=None, repr=False, compare=False)
+    _mint: bytes = field(default=b"", repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if self._mint is not _MINT:
+        expected = _seal(
+            self.intent,
+            self.idempotency_key,
+            self.reservation_id,
+            self.daily_draw,
+            self.exposure,
+            self.expects_confirmation,
+            self.auto_confirm,
+            self.approved_at,
+        )
+        if not isinstance(self._mint, bytes) or not hmac.compare_digest(self._mint, expected):
             raise TypeError("an Approval can only be minted by RiskGate")
 
 
@@ -252,6 +300,7 @@ class RiskGate:
         self._known: dict[str, None] = {}  # a dict for its read-only keys() view
         self._cost: dict[str, Atomic] = {}  # settled exposure per market (cost basis, USDC)
         self._inflight: dict[str, _InFlight] = {}  # reservation id -> exposure in flight
+        self._issued: dict[str, Approval] = {}  # reservation id -> the open Approval minted
         self._held: dict[tuple[str, int], _Holding] = {}  # positions seen through ``observe``
         # completed trades whose TradeUpdate is still to come: reservation id -> market, outcome
         self._awaiting: dict[str, tuple[str, int]] = {}
@@ -372,18 +421,24 @@ class RiskGate:
         exposure = 0 if reduces_exposure(intent) else intent.amount
         self.ledger.reserve(reservation_id, draw, t)
         self._inflight[reservation_id] = _InFlight(intent.market_id, exposure, intent.outcome)
-        expects = self.limits.needs_confirmation(intent.amount)
-        return Approval(
-            intent=intent,
-            idempotency_key=f"kb-{uuid.uuid4().hex}",
-            reservation_id=reservation_id,
-            daily_draw=draw,
-            exposure=exposure,
-            expects_confirmation=expects,
-            auto_confirm=intent.amount <= self.limits.auto_confirm_ceiling,
-            approved_at=t,
-            _mint=_MINT,
+        terms = (
+            intent,
+            f"kb-{uuid.uuid4().hex}",
+            reservation_id,
+            draw,
+            exposure,
+            self.limits.needs_confirmation(intent.amount),
+            intent.amount <= self.limits.auto_confirm_ceiling,
+            t,
         )
+        approval = Approval(*terms, _mint=_seal(*terms))
+        self._issued[reservation_id] = approval
+        return approval
+
+    def is_issued(self, approval: Approval) -> bool:
+        """Is this the very Approval this gate minted, still open (not settled or released)?"""
+        issued = self._issued.get(approval.reservation_id)
+        return issued is approval and issued.intent is approval.intent
 
     def record_denial(self, denial: Denial) -> None:
         """One log line and one event per denial, whoever found the reason."""
@@ -423,6 +478,7 @@ class RiskGate:
     def release(self, approval: Approval) -> Atomic:
         """The trade never counted on the venue: headroom and exposure come back exactly."""
         self._inflight.pop(approval.reservation_id, None)
+        self._issued.pop(approval.reservation_id, None)
         return self.ledger.release(approval.reservation_id)
 
     def settle(self, reservation_id: str, *, side: Side, amount: Atomic, completed: bool) -> None:
@@ -433,6 +489,7 @@ class RiskGate:
         position the gate has not seen is the sell's ``amount`` (its proceeds) taken off here.
         The daily draw stays committed either way: the server counted the buy when it accepted it.
         """
+        self._issued.pop(reservation_id, None)
         flight = self._inflight.pop(reservation_id, None)
         if flight is None or not completed:
             return

@@ -53,6 +53,48 @@ def test_approval_cannot_be_forged() -> None:
         dataclasses.replace(a, daily_draw=0, _mint=None)
 
 
+def test_replace_cannot_turn_an_approval_into_another() -> None:
+    """Copying the mint token onto another intent (or other terms) fails: it is sealed to them."""
+    gate, _, _ = make()
+    a = gate.check(intent(1))
+    assert isinstance(a, Approval)
+    huge = OrderIntent("i1", "s", "m1", 0, Side.BUY, 10_000_000 * U)
+    with pytest.raises(TypeError):
+        dataclasses.replace(a, intent=huge)
+    with pytest.raises(TypeError):
+        dataclasses.replace(a, intent=dataclasses.replace(a.intent, amount=a.intent.amount + 1))
+    with pytest.raises(TypeError):
+        dataclasses.replace(a, _mint=None)
+    with pytest.raises(TypeError):
+        dataclasses.replace(a, _mint=b"\0" * 32)
+    with pytest.raises(TypeError):
+        dataclasses.replace(a, daily_draw=0)
+    with pytest.raises(TypeError):
+        dataclasses.replace(a, auto_confirm=not a.auto_confirm)
+    with pytest.raises(TypeError):
+        dataclasses.replace(a, reservation_id="r-other")
+    same = dataclasses.replace(a)  # the same terms re-sealed, but not the object the gate issued
+    assert same == a
+    assert gate.is_issued(a)
+    assert not gate.is_issued(same)
+
+
+def test_is_issued_follows_the_approval_until_settled_or_released() -> None:
+    gate, _, _ = make()
+    other, _, _ = make()
+    a = gate.check(intent(1))
+    b = gate.check(intent(2))
+    assert isinstance(a, Approval) and isinstance(b, Approval)
+    assert gate.is_issued(a) and gate.is_issued(b)
+    assert not other.is_issued(a)  # another gate never issued it
+    gate.commit(a)
+    assert gate.is_issued(a)  # accepted, still in flight
+    gate.settle(a.reservation_id, side=Side.BUY, amount=a.intent.amount, completed=True)
+    assert not gate.is_issued(a)
+    gate.release(b)
+    assert not gate.is_issued(b)
+
+
 def test_caps_and_reason_codes() -> None:
     gate, events, _ = make(daily_cap=25 * U, per_trade_cap=20 * U)
     assert isinstance(gate.check(intent(1, 20 * U)), Approval)
