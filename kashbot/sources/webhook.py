@@ -2,7 +2,9 @@
 
 Order of checks (kash-api §9): size (413) -> signature over the *raw* body, current or previous
 secret (401 for malformed/stale/mismatch) -> JSON and schema (400) -> persistent dedupe on the
-event id (a redelivery gets 200 and is not processed again) -> enqueue and answer 200. Processing
+event id (a redelivery gets 200 and is not processed again) -> enqueue and answer 200. A queue
+slot is held before the dedupe await, so a delivery that finds none is answered 503 with
+Retry-After and not marked seen (Kash retries 5xx), never acked and dropped. Processing
 happens in a worker task, so the answer never waits for the router (Kash wants < 2 s; its hard
 timeout is 10 s and a timeout means a retry).
 
@@ -64,6 +66,7 @@ class WebhookStats:
     bad_signature: int = 0
     malformed: int = 0
     too_large: int = 0
+    busy: int = 0  # refused with 503: the queue was full
     handler_errors: int = 0
 
 
@@ -85,6 +88,7 @@ class WebhookReceiver:
         max_body_bytes: int = 65_536,
         tolerance_ms: int = 300_000,
         queue_size: int = 10_000,
+        retry_after_s: int = 30,
     ) -> None:
         self._secrets = secrets
         self._seen = seen
@@ -96,7 +100,9 @@ class WebhookReceiver:
         self.max_body_bytes = max_body_bytes
         self.tolerance_ms = tolerance_ms
         self.stats = WebhookStats()
+        self.retry_after_s = retry_after_s
         self._queue: asyncio.Queue[WebhookEvent] = asyncio.Queue(queue_size)
+        self._reserved = 0  # slots held by deliveries awaiting the dedupe store
         self._runner: web.AppRunner | None = None
 
     @property
@@ -178,18 +184,23 @@ class WebhookReceiver:
             self.stats.malformed += 1
             log.warning("webhook_rejected", status=400, reason="malformed_body")
             return web.json_response({"error": "malformed body"}, status=400)
-        if self._queue.full():
-            # Not taken: let Kash retry later rather than pretending we have it.
+        if self._queue.maxsize and self._queue.qsize() + self._reserved >= self._queue.maxsize:
+            # Not taken and not marked seen: Kash retries a 5xx, and the retry is processed.
+            self.stats.busy += 1
             log.error("webhook_queue_full", event_id=event.id)
-            return web.json_response({"error": "busy"}, status=503, headers={"Retry-After": "30"})
-        if await self._seen.seen(event.id):
+            return web.json_response(
+                {"error": "busy"}, status=503, headers={"Retry-After": str(self.retry_after_s)}
+            )
+        self._reserved += 1  # hold a slot across the dedupe await
+        try:
+            duplicate = await self._seen.seen(event.id)
+        finally:
+            self._reserved -= 1
+        if duplicate:
             self.stats.duplicates += 1
             log.info("webhook_duplicate", event_id=event.id, type=event.type)
             return web.json_response({"ok": True, "duplicate": True})
-        try:
-            self._queue.put_nowait(event)
-        except asyncio.QueueFull:  # filled while we awaited the store: polling will catch up
-            log.error("webhook_dropped_after_dedupe", event_id=event.id)
+        self._queue.put_nowait(event)  # cannot be full: the slot was held (no await since)
         self.stats.accepted += 1
         log.info(
             "webhook_accepted",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
@@ -38,6 +38,15 @@ def body(event_id: str = "evt_1", status: str = "completed") -> bytes:
             },
         }
     ).encode()
+
+
+async def until(condition: Callable[[], bool], within_s: float = 5.0) -> None:
+    """Wait for ``condition`` (the receiver's worker runs on the same loop), or fail."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within_s
+    while not condition():
+        assert loop.time() < deadline, "condition not met before the deadline"
+        await asyncio.sleep(0.001)
 
 
 @pytest.fixture
@@ -156,3 +165,68 @@ async def test_route_to_passes_tokens_in_only_when_the_event_has_it() -> None:
     event["data"].update(side="sell", tokensOut=None, tokensIn="4000")
     await route_to(on_trade_update, WebhookEvent.model_validate(event))
     assert calls == [{"tokens_out": None, "error_code": None, "tokens_in": 4000}]
+
+
+class GatedSeen(MemorySeenEvents):
+    """Dedupe whose answer for ``slow_id`` waits until the test opens the gate."""
+
+    def __init__(self, slow_id: str) -> None:
+        super().__init__()
+        self.slow_id = slow_id
+        self.entered = asyncio.Event()
+        self.gate = asyncio.Event()
+        self.recorded: list[str] = []
+
+    async def seen(self, event_id: str) -> bool:
+        if event_id == self.slow_id:
+            self.entered.set()
+            await self.gate.wait()
+        self.recorded.append(event_id)
+        return await super().seen(event_id)
+
+
+async def test_full_queue_answers_503_and_never_marks_the_event_seen() -> None:
+    """A slot is held across the dedupe await: an event that finds no room is refused (Kash
+    retries 5xx) and not recorded, so its redelivery is processed; none is acked and dropped."""
+    got: list[str] = []
+    busy = asyncio.Event()
+    release = asyncio.Event()
+
+    async def handler(ev: WebhookEvent) -> None:
+        got.append(ev.id)
+        busy.set()
+        await release.wait()
+
+    seen = GatedSeen("evt_b")
+    rx = WebhookReceiver(
+        secrets=[SECRET],
+        seen=seen,
+        handler=handler,
+        clock=SimClock(NOW_MS / 1000),
+        queue_size=1,
+    )
+    task = asyncio.create_task(rx.run(lambda e: None))
+    try:
+        await until(lambda: rx._runner is not None)
+        a, b, c = body("evt_a"), body("evt_b"), body("evt_c")
+        assert (await post(rx, a, sign(SECRET, a, NOW_MS)))[0] == 200
+        await asyncio.wait_for(busy.wait(), 5)  # the worker holds evt_a; the queue is empty
+        slow = asyncio.create_task(post(rx, b, sign(SECRET, b, NOW_MS)))
+        await asyncio.wait_for(seen.entered.wait(), 5)  # evt_b holds the only slot
+        headers = {"Content-Type": "application/json", "X-Kash-Signature": sign(SECRET, c, NOW_MS)}
+        async with aiohttp.ClientSession() as s, s.post(rx.url, data=c, headers=headers) as r:
+            assert r.status == 503
+            assert int(r.headers["Retry-After"]) > 0
+        assert "evt_c" not in seen.recorded
+        seen.gate.set()
+        assert (await slow)[0] == 200
+        release.set()
+        await until(lambda: got == ["evt_a", "evt_b"])
+        assert (await post(rx, c, sign(SECRET, c, NOW_MS + 5_000)))[0] == 200  # the retry
+        await until(lambda: got == ["evt_a", "evt_b", "evt_c"])
+        assert rx.stats.accepted == 3 and rx.stats.duplicates == 0
+    finally:
+        seen.gate.set()  # nothing left waiting, so stopping the server does not wait either
+        release.set()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
