@@ -18,7 +18,7 @@ handled it. Wall-clock latency jitters by milliseconds; a constant latency would
 before or after a neighbouring trade by chance. Once an intent differs, there is nothing to
 anchor to and the constant latency applies from there on.
 
-Everything here is pure (journal in, plan out); the driver in :mod:`kashbot.backtest.runner`
+Everything here is pure (journal in, plan out); :mod:`kashbot.backtest.observed_replay`
 executes the plan.
 """
 

@@ -207,7 +207,7 @@ async def test_sell_position_from_webhook_tokens_in_else_one_positions_request(
     venue. Without it (as on Kash) the executor falls back to one more positions request,
     and the fills come out the same."""
     if not with_tokens_in:
-        monkeypatch.setattr("kashbot.backtest.runner.route_to", _strip_tokens_in)
+        monkeypatch.setattr("kashbot.backtest.session.route_to", _strip_tokens_in)
     events, want = _buy_then_sell()
     path = tmp_path / "in.jsonl.gz"
     write_journal(path, events)

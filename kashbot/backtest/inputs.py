@@ -1,0 +1,206 @@
+"""What a backtest runs on: the venue scenario (a sim scenario, or one built from a recording),
+our key in it, and how the inputs are named in ``report.json`` (by file name and SHA-256)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from kashbot.backtest.config import BacktestSettings
+from kashbot.backtest.observed import match_own_predictions
+from kashbot.backtest.recording import Recordable
+from kashbot.config import KashbotConfig
+from kashbot.engine.events import Event, MarketSnapshot
+from kashbot.money import WAD, Wad
+from kashbot.sim.scenario import Scenario, ScenarioError, load_scenario
+
+log = structlog.get_logger("kashbot.backtest")
+
+BACKTEST_KEY = "kash_test_" + "B" * 32  # data mode's synthetic key (never leaves the process)
+BACKTEST_USER = "backtest"
+WEBHOOK_URL = "http://backtest.invalid/kash/webhook"  # deliveries go to an in-process sink
+DATA_MODE_CASH = Decimal(10_000)
+
+
+class BacktestError(ValueError):
+    """Inputs a backtest cannot run on (no data, unknown tier, nothing to trade)."""
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _input_names(block: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``backtest:`` block with its input files by name only.
+
+    A path differs between checkouts of the same inputs (the CLI resolves it), so keeping it
+    would make the report's bytes depend on where it ran; the files' content is named by
+    ``inputs.data_sha256`` / ``inputs.scenario_sha256``.
+    """
+    doc = dict(block)
+    for key in ("data", "scenario"):
+        if doc.get(key) is not None:
+            doc[key] = Path(str(doc[key])).name
+    return doc
+
+
+def settings_document(settings: BacktestSettings) -> dict[str, Any]:
+    """The settings for ``report.json`` (input files by name)."""
+    return _input_names(json.loads(settings.model_dump_json()))
+
+
+def config_digest(config: Mapping[str, Any]) -> str:
+    """SHA-256 of the config mapping as run (input files by name)."""
+    doc = dict(config)
+    if isinstance(doc.get("backtest"), Mapping):
+        doc["backtest"] = _input_names(doc["backtest"])
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def own_trade_predictions(events: Sequence[Recordable]) -> set[int]:
+    """Indices of recorded ``PredictionSeen`` rows that were *our* trades (not others' flow)."""
+    return set(match_own_predictions(events).values())
+
+
+def _wad_decimal_str(w: Wad) -> str:
+    return str(Decimal(w) / WAD)
+
+
+def data_scenario(
+    events: Sequence[Recordable], settings: BacktestSettings, tier: str, start: float
+) -> dict[str, Any]:
+    """A venue for a recording: its markets (from the first snapshot of each), one key of ours."""
+    markets: dict[str, MarketSnapshot] = {}
+    for e in events:
+        if isinstance(e, MarketSnapshot) and e.market_id not in markets:
+            markets[e.market_id] = e
+    if not markets:
+        raise BacktestError("the recording has no MarketSnapshot: nothing to build pools from")
+    cash = settings.initial_cash_usdc or DATA_MODE_CASH
+    market_cfgs = []
+    for mid, snap in markets.items():
+        n = len(snap.probabilities)
+        probs = [_wad_decimal_str(p) for p in snap.probabilities]
+        market_cfgs.append(
+            {
+                "id": mid,
+                "title": mid,
+                "outcomes": list(snap.labels)
+                if len(snap.labels) == n
+                else [str(i) for i in range(n)],
+                "status": "ACTIVE",
+                "liquidity_usdc": str(settings.default_liquidity_usdc),
+                "initial_probabilities": probs,
+                "freeze_after_s": None
+                if snap.freeze_at is None
+                else max(snap.freeze_at - start, 0),
+                "noise": {"enabled": False},
+            }
+        )
+    return {
+        "markets": market_cfgs,
+        "users": [{"id": BACKTEST_USER, "balance_usdc": str(cash)}],
+        "keys": [
+            {
+                "name": "backtest",
+                "api_key": BACKTEST_KEY,
+                "user": BACKTEST_USER,
+                "tier": tier,
+                "scopes": [
+                    "markets:read",
+                    "markets:quote",
+                    "portfolio:read",
+                    "trades:read",
+                    "trades:write",
+                ],
+                "webhook_url": WEBHOOK_URL,
+            }
+        ],
+    }
+
+
+def meta_scenario(meta: Mapping[str, Any], events: Sequence[Recordable]) -> Scenario | None:
+    """The paper run's own scenario (named in the journal header), noise off, if it still loads.
+
+    Its pools are the ones the recorded run started from, exactly; the recorded flow replaces
+    the noise traders. None (fall back to pools seeded from the recorded chances) for live
+    recordings, a scenario that no longer loads, or one without every recorded market.
+    """
+    if meta.get("mode") != "paper":
+        return None
+    ref = meta.get("scenario")
+    if ref is not None and not isinstance(ref, str):
+        return None
+    try:
+        sc = load_scenario(ref)
+    except ScenarioError as exc:
+        log.warning("journal_scenario_unavailable", scenario=ref, error=str(exc))
+        return None
+    known = {m.id for m in sc.markets}
+    if any(
+        isinstance(e, Event) and getattr(e, "market_id", None) not in (None, *known) for e in events
+    ):
+        return None
+    quiet = tuple(
+        m.model_copy(
+            update={"noise": m.noise.model_copy(update={"enabled": False}), "resolve": None}
+        )
+        for m in sc.markets
+    )
+    return sc.model_copy(update={"markets": quiet, "faults": ()})
+
+
+def tier_of(cfg: KashbotConfig) -> str:
+    return str(cfg.account.tier or cfg.venue.sim.key_tier)
+
+
+def prepare_scenario(
+    scenario: Scenario,
+    cfg: KashbotConfig,
+    settings: BacktestSettings,
+    *,
+    time_scale: float = 1.0,
+    observed: bool = False,
+) -> tuple[Scenario, str]:
+    """Our key (the config's tier) with an in-process webhook URL, cash and latency applied.
+
+    Lifecycle seconds are scenario seconds (the venue divides them by ``time_scale``); an
+    observed replay puts the whole latency in ``pending`` so that one number places a trade.
+    """
+    tier = tier_of(cfg)
+    key = next((k for k in scenario.keys if k.tier == tier and "trades:write" in k.scopes), None)
+    if key is None:
+        raise BacktestError(f"the scenario has no key of tier {tier!r} with trades:write")
+    keys = tuple(
+        k.model_copy(update={"webhook_url": WEBHOOK_URL}) if k.name == key.name else k
+        for k in scenario.keys
+    )
+    update: dict[str, Any] = {"keys": keys}
+    if settings.initial_cash_usdc is not None:
+        update["users"] = tuple(
+            u.model_copy(update={"balance_usdc": str(settings.initial_cash_usdc)})
+            if u.id == key.user
+            else u
+            for u in scenario.users
+        )
+    lc = scenario.lifecycle
+    pending = None
+    if settings.latency_s is not None:
+        pending = settings.latency_s * time_scale
+    elif observed:
+        pending = lc.pending_s + lc.validating_s + lc.executing_s
+    if pending is not None:
+        update["lifecycle"] = lc.model_copy(
+            update={"pending_s": pending, "validating_s": 0.0, "executing_s": 0.0}
+        )
+    return scenario.model_copy(update=update), key.api_key

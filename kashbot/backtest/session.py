@@ -1,0 +1,187 @@
+"""One backtest in simulated time: the ``SimClock``, the sim ``Venue`` with our key, the daemon's
+parts (:mod:`kashbot.backtest.assembly`) and what flows back from the venue to the engine.
+
+The venue reports synchronously (market ticks, webhook deliveries); the session queues them and
+hands them to the engine afterwards, in the order they happened (:meth:`Session.flush`). Both
+replays drive a session: :mod:`kashbot.backtest.venue_replay` and
+:mod:`kashbot.backtest.observed_replay`. Nothing sleeps: :meth:`Session.advance` moves the clock
+to the next due moment and runs what is due there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from kashbot import amm
+from kashbot.backtest.assembly import Assembly, assemble
+from kashbot.backtest.config import BacktestSettings
+from kashbot.backtest.metrics import Book
+from kashbot.backtest.tape import Tape
+from kashbot.backtest.venue_adapter import SimVenueAdapter
+from kashbot.client.webhooks import construct_event
+from kashbot.clock import SimClock
+from kashbot.config import KashbotConfig
+from kashbot.engine.events import Event, OrderIntent, PredictionSeen, PriceChange, Side
+from kashbot.sim.models import Delivery, Prediction
+from kashbot.sim.scenario import Scenario
+from kashbot.sim.venue import MarketTick, Venue
+from kashbot.sources.webhook import route_to
+
+_INF = float("inf")
+
+
+def prediction_event(p: Prediction) -> PredictionSeen:
+    """A venue prediction row as the engine's event (the stream source's shape)."""
+    if p.side == "buy":
+        usdc, tokens = p.usdc_in or 0, p.tokens_out or 0
+    else:
+        usdc, tokens = p.usdc_out or 0, p.tokens_in or 0
+    return PredictionSeen(
+        p.ts, p.market_id, p.id, p.outcome, Side(p.side), usdc, tokens, p.probability
+    )
+
+
+class Session:
+    """Clock, venue, adapter, engine parts and tape of one run, and the feedback between them.
+
+    A replay customises three things: ``feed_ticks`` (False: the engine does not see market
+    events derived from the venue), ``on_user_fill`` (called with every user trade's prediction,
+    after it is booked) and ``hold`` (takes a webhook delivery to deliver later; True if taken).
+    """
+
+    def __init__(
+        self,
+        cfg: KashbotConfig,
+        settings: BacktestSettings,
+        scenario: Scenario,
+        api_key: str,
+        seed: int,
+        start: float,
+        recorded_pools: Mapping[str, amm.Pool],
+        *,
+        time_scale: float = 1.0,
+    ) -> None:
+        self.cfg = cfg
+        self.settings = settings
+        self.clock = SimClock(start=start)
+        self.venue = Venue(
+            scenario,
+            clock=self.clock,
+            seed=seed,
+            time_scale=time_scale,
+            webhook_sink=self._on_delivery,
+        )
+        for mid, pool in recorded_pools.items():
+            self.venue.markets[mid].pool = pool
+        self.venue.listeners.append(self._on_tick)
+        self.adapter = SimVenueAdapter(
+            self.venue, api_key, enforce_rate_limit=settings.enforce_rate_limit
+        )
+        key = self.venue.authenticate(api_key)
+        self.user_id = key.user_id
+        self._hook_secret = key.webhook_secret or ""
+        self.start = start
+        self._pending: deque[tuple[str, Any]] = deque()
+        self._last_pool = {mid: m.pool for mid, m in self.venue.markets.items()}
+        self._next_mark = start
+        self.events_fed = 0
+        cash = self.venue.users[self.user_id].balance
+        self.tape = Tape(settings, Book(cash=cash))
+        self.initial_cash = cash
+        self.feed_ticks = True
+        self.on_user_fill: Callable[[Prediction], None] | None = None
+        self.hold: Callable[[Delivery], bool] | None = None
+
+    async def setup(self, intent_listeners: Sequence[Callable[[OrderIntent], None]] = ()) -> None:
+        self.parts: Assembly = await assemble(
+            self.cfg,
+            self.clock,
+            self.adapter,
+            self.tape,
+            venue_markets=list(self.venue.markets),
+            start=self.start,
+            intent_listeners=intent_listeners,
+        )
+        self.engine = self.parts.engine
+        self.router = self.parts.router
+
+    async def close(self) -> None:
+        await self.parts.close()
+
+    # venue callbacks (synchronous; the session feeds the engine afterwards, in order)
+
+    def _on_tick(self, tick: MarketTick) -> None:
+        before = self._last_pool[tick.market_id]
+        after = self.venue.markets[tick.market_id].pool
+        self._last_pool[tick.market_id] = after
+        self._pending.append(("tick", (tick.prediction, before, after)))
+
+    def _on_delivery(self, d: Delivery) -> int:
+        self._pending.append(("hook", d))
+        return 200
+
+    # feeding the engine
+
+    async def feed(self, event: Event) -> None:
+        self.events_fed += 1
+        await self.engine.feed(event)
+
+    async def flush(self) -> None:
+        """Hand the engine everything the venue produced, in the order it happened."""
+        pending = self._pending
+        while pending:
+            kind, item = pending.popleft()
+            if kind == "tick":
+                pred, before, after = item
+                if self.feed_ticks:  # what the engine sees of markets comes from the pools
+                    await self.feed(prediction_event(pred))
+                    await self.feed(PriceChange(pred.ts, pred.market_id, pred.probabilities, after))
+                if pred.source == "user" and pred.trade_id is not None:
+                    trade = self.venue.trades[pred.trade_id or ""]
+                    if trade.user_id == self.user_id:
+                        self.tape.book_fill(pred, before, trade, self.venue.fees)
+                        self.mark(pred.ts)
+                    if self.on_user_fill is not None:
+                        self.on_user_fill(pred)
+            elif self.hold is None or not self.hold(item):
+                await self.deliver(item)
+
+    async def deliver(self, d: Delivery) -> None:
+        """The paper daemon's webhook path minus HTTP: verify, parse, route to the router."""
+        event = construct_event(
+            self._hook_secret, d.headers["X-Kash-Signature"], d.body, now_ms=self.clock.now_ms()
+        )
+        await route_to(self.router.on_trade_update, event)
+        await self.engine.drain()
+
+    def mark(self, ts: float) -> None:
+        pools = {mid: m.pool for mid, m in self.venue.markets.items()}
+        self.tape.mark(ts, pools, self.venue.fees)
+
+    # time
+
+    async def advance(self, t: float) -> None:
+        """Move time to ``t``: marks on the way, engine timers, then the venue's due steps."""
+        while self._next_mark <= t:
+            self.mark(self._next_mark)
+            self._next_mark += self.settings.mark_interval_s
+        if self.clock.advance_to(t):
+            for _ in range(8):  # woken timer tasks run to their next await
+                await asyncio.sleep(0)
+            await self.engine.drain()
+        self.venue.advance(t)
+        await self.flush()
+
+    async def advance_through(self, t: float) -> None:
+        """Everything due up to ``t`` (engine timers, venue steps), each at its own time."""
+        while True:
+            t_ven = self.venue.next_due()
+            t_clk = self.clock.next_deadline()
+            nxt = min(t_ven if t_ven is not None else _INF, t_clk if t_clk is not None else _INF)
+            if nxt >= t:
+                break
+            await self.advance(max(nxt, self.clock.now()))
+        await self.advance(t)

@@ -1,0 +1,110 @@
+"""What a backtest run produced, gathered as it happens: our fills booked on the ``Book``, the
+equity curve, inventory, prices and fair values for the plots, denials and intents."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from kashbot import amm
+from kashbot.backtest.config import BacktestSettings
+from kashbot.backtest.metrics import Book, EquityPoint, InventoryPoint, mark_value
+from kashbot.engine.events import (
+    FairValueUpdate,
+    OrderIntent,
+    PriceChange,
+    RiskDenied,
+    Side,
+    TradeUpdate,
+)
+from kashbot.money import Wad
+from kashbot.sim.models import Prediction, TradeRecord
+from kashbot.valuation import Fill
+
+
+@dataclass(slots=True)
+class Tape:
+    """What the run produced, gathered as it happens."""
+
+    settings: BacktestSettings
+    book: Book
+    fills: list[Fill] = field(default_factory=list)
+    equity: list[EquityPoint] = field(default_factory=list)
+    inventory: list[InventoryPoint] = field(default_factory=list)
+    prices: dict[str, list[tuple[float, tuple[Wad, ...]]]] = field(default_factory=dict)
+    fair: dict[str, list[tuple[float, tuple[Wad, ...]]]] = field(default_factory=dict)
+    denials: list[str] = field(default_factory=list)
+    intents: list[dict[str, Any]] = field(default_factory=list)
+    failed: int = 0
+    skipped_external: int = 0
+
+    def on_price(self, ev: PriceChange) -> None:
+        series = self.prices.setdefault(ev.market_id, [])
+        if not series or ev.ts - series[-1][0] >= self.settings.sample_interval_s:
+            series.append((ev.ts, ev.probabilities))
+
+    def on_fair(self, ev: FairValueUpdate) -> None:
+        self.fair.setdefault(ev.market_id, []).append((ev.ts, ev.probabilities))
+
+    def on_denied(self, ev: RiskDenied) -> None:
+        self.denials.append(ev.reason)
+
+    def on_trade(self, ev: TradeUpdate) -> None:
+        if ev.status in ("failed", "rejected", "cancelled", "expired"):
+            self.failed += 1
+
+    def on_intent(self, intent: OrderIntent) -> None:
+        self.intents.append(
+            {
+                "ts": intent.created_ts,
+                "intent_id": intent.intent_id,
+                "strategy": intent.strategy,
+                "market_id": intent.market_id,
+                "outcome": intent.outcome,
+                "side": intent.side.value,
+                "amount": str(intent.amount),
+                "limit_probability": None
+                if intent.limit_probability is None
+                else str(intent.limit_probability),
+                "closing": intent.closing,
+                "reason": intent.reason,
+            }
+        )
+
+    def book_fill(
+        self, pred: Prediction, before: amm.Pool, trade: TradeRecord, fees: amm.Fees
+    ) -> None:
+        """Book our trade as the venue executed it on ``before`` (fees from the AMM maths)."""
+        if pred.side == "buy":
+            usdc, tokens = pred.usdc_in or 0, pred.tokens_out or 0
+            fee = amm.fee_of(usdc, fees.protocol_bps)
+            side = Side.BUY
+        else:
+            usdc, tokens = pred.usdc_out or 0, pred.tokens_in or 0
+            sold = amm.sell(before, pred.outcome, tokens, fees)
+            fee = sold.amm_fee + sold.protocol_fee
+            side = Side.SELL
+        fill = Fill(
+            ts=pred.ts,
+            trade_id=trade.id,
+            intent_id=trade.client_request_id or "",
+            market_id=pred.market_id,
+            outcome=pred.outcome,
+            side=side,
+            usdc=usdc,
+            tokens=tokens,
+            fee=fee,
+            prob_before=amm.probability(before, pred.outcome),
+            prob_after=pred.probability,
+            reason=trade.metadata.get("kb_strategy", ""),
+        )
+        self.book.apply(fill)
+        self.fills.append(fill)
+        pos = self.book.positions[(fill.market_id, fill.outcome)]
+        self.inventory.append(InventoryPoint(fill.ts, fill.market_id, fill.outcome, pos.tokens))
+
+    def mark(self, ts: float, pools: Mapping[str, amm.Pool], fees: amm.Fees) -> None:
+        """A point of the equity curve: cash plus the positions' mark at ``ts``."""
+        value = mark_value(self.book.positions, pools, fees)
+        self.equity.append(EquityPoint(ts, self.book.cash, value, self.book.cash + value))

@@ -1,0 +1,106 @@
+"""The what-if replay: everything the engine sees about markets is derived from the venue's pools.
+
+The loop takes the earliest of (next recorded event, next sim-truth fair value, the venue's next
+scheduled step, the clock's next sleeper), moves the session there and processes it. With a
+recording, others' recorded trades are re-applied to the pools in order
+(``Venue.apply_external_trade``), so our own trades move the prices later events see; with a
+scenario, the venue's seeded noise traders make the flow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.progress import Progress
+
+from kashbot import amm
+from kashbot.backtest.session import Session
+from kashbot.engine.events import (
+    DataFresh,
+    Event,
+    FairValueUpdate,
+    MarketSnapshot,
+    PredictionSeen,
+    Side,
+    StaleData,
+)
+from kashbot.sim.errors import SimError
+
+PROGRESS_EVERY = 2_000
+_INF = float("inf")
+
+
+async def apply_recorded(s: Session, ev: Event) -> None:
+    """One recorded input: others' trades hit the pools, snapshots are re-derived from them."""
+    if isinstance(ev, PredictionSeen):
+        amount = ev.usdc if ev.side is Side.BUY else ev.tokens
+        try:
+            s.venue.apply_external_trade(ev.market_id, ev.outcome, ev.side.value, amount)
+        except SimError:
+            s.tape.skipped_external += 1  # e.g. our trades left too little supply
+        await s.flush()
+    elif isinstance(ev, MarketSnapshot):
+        m = s.venue.markets.get(ev.market_id)
+        if m is not None and ev.status != "ACTIVE" and m.tradeable(s.clock.now()):
+            s.venue.freeze_market(ev.market_id)
+        pool = m.pool if m is not None else None
+        probs = amm.probabilities(pool) if pool is not None else ev.probabilities
+        await s.feed(
+            MarketSnapshot(ev.ts, ev.market_id, ev.status, probs, pool, ev.freeze_at, ev.labels)
+        )
+    elif isinstance(ev, FairValueUpdate | StaleData | DataFresh):
+        await s.feed(ev)
+    # PriceChange and QuoteSeen are re-derived from the venue's pools; not replayed.
+
+
+async def run_venue_replay(
+    s: Session, recorded: Sequence[Event], end: float, *, progress: bool
+) -> None:
+    """Run from the session's start to ``end`` over ``recorded`` inputs (none: a scenario)."""
+    await s.advance(s.start)
+    for mid, m in s.venue.markets.items():  # what a stream subscription starts with
+        await s.feed(
+            MarketSnapshot(
+                s.start,
+                mid,
+                m.status,
+                amm.probabilities(m.pool),
+                m.pool,
+                m.freeze_at,
+                tuple(m.labels),
+            )
+        )
+    await s.engine.start()
+    truth = s.cfg.sources.sim_truth
+    truth_every = truth.interval_s if truth.enabled and not recorded else None
+    next_truth = s.start if truth_every is not None else _INF
+    n = len(recorded)
+    i = 0
+    with Progress(disable=not progress, transient=True) as bar:
+        task = bar.add_task("backtest", total=n if n else end - s.start)
+        steps = 0
+        while True:
+            t_rec = recorded[i].ts if i < n else _INF
+            t_ven = s.venue.next_due()
+            t_clk = s.clock.next_deadline()
+            t = min(
+                t_rec,
+                next_truth,
+                t_ven if t_ven is not None else _INF,
+                t_clk if t_clk is not None else _INF,
+            )
+            if t > end:
+                break
+            t = max(t, s.clock.now())
+            await s.advance(t)
+            if next_truth <= t and truth_every is not None:
+                for mid in s.venue.markets:
+                    await s.feed(FairValueUpdate(t, mid, s.venue.truth(mid), "sim_truth"))
+                next_truth += truth_every
+            while i < n and recorded[i].ts <= t:
+                await apply_recorded(s, recorded[i])
+                i += 1
+            steps += 1
+            if progress and steps % PROGRESS_EVERY == 0:
+                bar.update(task, completed=i if n else t - s.start)
+    await s.advance(end)
