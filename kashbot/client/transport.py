@@ -14,6 +14,7 @@ import random
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Literal
 from urllib.parse import urlencode, urlsplit
 
@@ -326,7 +327,7 @@ def _parse_json(raw: bytes) -> tuple[Any, bool]:
     if not raw.strip():
         return None, False
     try:
-        return json.loads(raw), False
+        return json.loads(raw, parse_float=Decimal), False  # numbers never round through float
     except (ValueError, UnicodeDecodeError):
         return None, True
 

@@ -13,6 +13,7 @@ import json
 import time
 from collections.abc import Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import Field, ValidationError
@@ -158,7 +159,7 @@ def construct_event(
     secret_list = [secrets] if isinstance(secrets, str) else list(secrets)
     verify_any(secret_list, signature_header, body, now_ms=now_ms, tolerance_ms=tolerance_ms)
     try:
-        payload: Any = json.loads(body)
+        payload: Any = json.loads(body, parse_float=Decimal)  # no binary-float rounding
         return WebhookEvent.model_validate(payload)
     except (ValueError, ValidationError) as exc:
         raise WebhookPayloadError(f"webhook body is not a valid event: {exc}") from None

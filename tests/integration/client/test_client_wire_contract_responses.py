@@ -11,6 +11,7 @@ against it in test_client_sim_endpoints.py and test_client_sim_resilience.py.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -161,3 +162,25 @@ async def test_probability_number_and_unknown_fields(
     market = await scripted_kash.get_market(MARKET_ID)
     assert market.outcomes[0].probability == Decimal("0.41")
     assert market.outcomes[1].probability == Decimal("0.59")
+
+
+async def test_probability_with_more_digits_than_a_float_survives_exactly(
+    scripted_server: FakeKash, scripted_kash: KashClient
+) -> None:
+    """The body is parsed with ``parse_float=Decimal``: 0.1234567890123456789 (19 digits) is not
+    rounded to a float's 17 on the way to the model."""
+    m = market_json()
+    m["outcomes"] = [
+        {"index": 0, "label": "Yes", "probability": "P0"},
+        {"index": 1, "label": "No", "probability": "P1"},
+    ]
+    resource = json.dumps(m).replace('"P0"', "0.1234567890123456789")
+    resource = resource.replace('"P1"', "0.8765432109876543211")
+    raw = f'{{"market":{resource},"data":{resource},"_meta":{{"requestId":"req_test"}}}}'
+    headers = {"Content-Type": "application/json"}
+    scripted_server.script(
+        "GET", f"/v1/markets/{MARKET_ID}", Reply(body=raw.encode(), headers=headers)
+    )
+    market = await scripted_kash.get_market(MARKET_ID)
+    assert market.outcomes[0].probability == Decimal("0.1234567890123456789")
+    assert market.outcomes[1].probability == Decimal("0.8765432109876543211")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from decimal import Decimal
 
 import pytest
 
@@ -259,3 +260,11 @@ def test_construct_event_bad_payload() -> None:
     body = b'{"id": "x"}'
     with pytest.raises(WebhookPayloadError):
         construct_event(SECRET, sign(SECRET, body, NOW_MS), body, now_ms=NOW_MS)
+
+
+def test_construct_event_reads_json_numbers_as_exact_decimals() -> None:
+    """A JSON number never passes through a binary float: 17 significant digits stay exact."""
+    raw = BODY.replace(b'"amount":"25.000001"', b'"amount":98765432101.123456')
+    assert raw != BODY and float("98765432101.123456") != Decimal("98765432101.123456")
+    event = construct_event(SECRET, sign(SECRET, raw, NOW_MS), raw, now_ms=NOW_MS)
+    assert event.data.amount == Decimal("98765432101.123456")
