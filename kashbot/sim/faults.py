@@ -9,24 +9,18 @@ from __future__ import annotations
 import fnmatch
 import random
 from dataclasses import dataclass
+from typing import get_args
 
 from kashbot.sim.ids import rng_for
-from kashbot.sim.scenario import FaultSpec
+from kashbot.sim.scenario import FaultKind, FaultSpec
 
-HTTP_KINDS = frozenset(
-    {
-        "rate_limit_storm",
-        "route_disabled",
-        "trade_halt",
-        "dependency_unavailable",
-        "rate_limit_unavailable",
-        "internal_error",
-        "timeout",
-        "hang",
-        "lost_response",
-        "drop_connection",
-    }
-)
+# The kinds that bite away from the HTTP edge, each named once, by where it bites; every other
+# kind of the scenario's ``FaultKind`` is an HTTP fault (the server's edge middleware asks).
+WEBHOOK_KINDS = frozenset({"webhook_duplicate", "webhook_reorder", "webhook_outage"})
+STREAM_KINDS = frozenset({"stream_disconnect"})
+TRADE_KINDS = frozenset({"trade_fail", "trade_reject"})  # a trade's final status
+NON_HTTP_KINDS = WEBHOOK_KINDS | STREAM_KINDS | TRADE_KINDS
+HTTP_KINDS: frozenset[str] = frozenset(get_args(FaultKind)) - NON_HTTP_KINDS
 TRADE_ROUTES = ("POST /v1/trades", "POST /v1/trades/*/confirm")
 
 
