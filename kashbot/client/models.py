@@ -69,8 +69,10 @@ def _usdc_amount(value: Any) -> Any:
     """USDC decimal string (≤ 6 dp) → Decimal."""
     if isinstance(value, str) and AMOUNT_RE.match(value):
         return Decimal(value)
-    if isinstance(value, Decimal):
-        return value
+    if isinstance(value, Decimal) and value.is_finite() and value >= 0:
+        exponent = value.normalize().as_tuple().exponent
+        if isinstance(exponent, int) and exponent >= -6:
+            return value
     raise ValueError(f"expected a USDC decimal string with at most 6 decimals, got {value!r}")
 
 

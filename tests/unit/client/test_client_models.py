@@ -65,6 +65,13 @@ def test_trade_amount_is_decimal_and_rejects_7dp() -> None:
     for bad in ("0.0000001", 10.5, "1e2", "-1"):
         with pytest.raises(ValidationError):
             Trade.model_validate({**base, "amount": bad})
+    # JSON numbers arrive as Decimal (parse_float=Decimal): still at most 6 dp, never negative
+    assert (
+        Trade.model_validate({**base, "amount": Decimal("10.500000")}).amount_atomic == 10_500_000
+    )
+    for bad_dec in (Decimal("1.0000001"), Decimal("-1"), Decimal("NaN"), Decimal("Infinity")):
+        with pytest.raises(ValidationError):
+            Trade.model_validate({**base, "amount": bad_dec})
 
 
 @pytest.mark.parametrize("key", ["tokensIn", "tokensOut"])
