@@ -81,8 +81,8 @@ class Limits:
     makes us expect a 202 that may not come; raising it needs a contract override).
     ``auto_confirm_ceiling``: a 202 trade up to this amount is confirmed automatically, above it
     it is held for a human (or denied before sending when ``deny_above_ceiling``).
-    ``closing_buys_draw_daily_cap``: the REST API has no close-position field, so the server
-    counts every buy; keep this True unless the venue is known to honour ``closing``.
+    Every buy draws the daily cap, ``closing`` or not: the REST API has no close-position
+    field, so the server counts every buy (see kashbot.risk.gate).
     """
 
     tier: Tier
@@ -94,7 +94,6 @@ class Limits:
     auto_confirm_ceiling: Atomic = 0
     deny_above_ceiling: bool = False
     min_trade: Atomic = DEFAULT_MIN_TRADE
-    closing_buys_draw_daily_cap: bool = True
     contract_override: bool = False
 
     def __post_init__(self) -> None:
@@ -143,7 +142,6 @@ class Limits:
         auto_confirm_ceiling: Atomic = 0,
         deny_above_ceiling: bool = False,
         min_trade: Atomic = DEFAULT_MIN_TRADE,
-        closing_buys_draw_daily_cap: bool = True,
         contract_override: bool = False,
     ) -> Limits:
         """Tier defaults, with any given axis replacing the default (lowering it, normally)."""
@@ -161,7 +159,6 @@ class Limits:
             auto_confirm_ceiling=auto_confirm_ceiling,
             deny_above_ceiling=deny_above_ceiling,
             min_trade=min_trade,
-            closing_buys_draw_daily_cap=closing_buys_draw_daily_cap,
             contract_override=contract_override,
         )
 

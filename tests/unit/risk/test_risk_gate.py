@@ -128,13 +128,12 @@ def test_sells_do_not_draw_the_daily_cap() -> None:
     assert gate.ledger.used(clock.now()) == 10 * U
 
 
-def test_closing_buy_draws_the_daily_cap_whatever_the_limits_say() -> None:
+def test_closing_buy_draws_the_daily_cap() -> None:
     """Kash has no close-position field: the server counts every buy, so the gate does too."""
-    for counted in (True, False):
-        gate, _, _ = make(daily_cap=10 * U, closing_buys_draw_daily_cap=counted)
-        gate.check(intent(1, 10 * U))
-        d = gate.check(intent(2, U, closing=True))
-        assert isinstance(d, Denial) and d.reason is Reason.DAILY_CAP
+    gate, _, _ = make(daily_cap=10 * U)
+    gate.check(intent(1, 10 * U))
+    d = gate.check(intent(2, U, closing=True))
+    assert isinstance(d, Denial) and d.reason is Reason.DAILY_CAP
 
 
 def test_closing_flag_does_not_let_a_buy_past_reducing_stale_or_exposure_caps() -> None:
