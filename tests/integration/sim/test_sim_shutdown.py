@@ -40,7 +40,7 @@ async def _settle() -> None:
 async def _stops(stop: Callable[[], Awaitable[None]], leftover: list[asyncio.Task[None]]) -> bool:
     """Run ``stop`` and report whether it ended; a stuck stop is unstuck so nothing leaks."""
     stopping = asyncio.ensure_future(stop())
-    done, _ = await asyncio.wait({stopping}, timeout=3.0)  # ms when it works
+    done, _ = await asyncio.wait({stopping}, timeout=2.0)  # ~10 ms when it works
     if not done:
         for task in leftover:
             task.cancel()  # a second cancel lands: the wake is not set again
