@@ -84,7 +84,8 @@ class SimServer:
             self._wake.clear()
             if delay > 0:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=delay)
+                    async with asyncio.timeout(delay):  # wait_for (3.11) can drop stop()'s cancel
+                        await self._wake.wait()
             else:
                 await asyncio.sleep(0)
 

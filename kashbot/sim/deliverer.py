@@ -47,7 +47,8 @@ class WebhookDeliverer:
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), timeout=0.05)
+                async with asyncio.timeout(0.05):  # wait_for (3.11) can drop stop()'s cancel
+                    await self.wake.wait()
             self.wake.clear()
 
     async def _post(self, d: Delivery) -> tuple[int | None, bool, str | None]:

@@ -1,10 +1,11 @@
 """The simulator stops even when work is scheduled in the same loop step as the stop.
 
-``SimServer._tick`` and ``WebhookDeliverer._run`` park in ``asyncio.wait_for(event.wait(), t)``.
-On Python 3.11 ``wait_for`` returns the inner result and drops a cancellation that arrives while
-the inner wait has just completed, so ``stop()`` awaited a task that kept looping: a teardown hang
-seen in the full suite (``run_sim`` fixture teardown, after pytest-timeout had already been
-cancelled by the test's failure, so nothing ever ended the run).
+``SimServer._tick`` and ``WebhookDeliverer._run`` used to park in
+``asyncio.wait_for(event.wait(), t)``. On Python 3.11 ``wait_for`` returns the inner result and
+drops a cancellation that arrives while the inner wait has just completed, so ``stop()`` awaited a
+task that kept looping (now ``asyncio.timeout``): a teardown hang seen in the full suite
+(``run_sim`` fixture teardown, after pytest-timeout had already been cancelled by the test's
+failure, so nothing ever ended the run).
 """
 
 from __future__ import annotations
@@ -12,19 +13,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-import pytest
-
 from kashbot.clock import WallClock
 from kashbot.sim.app import SimServer
 from kashbot.sim.deliverer import WebhookDeliverer
 from kashbot.sim.testing import prepare_scenario
 from kashbot.sim.venue import Venue
-
-pytestmark = pytest.mark.xfail(
-    strict=True,
-    reason="asyncio.wait_for in kashbot/sim/app.py and kashbot/sim/deliverer.py drops the cancel;"
-    " remove this marker once both use asyncio.timeout()",
-)
 
 
 def _venue() -> Venue:
