@@ -43,21 +43,30 @@ def ensure_venv() -> None:
     STAMP.write_text(want)
 
 
-def run(cmd: list[str]) -> int:
+# The suite runs in about two minutes; pytest-timeout ends a hung test, but not a hang in a
+# fixture's teardown after a failure, so the whole run has a ceiling well inside CI's 90 minutes.
+SUITE_CEILING_S = 25 * 60
+
+
+def run(cmd: list[str], timeout: float | None = None) -> int:
     env = dict(os.environ)
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
-    return subprocess.call(cmd, cwd=ROOT, env=env)
+    try:
+        return subprocess.run(cmd, cwd=ROOT, env=env, timeout=timeout, check=False).returncode
+    except subprocess.TimeoutExpired:
+        _say(f"{cmd[-1] if cmd else 'command'} still running after {timeout:.0f} s: stopped")
+        return 124
 
 
 def cmd_test(extra: list[str]) -> int:
-    steps: list[tuple[str, list[str]]] = [
-        ("ruff", [str(PY), "-m", "ruff", "check", "."]),
-        ("mypy --strict kashbot", [str(PY), "-m", "mypy", "kashbot"]),
-        ("pytest", [str(PY), "-m", "pytest", "-q", *extra]),
+    steps: list[tuple[str, list[str], float | None]] = [
+        ("ruff", [str(PY), "-m", "ruff", "check", "."], None),
+        ("mypy --strict kashbot", [str(PY), "-m", "mypy", "kashbot"], None),
+        ("pytest", [str(PY), "-m", "pytest", "-q", *extra], SUITE_CEILING_S),
     ]
-    for name, cmd in steps:
+    for name, cmd, ceiling in steps:
         _say(f"running {name}")
-        rc = run(cmd)
+        rc = run(cmd, ceiling)
         if rc != 0:
             _say(f"{name} failed (exit {rc})")
             return rc
