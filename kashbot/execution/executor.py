@@ -29,18 +29,28 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from kashbot import amm
 from kashbot.client.errors import (
     ConfirmationExpired,
     ConfirmationTokenUsed,
     InsufficientBalance,
     KashError,
+    KashResponseError,
     OutcomeUnknownError,
     SpendingLimitExceeded,
     TradeNotAwaitingConfirmation,
 )
 from kashbot.client.models import TERMINAL_TRADE_STATUSES, Trade, TradeCreated
 from kashbot.clock import Clock, WallClock
-from kashbot.engine.events import Event, OrderIntent, PositionSync, Side, TradeUpdate
+from kashbot.engine.events import (
+    Event,
+    OrderIntent,
+    PositionSync,
+    RiskDenied,
+    Side,
+    TradeUpdate,
+    TradingState,
+)
 from kashbot.execution.venue import TradingVenue
 from kashbot.money import Atomic, Wad, usdc_str
 from kashbot.risk.gate import HALT_CODES, UNTRADEABLE_CODES, Approval, Denial, Reason, RiskGate
@@ -86,6 +96,60 @@ def trade_metadata(intent: OrderIntent) -> dict[str, str]:
     return {"kb_intent": intent.intent_id, "kb_strategy": intent.strategy[:500]}
 
 
+# Reason codes the executor gives itself (``RiskDenied.reason``), as stable as the gate's.
+STALE_INTENT = "STALE_INTENT"  # waited longer than ``max_intent_age_s`` before it could go
+LIMIT_BREACHED = "LIMIT_BREACHED"  # the pool has already crossed the intent's limit_probability
+OUTCOME_NOT_FOUND = "OUTCOME_NOT_FOUND"  # outcome was unknown; the venue never created the trade
+FOLLOW_TIMEOUT = "FOLLOW_TIMEOUT"  # the trade exists but stayed open past ``max_follow_s``
+
+PoolView = Callable[[str], "tuple[amm.Pool, amm.Fees] | None"]
+"""The current pool (and its fees) of a market, or None if unknown: the engine's market view."""
+
+
+class ConfirmHeldError(Exception):
+    """``confirm_held`` cannot release the trade (the message says why)."""
+
+
+class TradeNotHeld(ConfirmHeldError, LookupError):
+    """``confirm_held`` on a trade that is not waiting for an operator's confirmation."""
+
+
+def definite_refusal(exc: KashError) -> bool:
+    """Is ``exc`` the venue's verdict on this very request: a 4xx other than 408/429?
+
+    A trade created earlier under the same key would have been replayed instead, so such an
+    answer proves nothing was created. A 429 or 503 (limiter, kill switch, platform halt,
+    dependency) refuses a request before the venue looks at it, a 5xx or timeout is unknown,
+    and a 2xx we could not parse may carry a created trade: none of them says anything about
+    an earlier POST.
+    """
+    if isinstance(exc, OutcomeUnknownError | KashResponseError) or exc.status is None:
+        return False
+    return 400 <= exc.status < 500 and exc.status not in (408, 429)
+
+
+def limit_breach(intent: OrderIntent, pool: amm.Pool, fees: amm.Fees) -> str | None:
+    """Why sending ``intent`` at ``pool`` would cross its ``limit_probability`` (None: it won't).
+
+    Kash has no slippage field, so this is the only price guard: a buy must leave the outcome's
+    chance at or below the limit, a sell at or above it (a REST sell's amount is the USDC it
+    pays; the venue burns the fewest tokens that pay it).
+    """
+    lim = intent.limit_probability
+    if lim is None:
+        return None
+    o = intent.outcome
+    try:
+        if intent.side is Side.BUY:
+            q = amm.probability(amm.buy(pool, o, intent.amount, fees).pool, o)
+            return None if q <= lim else f"chance after the buy {q} > limit {lim}"
+        tokens = amm.tokens_for_payout(pool, o, intent.amount, fees)
+        q = amm.probability(amm.sell(pool, o, tokens, fees).pool, o)
+        return None if q >= lim else f"chance after the sell {q} < limit {lim}"
+    except amm.AmmError as exc:
+        return f"the pool cannot take the trade: {exc}"
+
+
 @dataclass(slots=True)
 class _Tracked:
     trade_id: str
@@ -95,6 +159,22 @@ class _Tracked:
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     token: str | None = None  # a held 202's single-use confirmation token (memory only)
     task: asyncio.Task[None] | None = None
+
+
+@dataclass(slots=True)
+class _Unknown:
+    """An intent whose POST may or may not have created a trade."""
+
+    approval: Approval
+    last_sent: float  # when a POST for it last came back without an answer
+
+
+@dataclass(frozen=True, slots=True)
+class _NotCreated:
+    """Reconciling proved the venue has no trade for the intent (``code``: the reason)."""
+
+    code: str
+    detail: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +206,16 @@ class Executor:
         reconcile_attempts: int = 3,
         reconcile_backoff_s: float = 1.0,
         reconcile_pages: int = 5,
+        max_intent_age_s: float | None = 10.0,
+        unknown_settle_s: float = 120.0,
+        pool_view: PoolView | None = None,
     ) -> None:
+        """``max_intent_age_s``: an intent older than this (from ``created_ts``, else from its
+        approval) is not sent, nor re-sent (None: no limit). ``unknown_settle_s``: after an
+        unknown outcome, a complete lookup that misses the trade this long after the last send
+        proves it was never created (the venue gives up on a request after 30 s).
+        ``pool_view``: the market's current pool, to re-check ``limit_probability`` at send.
+        """
         self.venue = venue
         self.gate = gate
         self.store = store
@@ -138,9 +227,14 @@ class Executor:
         self.reconcile_attempts = reconcile_attempts
         self.reconcile_backoff_s = reconcile_backoff_s
         self.reconcile_pages = reconcile_pages
+        self.max_intent_age_s = max_intent_age_s
+        self.unknown_settle_s = unknown_settle_s
+        self.pool_view = pool_view
         self._tracked: dict[str, _Tracked] = {}
         self._early: dict[str, list[_Update]] = {}  # updates that beat the 201 back to us
-        self._unknown: dict[str, Approval] = {}  # intents whose outcome is still unknown
+        self._unknown: dict[str, _Unknown] = {}  # intents whose outcome is still unknown
+        self._given_up: set[str] = set()  # open trades the follower stopped waiting for
+        self.work = asyncio.Event()  # set when there is something for the reconcile loop
 
     # ---- sending -----------------------------------------------------------------------------
 
@@ -170,28 +264,64 @@ class Executor:
             outcome=i.outcome,
             side=str(i.side),
             amount=i.amount,
+            amount_usdc=usdc_str(i.amount),
         )
+        hold = self._hold_reason(approval)
+        if hold is not None:
+            await self._drop(approval, *hold)
+            return None
         try:
-            created: TradeCreated | Trade | None = await self._send(approval)
-        except OutcomeUnknownError as exc:
+            created = await self._send(approval)
+        except (OutcomeUnknownError, KashResponseError) as exc:
+            # the POST may have created the trade (lost answer, or a 2xx we cannot read)
             log.warning("order_outcome_unknown", intent_id=i.intent_id, error=str(exc))
-            try:
-                created = await self._reconcile(approval)
-            except KashError as refusal:
-                await self._refused(approval, refusal)
-                return None
+            unknown = _Unknown(approval, self.clock.now())
+            self._unknown[i.intent_id] = unknown
+            return await self._resolve(unknown, self.reconcile_attempts, first=True)
         except KashError as exc:
             await self._refused(approval, exc)
             return None
-        if created is None:
-            self._unknown[i.intent_id] = approval
-            log.error(
-                "order_outcome_still_unknown",
-                intent_id=i.intent_id,
-                idempotency_key=approval.idempotency_key,
-            )
-            return None
         return await self._accepted(approval, created)
+
+    def _hold_reason(self, approval: Approval) -> tuple[str, str] | None:
+        """Why this intent must not be sent (or re-sent) now, as (reason code, detail)."""
+        if self.gate.state is TradingState.HALTED:
+            return str(Reason.HALTED), self.gate.state_reason
+        i = approval.intent
+        if self.max_intent_age_s is not None:
+            age = self.clock.now() - (i.created_ts or approval.approved_at)
+            if age > self.max_intent_age_s:
+                return STALE_INTENT, f"{age:.1f} s old > max {self.max_intent_age_s:g} s"
+        if self.pool_view is not None and i.limit_probability is not None:
+            view = self.pool_view(i.market_id)
+            why = None if view is None else limit_breach(i, *view)
+            if why is not None:
+                return LIMIT_BREACHED, why
+        return None
+
+    async def _resolve(
+        self, unknown: _Unknown, attempts: int, *, first: bool = False
+    ) -> str | None:
+        """Reconcile one unknown intent; the trade id if found, None if gone or still unknown."""
+        approval = unknown.approval
+        try:
+            outcome = await self._reconcile(unknown, attempts)
+        except KashError as refusal:
+            await self._refused(approval, refusal)
+            return None
+        if isinstance(outcome, _NotCreated):
+            await self._drop(approval, outcome.code, outcome.detail)
+            return None
+        if outcome is None:
+            if first:
+                log.error(
+                    "order_outcome_still_unknown",
+                    intent_id=approval.intent.intent_id,
+                    idempotency_key=approval.idempotency_key,
+                )
+            self.work.set()
+            return None
+        return await self._accepted(approval, outcome)
 
     async def _send(self, approval: Approval) -> TradeCreated:
         i = approval.intent
@@ -205,33 +335,66 @@ class Executor:
             idempotency_key=approval.idempotency_key,
         )
 
-    async def _reconcile(self, approval: Approval) -> TradeCreated | Trade | None:
+    async def _reconcile(
+        self, unknown: _Unknown, attempts: int
+    ) -> TradeCreated | Trade | _NotCreated | None:
         """After an unknown outcome: look the trade up, else replay under the same key.
 
-        Raises the venue's error if a replay is definitely refused (then nothing was created).
+        Raises the venue's error if a replay is definitely refused (then nothing was created);
+        an answer given before the venue looked (429, 503) proves nothing and is retried. No
+        replay while halted or once the intent is stale or past its limit (it could create
+        the trade for the first time): then only a lookup can settle it. None: still unknown.
         """
-        for attempt in range(self.reconcile_attempts):
+        approval = unknown.approval
+        i = approval.intent
+        for attempt in range(attempts):
             if attempt:
                 await self.clock.sleep(self.reconcile_backoff_s * 2 ** (attempt - 1))
             try:
-                found = await self.find_trade(approval.intent)
+                found, complete = await self._lookup(i)
             except KashError as exc:
-                log.warning(
-                    "reconcile_lookup_failed", intent_id=approval.intent.intent_id, error=str(exc)
-                )
+                log.warning("reconcile_lookup_failed", intent_id=i.intent_id, error=str(exc))
                 continue
-            if found is not None and not (found.awaiting_confirmation and approval.auto_confirm):
-                log.info("reconcile_found", intent_id=approval.intent.intent_id, trade_id=found.id)
+            hold = self._hold_reason(approval)
+            if found is not None and (
+                hold is not None or not (found.awaiting_confirmation and approval.auto_confirm)
+            ):
+                log.info("reconcile_found", intent_id=i.intent_id, trade_id=found.id)
                 return found
+            quiet = self.clock.now() - unknown.last_sent
+            if found is None and complete and quiet >= self.unknown_settle_s:
+                return _NotCreated(
+                    OUTCOME_NOT_FOUND,
+                    f"no trade with clientRequestId {i.intent_id}"
+                    f" {quiet:.0f} s after the last send",
+                )
+            if hold is not None:
+                log.info("reconcile_lookup_only", intent_id=i.intent_id, reason=hold[0])
+                continue
             # Not found (or found awaiting a token we never saw): the same key and body either
             # returns the original response or creates the trade once.
             try:
                 created = await self._send(approval)
-            except OutcomeUnknownError:
+            except (OutcomeUnknownError, KashResponseError) as exc:
+                log.warning("reconcile_replay_unknown", intent_id=i.intent_id, error=str(exc))
                 continue
+            except KashError as exc:
+                if definite_refusal(exc):
+                    raise
+                log.warning(
+                    "reconcile_replay_not_looked_at",
+                    intent_id=i.intent_id,
+                    code=exc.code,
+                    status=exc.status,
+                )
+                if exc.code in HALT_CODES:
+                    self.gate.record_failure(exc.code or "", retry_after=exc.retry_after)
+                continue
+            finally:
+                unknown.last_sent = self.clock.now()
             log.info(
                 "reconcile_replayed",
-                intent_id=approval.intent.intent_id,
+                intent_id=i.intent_id,
                 trade_id=created.trade.id,
                 idempotent_replay=created.idempotent_replay,
             )
@@ -240,6 +403,10 @@ class Executor:
 
     async def find_trade(self, intent: OrderIntent) -> Trade | None:
         """Our trade by ``clientRequestId`` (= intent id) in the market's recent trades."""
+        return (await self._lookup(intent))[0]
+
+    async def _lookup(self, intent: OrderIntent) -> tuple[Trade | None, bool]:
+        """(our trade or None, whether the market's whole trade list was searched)."""
         cursor: str | None = None
         for _ in range(self.reconcile_pages):
             page = await self.venue.list_trades(
@@ -247,11 +414,53 @@ class Executor:
             )
             for t in page.data:
                 if t.client_request_id == intent.intent_id:
-                    return t
+                    return t, True
             if not page.has_more or page.cursor is None:
-                return None
+                return None, True
             cursor = page.cursor
-        return None
+        return None, False
+
+    async def _drop(self, approval: Approval, code: str, detail: str) -> None:
+        """Not sent, or proven never created, for a reason of our own: release and deny."""
+        i = approval.intent
+        self.gate.release(approval)
+        await self.store.record_refused(
+            i.intent_id, approval.reservation_id, self.clock.now(), f"{code}: {detail}"
+        )
+        self._unknown.pop(i.intent_id, None)
+        self._deny(i, code, detail)
+
+    def _deny(self, intent: OrderIntent, code: str, detail: str) -> None:
+        """One ``risk_denied`` line and one ``RiskDenied`` event, as the gate does for its own.
+
+        Codes the gate's ``Reason`` knows go through the gate (its status view lists them).
+        """
+        if code in Reason.__members__:
+            self.gate.record_denial(Denial(intent, Reason(code), detail))
+            return
+        log.warning(
+            "risk_denied",
+            reason=code,
+            detail=detail,
+            intent_id=intent.intent_id,
+            strategy=intent.strategy,
+            market_id=intent.market_id,
+            outcome=intent.outcome,
+            side=str(intent.side),
+            amount=intent.amount,
+            amount_usdc=usdc_str(intent.amount),
+        )
+        if self._emit is not None:
+            self._emit(
+                RiskDenied(
+                    ts=self.clock.now(),
+                    intent_id=intent.intent_id,
+                    strategy=intent.strategy,
+                    market_id=intent.market_id,
+                    reason=code,
+                    detail=detail,
+                )
+            )
 
     async def _refused(self, approval: Approval, exc: KashError) -> None:
         """The venue did not create the trade: release, record, and let the gate react."""
@@ -305,6 +514,8 @@ class Executor:
             intent_id=i.intent_id,
             trade_id=trade.id,
             status=trade.status,
+            amount=i.amount,
+            amount_usdc=usdc_str(i.amount),
             http_status=getattr(created, "status_code", None),
         )
         t = _Tracked(trade.id, i, approval.reservation_id, trade.status, token=token)
@@ -333,16 +544,30 @@ class Executor:
             trade_id=t.trade_id,
             intent_id=t.intent.intent_id,
             amount=t.intent.amount,
+            amount_usdc=usdc_str(t.intent.amount),
             ceiling=self.gate.limits.auto_confirm_ceiling,
+            ceiling_usdc=usdc_str(self.gate.limits.auto_confirm_ceiling),
         )
 
-    async def confirm_held(self, trade_id: str) -> bool:
-        """Operator release of a held 202 trade; False if there is no token to use."""
+    async def confirm_held(self, trade_id: str) -> str:
+        """Operator release of a held 202 trade; returns the trade's status afterwards.
+
+        Raises :class:`TradeNotHeld` if we hold no confirmation token for it, and
+        :class:`ConfirmHeldError` while trading is halted (nothing leaves during a halt).
+        """
         t = self._tracked.get(trade_id)
         if t is None or t.token is None:
-            return False
+            raise TradeNotHeld(
+                f"trade {trade_id} is not held for confirmation: unknown, finished, already"
+                " confirmed, or held before a restart (tokens are kept in memory only)"
+            )
+        if self.gate.state is TradingState.HALTED:
+            raise ConfirmHeldError(
+                f"trade {trade_id} stays held: trading is HALTED ({self.gate.state_reason});"
+                " resume first"
+            )
         await self._confirm(t)
-        return True
+        return t.status
 
     async def _confirm(self, t: _Tracked) -> None:
         token, t.token = t.token, None  # single use, whatever happens next
@@ -417,9 +642,9 @@ class Executor:
             or status_rank(upd.status) < status_rank(t.status)
         ):
             return False  # finished already, a duplicate, or a stale (out-of-order) update
-        t.status = upd.status
+        before, t.status = t.status, upd.status
         if is_terminal(upd.status):
-            await self._finish(t, upd)
+            await self._finish(t, upd, before)
         else:
             await self.store.upsert_trade(
                 self._record(t.trade_id, t.intent, upd.status, None, None, self.clock.now())
@@ -428,7 +653,8 @@ class Executor:
         t.changed.set()
         return True
 
-    async def _finish(self, t: _Tracked, upd: _Update) -> None:
+    async def _finish(self, t: _Tracked, upd: _Update, before: str | None = None) -> None:
+        """``before``: the status the trade had just before this terminal one, if known."""
         now = self.clock.now()
         completed = t.status == "completed"
         sell = t.intent.side is Side.SELL
@@ -438,16 +664,28 @@ class Executor:
         )
         if completed:
             self.gate.record_success()
+        # A gated trade that ended before it was confirmed never executed: the venue refunds
+        # its cap, so its daily draw comes back too (it would otherwise block buys for 24 h).
+        refunded = not completed and (
+            before == "pending_confirmation" or upd.error_code == "CONFIRMATION_EXPIRED"
+        )
+        if refunded and self.gate.ledger.get(t.reservation_id) is not None:
+            self.gate.ledger.release(t.reservation_id)
+            await self.store.delete_spend([t.reservation_id])
+            log.info("daily_draw_released", trade_id=t.trade_id, status=t.status)
         await self.store.upsert_trade(
             self._record(t.trade_id, t.intent, t.status, tokens, upd.error_code, now)
         )
         await self.store.update_intent(t.intent.intent_id, DONE, now)
         self._tracked.pop(t.trade_id, None)
+        self._given_up.discard(t.trade_id)
         log.info(
             "trade_finished",
             trade_id=t.trade_id,
             intent_id=t.intent.intent_id,
             status=t.status,
+            amount=t.intent.amount,
+            amount_usdc=usdc_str(t.intent.amount),
             error_code=upd.error_code,
         )
         sync = sell and ((completed and tokens is None) or upd.error_code == "INSUFFICIENT_BALANCE")
@@ -514,7 +752,15 @@ class Executor:
                     wait = self.poll_after_s
                     continue
                 if self.clock.now() - started > self.max_follow_s:
+                    # the reconcile loop polls it from now on; the strategy stops waiting
                     log.error("trade_follow_gave_up", trade_id=t.trade_id, status=t.status)
+                    self._given_up.add(t.trade_id)
+                    self.work.set()
+                    self._deny(
+                        t.intent,
+                        FOLLOW_TIMEOUT,
+                        f"trade {t.trade_id} still {t.status} after {self.max_follow_s:g} s",
+                    )
                     return
                 await self._refresh(t, None)
                 wait = self.poll_interval_s
@@ -561,16 +807,26 @@ class Executor:
         return True
 
     async def reconcile_unknown(self) -> int:
-        """Retry intents whose outcome is still unknown; returns how many remain unknown."""
-        for approval in list(self._unknown.values()):
-            try:
-                created = await self._reconcile(approval)
-            except KashError as exc:
-                await self._refused(approval, exc)
-                continue
-            if created is not None:
-                await self._accepted(approval, created)
+        """One reconcile attempt per intent whose outcome is unknown; how many remain so."""
+        for unknown in list(self._unknown.values()):
+            if self._unknown.get(unknown.approval.intent.intent_id) is unknown:
+                await self._resolve(unknown, 1)
         return len(self._unknown)
+
+    async def poll_given_up(self) -> int:
+        """Poll the open trades the follower gave up on; how many are still open."""
+        for trade_id in list(self._given_up):
+            t = self._tracked.get(trade_id)
+            if t is not None:
+                await self._refresh(t, None)
+            if trade_id not in self._tracked:
+                self._given_up.discard(trade_id)
+        return len(self._given_up)
+
+    @property
+    def has_work(self) -> bool:
+        """Anything for the reconcile loop: unknown outcomes or trades no follower waits on."""
+        return bool(self._unknown or self._given_up)
 
     def open_trades(self) -> list[tuple[str, str, str]]:
         """(trade id, intent id, status) of every trade still followed."""

@@ -3,22 +3,31 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from kashbot.client.errors import KashError, OutcomeUnknownError
+from kashbot.client.errors import KashError, KashResponseError, OutcomeUnknownError
 from kashbot.client.models import Page, Position, Trade, TradeCreated
 
-Fault = Literal["lost_after_create", "lost_before_create"]
+Fault = Literal["lost_after_create", "lost_before_create", "garbled_2xx"]
+"""``lost_*``: the answer is lost (before or after the venue created the trade);
+``garbled_2xx``: the trade is created but its 2xx body cannot be parsed."""
+Step = Fault | KashError | None
+"""One ``create_trade`` call: a fault, an error raised before creating, or None (normal)."""
 
 
 class TradeWithTokensIn(Trade):
     """A trade resource carrying the simulator's ``tokensIn`` extension (tokens a sell burned)."""
 
     tokens_in: int | None = None
+
+
+def _answered_after_replay_check(err: KashError) -> bool:
+    """A 4xx verdict (not 408/429) comes after the key lookup: a known key gets its replay."""
+    return err.status is not None and 400 <= err.status < 500 and err.status not in (408, 429)
 
 
 @dataclass
@@ -31,8 +40,13 @@ class SentCall:
 @dataclass
 class FakeVenue:
     confirm_threshold: Decimal | None = None
-    faults: list[Fault] = field(default_factory=list)  # consumed one per create_trade call
+    faults: list[Step] = field(default_factory=list)  # consumed one per create_trade call
     errors: list[KashError] = field(default_factory=list)  # raised before creating, in order
+    list_errors: list[KashError] = field(default_factory=list)  # raised by list_trades, in order
+    unlisted: set[str] = field(default_factory=set)  # trades list_trades does not show (yet)
+    list_calls: int = 0
+    on_list: Callable[[], None] | None = None  # runs at each list_trades call (e.g. halt a gate)
+    confirm_errors: list[KashError] = field(default_factory=list)  # raised by confirm_trade
     calls: list[SentCall] = field(default_factory=list)
     confirms: list[str] = field(default_factory=list)
     trades: dict[str, Trade] = field(default_factory=dict)
@@ -64,6 +78,10 @@ class FakeVenue:
         )
         self.calls.append(SentCall(idempotency_key, client_request_id, body))
         fault = self.faults.pop(0) if self.faults else None
+        if isinstance(fault, KashError) and not (
+            idempotency_key in self.by_key and _answered_after_replay_check(fault)
+        ):
+            raise fault
         if fault == "lost_before_create":
             raise OutcomeUnknownError("dropped", idempotency_key=idempotency_key or "", body=b"{}")
         if self.errors:
@@ -105,10 +123,14 @@ class FakeVenue:
             raise OutcomeUnknownError(
                 "timed out", idempotency_key=idempotency_key or "", body=b"{}"
             )
+        if fault == "garbled_2xx":
+            raise KashResponseError("POST /v1/trades: unexpected response shape", status=201)
         return result
 
     async def confirm_trade(self, trade_id: str, token: str) -> Trade:
         self.confirms.append(trade_id)
+        if self.confirm_errors:
+            raise self.confirm_errors.pop(0)
         self.set_status(trade_id, "pending")
         return self.trades[trade_id]
 
@@ -123,7 +145,16 @@ class FakeVenue:
         limit: int | None = None,
         cursor: str | None = None,
     ) -> Page[Trade]:
-        rows = [t for t in reversed(self.trades.values()) if market_id in (None, t.market_id)]
+        self.list_calls += 1
+        if self.on_list is not None:
+            self.on_list()
+        if self.list_errors:
+            raise self.list_errors.pop(0)
+        rows = [
+            t
+            for t in reversed(self.trades.values())
+            if market_id in (None, t.market_id) and t.id not in self.unlisted
+        ]
         return Page(data=rows, cursor=None, has_more=False)
 
     async def list_positions(self, market_id: str | None = None) -> list[Position]:

@@ -19,7 +19,7 @@ from kashbot.client.errors import (
 from kashbot.client.models import Position
 from kashbot.clock import SimClock
 from kashbot.engine.events import Event, OrderIntent, RiskDenied, Side, TradeUpdate, TradingState
-from kashbot.execution.executor import Executor
+from kashbot.execution.executor import Executor, TradeNotHeld
 from kashbot.execution.router import OrderRouter
 from kashbot.money import USDC_ONE, WAD
 from kashbot.risk.gate import Approval, Denial, Reason, RiskGate
@@ -132,9 +132,10 @@ async def test_202_above_ceiling_is_held_with_an_alert(store: Store) -> None:
     assert venue.confirms == []
     assert r.executor.held_trades() == ["t1"]
     assert any(e["event"] == "trade_held_for_confirmation" and e.get("alert") for e in logs)
-    assert await r.router.confirm_held("t1")
+    assert await r.router.confirm_held("t1") == "pending"
     assert venue.confirms == ["t1"]
-    assert not await r.router.confirm_held("t1")  # token is single-use
+    with pytest.raises(TradeNotHeld):
+        await r.router.confirm_held("t1")  # token is single-use
     await r.router.close()
 
 
@@ -163,6 +164,7 @@ async def test_outcome_unknown_not_found_replays_with_the_same_key(store: Store)
 async def test_outcome_still_unknown_keeps_the_reservation(store: Store) -> None:
     venue = FakeVenue(faults=["lost_before_create"] * 4)
     r = await rig(store, venue)
+    r.executor.max_intent_age_s = None  # the loop below moves time on while the store writes
     task = asyncio.create_task(r.router.submit(buy(1)))
     while not task.done():  # drive the reconcile backoff in virtual time
         await settle_tasks()
