@@ -239,7 +239,17 @@ class Executor:
     # ---- sending -----------------------------------------------------------------------------
 
     async def execute(self, approval: Approval) -> str | None:
-        """Send one approved intent; returns the trade id, or None if no trade exists (yet)."""
+        """Send one approved intent; returns the trade id, or None if no trade exists (yet).
+
+        Raises ``PermissionError`` (nothing persisted, nothing sent) for an approval this
+        executor's gate did not mint, or one it already settled or released: a sealed approval
+        from another gate would spend headroom this gate never reserved.
+        """
+        if not self.gate.is_issued(approval):
+            raise PermissionError(
+                f"approval {approval.reservation_id} was not issued by this gate"
+                " or is already settled"
+            )
         i = approval.intent
         now = self.clock.now()
         rec = IntentRecord(
