@@ -46,7 +46,6 @@ from kashbot.engine.events import (
     Event,
     OrderIntent,
     PositionSync,
-    RiskDenied,
     Side,
     TradeUpdate,
     TradingState,
@@ -95,12 +94,6 @@ def trade_metadata(intent: OrderIntent) -> dict[str, str]:
     """
     return {"kb_intent": intent.intent_id, "kb_strategy": intent.strategy[:500]}
 
-
-# Reason codes the executor gives itself (``RiskDenied.reason``), as stable as the gate's.
-STALE_INTENT = "STALE_INTENT"  # waited longer than ``max_intent_age_s`` before it could go
-LIMIT_BREACHED = "LIMIT_BREACHED"  # the pool has already crossed the intent's limit_probability
-OUTCOME_NOT_FOUND = "OUTCOME_NOT_FOUND"  # outcome was unknown; the venue never created the trade
-FOLLOW_TIMEOUT = "FOLLOW_TIMEOUT"  # the trade exists but stayed open past ``max_follow_s``
 
 PoolView = Callable[[str], "tuple[amm.Pool, amm.Fees] | None"]
 """The current pool (and its fees) of a market, or None if unknown: the engine's market view."""
@@ -173,7 +166,7 @@ class _Unknown:
 class _NotCreated:
     """Reconciling proved the venue has no trade for the intent (``code``: the reason)."""
 
-    code: str
+    code: Reason
     detail: str
 
 
@@ -293,20 +286,20 @@ class Executor:
             return None
         return await self._accepted(approval, created)
 
-    def _hold_reason(self, approval: Approval) -> tuple[str, str] | None:
+    def _hold_reason(self, approval: Approval) -> tuple[Reason, str] | None:
         """Why this intent must not be sent (or re-sent) now, as (reason code, detail)."""
         if self.gate.state is TradingState.HALTED:
-            return str(Reason.HALTED), self.gate.state_reason
+            return Reason.HALTED, self.gate.state_reason
         i = approval.intent
         if self.max_intent_age_s is not None:
             age = self.clock.now() - (i.created_ts or approval.approved_at)
             if age > self.max_intent_age_s:
-                return STALE_INTENT, f"{age:.1f} s old > max {self.max_intent_age_s:g} s"
+                return Reason.STALE_INTENT, f"{age:.1f} s old > max {self.max_intent_age_s:g} s"
         if self.pool_view is not None and i.limit_probability is not None:
             view = self.pool_view(i.market_id)
             why = None if view is None else limit_breach(i, *view)
             if why is not None:
-                return LIMIT_BREACHED, why
+                return Reason.LIMIT_BREACHED, why
         return None
 
     async def _resolve(
@@ -374,7 +367,7 @@ class Executor:
             quiet = self.clock.now() - unknown.last_sent
             if found is None and complete and quiet >= self.unknown_settle_s:
                 return _NotCreated(
-                    OUTCOME_NOT_FOUND,
+                    Reason.OUTCOME_NOT_FOUND,
                     f"no trade with clientRequestId {i.intent_id}"
                     f" {quiet:.0f} s after the last send",
                 )
@@ -430,47 +423,19 @@ class Executor:
             cursor = page.cursor
         return None, False
 
-    async def _drop(self, approval: Approval, code: str, detail: str) -> None:
-        """Not sent, or proven never created, for a reason of our own: release and deny."""
+    async def _drop(self, approval: Approval, code: Reason, detail: str) -> None:
+        """Not sent, or proven never created, for a reason of our own: release and deny.
+
+        The denial goes through the gate, like its own: one log line, one ``RiskDenied``, and
+        the gate's ``recent_denials`` (the status view) list it.
+        """
         i = approval.intent
         self.gate.release(approval)
         await self.store.record_refused(
             i.intent_id, approval.reservation_id, self.clock.now(), f"{code}: {detail}"
         )
         self._unknown.pop(i.intent_id, None)
-        self._deny(i, code, detail)
-
-    def _deny(self, intent: OrderIntent, code: str, detail: str) -> None:
-        """One ``risk_denied`` line and one ``RiskDenied`` event, as the gate does for its own.
-
-        Codes the gate's ``Reason`` knows go through the gate (its status view lists them).
-        """
-        if code in Reason.__members__:
-            self.gate.record_denial(Denial(intent, Reason(code), detail))
-            return
-        log.warning(
-            "risk_denied",
-            reason=code,
-            detail=detail,
-            intent_id=intent.intent_id,
-            strategy=intent.strategy,
-            market_id=intent.market_id,
-            outcome=intent.outcome,
-            side=str(intent.side),
-            amount=intent.amount,
-            amount_usdc=usdc_str(intent.amount),
-        )
-        if self._emit is not None:
-            self._emit(
-                RiskDenied(
-                    ts=self.clock.now(),
-                    intent_id=intent.intent_id,
-                    strategy=intent.strategy,
-                    market_id=intent.market_id,
-                    reason=code,
-                    detail=detail,
-                )
-            )
+        self.gate.record_denial(Denial(i, code, detail))
 
     async def _refused(self, approval: Approval, exc: KashError) -> None:
         """The venue did not create the trade: release, record, and let the gate react."""
@@ -766,11 +731,8 @@ class Executor:
                     log.error("trade_follow_gave_up", trade_id=t.trade_id, status=t.status)
                     self._given_up.add(t.trade_id)
                     self.work.set()
-                    self._deny(
-                        t.intent,
-                        FOLLOW_TIMEOUT,
-                        f"trade {t.trade_id} still {t.status} after {self.max_follow_s:g} s",
-                    )
+                    timeout = f"trade {t.trade_id} still {t.status} after {self.max_follow_s:g} s"
+                    self.gate.record_denial(Denial(t.intent, Reason.FOLLOW_TIMEOUT, timeout))
                     return
                 await self._refresh(t, None)
                 wait = self.poll_interval_s

@@ -42,7 +42,7 @@ from kashbot.engine.events import (
     TradingState,
     TradingStateChanged,
 )
-from kashbot.money import Atomic, Wad
+from kashbot.money import Atomic, Wad, usdc_str
 from kashbot.risk.ledger import SpendEntry, SpendLedger
 from kashbot.risk.limits import Limits
 
@@ -72,6 +72,11 @@ class Reason(StrEnum):
     VENUE_SPENDING_LIMIT = "VENUE_SPENDING_LIMIT"
     VENUE_INSUFFICIENT_BALANCE = "VENUE_INSUFFICIENT_BALANCE"
     VENUE_REJECTED = "VENUE_REJECTED"
+    # the executor's own, after approval (it reports them through ``record_denial``)
+    STALE_INTENT = "STALE_INTENT"  # older than ``max_intent_age_s`` before it could be sent
+    LIMIT_BREACHED = "LIMIT_BREACHED"  # the pool already crossed the intent's limit_probability
+    OUTCOME_NOT_FOUND = "OUTCOME_NOT_FOUND"  # outcome was unknown; the venue never created it
+    FOLLOW_TIMEOUT = "FOLLOW_TIMEOUT"  # the trade exists but stayed open past ``max_follow_s``
 
 
 # Venue codes that stop all trading until a human looks (or the platform halt passes).
@@ -453,6 +458,7 @@ class RiskGate:
             outcome=i.outcome,
             side=str(i.side),
             amount=i.amount,
+            amount_usdc=usdc_str(i.amount),
         )
         self.recent_denials.append(denial)
         del self.recent_denials[:-50]
