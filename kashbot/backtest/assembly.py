@@ -22,6 +22,7 @@ from kashbot.engine.events import (
 )
 from kashbot.engine.strategy import build_strategy
 from kashbot.execution.executor import Executor
+from kashbot.execution.pools import pool_view_of
 from kashbot.execution.router import OrderRouter
 from kashbot.risk.gate import RiskGate
 from kashbot.risk.limits import Limits
@@ -80,6 +81,7 @@ async def assemble(
         poll_after_s=NEVER,
         poll_interval_s=NEVER,
         max_follow_s=NEVER,
+        pool_view=pool_view_of(engine.state),
     )
     router = OrderRouter(
         gate,

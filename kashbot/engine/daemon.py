@@ -38,6 +38,7 @@ from kashbot.engine.engine import Engine
 from kashbot.engine.events import Side
 from kashbot.engine.strategy import build_strategy
 from kashbot.engine.supervisor import install_signal_handlers
+from kashbot.execution.pools import pool_view_of
 from kashbot.execution.router import OrderRouter
 from kashbot.execution.venue import TradingVenue
 from kashbot.money import MoneyError, fmt_usdc, usdc_to_atomic
@@ -276,7 +277,12 @@ class Daemon:
             self.metrics.attach(self.engine.bus)
             venue = MeteredVenue(self.client, self.metrics)
         self.router = OrderRouter(
-            self.gate, venue, self.store, emit=self.engine.emit, clock=self.clock
+            self.gate,
+            venue,
+            self.store,
+            emit=self.engine.emit,
+            clock=self.clock,
+            pool_view=pool_view_of(self.engine.state),
         )
         self.engine.attach_router(self.router)
         self.engine.attach_risk(self.gate)
