@@ -289,6 +289,44 @@ class MetricsConfig(_Model):
     loop_lag_interval_s: float = Field(0.5, gt=0, description="event-loop lag sampling period")
 
 
+class ExecutionConfig(_Model):
+    """The order path's timing (executor and router); the money limits are in ``risk``.
+
+    Defaults are the executor's and router's own. ``unknown_settle_s`` must exceed the venue's
+    30 s request timeout (REQUEST_TIMEOUT): a shorter wait could declare an intent never
+    created, and free its reservation, while the venue is still creating its trade.
+    """
+
+    max_intent_age_s: float | None = Field(
+        10.0, gt=0, description="an intent older than this is not sent (STALE_INTENT); null: any"
+    )
+    reconcile_interval_s: float = Field(
+        30.0, gt=0, description="period of the loop settling unknown outcomes and lost follows"
+    )
+    unknown_settle_s: float = Field(
+        120.0,
+        gt=30,
+        description="a lost POST whose trade no lookup finds this long after the last send is"
+        " OUTCOME_NOT_FOUND (released)",
+    )
+    recovery_attempts: int = Field(
+        6, ge=1, description="tries of each venue lookup at startup before startup fails"
+    )
+    recovery_backoff_s: float = Field(1.0, gt=0, description="first wait between those tries")
+    recovery_backoff_max_s: float = Field(
+        30.0, gt=0, description="cap of the doubling wait between those tries"
+    )
+
+    @model_validator(mode="after")
+    def _backoff_order(self) -> ExecutionConfig:
+        if self.recovery_backoff_max_s < self.recovery_backoff_s:
+            raise ValueError(
+                f"recovery_backoff_max_s ({self.recovery_backoff_max_s:g}) is below"
+                f" recovery_backoff_s ({self.recovery_backoff_s:g})"
+            )
+        return self
+
+
 class EngineConfig(_Model):
     shutdown_grace_s: float = Field(10.0, ge=0)
     max_inflight_intents: int = Field(64, ge=1)
@@ -298,6 +336,7 @@ class KashbotConfig(_Model):
     venue: VenueConfig = VenueConfig()
     account: AccountConfig = AccountConfig()
     risk: RiskConfig = RiskConfig()
+    execution: ExecutionConfig = ExecutionConfig()
     sources: SourcesConfig = SourcesConfig()
     markets: list[str] | Literal["all"] = "all"
     strategies: list[StrategyConfig] = Field(default_factory=list)

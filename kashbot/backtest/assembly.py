@@ -81,6 +81,8 @@ async def assemble(
         poll_after_s=NEVER,
         poll_interval_s=NEVER,
         max_follow_s=NEVER,
+        max_intent_age_s=cfg.execution.max_intent_age_s,
+        unknown_settle_s=cfg.execution.unknown_settle_s,
         pool_view=pool_view_of(engine.state),
     )
     router = OrderRouter(
@@ -91,6 +93,10 @@ async def assemble(
         clock=clock,
         executor=executor,
         adopt_venue_spend=False,
+        reconcile_interval_s=cfg.execution.reconcile_interval_s,
+        recovery_attempts=cfg.execution.recovery_attempts,
+        recovery_backoff_s=cfg.execution.recovery_backoff_s,
+        recovery_backoff_max_s=cfg.execution.recovery_backoff_max_s,
     )
     engine.attach_router(router)
     bus = engine.bus

@@ -38,6 +38,7 @@ from kashbot.engine.engine import Engine
 from kashbot.engine.events import Side
 from kashbot.engine.strategy import build_strategy
 from kashbot.engine.supervisor import install_signal_handlers
+from kashbot.execution.executor import Executor
 from kashbot.execution.pools import pool_view_of
 from kashbot.execution.router import OrderRouter
 from kashbot.execution.venue import TradingVenue
@@ -276,13 +277,28 @@ class Daemon:
             self.metrics = DaemonMetrics(self.readings)
             self.metrics.attach(self.engine.bus)
             venue = MeteredVenue(self.client, self.metrics)
+        ex = cfg.execution
+        executor = Executor(
+            venue,
+            self.gate,
+            self.store,
+            clock=self.clock,
+            emit=self.engine.emit,
+            max_intent_age_s=ex.max_intent_age_s,
+            unknown_settle_s=ex.unknown_settle_s,
+            pool_view=pool_view_of(self.engine.state),
+        )
         self.router = OrderRouter(
             self.gate,
             venue,
             self.store,
             emit=self.engine.emit,
             clock=self.clock,
-            pool_view=pool_view_of(self.engine.state),
+            executor=executor,
+            reconcile_interval_s=ex.reconcile_interval_s,
+            recovery_attempts=ex.recovery_attempts,
+            recovery_backoff_s=ex.recovery_backoff_s,
+            recovery_backoff_max_s=ex.recovery_backoff_max_s,
         )
         self.engine.attach_router(self.router)
         self.engine.attach_risk(self.gate)

@@ -83,6 +83,8 @@ class OrderRouter:
         """
         if recovery_attempts < 1:
             raise ValueError("recovery_attempts must be >= 1")
+        if executor is not None and pool_view is not None:
+            raise ValueError("pool_view is for an executor built here; give it to your executor")
         self.gate = gate
         self.venue = venue
         self.store = store

@@ -127,3 +127,28 @@ async def test_an_intent_past_its_limit_is_denied_before_the_venue(
         finally:
             d.stop()
             await runner
+
+
+async def test_the_daemon_takes_the_execution_section(sim: SimHandle, tmp_path: Path) -> None:
+    configure(level="warning", fmt="json", stream=io.StringIO())
+    base = make_cfg(tmp_path / "x.sqlite")
+    cfg = base.model_copy(
+        update={
+            "execution": base.execution.model_copy(
+                update={
+                    "max_intent_age_s": 3.0,
+                    "reconcile_interval_s": 7.0,
+                    "unknown_settle_s": 45.0,
+                    "recovery_attempts": 2,
+                    "recovery_backoff_s": 0.25,
+                    "recovery_backoff_max_s": 2.0,
+                }
+            )
+        }
+    )
+    async with Daemon(cfg, sim=sim, control_port=0) as d:
+        r, ex = d.router, d.router.executor
+        assert (ex.max_intent_age_s, ex.unknown_settle_s) == (3.0, 45.0)
+        assert r.reconcile_interval_s == 7.0
+        assert (r.recovery_attempts, r.recovery_backoff_s, r.recovery_backoff_max_s) == (2, 0.25, 2)
+        assert ex.pool_view is not None
