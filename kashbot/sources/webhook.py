@@ -8,6 +8,11 @@ Retry-After and not marked seen (Kash retries 5xx), never acked and dropped. Pro
 happens in a worker task, so the answer never waits for the router (Kash wants < 2 s; its hard
 timeout is 10 s and a timeout means a retry).
 
+Stopping gives a delivery still being answered ``shutdown_timeout_s``, cancels it and gives it
+as long again (aiohttp's two phases; its default of 60 s each let one delivery stuck in the
+dedupe await hold ``stop()`` -- and the daemon's shutdown -- for two minutes). An unanswered
+delivery is retried by Kash; an answer normally takes milliseconds.
+
 Dedupe is persistent through :class:`SeenEvents` (the Store implements it), so a redelivery after
 a restart is still recognised. An event is marked seen before it is processed: if the process
 dies in between, the executor's poll fallback still finds the trade's state.
@@ -89,6 +94,7 @@ class WebhookReceiver:
         tolerance_ms: int = 300_000,
         queue_size: int = 10_000,
         retry_after_s: int = 30,
+        shutdown_timeout_s: float = 1.0,
     ) -> None:
         self._secrets = secrets
         self._seen = seen
@@ -101,6 +107,7 @@ class WebhookReceiver:
         self.tolerance_ms = tolerance_ms
         self.stats = WebhookStats()
         self.retry_after_s = retry_after_s
+        self.shutdown_timeout_s = shutdown_timeout_s
         self._queue: asyncio.Queue[WebhookEvent] = asyncio.Queue(queue_size)
         self._reserved = 0  # slots held by deliveries awaiting the dedupe store
         self._runner: web.AppRunner | None = None
@@ -119,10 +126,13 @@ class WebhookReceiver:
             return
         app = web.Application(client_max_size=self.max_body_bytes)
         app.router.add_post(self.path, self._receive)
-        runner = web.AppRunner(app, access_log=None)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=self.shutdown_timeout_s)
         await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port)
-        await site.start()
+        try:
+            await web.TCPSite(runner, self.host, self.port).start()
+        except BaseException:  # bind failed or cancelled: leave nothing half set up
+            await runner.cleanup()
+            raise
         self._runner = runner
         if runner.addresses:
             self.port = int(runner.addresses[0][1])

@@ -17,6 +17,9 @@ from kashbot.sources.webhook import MemorySeenEvents, WebhookReceiver, route_to
 SECRET = "whsec_current_secret_value_123"
 OLD = "whsec_previous_secret_value_456"
 NOW_MS = 1_767_225_600_000
+# Every request has a deadline well inside pytest-timeout, so a wedged receiver fails a test
+# with a message instead of hanging it (aiohttp's own default is 300 s).
+CLIENT_TIMEOUT = aiohttp.ClientTimeout(total=10)
 
 
 def body(event_id: str = "evt_1", status: str = "completed") -> bytes:
@@ -74,7 +77,10 @@ async def post(rx: WebhookReceiver, data: bytes, header: str | None) -> tuple[in
     headers = {"Content-Type": "application/json"}
     if header is not None:
         headers["X-Kash-Signature"] = header
-    async with aiohttp.ClientSession() as s, s.post(rx.url, data=data, headers=headers) as r:
+    async with (
+        aiohttp.ClientSession(timeout=CLIENT_TIMEOUT) as s,
+        s.post(rx.url, data=data, headers=headers) as r,
+    ):
         return r.status, await r.json()
 
 
@@ -203,20 +209,26 @@ async def test_full_queue_answers_503_and_never_marks_the_event_seen() -> None:
         queue_size=1,
     )
     task = asyncio.create_task(rx.run(lambda e: None))
+    slow: asyncio.Task[tuple[int, Any]] | None = None
     try:
         await until(lambda: rx._runner is not None)
         a, b, c = body("evt_a"), body("evt_b"), body("evt_c")
         assert (await post(rx, a, sign(SECRET, a, NOW_MS)))[0] == 200
-        await asyncio.wait_for(busy.wait(), 5)  # the worker holds evt_a; the queue is empty
+        async with asyncio.timeout(5):  # the worker holds evt_a; the queue is empty
+            await busy.wait()
         slow = asyncio.create_task(post(rx, b, sign(SECRET, b, NOW_MS)))
-        await asyncio.wait_for(seen.entered.wait(), 5)  # evt_b holds the only slot
+        async with asyncio.timeout(5):  # evt_b holds the only slot
+            await seen.entered.wait()
         headers = {"Content-Type": "application/json", "X-Kash-Signature": sign(SECRET, c, NOW_MS)}
-        async with aiohttp.ClientSession() as s, s.post(rx.url, data=c, headers=headers) as r:
+        async with (
+            aiohttp.ClientSession(timeout=CLIENT_TIMEOUT) as s,
+            s.post(rx.url, data=c, headers=headers) as r,
+        ):
             assert r.status == 503
             assert int(r.headers["Retry-After"]) > 0
         assert "evt_c" not in seen.recorded
         seen.gate.set()
-        assert (await slow)[0] == 200
+        assert (await slow)[0] == 200  # post() has its own deadline
         release.set()
         await until(lambda: got == ["evt_a", "evt_b"])
         assert (await post(rx, c, sign(SECRET, c, NOW_MS + 5_000)))[0] == 200  # the retry
@@ -226,4 +238,47 @@ async def test_full_queue_answers_503_and_never_marks_the_event_seen() -> None:
         seen.gate.set()  # nothing left waiting, so stopping the server does not wait either
         release.set()
         task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        if slow is not None:
+            slow.cancel()
+        await asyncio.gather(task, *([slow] if slow else []), return_exceptions=True)
+
+
+async def test_stop_does_not_wait_for_a_delivery_stuck_in_the_dedupe_store() -> None:
+    """A store that never answers must not wedge shutdown: stop() gives an unanswered delivery
+    ``shutdown_timeout_s``, then cancels it (Kash retries it) and frees its slot. Was: aiohttp's
+    60 s default, spent twice -- run() took ~121 s to end, the pytest-timeout of the suite."""
+    seen = GatedSeen("evt_stuck")  # the gate is never opened
+
+    async def handler(ev: WebhookEvent) -> None:
+        raise AssertionError("a delivery that was never answered must not be processed")
+
+    rx = WebhookReceiver(
+        secrets=[SECRET],
+        seen=seen,
+        handler=handler,
+        clock=SimClock(NOW_MS / 1000),
+        queue_size=1,
+        shutdown_timeout_s=0.05,
+    )
+    task = asyncio.create_task(rx.run(lambda e: None))
+    await until(lambda: rx._runner is not None)
+    b = body("evt_stuck")
+    stuck = asyncio.create_task(post(rx, b, sign(SECRET, b, NOW_MS)))
+    try:
+        async with asyncio.timeout(5):
+            await seen.entered.wait()
+        assert rx._reserved == 1
+        task.cancel()
+        async with asyncio.timeout(10):  # far above 2 x 0.05 s, far below 2 x 60 s
+            await asyncio.gather(task, return_exceptions=True)
+        assert task.cancelled() and rx._runner is None
+        assert rx._reserved == 0  # the cancelled delivery released its slot
+        async with asyncio.timeout(10):
+            (outcome,) = await asyncio.gather(stuck, return_exceptions=True)
+        assert isinstance(outcome, aiohttp.ClientError)  # unanswered: Kash will redeliver
+        assert seen.recorded == []  # never reached the store's write
+    finally:
+        seen.gate.set()
+        stuck.cancel()
+        task.cancel()
+        await asyncio.gather(task, stuck, return_exceptions=True)
