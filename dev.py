@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import subprocess
 import sys
 import venv
@@ -51,11 +52,19 @@ SUITE_CEILING_S = 25 * 60
 def run(cmd: list[str], timeout: float | None = None) -> int:
     env = dict(os.environ)
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
+    # Ctrl-C reaches the child from the terminal and it stops gracefully (the daemon prints its
+    # summary); this process only waits for it, so it ignores SIGINT instead of dying first.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        return subprocess.run(cmd, cwd=ROOT, env=env, timeout=timeout, check=False).returncode
+        return proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         _say(f"{cmd[-1] if cmd else 'command'} still running after {timeout:.0f} s: stopped")
+        proc.kill()
+        proc.wait()
         return 124
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def cmd_test(extra: list[str]) -> int:
