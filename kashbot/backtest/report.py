@@ -20,13 +20,34 @@ from rich.console import Console
 from rich.table import Table
 
 from kashbot.backtest.metrics import EquityPoint, InventoryPoint, usdc_signed, wad_str
-from kashbot.money import Wad
+from kashbot.money import ATOMIC_TO_WAD, USDC_ONE, WAD, Wad
 from kashbot.valuation import Fill
 
 REPORT_FORMAT = "kashbot-backtest-report"
 REPORT_VERSION = 1
 
 ProbSeries = dict[str, list[tuple[float, tuple[Wad, ...]]]]
+
+
+@dataclass(frozen=True, slots=True)
+class MarketNames:
+    """How a market is shown to people; report.json and trades.csv keep naming it by id."""
+
+    title: str
+    outcomes: tuple[str, ...] = ()
+
+    def outcome(self, index: int) -> str:
+        return self.outcomes[index] if 0 <= index < len(self.outcomes) else f"#{index}"
+
+
+def market_title(names: Mapping[str, MarketNames], market_id: str) -> str:
+    known = names.get(market_id)
+    return known.title if known is not None and known.title else market_id
+
+
+def outcome_label(names: Mapping[str, MarketNames], market_id: str, outcome: int) -> str:
+    known = names.get(market_id)
+    return known.outcome(outcome) if known is not None else f"#{outcome}"
 
 
 @dataclass(slots=True)
@@ -41,6 +62,7 @@ class RunArtifacts:
     prices: ProbSeries = field(default_factory=dict)  # pool chances per market over time
     fair: ProbSeries = field(default_factory=dict)  # fair values per market over time
     intents: list[dict[str, Any]] = field(default_factory=list)  # every intent, in order
+    markets: dict[str, MarketNames] = field(default_factory=dict)  # display names (plots, summary)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,9 +182,54 @@ _SUMMARY_ROWS = (
 )
 
 
-def summary_table(metrics: Mapping[str, Any], title: str = "Backtest") -> Table:
+DUST_USDC = USDC_ONE // 100  # holdings worth less than this at the final chance are not listed
+DUST_TOKENS = WAD // 1_000_000  # ... and, where no chance is known, fewer tokens than this
+MAX_HOLDINGS = 6
+TOKEN_PLACES = Decimal("0.0001")
+TITLE_CHARS = 40  # a summary row stays on one line of an 80-column terminal
+
+
+def final_chances(art: RunArtifacts) -> dict[str, tuple[Wad, ...]]:
+    """Each market's last pool chances of the run (the display mark for dust)."""
+    return {mid: series[-1][1] for mid, series in art.prices.items() if series}
+
+
+def _is_dust(tokens: Wad, chance: Wad | None) -> bool:
+    if chance is None:
+        return tokens < DUST_TOKENS
+    return tokens * chance // WAD // ATOMIC_TO_WAD < DUST_USDC
+
+
+def holding_rows(
+    inventory: Mapping[str, str],
+    names: Mapping[str, MarketNames],
+    chances: Mapping[str, tuple[Wad, ...]],
+) -> tuple[list[tuple[str, str]], int]:
+    """(position, rounded tokens) to list, and how many dust positions were left out."""
+    rows: list[tuple[str, str]] = []
+    dust = 0
+    for pos, amount in inventory.items():
+        market_id, _, idx = pos.rpartition("/")
+        outcome = int(idx) if idx.isdigit() else -1
+        exact = Decimal(amount)
+        tokens = int(exact * WAD)
+        q = chances.get(market_id, ())
+        if _is_dust(abs(tokens), q[outcome] if 0 <= outcome < len(q) else None):
+            dust += 1
+            continue
+        title = market_title(names, market_id)
+        title = title if len(title) <= TITLE_CHARS else title[: TITLE_CHARS - 1] + "\u2026"
+        name = f"{title} / {outcome_label(names, market_id, outcome)}"
+        rows.append((name, f"{exact.quantize(TOKEN_PLACES):,} tokens"))
+    return rows, dust
+
+
+def summary_table(
+    metrics: Mapping[str, Any], title: str = "Backtest", art: RunArtifacts | None = None
+) -> Table:
+    """The run at a glance; with ``art``, holdings carry market titles and dust is left out."""
     table = Table(title=title, show_header=False, box=None, pad_edge=False)
-    table.add_column("metric", style="bold")
+    table.add_column("metric", style="bold", no_wrap=True)
     table.add_column("value", justify="right")
     for label, key, unit in _SUMMARY_ROWS:
         if label.startswith("Trades"):
@@ -175,16 +242,27 @@ def summary_table(metrics: Mapping[str, Any], title: str = "Backtest") -> Table:
         table.add_row(label, value)
     for reason, n in (metrics.get("denials_by_reason") or {}).items():
         table.add_row(f"  denied {reason}", str(n))
-    inv = metrics.get("final_inventory_tokens") or {}
-    for pos, tokens in list(inv.items())[:6]:
-        table.add_row(f"  holding {pos}", f"{tokens} tokens")
+    rows, dust = holding_rows(
+        metrics.get("final_inventory_tokens") or {},
+        art.markets if art is not None else {},
+        final_chances(art) if art is not None else {},
+    )
+    for name, amount in rows[:MAX_HOLDINGS]:
+        table.add_row(f"  holding {name}", amount)
+    hidden = [f"{len(rows) - MAX_HOLDINGS} more"] if len(rows) > MAX_HOLDINGS else []
+    hidden += [f"{dust} worth < 0.01 USDC"] if dust else []
+    if hidden:
+        table.add_row("  holdings in report.json only", ", ".join(hidden))
     return table
 
 
 def print_summary(
-    metrics: Mapping[str, Any], console: Console | None = None, out_dir: Path | None = None
+    metrics: Mapping[str, Any],
+    console: Console | None = None,
+    out_dir: Path | None = None,
+    art: RunArtifacts | None = None,
 ) -> None:
     console = console or Console()
-    console.print(summary_table(metrics))
+    console.print(summary_table(metrics, art=art))
     if out_dir is not None:
         console.print(f"[dim]report, trades.csv and plots in {out_dir}[/dim]")
