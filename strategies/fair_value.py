@@ -59,7 +59,7 @@ from kashbot.engine.events import (
 )
 from kashbot.engine.state import EngineState, MarketView
 from kashbot.engine.strategy import Strategy, StrategyContext, StrategyParams
-from kashbot.money import WAD, Wad, decimal_to_wad, usdc_to_atomic, wad_to_decimal
+from kashbot.money import WAD, Atomic, Wad, decimal_to_wad, usdc_to_atomic, wad_to_decimal
 from kashbot.units import UsdcDecimal
 
 BPS = 10_000
@@ -229,37 +229,33 @@ def decide_market(
             payout = amm.sell(pool, i, tokens, _fees(p)).payout
             amount = min(payout, p.max_trade)
             if amount >= p.min_trade:
-                return [
-                    OrderIntent(
-                        intent_id="",
-                        strategy=strategy,
-                        market_id=view.market_id,
-                        outcome=i,
-                        side=Side.SELL,
-                        amount=amount,
-                        limit_probability=lim,
-                        reason=f"q={_fmt(q[i])} > sell_limit={_fmt(lim)} fair={_fmt(fair[i])}",
-                        closing=True,
-                    )
-                ]
+                reason = f"q={_fmt(q[i])} > sell_limit={_fmt(lim)} fair={_fmt(fair[i])}"
+                return [_intent(strategy, view, i, Side.SELL, amount, lim, reason)]
     if best_buy is not None and (back_off is None or now >= back_off.until):
         _, i, lim = best_buy
         headroom = p.max_position - state.position(view.market_id, i).cost
         amount = min(amm.buy_amount_to_reach(pool, i, lim, _fees(p)), p.max_trade, headroom)
         if amount >= p.min_trade:
-            return [
-                OrderIntent(
-                    intent_id="",
-                    strategy=strategy,
-                    market_id=view.market_id,
-                    outcome=i,
-                    side=Side.BUY,
-                    amount=amount,
-                    limit_probability=lim,
-                    reason=f"q={_fmt(q[i])} < buy_limit={_fmt(lim)} fair={_fmt(fair[i])}",
-                )
-            ]
+            reason = f"q={_fmt(q[i])} < buy_limit={_fmt(lim)} fair={_fmt(fair[i])}"
+            return [_intent(strategy, view, i, Side.BUY, amount, lim, reason)]
     return []
+
+
+def _intent(
+    strategy: str, view: MarketView, outcome: int, side: Side, amount: Atomic, lim: Wad, reason: str
+) -> OrderIntent:
+    """One order intent for ``view``'s market; sells only ever close a held position."""
+    return OrderIntent(
+        intent_id="",
+        strategy=strategy,
+        market_id=view.market_id,
+        outcome=outcome,
+        side=side,
+        amount=amount,
+        limit_probability=lim,
+        reason=reason,
+        closing=side is Side.SELL,
+    )
 
 
 def _fees(p: FairValueParams) -> amm.Fees:
