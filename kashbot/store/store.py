@@ -323,16 +323,20 @@ class Store:
         self, intent_id: str, reservation_id: str, now: float, detail: str
     ) -> None:
         """The venue definitely did not create the trade: drop its reservation."""
-        async with self._tx():
-            await self._db.execute("DELETE FROM spend WHERE entry_id=?", (reservation_id,))
-            await self._update_intent(intent_id, REFUSED, now, detail=detail)
+        await self._close_unsent(intent_id, reservation_id, REFUSED, now, detail)
 
     async def record_abandoned(
         self, intent_id: str, reservation_id: str, now: float, detail: str
     ) -> None:
+        await self._close_unsent(intent_id, reservation_id, ABANDONED, now, detail)
+
+    async def _close_unsent(
+        self, intent_id: str, reservation_id: str, status: str, now: float, detail: str
+    ) -> None:
+        """No trade exists for the intent: its reservation goes with the status change."""
         async with self._tx():
             await self._db.execute("DELETE FROM spend WHERE entry_id=?", (reservation_id,))
-            await self._update_intent(intent_id, ABANDONED, now, detail=detail)
+            await self._update_intent(intent_id, status, now, detail=detail)
 
     async def get_trade(self, trade_id: str) -> TradeRecord | None:
         rows = await self._query(f"SELECT {_TRADE_COLS} FROM trades WHERE trade_id=?", (trade_id,))
