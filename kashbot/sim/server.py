@@ -13,9 +13,9 @@ import hashlib
 import hmac
 import json
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from aiohttp import web
 
@@ -28,6 +28,8 @@ from kashbot.sim.limits import LimitDecision
 from kashbot.sim.models import KeyState
 from kashbot.sim.pagination import paginate, parse_limit
 from kashbot.sim.venue import Venue
+
+T = TypeVar("T")
 
 VENUE: web.AppKey[Venue] = web.AppKey("venue", Venue)
 RID: web.RequestKey[str] = web.RequestKey("kash_request_id", str)
@@ -82,14 +84,32 @@ def _single(request: web.Request, name: str, data: dict[str, Any], **meta: Any) 
     return {name: data, "data": data, "_meta": _meta(request, **meta)}
 
 
-def _list(
-    request: web.Request, data: list[dict[str, Any]], cursor: str | None, more: bool, limit: int
-) -> dict[str, Any]:
-    return {
-        "data": data,
+def _page(
+    request: web.Request,
+    items: Sequence[T],
+    seq_of: Callable[[T], int],
+    limit: int,
+    filters: Mapping[str, object],
+    render: Callable[[T], dict[str, Any]],
+    *,
+    descending: bool,
+) -> Reply:
+    """One page of ``items`` after the request's cursor (bound to ``filters``), as a list reply."""
+    page, cursor, more = paginate(
+        items, seq_of, request.query.get("cursor"), limit, filters, descending=descending
+    )
+    body = {
+        "data": [render(x) for x in page],
         "pagination": {"cursor": cursor, "hasMore": more, "limit": limit},
         "_meta": _meta(request),
     }
+    return Reply(200, body)
+
+
+def _statuses(request: web.Request) -> set[str] | None:
+    """The ``status`` query as a set (comma-separated); None when absent or empty."""
+    raw = request.query.get("status")
+    return {s.strip() for s in raw.split(",") if s.strip()} if raw else None
 
 
 def _key(request: web.Request) -> KeyState:
@@ -144,15 +164,15 @@ async def list_markets(request: web.Request) -> Reply:
     limit = parse_limit(request.query.get("limit"), 20)
     markets = venue.list_markets(status)
     order = {m.id: i + 1 for i, m in enumerate(venue.markets.values())}
-    page, cur, more = paginate(
+    return _page(
+        request,
         markets,
         lambda m: order[m.id],
-        request.query.get("cursor"),
         limit,
         {"status": (status or "").upper()},
+        ser.market,
         descending=False,
     )
-    return Reply(200, _list(request, [ser.market(m) for m in page], cur, more, limit))
 
 
 async def get_market(request: web.Request) -> Reply:
@@ -172,15 +192,15 @@ async def list_predictions(request: web.Request) -> Reply:
         for p in venue.predictions(request.match_info["id"])
         if (side is None or p.side == side) and (outcome is None or p.outcome == outcome)
     ]
-    page, cur, more = paginate(
+    return _page(
+        request,
         preds,
         lambda p: p.seq,
-        request.query.get("cursor"),
         limit,
         {"side": side, "outcomeIndex": outcome},
+        ser.prediction,
         descending=True,
     )
-    return Reply(200, _list(request, [ser.prediction(p) for p in page], cur, more, limit))
 
 
 async def get_quote(request: web.Request) -> Reply:
@@ -285,20 +305,19 @@ async def confirm_trade(request: web.Request) -> Reply:
 
 async def list_trades(request: web.Request) -> Reply:
     venue = request.app[VENUE]
-    raw_status = request.query.get("status")
-    statuses = {s.strip() for s in raw_status.split(",") if s.strip()} if raw_status else None
+    statuses = _statuses(request)
     market_id = request.query.get("marketId")
     limit = parse_limit(request.query.get("limit"), 20)
     trades = venue.list_trades(_key(request), statuses, market_id)
-    page, cur, more = paginate(
+    return _page(
+        request,
         trades,
         lambda t: t.seq,
-        request.query.get("cursor"),
         limit,
         {"status": sorted(statuses or ()), "marketId": market_id},
+        lambda t: ser.trade(venue, t),
         descending=True,
     )
-    return Reply(200, _list(request, [ser.trade(venue, t) for t in page], cur, more, limit))
 
 
 async def get_trade(request: web.Request) -> Reply:
@@ -332,15 +351,15 @@ async def list_positions(request: web.Request) -> Reply:
     limit = parse_limit(request.query.get("limit"), 20)
     positions = venue.user_positions(_key(request), market_id)
     order = {id(p): i + 1 for i, p in enumerate(positions)}
-    page, cur, more = paginate(
+    return _page(
+        request,
         positions,
         lambda p: order[id(p)],
-        request.query.get("cursor"),
         limit,
         {"marketId": market_id},
+        ser.position,
         descending=False,
     )
-    return Reply(200, _list(request, [ser.position(p) for p in page], cur, more, limit))
 
 
 async def account_usage(request: web.Request) -> Reply:
@@ -350,8 +369,7 @@ async def account_usage(request: web.Request) -> Reply:
 
 async def list_events(request: web.Request) -> Reply:
     venue = request.app[VENUE]
-    raw_status = request.query.get("status")
-    statuses = {s.strip() for s in raw_status.split(",") if s.strip()} if raw_status else None
+    statuses = _statuses(request)
     since_raw = request.query.get("from")
     since = None
     if since_raw:
@@ -363,15 +381,15 @@ async def list_events(request: web.Request) -> Reply:
             raise SimError("VALIDATION_FAILED", "from must be an ISO timestamp") from None
     limit = parse_limit(request.query.get("limit"), 25)
     events = venue.list_events(_key(request), statuses, since)
-    page, cur, more = paginate(
+    return _page(
+        request,
         events,
         lambda e: e.seq,
-        request.query.get("cursor"),
         limit,
         {"status": sorted(statuses or ()), "from": since_raw},
+        ser.webhook_event,
         descending=True,
     )
-    return Reply(200, _list(request, [ser.webhook_event(e) for e in page], cur, more, limit))
 
 
 async def redeliver(request: web.Request) -> Reply:
