@@ -37,6 +37,7 @@ from kashbot.client.errors import (
     KashError,
     KashResponseError,
     OutcomeUnknownError,
+    RequestDeadlineExceeded,
     SpendingLimitExceeded,
     TradeNotAwaitingConfirmation,
 )
@@ -281,6 +282,10 @@ class Executor:
             unknown = _Unknown(approval, self.clock.now())
             self._unknown[i.intent_id] = unknown
             return await self._resolve(unknown, self.reconcile_attempts, first=True)
+        except RequestDeadlineExceeded as exc:
+            # went stale waiting for the request budget; never sent, so the same as our refusal
+            await self._drop(approval, Reason.STALE_INTENT, str(exc))
+            return None
         except KashError as exc:
             await self._refused(approval, exc)
             return None
@@ -327,7 +332,12 @@ class Executor:
         return await self._accepted(approval, outcome)
 
     async def _send(self, approval: Approval) -> TradeCreated:
+        """POST the intent; the venue sends nothing once it is older than ``max_intent_age_s``
+        (the request budget's wait happens inside the client, after ``_hold_reason``)."""
         i = approval.intent
+        not_after = None
+        if self.max_intent_age_s is not None:
+            not_after = (i.created_ts or approval.approved_at) + self.max_intent_age_s
         return await self.venue.create_trade(
             i.market_id,
             i.outcome,
@@ -336,6 +346,7 @@ class Executor:
             client_request_id=i.intent_id,
             metadata=trade_metadata(i),
             idempotency_key=approval.idempotency_key,
+            not_after=not_after,
         )
 
     async def _reconcile(
@@ -390,8 +401,7 @@ class Executor:
                     code=exc.code,
                     status=exc.status,
                 )
-                if exc.code in HALT_CODES:
-                    self.gate.record_failure(exc.code or "", retry_after=exc.retry_after)
+                self._note_halt(exc)
                 continue
             finally:
                 unknown.last_sent = self.clock.now()
@@ -429,23 +439,22 @@ class Executor:
         The denial goes through the gate, like its own: one log line, one ``RiskDenied``, and
         the gate's ``recent_denials`` (the status view) list it.
         """
-        i = approval.intent
+        await self._release_unsent(approval, f"{code}: {detail}")
+        self.gate.record_denial(Denial(approval.intent, code, detail))
+
+    async def _release_unsent(self, approval: Approval, detail: str) -> None:
+        """No trade exists for the intent: free its reservation and stop reconciling it."""
         self.gate.release(approval)
         await self.store.record_refused(
-            i.intent_id, approval.reservation_id, self.clock.now(), f"{code}: {detail}"
+            approval.intent.intent_id, approval.reservation_id, self.clock.now(), detail
         )
-        self._unknown.pop(i.intent_id, None)
-        self.gate.record_denial(Denial(i, code, detail))
+        self._unknown.pop(approval.intent.intent_id, None)
 
     async def _refused(self, approval: Approval, exc: KashError) -> None:
         """The venue did not create the trade: release, record, and let the gate react."""
         i = approval.intent
         code = exc.code or type(exc).__name__
-        self.gate.release(approval)
-        await self.store.record_refused(
-            i.intent_id, approval.reservation_id, self.clock.now(), f"{code}: {exc.detail or ''}"
-        )
-        self._unknown.pop(i.intent_id, None)
+        await self._release_unsent(approval, f"{code}: {exc.detail or ''}")
         if isinstance(exc, SpendingLimitExceeded):
             reason = Reason.VENUE_SPENDING_LIMIT
             self.gate.on_spending_limit(exc.cap, i.amount)
@@ -465,6 +474,11 @@ class Executor:
         self.gate.record_denial(Denial(i, reason, code))
         if i.side is Side.SELL and reason is Reason.VENUE_INSUFFICIENT_BALANCE:
             await self.sync_position(i)  # we hold less than we thought: learn how much
+
+    def _note_halt(self, exc: KashError) -> None:
+        """A halting code counts against the gate wherever it turns up, not only on a send."""
+        if exc.code in HALT_CODES:
+            self.gate.record_failure(exc.code or "", retry_after=exc.retry_after)
 
     async def _accepted(self, approval: Approval, created: TradeCreated | Trade) -> str:
         trade = created.trade if isinstance(created, TradeCreated) else created
@@ -562,8 +576,7 @@ class Executor:
             return
         except KashError as exc:
             log.error("confirm_failed", trade_id=t.trade_id, code=exc.code, error=str(exc))
-            if exc.code in HALT_CODES:
-                self.gate.record_failure(exc.code or "", retry_after=exc.retry_after)
+            self._note_halt(exc)
             await self._refresh(t, None)
             return
         log.info("trade_confirmed", trade_id=t.trade_id, status=trade.status)
