@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from kashbot.client.errors import KashError, error_from_problem
+from kashbot.client.errors import KashError, RequestDeadlineExceeded, error_from_problem
 from kashbot.client.models import Page, Position, Trade, TradeCreated
 from kashbot.execution.venue import Action
 from kashbot.money import usdc_to_atomic
@@ -85,7 +85,11 @@ class SimVenueAdapter:
         client_request_id: str | None = None,
         metadata: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
+        not_after: float | None = None,
     ) -> TradeCreated:
+        # In-process: one attempt, nothing sent before it, so a passed deadline is "never sent".
+        if not_after is not None and self.venue.clock.now() > not_after:
+            raise RequestDeadlineExceeded("POST /v1/trades: deadline passed before sending")
         self._request("POST /v1/trades", write=True)
         latency = self.latency_for(client_request_id) if self.latency_for is not None else None
         venue = self.venue

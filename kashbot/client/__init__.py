@@ -5,7 +5,7 @@
 
 from kashbot.client.client import KashClient
 from kashbot.client.config import ApiKey, KashConfigError
-from kashbot.client.errors import KashError, OutcomeUnknownError
+from kashbot.client.errors import KashError, OutcomeUnknownError, RequestDeadlineExceeded
 from kashbot.client.models import (
     AccountUsage,
     Confirmation,
@@ -47,6 +47,7 @@ __all__ = [
     "RedeliveredEvent",
     "Redemption",
     "RequestBudget",
+    "RequestDeadlineExceeded",
     "RetryPolicy",
     "Trace",
     "Trade",

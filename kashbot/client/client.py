@@ -261,6 +261,7 @@ class KashClient:
         client_request_id: str | None = None,
         metadata: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
+        not_after: float | None = None,
     ) -> TradeCreated:
         """Place a trade. ``amount`` is USDC: to spend (buy) or to receive (sell).
 
@@ -268,6 +269,9 @@ class KashClient:
         bytes. If the outcome cannot be known (timeout, dropped connection, 5xx) this raises
         :class:`~kashbot.client.errors.OutcomeUnknownError` carrying the key and the body.
         A 202 result has ``confirmation`` set: call :meth:`confirm_trade` before it expires.
+        ``not_after`` (the client clock's seconds): once past, no attempt is sent; if none was
+        sent before, :class:`~kashbot.client.errors.RequestDeadlineExceeded` (the venue never
+        saw the order), else ``OutcomeUnknownError``.
         """
         request = TradeRequest(
             market_id=market_id,
@@ -278,7 +282,7 @@ class KashClient:
             metadata=dict(metadata) if metadata is not None else None,
         )
         key = check_idempotency_key(idempotency_key) if idempotency_key else str(uuid.uuid4())
-        return await self._post_trade(encode_body(request.wire()), key)
+        return await self._post_trade(encode_body(request.wire()), key, not_after)
 
     async def replay_trade(self, unknown: OutcomeUnknownError) -> TradeCreated:
         """Resolve an :class:`OutcomeUnknownError`: resend the identical body under the same
@@ -286,7 +290,9 @@ class KashClient:
         (``idempotent_replay``) or creates the trade exactly once if it did not."""
         return await self._post_trade(unknown.body, unknown.idempotency_key)
 
-    async def _post_trade(self, body_bytes: bytes, key: str) -> TradeCreated:
+    async def _post_trade(
+        self, body_bytes: bytes, key: str, not_after: float | None = None
+    ) -> TradeCreated:
         route = "POST /v1/trades"
         resp = await self._transport.request(
             "POST",
@@ -295,6 +301,7 @@ class KashClient:
             body=body_bytes,
             idempotency_key=key,
             outcome_unknown=True,
+            not_after=not_after,
         )
         trade = self._one(resp, "trade", Trade, route)
         body: dict[str, Any] = resp.body

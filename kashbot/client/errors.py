@@ -115,6 +115,19 @@ class OutcomeUnknownError(KashError):
         self.cause = cause
 
 
+class RequestDeadlineExceeded(KashError):
+    """The caller's ``not_after`` passed (e.g. during a rate-limit wait) before any attempt of
+    this call could reach the server: nothing was sent, so the venue never saw the request.
+
+    Raised only while nothing may have been processed; once an earlier attempt may have
+    reached the server, a ``POST /v1/trades`` raises :class:`OutcomeUnknownError` instead.
+    """
+
+    default_code = "CLIENT_DEADLINE_EXCEEDED"
+    retryable = False
+    sent = False
+
+
 class TradeConfirmationError(KashError):
     """Base for everything that stops ``confirm_trade``."""
 

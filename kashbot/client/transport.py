@@ -32,6 +32,7 @@ from kashbot.client.errors import (
     OutcomeUnknownError,
     RateLimitExceeded,
     RateLimitUnavailable,
+    RequestDeadlineExceeded,
     RouteDisabled,
     error_from_problem,
 )
@@ -149,11 +150,16 @@ class Transport:
         retry: RetryMode = "always",
         auth: bool = True,
         outcome_unknown: bool = False,
+        not_after: float | None = None,
     ) -> Response:
         """Send one logical request; raise the typed error of the final attempt.
 
         ``outcome_unknown``: for ``POST /v1/trades``. A failure that may have reached the server
         (timeout, dropped connection, 500/502/504) becomes :class:`OutcomeUnknownError`.
+        ``not_after`` (``clock`` seconds): no attempt is written once it has passed, checked
+        after the budget wait. If no attempt may have been processed yet this raises
+        :class:`RequestDeadlineExceeded`; otherwise the outcome is unknown and the error says so
+        (``OutcomeUnknownError`` under ``outcome_unknown``, else the last attempt's error).
         """
         if self._session is None:
             raise RuntimeError("KashClient is not open: use `async with KashClient(...) as c:`")
@@ -163,26 +169,37 @@ class Transport:
         query = urlencode(sorted(params.items())) if params else ""
         full_url = f"{url}?{query}" if query else url
         maybe_sent = False  # has any attempt possibly reached the server's handler?
+        last_error: KashError | None = None
         retry_number = 0
         while True:
             try:
                 return await self._attempt(
-                    method, full_url, route=route, body=body, key=idempotency_key, auth=auth
+                    method,
+                    full_url,
+                    route=route,
+                    body=body,
+                    key=idempotency_key,
+                    auth=auth,
+                    not_after=not_after,
                 )
+            except RequestDeadlineExceeded as expired:
+                if not maybe_sent:
+                    raise
+                # An earlier attempt may have landed: giving up must not look like "not sent".
+                assert last_error is not None
+                if outcome_unknown:
+                    raise self._unknown(
+                        route, retry_number, last_error, idempotency_key, body
+                    ) from last_error
+                raise last_error from expired
             except KashError as error:
                 maybe_sent = maybe_sent or _maybe_processed(error)
+                last_error = error
                 delay = self._retry_delay(error, retry, retry_number)
                 if delay is None:
                     if outcome_unknown and maybe_sent and not _definitive(error):
-                        assert idempotency_key is not None and body is not None
-                        raise OutcomeUnknownError(
-                            f"{route}: outcome unknown after {retry_number + 1} attempt(s) "
-                            f"({type(error).__name__}); reconcile with the same Idempotency-Key",
-                            idempotency_key=idempotency_key,
-                            body=body,
-                            cause=error,
-                            status=error.status,
-                            request_id=error.request_id,
+                        raise self._unknown(
+                            route, retry_number, error, idempotency_key, body
                         ) from error
                     raise
                 retry_number += 1
@@ -194,6 +211,21 @@ class Transport:
                     error.code or type(error).__name__,
                 )
                 await self.clock.sleep(delay)
+
+    @staticmethod
+    def _unknown(
+        route: str, retry_number: int, error: KashError, key: str | None, body: bytes | None
+    ) -> OutcomeUnknownError:
+        assert key is not None and body is not None
+        return OutcomeUnknownError(
+            f"{route}: outcome unknown after {retry_number + 1} attempt(s) "
+            f"({type(error).__name__}); reconcile with the same Idempotency-Key",
+            idempotency_key=key,
+            body=body,
+            cause=error,
+            status=error.status,
+            request_id=error.request_id,
+        )
 
     def _retry_delay(self, error: KashError, mode: RetryMode, retry_number: int) -> float | None:
         if retry_number >= self.retry.max_retries or not error.retryable:
@@ -232,13 +264,20 @@ class Transport:
         body: bytes | None,
         key: str | None,
         auth: bool,
+        not_after: float | None,
     ) -> Response:
         assert self._session is not None
+        await self.budget.acquire(route, write=method != "GET")
+        # After the budget wait (minutes during a 429 pause): a request past its deadline stays.
+        if not_after is not None and self.clock.now() > not_after:
+            raise RequestDeadlineExceeded(
+                f"{route}: deadline passed {self.clock.now() - not_after:.3f} s before sending"
+            )
+        # Headers after the wait, so a request signature's timestamp is fresh.
         headers = self._headers(method, url, body, key, auth)
         cached = self._etags.get(url) if method == "GET" else None
         if cached is not None:
             headers["If-None-Match"] = cached[0]
-        await self.budget.acquire(route, write=method != "GET")
         try:
             async with self._session.request(
                 method, url, data=body, headers=headers, timeout=self._timeout

@@ -27,7 +27,12 @@ class TradingVenue(Protocol):
         client_request_id: str | None = None,
         metadata: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
-    ) -> TradeCreated: ...
+        not_after: float | None = None,
+    ) -> TradeCreated:
+        """``not_after`` (venue clock seconds): once past, send nothing and raise
+        ``RequestDeadlineExceeded`` if nothing was sent yet (``OutcomeUnknownError`` if an
+        earlier attempt may have reached the venue)."""
+        ...
 
     async def confirm_trade(self, trade_id: str, token: str) -> Trade: ...
 

@@ -340,6 +340,7 @@ class MeteredVenue:
         client_request_id: str | None = None,
         metadata: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
+        not_after: float | None = None,
     ) -> TradeCreated:
         m = self._metrics
         key = (market_id, side)
@@ -353,6 +354,7 @@ class MeteredVenue:
                 client_request_id=client_request_id,
                 metadata=metadata,
                 idempotency_key=idempotency_key,
+                not_after=not_after,
             )
         except OutcomeUnknownError:
             m.orders_outcome_unknown[key] += 1

@@ -9,8 +9,14 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from kashbot.client.errors import KashError, KashResponseError, OutcomeUnknownError
+from kashbot.client.errors import (
+    KashError,
+    KashResponseError,
+    OutcomeUnknownError,
+    RequestDeadlineExceeded,
+)
 from kashbot.client.models import Page, Position, Trade, TradeCreated
+from kashbot.clock import Clock
 
 Fault = Literal["lost_after_create", "lost_before_create", "garbled_2xx"]
 """``lost_*``: the answer is lost (before or after the venue created the trade);
@@ -55,6 +61,11 @@ class FakeVenue:
     position_calls: list[str | None] = field(default_factory=list)
     position_errors: list[KashError] = field(default_factory=list)  # raised by list_positions
     now: datetime = field(default_factory=lambda: datetime(2026, 1, 1, tzinfo=UTC))
+    # Like KashClient's request budget: wait this long on ``clock`` before sending, then honour
+    # ``not_after`` (nothing sent once it has passed).
+    clock: Clock | None = None
+    budget_wait_s: float = 0.0
+    not_afters: list[float | None] = field(default_factory=list)
     _ids: Any = field(default_factory=lambda: itertools.count(1))
 
     async def create_trade(
@@ -67,7 +78,14 @@ class FakeVenue:
         client_request_id: str | None = None,
         metadata: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
+        not_after: float | None = None,
     ) -> TradeCreated:
+        self.not_afters.append(not_after)
+        if self.clock is not None:
+            if self.budget_wait_s:
+                await self.clock.sleep(self.budget_wait_s)
+            if not_after is not None and self.clock.now() > not_after:
+                raise RequestDeadlineExceeded("POST /v1/trades: deadline passed before sending")
         body = (
             market_id,
             outcome_index,
