@@ -15,9 +15,10 @@ from typing import Any
 
 import aiohttp
 import pytest
+from daemon_cfg import daemon_cfg
 
 from kashbot.client.webhooks import sign
-from kashbot.config import KashbotConfig, parse_config
+from kashbot.config import KashbotConfig
 from kashbot.engine.daemon import Daemon
 from kashbot.engine.events import DataFresh, Event, StaleData
 from kashbot.obs.logging import configure
@@ -26,31 +27,9 @@ from kashbot.sim.testing import SimHandle, run_sim
 pytestmark = pytest.mark.timeout(60)
 
 
-def make_cfg(store: Path, **extra: str) -> KashbotConfig:
-    text = f"""
-venue:
-  mode: paper
-  sim: {{key_tier: developer}}
-risk:
-  per_trade_cap_usdc: 50
-  daily_cap_usdc: 2000
-sources:
-  poller: {{markets_interval_s: 5, predictions_interval_s: 0, quotes_interval_s: 5}}
-  webhook: {{port: 0}}
-  stream: {{heartbeat_timeout_s: 3, stale_after_s: 10, backoff_initial_s: 0.05, backoff_max_s: 0.2}}
-  sim_truth: {{enabled: true, interval_s: 1}}
-strategies:
-  - name: fair_value
-    id: fv
-    params: {{max_trade_usdc: 20, max_position_usdc: 100, cooldown_s: 0.5}}
-store: {{path: {store}}}
-logging: {{format: json}}
-status: {{enabled: false}}
-control: {{port: 0}}
-engine: {{shutdown_grace_s: 5}}
-{extra.get("tail", "")}
-"""
-    return parse_config(text, "test.yaml", {})
+def make_cfg(store: Path) -> KashbotConfig:
+    poller = {"markets_interval_s": 5, "predictions_interval_s": 0, "quotes_interval_s": 5}
+    return daemon_cfg(store, poller=poller)
 
 
 @pytest.fixture

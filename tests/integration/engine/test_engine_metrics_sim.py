@@ -16,9 +16,11 @@ from typing import ClassVar
 
 import aiohttp
 import pytest
+import yaml
+from daemon_cfg import FAIR_VALUE, daemon_cfg
 from prometheus_client.parser import text_string_to_metric_families
 
-from kashbot.config import KashbotConfig, parse_config
+from kashbot.config import KashbotConfig
 from kashbot.engine.daemon import Daemon
 from kashbot.engine.events import Event, OrderIntent, Timer
 from kashbot.engine.state import EngineState
@@ -45,28 +47,15 @@ class Heartbeat(Strategy[StrategyParams]):
 
 
 def make_cfg(store: Path, metrics: str) -> KashbotConfig:
-    text = f"""
-venue: {{mode: paper, sim: {{key_tier: developer}}}}
-risk: {{per_trade_cap_usdc: 50, daily_cap_usdc: 2000}}
-sources:
-  poller: {{markets_interval_s: 5, predictions_interval_s: 0, quotes_interval_s: 5}}
-  webhook: {{port: 0}}
-  stream: {{heartbeat_timeout_s: 3, stale_after_s: 10}}
-  sim_truth: {{enabled: true, interval_s: 1}}
-strategies:
-  - name: fair_value
-    id: fv
-    params: {{max_trade_usdc: 20, max_position_usdc: 100, cooldown_s: 0.5}}
-  - name: {__name__}:Heartbeat
-    id: hb
-    timers: {{beat: 0.2}}
-store: {{path: {store}}}
-logging: {{format: json}}
-status: {{enabled: false}}
-{metrics}
-engine: {{shutdown_grace_s: 5}}
-"""
-    return parse_config(text, "test.yaml", {})
+    """``metrics``: the control and metrics sections, as YAML."""
+    heartbeat = {"name": f"{__name__}:Heartbeat", "id": "hb", "timers": {"beat": 0.2}}
+    return daemon_cfg(
+        store,
+        poller={"markets_interval_s": 5, "predictions_interval_s": 0, "quotes_interval_s": 5},
+        stream={"heartbeat_timeout_s": 3, "stale_after_s": 10},
+        strategies=(FAIR_VALUE, heartbeat),
+        **yaml.safe_load(metrics),
+    )
 
 
 @pytest.fixture

@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from daemon_cfg import daemon_cfg
 from test_engine_daemon_sim import our_trades
 
-from kashbot.config import KashbotConfig, parse_config
+from kashbot.config import KashbotConfig
 from kashbot.engine.daemon import Daemon
 from kashbot.engine.events import TradingState
 from kashbot.obs.logging import configure
@@ -34,25 +35,8 @@ POLL_S = 0.1  # every route polled ten times a second: without backoff, ~100 fai
 
 
 def storm_cfg(store: Path) -> KashbotConfig:
-    text = f"""
-venue: {{mode: paper, sim: {{key_tier: developer}}}}
-risk: {{per_trade_cap_usdc: 50, daily_cap_usdc: 2000}}
-sources:
-  poller: {{markets_interval_s: {POLL_S}, predictions_interval_s: {POLL_S},
-            quotes_interval_s: {POLL_S}}}
-  webhook: {{port: 0}}
-  sim_truth: {{enabled: true, interval_s: 1}}
-strategies:
-  - name: fair_value
-    id: fv
-    params: {{max_trade_usdc: 20, max_position_usdc: 100, cooldown_s: 0.5}}
-store: {{path: {store}}}
-logging: {{format: json}}
-status: {{enabled: false}}
-control: {{port: 0}}
-engine: {{shutdown_grace_s: 5}}
-"""
-    return parse_config(text, "storm.yaml", {})
+    poller = {"markets_interval_s": POLL_S, "predictions_interval_s": POLL_S}
+    return daemon_cfg(store, poller={**poller, "quotes_interval_s": POLL_S}, stream=None)
 
 
 @pytest.fixture

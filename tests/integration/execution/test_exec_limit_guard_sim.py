@@ -14,9 +14,10 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
+from daemon_cfg import daemon_cfg
 
 from kashbot import amm
-from kashbot.config import KashbotConfig, parse_config
+from kashbot.config import KashbotConfig
 from kashbot.engine.daemon import Daemon
 from kashbot.engine.events import OrderIntent, Side
 from kashbot.money import USDC_ONE, WAD
@@ -29,24 +30,8 @@ U = USDC_ONE
 
 
 def make_cfg(store: Path) -> KashbotConfig:
-    text = f"""
-venue:
-  mode: paper
-  sim: {{key_tier: developer}}
-risk:
-  per_trade_cap_usdc: 50
-  daily_cap_usdc: 2000
-sources:
-  poller: {{markets_interval_s: 5, predictions_interval_s: 0, quotes_interval_s: 0.2}}
-  webhook: {{port: 0}}
-  stream: {{heartbeat_timeout_s: 3, stale_after_s: 10, backoff_initial_s: 0.05, backoff_max_s: 0.2}}
-store: {{path: {store}}}
-logging: {{format: json}}
-status: {{enabled: false}}
-control: {{port: 0}}
-engine: {{shutdown_grace_s: 2}}
-"""
-    return parse_config(text, "test.yaml", {})
+    poller = {"markets_interval_s": 5, "predictions_interval_s": 0, "quotes_interval_s": 0.2}
+    return daemon_cfg(store, poller=poller, sim_truth=False, strategies=(), shutdown_grace_s=2)
 
 
 @pytest.fixture

@@ -1,0 +1,59 @@
+"""The daemon's config for tests against the simulator (``Daemon(cfg, sim=...)``).
+
+Paper venue on the developer key, ephemeral ports, JSON logs, no status screen: what every
+daemon-on-the-sim test needs, so each test only names what it varies. Lives at the top of tests/
+(on sys.path through tests/conftest.py) because engine and execution tests both import it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kashbot.config import KashbotConfig, parse_config
+
+FAIR_VALUE: dict[str, Any] = {
+    "name": "fair_value",
+    "id": "fv",
+    "params": {"max_trade_usdc": 20, "max_position_usdc": 100, "cooldown_s": 0.5},
+}
+FAST_STREAM: dict[str, Any] = {
+    "heartbeat_timeout_s": 3,
+    "stale_after_s": 10,
+    "backoff_initial_s": 0.05,
+    "backoff_max_s": 0.2,
+}
+
+
+def daemon_cfg(
+    store: Path,
+    *,
+    poller: dict[str, float],
+    stream: dict[str, Any] | None = FAST_STREAM,
+    sim_truth: bool = True,
+    strategies: Sequence[dict[str, Any]] = (FAIR_VALUE,),
+    shutdown_grace_s: float = 5,
+    **sections: Any,
+) -> KashbotConfig:
+    """``stream=None``: the stream's defaults; ``sections``: top-level sections to set/replace."""
+    sources: dict[str, Any] = {"poller": poller, "webhook": {"port": 0}}
+    if stream is not None:
+        sources["stream"] = stream
+    if sim_truth:
+        sources["sim_truth"] = {"enabled": True, "interval_s": 1}
+    raw: dict[str, Any] = {
+        "venue": {"mode": "paper", "sim": {"key_tier": "developer"}},
+        "risk": {"per_trade_cap_usdc": 50, "daily_cap_usdc": 2000},
+        "sources": sources,
+        "strategies": list(strategies),
+        "store": {"path": str(store)},
+        "logging": {"format": "json"},
+        "status": {"enabled": False},
+        "control": {"port": 0},
+        "engine": {"shutdown_grace_s": shutdown_grace_s},
+    }
+    raw.update(sections)
+    return parse_config(yaml.safe_dump(raw, sort_keys=False), "test.yaml", {})
