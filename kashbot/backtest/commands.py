@@ -5,10 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from kashbot.backtest.report import MarketNames
+from typing import Any
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -57,8 +54,8 @@ def _quiet_logs(verbose: bool) -> None:
 def cmd_backtest(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from kashbot.backtest.config import load_backtest_file, split_config
-    from kashbot.backtest.report import print_summary, write_outputs
+    from kashbot.backtest.config import load_backtest_file
+    from kashbot.backtest.report import print_summary
     from kashbot.backtest.runner import BacktestError, run_backtest, run_unit
     from kashbot.backtest.sweep import SweepError, parse_axes, print_sweep, run_sweep
     from kashbot.config import ConfigError
@@ -83,46 +80,12 @@ def cmd_backtest(args: argparse.Namespace) -> int:
             out.mkdir(parents=True, exist_ok=True)
             _write_sweep(out / "sweep.json", rows)
             return 0 if all(r.error is None for r in rows) else 1
-        # outputs written here, not by the runner: the plots need the markets' display names
-        report = run_backtest(config, seed=args.seed, out_dir=None)
-        report.artifacts.markets.update(market_names(args.scenario, args.data))
-        write_outputs(out, report.artifacts, plots=split_config(config)[1].plots)
+        report = run_backtest(config, seed=args.seed, out_dir=out)
     except (BacktestError, SweepError, ConfigError, FileNotFoundError, ValueError) as exc:
         print(f"kashbot backtest: {exc}", file=sys.stderr)
         return 1
     print_summary(report.metrics, console, out, report.artifacts)
     return 0
-
-
-def market_names(scenario: str | None, data: str | None) -> dict[str, MarketNames]:
-    """Titles and outcome labels for display: the scenario's, else the journal's (its paper
-    scenario's titles, then the snapshots' labels). Unknown markets stay named by id."""
-    from kashbot.backtest.recording import JournalReader
-    from kashbot.backtest.report import MarketNames
-    from kashbot.engine.events import MarketSnapshot
-    from kashbot.sim.scenario import ScenarioError, load_scenario
-
-    def from_scenario(ref: str | None) -> dict[str, MarketNames]:
-        try:
-            sc = load_scenario(ref)
-        except ScenarioError:
-            return {}
-        return {m.id: MarketNames(m.title, tuple(m.outcomes)) for m in sc.markets}
-
-    if scenario is not None:
-        return from_scenario(scenario)
-    if data is None:
-        return {}
-    names: dict[str, MarketNames] = {}
-    with JournalReader(data) as reader:
-        meta = reader.header.meta
-        ref = meta.get("scenario")
-        if meta.get("mode") == "paper" and (ref is None or isinstance(ref, str)):
-            names = from_scenario(ref)
-        for e in reader:
-            if isinstance(e, MarketSnapshot) and e.market_id not in names:
-                names[e.market_id] = MarketNames(e.market_id, e.labels)
-    return names
 
 
 def _write_sweep(path: Path, rows: Any) -> None:

@@ -3,9 +3,10 @@ our key in it, and how the inputs are named in ``report.json`` (by file name and
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ import structlog
 from kashbot.backtest.config import BacktestSettings
 from kashbot.backtest.observed import match_own_predictions
 from kashbot.backtest.recording import Recordable
+from kashbot.backtest.report import MarketNames
 from kashbot.config import KashbotConfig
 from kashbot.engine.events import Event, MarketSnapshot
 from kashbot.money import WAD, Wad
@@ -52,6 +54,24 @@ def _input_names(block: Mapping[str, Any]) -> dict[str, Any]:
         if doc.get(key) is not None:
             doc[key] = Path(str(doc[key])).name
     return doc
+
+
+def market_names(
+    scenario: Scenario | None, meta: Mapping[str, Any], events: Iterable[Recordable]
+) -> dict[str, MarketNames]:
+    """Titles and outcome labels for display: ``scenario``'s (a scenario run), else the journal's
+    (its paper scenario's titles, then the snapshots' labels). Unknown markets stay named by id."""
+    if scenario is not None:
+        return {m.id: MarketNames(m.title, tuple(m.outcomes)) for m in scenario.markets}
+    names: dict[str, MarketNames] = {}
+    ref = meta.get("scenario")
+    if meta.get("mode") == "paper" and (ref is None or isinstance(ref, str)):
+        with contextlib.suppress(ScenarioError):  # gone since the recording: ids, then labels
+            names = market_names(load_scenario(ref), {}, ())
+    for e in events:
+        if isinstance(e, MarketSnapshot) and e.market_id not in names:
+            names[e.market_id] = MarketNames(e.market_id, e.labels)
+    return names
 
 
 def settings_document(settings: BacktestSettings) -> dict[str, Any]:

@@ -39,6 +39,7 @@ from kashbot.backtest.inputs import (
     BacktestError,
     config_digest,
     data_scenario,
+    market_names,
     meta_scenario,
     own_trade_predictions,
     prepare_scenario,
@@ -131,6 +132,7 @@ async def run_backtest_async(
         else:
             sc = load_scenario(data_scenario(events, settings, tier_of(cfg), start))
         inputs["venue_from"] = "journal scenario" if from_meta is not None else "snapshots"
+        names = market_names(None, meta, events)
         observed = settings.replay == "observed"
         if observed:
             plan = build_plan(events)
@@ -167,6 +169,7 @@ async def run_backtest_async(
             scenario_sha256=sha256_file(Path(scenario)),
             scenario_seed=base.seed,
         )
+        names = market_names(base, {}, ())
         sc, api_key = prepare_scenario(base, cfg, settings)
         from kashbot.sim.ids import parse_iso
 
@@ -217,6 +220,7 @@ async def run_backtest_async(
             prices=tape.prices,
             fair=tape.fair,
             intents=tape.intents,
+            markets=names,
         )
     finally:
         await session.close()

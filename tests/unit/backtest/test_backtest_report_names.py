@@ -7,8 +7,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from kashbot.backtest.commands import market_names
-from kashbot.backtest.recording import write_journal
+from kashbot.backtest.inputs import market_names
+from kashbot.backtest.recording import read_journal, write_journal
 from kashbot.backtest.report import (
     MarketNames,
     RunArtifacts,
@@ -18,6 +18,7 @@ from kashbot.backtest.report import (
 )
 from kashbot.engine.events import MarketSnapshot
 from kashbot.money import WAD
+from kashbot.sim.scenario import load_scenario
 
 MK = "38fcee42-9cb4-4fd0-b4c6-5508cd084e33"
 NAMES = {MK: MarketNames("Which team tops the league?", ("Red", "Blue"))}
@@ -67,13 +68,14 @@ def test_summary_lists_titles_not_ids_and_report_keeps_dust(tmp_path: Path) -> N
 
 
 def test_market_names_from_scenario_and_journal(tmp_path: Path) -> None:
-    names = market_names("configs/sim/default.yaml", None)
+    names = market_names(load_scenario("configs/sim/default.yaml"), {}, ())
     assert names[MK].title == "Which team tops the spring league table?"
     assert names[MK].outcome(1) == "Blue"
     path = tmp_path / "j.jsonl.gz"
     snap = MarketSnapshot(1.0, "mk", "ACTIVE", (WAD // 2, WAD // 2), labels=("Yes", "No"))
     write_journal(path, [snap], {"mode": "live"})
-    from_journal = market_names(None, str(path))
+    header, events = read_journal(path)
+    from_journal = market_names(None, header.meta, events)
     assert from_journal == {"mk": MarketNames("mk", ("Yes", "No"))}
 
 
