@@ -40,7 +40,9 @@ from kashbot.backtest.recording import Recordable, read_journal, write_journal
 from kashbot.backtest.runner import run_backtest_async
 from kashbot.clock import SimClock
 from kashbot.engine.engine import Engine
-from kashbot.engine.events import (
+from kashbot.engine.state import EngineState
+from kashbot.engine.strategy import Strategy, StrategyParams
+from kashbot.events import (
     Event,
     FairValueUpdate,
     MarketSnapshot,
@@ -49,8 +51,6 @@ from kashbot.engine.events import (
     PriceChange,
     Side,
 )
-from kashbot.engine.state import EngineState
-from kashbot.engine.strategy import Strategy, StrategyParams
 from kashbot.money import USDC_ONE, WAD
 
 T0 = 1_767_225_600.0

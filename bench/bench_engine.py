@@ -32,9 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from kashbot import amm
 from kashbot.clock import WallClock
 from kashbot.engine.engine import Engine
-from kashbot.engine.events import Event, OrderIntent, PriceChange, Side
 from kashbot.engine.state import EngineState
 from kashbot.engine.strategy import Strategy, StrategyParams
+from kashbot.events import Event, OrderIntent, PriceChange, Side
 
 POOL = amm.seed_pool(1_000_000 * 10**6)
 PROBS = amm.probabilities(POOL)
@@ -116,7 +116,7 @@ async def latency_engine_full(n: int) -> list[float]:
     from kashbot.execution.router import OrderRouter
     from kashbot.risk.gate import RiskGate
     from kashbot.risk.limits import Limits
-    from kashbot.sim.testing import prepare_scenario
+    from kashbot.sim.embedded import prepare_scenario
     from kashbot.sim.venue import Venue
     from kashbot.store.store import Store
 

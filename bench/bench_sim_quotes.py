@@ -24,7 +24,7 @@ from pathlib import Path
 import aiohttp
 import yaml
 
-from kashbot.sim.testing import deep_merge, scenario_dict
+from kashbot.sim.embedded import deep_merge, scenario_dict
 
 BASELINE_APP = """
 import sys

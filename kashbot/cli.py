@@ -19,7 +19,7 @@ from kashbot import __version__
 
 # (module, purpose) in the order `kashbot --help` shows them.
 SUBCOMMAND_MODULES: tuple[str, ...] = (
-    "kashbot.engine.commands",  # run, config check, status, halt
+    "kashbot.app.commands",  # run, config check, status, halt
     "kashbot.sim.cli",  # sim
     "kashbot.backtest.commands",  # record, backtest
 )

@@ -35,9 +35,9 @@ from pydantic import (
 )
 
 from kashbot.client.config import KashConfigError, check_api_key, resolve_settings
-from kashbot.engine.events import Timer
+from kashbot.client.request_budget import max_budget_share, tier_requests_per_min
 from kashbot.engine.strategy import StrategyLoadError, load_strategy_class
-from kashbot.risk.limiter import max_budget_share, tier_requests_per_min
+from kashbot.events import Timer
 from kashbot.risk.limits import Limits, LimitsError
 from kashbot.sources.timer import MIN_INTERVAL_S
 from kashbot.units import UsdcDecimal

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kashbot import amm
-from kashbot.engine.events import Side
+from kashbot.events import Side
 from kashbot.money import Atomic, Wad
 
 

@@ -47,7 +47,9 @@ from typing import ClassVar
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from kashbot import amm
-from kashbot.engine.events import (
+from kashbot.engine.state import EngineState, MarketView
+from kashbot.engine.strategy import Strategy, StrategyContext, StrategyParams
+from kashbot.events import (
     Event,
     FairValueUpdate,
     MarketSnapshot,
@@ -57,8 +59,6 @@ from kashbot.engine.events import (
     Side,
     TradeUpdate,
 )
-from kashbot.engine.state import EngineState, MarketView
-from kashbot.engine.strategy import Strategy, StrategyContext, StrategyParams
 from kashbot.money import WAD, Atomic, Wad, decimal_to_wad, usdc_to_atomic, wad_to_decimal
 from kashbot.units import UsdcDecimal
 

@@ -13,14 +13,14 @@ from kashbot.backtest.venue_adapter import SimVenueAdapter
 from kashbot.clock import SimClock
 from kashbot.config import KashbotConfig
 from kashbot.engine.engine import Engine
-from kashbot.engine.events import (
+from kashbot.engine.strategy import build_strategy
+from kashbot.events import (
     FairValueUpdate,
     OrderIntent,
     PriceChange,
     RiskDenied,
     TradeUpdate,
 )
-from kashbot.engine.strategy import build_strategy
 from kashbot.execution.executor import Executor
 from kashbot.execution.pools import pool_view_of
 from kashbot.execution.router import OrderRouter

@@ -18,7 +18,7 @@ from kashbot.backtest.observed import match_own_predictions
 from kashbot.backtest.recording import Recordable
 from kashbot.backtest.report import MarketNames
 from kashbot.config import KashbotConfig
-from kashbot.engine.events import Event, MarketSnapshot
+from kashbot.events import Event, MarketSnapshot
 from kashbot.money import WAD, Wad
 from kashbot.sim.scenario import Scenario, ScenarioError, load_scenario
 

@@ -18,7 +18,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from kashbot import amm
-from kashbot.engine.events import Side
+from kashbot.events import Side
 from kashbot.money import Atomic, Wad
 from kashbot.valuation import Fill, mark_position
 

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from kashbot.backtest.recording import Recordable, StrategiesStopped
-from kashbot.engine.events import (
+from kashbot.events import (
     DataFresh,
     Event,
     FairValueUpdate,

@@ -15,7 +15,7 @@ import structlog
 
 from kashbot.backtest.observed import ObservedPlan, RecordedTrade, intent_key
 from kashbot.backtest.session import Session, prediction_event
-from kashbot.engine.events import Event, MarketSnapshot, OrderIntent, PredictionSeen, Side
+from kashbot.events import Event, MarketSnapshot, OrderIntent, PredictionSeen, Side
 from kashbot.sim.errors import SimError
 from kashbot.sim.models import Delivery, Prediction
 

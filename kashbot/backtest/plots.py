@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from kashbot.backtest.report import RunArtifacts, market_title, outcome_label
-from kashbot.engine.events import Side
+from kashbot.events import Side
 from kashbot.money import USDC_ONE, WAD
 
 MAX_POINTS = 4_000  # per line; longer series are decimated evenly

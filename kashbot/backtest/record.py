@@ -12,7 +12,7 @@ from typing import Any
 from kashbot.backtest.recording import JournalWriter, StrategiesStopped
 from kashbot.config import KashbotConfig
 from kashbot.engine.engine import Engine
-from kashbot.engine.events import Event
+from kashbot.events import Event
 
 
 def attach_journal(engine: Engine, journal: JournalWriter) -> None:
@@ -51,7 +51,7 @@ async def record(
 
     ``sim``: an already running simulator (``run_sim``) for paper mode, as ``Daemon`` takes it.
     """
-    from kashbot.engine.daemon import Daemon
+    from kashbot.app.daemon import Daemon
 
     with JournalWriter(out, recording_meta(cfg, config_name)) as journal:
         async with Daemon(cfg, sim=sim, webhook_port=webhook_port) as daemon:

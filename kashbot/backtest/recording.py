@@ -11,7 +11,7 @@ anyway, and ``outcome`` indices. Lines are written with sorted keys, so the same
 give the same bytes; the gzip header's mtime is pinned to 0 for the same reason.
 
 ``encode_event``/``decode_event`` are pure and exact inverses (property-tested); the codecs are
-derived once from the dataclass type hints, so a field added to ``kashbot.engine.events`` is
+derived once from the dataclass type hints, so a field added to ``kashbot.events`` is
 journalled without touching this file (a new *type* of field needs a codec here).
 """
 
@@ -27,8 +27,8 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any, Union
 
+from kashbot import events as ev
 from kashbot.amm import Pool
-from kashbot.engine import events as ev
 
 FORMAT_NAME = "kashbot-journal"
 FORMAT_VERSION = 1

@@ -1,6 +1,6 @@
 """Run a backtest: the daemon's engine, strategies, risk gate, executor and store, in sim time.
 
-Wiring (the same classes ``kashbot run`` assembles, see ``kashbot.engine.daemon``)::
+Wiring (the same classes ``kashbot run`` assembles, see ``kashbot.app.daemon``)::
 
     recorded inputs ─┐                                 ┌─ Engine(inline_intents) ─ strategies
     (or sim noise)   ├─▶ sim Venue (pools, keys, caps) ─┤        │ OrderIntent
@@ -54,7 +54,7 @@ from kashbot.backtest.recording import Recordable, read_journal
 from kashbot.backtest.report import Report, RunArtifacts, write_outputs
 from kashbot.backtest.session import Session
 from kashbot.backtest.venue_replay import run_venue_replay
-from kashbot.engine.events import (
+from kashbot.events import (
     DataFresh,
     Event,
     FairValueUpdate,

@@ -24,7 +24,7 @@ from kashbot.backtest.venue_adapter import SimVenueAdapter
 from kashbot.client.webhooks import construct_event
 from kashbot.clock import SimClock
 from kashbot.config import KashbotConfig
-from kashbot.engine.events import Event, OrderIntent, PredictionSeen, PriceChange, Side
+from kashbot.events import Event, OrderIntent, PredictionSeen, PriceChange, Side
 from kashbot.sim.models import Delivery, Prediction
 from kashbot.sim.scenario import Scenario
 from kashbot.sim.venue import MarketTick, Venue

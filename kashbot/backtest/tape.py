@@ -10,7 +10,7 @@ from typing import Any
 from kashbot import amm
 from kashbot.backtest.config import BacktestSettings
 from kashbot.backtest.metrics import Book, EquityPoint, InventoryPoint, mark_value
-from kashbot.engine.events import (
+from kashbot.events import (
     FairValueUpdate,
     OrderIntent,
     PriceChange,

@@ -15,7 +15,7 @@ from rich.progress import Progress
 
 from kashbot import amm
 from kashbot.backtest.session import Session
-from kashbot.engine.events import (
+from kashbot.events import (
     DataFresh,
     Event,
     FairValueUpdate,

@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from kashbot.engine.events import Event
+from kashbot.events import Event
 
 E = TypeVar("E", bound=Event)
 Handler = Callable[[Any], None]

@@ -24,7 +24,10 @@ import structlog
 
 from kashbot.clock import Clock
 from kashbot.engine.bus import Bus, Inbox
-from kashbot.engine.events import (
+from kashbot.engine.state import EngineState
+from kashbot.engine.strategy import AnyStrategy, StrategyContext
+from kashbot.engine.supervisor import Supervisor
+from kashbot.events import (
     DataFresh,
     Event,
     OrderIntent,
@@ -34,9 +37,6 @@ from kashbot.engine.events import (
     Timer,
     TradeUpdate,
 )
-from kashbot.engine.state import EngineState
-from kashbot.engine.strategy import AnyStrategy, StrategyContext
-from kashbot.engine.supervisor import Supervisor
 from kashbot.sources.timer import TimerSource, TimerSpec, declared_timers
 
 log = structlog.get_logger("kashbot.engine")

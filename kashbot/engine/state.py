@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from kashbot import amm
 from kashbot.amm import Pool
-from kashbot.engine.events import (
+from kashbot.events import (
     DataFresh,
     Event,
     FairValueUpdate,

@@ -25,7 +25,8 @@ from typing import Any, ClassVar, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict
 
 from kashbot.clock import Clock
-from kashbot.engine.events import (
+from kashbot.engine.state import EngineState
+from kashbot.events import (
     Event,
     FairValueUpdate,
     MarketSnapshot,
@@ -34,7 +35,6 @@ from kashbot.engine.events import (
     RiskDenied,
     TradeUpdate,
 )
-from kashbot.engine.state import EngineState
 
 
 class StrategyParams(BaseModel):

@@ -43,7 +43,7 @@ from kashbot.client.errors import (
 )
 from kashbot.client.models import TERMINAL_TRADE_STATUSES, Trade, TradeCreated
 from kashbot.clock import Clock, WallClock
-from kashbot.engine.events import (
+from kashbot.events import (
     Event,
     OrderIntent,
     PositionSync,

@@ -25,7 +25,7 @@ import structlog
 from kashbot.client.errors import KashError
 from kashbot.client.models import Trade
 from kashbot.clock import Clock
-from kashbot.engine.events import Event, OrderIntent
+from kashbot.events import Event, OrderIntent
 from kashbot.execution.executor import Executor, PoolView
 from kashbot.execution.venue import TradingVenue
 from kashbot.money import Atomic, Wad, usdc_to_atomic

@@ -25,7 +25,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from kashbot.client.errors import KashError, OutcomeUnknownError
 from kashbot.client.models import TERMINAL_TRADE_STATUSES, Page, Position, Trade, TradeCreated
 from kashbot.engine.bus import Bus
-from kashbot.engine.events import RiskDenied, TradeUpdate, TradingState
+from kashbot.events import RiskDenied, TradeUpdate, TradingState
 from kashbot.execution.venue import TradingVenue
 from kashbot.money import USDC_ONE
 

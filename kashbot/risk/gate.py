@@ -32,7 +32,7 @@ from enum import StrEnum
 import structlog
 
 from kashbot.clock import Clock, WallClock
-from kashbot.engine.events import (
+from kashbot.events import (
     Event,
     OrderIntent,
     PositionSync,

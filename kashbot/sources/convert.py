@@ -17,7 +17,7 @@ from math import isqrt
 
 from kashbot import amm
 from kashbot.client.models import Market, Prediction, Quote
-from kashbot.engine.events import MarketSnapshot, PredictionSeen, QuoteSeen, Side
+from kashbot.events import MarketSnapshot, PredictionSeen, QuoteSeen, Side
 from kashbot.money import ATOMIC_TO_WAD, WAD, Wad, decimal_to_wad
 
 

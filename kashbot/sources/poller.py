@@ -28,7 +28,7 @@ from kashbot.client.errors import KashError
 from kashbot.client.models import Market, Page, Prediction, Quote
 from kashbot.client.ratelimit import RateLimitState
 from kashbot.clock import Clock
-from kashbot.engine.events import Event, PriceChange
+from kashbot.events import Event, PriceChange
 from kashbot.sources.convert import (
     market_snapshot,
     pool_from_buy_quote,

@@ -14,7 +14,7 @@ import aiohttp
 import structlog
 
 from kashbot.clock import Clock
-from kashbot.engine.events import Event, FairValueUpdate
+from kashbot.events import Event, FairValueUpdate
 from kashbot.sources.convert import chances_to_wad
 
 log = structlog.get_logger("kashbot.sim_truth")

@@ -34,7 +34,7 @@ from websockets.exceptions import InvalidHandshake, InvalidURI, WebSocketExcepti
 
 from kashbot.client.models import Market, Prediction
 from kashbot.clock import Clock
-from kashbot.engine.events import Event, PriceChange
+from kashbot.events import Event, PriceChange
 from kashbot.sources.convert import chances_to_wad, market_snapshot, prediction_seen
 from kashbot.sources.watchdog import StalenessWatchdog
 

@@ -25,7 +25,7 @@ from typing import Any
 import structlog
 
 from kashbot.clock import Clock
-from kashbot.engine.events import Event, Timer
+from kashbot.events import Event, Timer
 
 log = structlog.get_logger("kashbot.sources.timer")
 

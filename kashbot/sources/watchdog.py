@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from kashbot.engine.events import DataFresh, Event, StaleData
+from kashbot.events import DataFresh, Event, StaleData
 
 
 class StalenessWatchdog:

@@ -36,7 +36,7 @@ from kashbot.client.webhooks import (
     construct_event,
 )
 from kashbot.clock import Clock
-from kashbot.engine.events import Event
+from kashbot.events import Event
 
 log = structlog.get_logger("kashbot.webhook")
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from kashbot.engine.events import OrderIntent, Side
+from kashbot.events import OrderIntent, Side
 from kashbot.money import Atomic, Wad
 from kashbot.risk.ledger import SpendEntry
 from kashbot.store.connection import AioConnection, Connection, Row, SyncConnection

@@ -37,7 +37,7 @@ from kashbot.client.errors import (
 )
 from kashbot.client.models import TradeCreated
 from kashbot.clock import SimClock
-from kashbot.engine.events import OrderIntent, Side
+from kashbot.events import OrderIntent, Side
 from kashbot.execution.executor import Executor
 from kashbot.execution.router import OrderRouter
 from kashbot.risk.gate import Approval, RiskGate, reservation_for

@@ -31,9 +31,9 @@ from kashbot.backtest.record import record
 from kashbot.backtest.recording import read_journal
 from kashbot.backtest.runner import run_backtest_async
 from kashbot.config import parse_config
-from kashbot.engine.events import OrderIntent, Side
+from kashbot.events import OrderIntent, Side
 from kashbot.obs.logging import configure
-from kashbot.sim.testing import SimHandle, run_sim, scenario_dict
+from kashbot.sim.embedded import SimHandle, run_sim, scenario_dict
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -1,6 +1,6 @@
 """Fixtures for the client integration suite.
 
-The suite runs the real ``KashClient`` against the simulator (``kashbot.sim.testing.run_sim``) on
+The suite runs the real ``KashClient`` against the simulator (``kashbot.sim.embedded.run_sim``) on
 127.0.0.1: ``sim``, ``tap``, ``clock``, ``make_client`` and ``kash`` (a developer-tier client).
 
 Only the ``test_client_wire_contract_*.py`` files use the scripted peer of
@@ -20,7 +20,7 @@ from kash_fake_server import API_KEY, FakeKash, RecordingClock
 from kash_sim_support import FAST_WEBHOOKS, VirtualSleepClock, WireTap
 
 from kashbot.client import KashClient, RetryPolicy
-from kashbot.sim.testing import SimHandle, run_sim
+from kashbot.sim.embedded import SimHandle, run_sim
 
 # ---------------------------------------------------------------- the simulator (the default)
 

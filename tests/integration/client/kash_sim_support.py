@@ -20,7 +20,7 @@ from typing import Any
 
 import aiohttp
 
-from kashbot.sim.testing import SimHandle
+from kashbot.sim.embedded import SimHandle
 
 # Markets of configs/sim/default.yaml (2, 3 and 5 outcomes).
 M2 = "610464bf-ef0e-4a59-8144-c69601eef85e"

@@ -12,7 +12,7 @@ from kash_sim_support import M2, VirtualSleepClock, WireTap, statuses
 
 from kashbot.client import KashClient, RateLimitState, RetryPolicy
 from kashbot.client import errors as E
-from kashbot.sim.testing import SimHandle
+from kashbot.sim.embedded import SimHandle
 
 TRADES = "POST /v1/trades"
 

@@ -18,8 +18,8 @@ from typing import Any
 import yaml
 
 from kashbot.money import wad_to_decimal
+from kashbot.sim.embedded import run_sim
 from kashbot.sim.scenario import DEFAULT_SCENARIO
-from kashbot.sim.testing import run_sim
 
 ROOT = Path(__file__).resolve().parents[3]
 DOC = ROOT / "docs" / "client.md"

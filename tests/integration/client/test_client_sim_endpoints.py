@@ -14,7 +14,7 @@ from kash_sim_support import M2, M3, M5, WAD, WireTap, served
 from kashbot import amm
 from kashbot.client import KashClient
 from kashbot.client import errors as E
-from kashbot.sim.testing import SimHandle
+from kashbot.sim.embedded import SimHandle
 
 
 def assert_common_headers(headers: dict[str, str], api_key: str) -> None:

@@ -17,7 +17,7 @@ from kash_sim_support import M2, LinkedClock, VirtualSleepClock, WireTap, served
 from kashbot.client import KashClient, RateLimitState, RetryPolicy
 from kashbot.client import errors as E
 from kashbot.clock import SimClock
-from kashbot.sim.testing import SimHandle, run_sim, scenario_dict
+from kashbot.sim.embedded import SimHandle, run_sim, scenario_dict
 
 TRADES = "POST /v1/trades"
 CONFIRM = "POST /v1/trades/{id}/confirm"

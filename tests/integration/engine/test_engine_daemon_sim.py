@@ -1,4 +1,4 @@
-"""The daemon end to end against the simulator (kashbot.sim.testing.run_sim) on 127.0.0.1.
+"""The daemon end to end against the simulator (kashbot.sim.embedded.run_sim) on 127.0.0.1.
 
 Each run is a few seconds of real time: the sim's fair value (its hidden truth) differs from the
 initial pools, so fair_value trades as soon as the first quote reveals a pool.
@@ -17,12 +17,12 @@ import aiohttp
 import pytest
 from daemon_cfg import daemon_cfg
 
+from kashbot.app.daemon import Daemon
 from kashbot.client.webhooks import sign
 from kashbot.config import KashbotConfig
-from kashbot.engine.daemon import Daemon
-from kashbot.engine.events import DataFresh, Event, StaleData
+from kashbot.events import DataFresh, Event, StaleData
 from kashbot.obs.logging import configure
-from kashbot.sim.testing import SimHandle, run_sim
+from kashbot.sim.embedded import SimHandle, run_sim
 
 pytestmark = pytest.mark.timeout(60)
 

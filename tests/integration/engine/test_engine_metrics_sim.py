@@ -20,13 +20,13 @@ import yaml
 from daemon_cfg import FAIR_VALUE, daemon_cfg
 from prometheus_client.parser import text_string_to_metric_families
 
+from kashbot.app.daemon import Daemon
 from kashbot.config import KashbotConfig
-from kashbot.engine.daemon import Daemon
-from kashbot.engine.events import Event, OrderIntent, Timer
 from kashbot.engine.state import EngineState
 from kashbot.engine.strategy import Strategy, StrategyParams
+from kashbot.events import Event, OrderIntent, Timer
 from kashbot.obs.logging import configure
-from kashbot.sim.testing import SimHandle, run_sim
+from kashbot.sim.embedded import SimHandle, run_sim
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from kashbot.app.daemon import Daemon
 from kashbot.config import KashbotConfig, parse_config
-from kashbot.engine.daemon import Daemon
-from kashbot.sim.testing import SimHandle, run_sim
+from kashbot.sim.embedded import SimHandle, run_sim
 
 pytestmark = pytest.mark.timeout(60)
 

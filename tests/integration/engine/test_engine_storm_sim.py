@@ -21,11 +21,11 @@ import pytest
 from daemon_cfg import daemon_cfg
 from test_engine_daemon_sim import our_trades
 
+from kashbot.app.daemon import Daemon
 from kashbot.config import KashbotConfig
-from kashbot.engine.daemon import Daemon
-from kashbot.engine.events import TradingState
+from kashbot.events import TradingState
 from kashbot.obs.logging import configure
-from kashbot.sim.testing import SimHandle, run_sim
+from kashbot.sim.embedded import SimHandle, run_sim
 
 pytestmark = pytest.mark.timeout(60)
 

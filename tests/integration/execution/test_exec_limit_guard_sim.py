@@ -17,13 +17,13 @@ import pytest
 from daemon_cfg import daemon_cfg
 
 from kashbot import amm
+from kashbot.app.daemon import Daemon
 from kashbot.config import KashbotConfig
-from kashbot.engine.daemon import Daemon
-from kashbot.engine.events import OrderIntent, Side
+from kashbot.events import OrderIntent, Side
 from kashbot.money import USDC_ONE, WAD
 from kashbot.obs.logging import configure
 from kashbot.risk.gate import Approval, Reason
-from kashbot.sim.testing import SimHandle, run_sim
+from kashbot.sim.embedded import SimHandle, run_sim
 
 pytestmark = pytest.mark.timeout(60)
 U = USDC_ONE

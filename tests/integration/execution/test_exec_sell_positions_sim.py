@@ -23,13 +23,13 @@ from kashbot.client import KashClient
 from kashbot.client.webhooks import WebhookEvent
 from kashbot.clock import WallClock
 from kashbot.engine.engine import Engine
-from kashbot.engine.events import OrderIntent, PositionSync, RiskDenied, Side, TradingState
+from kashbot.events import OrderIntent, PositionSync, RiskDenied, Side, TradingState
 from kashbot.execution.executor import Executor
 from kashbot.execution.router import OrderRouter
 from kashbot.money import USDC_ONE
 from kashbot.risk.gate import RiskGate
 from kashbot.risk.limits import Limits
-from kashbot.sim.testing import SimHandle, run_sim
+from kashbot.sim.embedded import SimHandle, run_sim
 from kashbot.sources.webhook import MemorySeenEvents, WebhookReceiver, route_to
 from kashbot.store.store import Store
 

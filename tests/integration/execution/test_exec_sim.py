@@ -18,17 +18,17 @@ import pytest
 from aiohttp import web
 
 from kashbot.client import KashClient
+from kashbot.client.request_budget import BudgetRegistry
 from kashbot.client.webhooks import WebhookSignatureError, construct_event
 from kashbot.clock import WallClock
-from kashbot.engine.events import Event, OrderIntent, RiskDenied, Side, TradeUpdate
+from kashbot.events import Event, OrderIntent, RiskDenied, Side, TradeUpdate
 from kashbot.execution.executor import Executor
 from kashbot.execution.router import OrderRouter
 from kashbot.money import USDC_ONE
 from kashbot.risk.gate import Approval, Denial, Reason, RiskGate
-from kashbot.risk.limiter import BudgetRegistry
 from kashbot.risk.limits import Limits
 from kashbot.risk.vtime import LoopClock, run_virtual
-from kashbot.sim.testing import SimHandle, run_sim
+from kashbot.sim.embedded import SimHandle, run_sim
 from kashbot.store.store import ACCEPTED, Store
 
 U = USDC_ONE

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from kashbot.clock import WallClock
 from kashbot.sim.app import SimServer
 from kashbot.sim.deliverer import WebhookDeliverer
-from kashbot.sim.testing import prepare_scenario
+from kashbot.sim.embedded import prepare_scenario
 from kashbot.sim.venue import Venue
 
 

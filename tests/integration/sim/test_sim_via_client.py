@@ -16,7 +16,7 @@ from kashbot.client import errors as E
 from kashbot.client.webhooks import verify
 from kashbot.clock import SimClock
 from kashbot.money import USDC_ONE
-from kashbot.sim.testing import SimHandle, run_sim
+from kashbot.sim.embedded import SimHandle, run_sim
 
 M2 = "610464bf-ef0e-4a59-8144-c69601eef85e"
 M3 = "7c06e2e5-dd34-4334-9c82-e4fba33bff68"

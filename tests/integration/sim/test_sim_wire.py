@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from kashbot.sim.testing import SimHandle, run_sim, scenario_dict
+from kashbot.sim.embedded import SimHandle, run_sim, scenario_dict
 
 M2 = "610464bf-ef0e-4a59-8144-c69601eef85e"
 

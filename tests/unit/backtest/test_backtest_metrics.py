@@ -9,7 +9,7 @@ import pytest
 
 from kashbot import amm
 from kashbot.backtest import metrics as m
-from kashbot.engine.events import Side
+from kashbot.events import Side
 from kashbot.money import WAD
 from kashbot.valuation import Fill
 

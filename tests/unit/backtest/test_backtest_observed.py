@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kashbot.backtest.observed import MIN_GAP_S, build_plan, intent_key, match_own_predictions
 from kashbot.backtest.recording import Recordable, StrategiesStopped
-from kashbot.engine.events import (
+from kashbot.events import (
     FairValueUpdate,
     OrderIntent,
     PositionSync,

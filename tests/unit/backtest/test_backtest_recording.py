@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kashbot import amm
+from kashbot import events as ev
 from kashbot.backtest import recording as rec
-from kashbot.engine import events as ev
 from kashbot.money import WAD
 
 times = st.floats(min_value=0, max_value=4e9, allow_nan=False, allow_infinity=False)

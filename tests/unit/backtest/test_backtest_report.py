@@ -10,10 +10,10 @@ from rich.console import Console
 
 from kashbot.backtest import metrics as m
 from kashbot.backtest.recording import write_journal
+from kashbot.backtest.replay import ReplaySource
 from kashbot.backtest.report import RunArtifacts, print_summary, write_outputs
-from kashbot.engine.events import FairValueUpdate, PriceChange, Side, Timer
+from kashbot.events import FairValueUpdate, PriceChange, Side, Timer
 from kashbot.money import WAD
-from kashbot.sources.replay import ReplaySource
 from kashbot.valuation import Fill
 
 H = WAD // 2

@@ -16,7 +16,7 @@ from kashbot.backtest.report import (
     print_summary,
     write_outputs,
 )
-from kashbot.engine.events import MarketSnapshot
+from kashbot.events import MarketSnapshot
 from kashbot.money import WAD
 from kashbot.sim.scenario import load_scenario
 

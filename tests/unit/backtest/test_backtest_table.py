@@ -17,7 +17,9 @@ from kashbot import amm
 from kashbot.backtest.metrics import usdc_signed
 from kashbot.backtest.recording import Recordable, write_journal
 from kashbot.backtest.runner import run_backtest_async
-from kashbot.engine.events import (
+from kashbot.engine.state import EngineState
+from kashbot.engine.strategy import Strategy, StrategyParams
+from kashbot.events import (
     Event,
     FairValueUpdate,
     MarketSnapshot,
@@ -26,8 +28,6 @@ from kashbot.engine.events import (
     Side,
     TradeUpdate,
 )
-from kashbot.engine.state import EngineState
-from kashbot.engine.strategy import Strategy, StrategyParams
 from kashbot.money import USDC_ONE, WAD
 
 M = "11111111-2222-4333-8444-555555555555"

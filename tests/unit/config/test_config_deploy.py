@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from kashbot.cli import main
+from kashbot.client.request_budget import UserBudget
 from kashbot.config import ConfigError, RiskConfig, parse_config
 from kashbot.money import USDC_ONE
-from kashbot.risk.limiter import UserBudget
 from kashbot.risk.limits import Limits, LimitsError
 
 KEY = "kash_live_" + "A1b2C3d4" * 4

@@ -13,8 +13,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from kashbot.app.control import ControlServer, remove_token, write_token
 from kashbot.cli import main
-from kashbot.engine.control import ControlServer, remove_token, write_token
 
 TOKEN = "tok-" + "x" * 40
 

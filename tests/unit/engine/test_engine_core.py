@@ -11,7 +11,10 @@ from kashbot import amm
 from kashbot.clock import SimClock
 from kashbot.engine.bus import Bus, Inbox
 from kashbot.engine.engine import Engine
-from kashbot.engine.events import (
+from kashbot.engine.state import EngineState
+from kashbot.engine.strategy import Strategy, StrategyContext, StrategyParams
+from kashbot.engine.supervisor import Supervisor
+from kashbot.events import (
     DataFresh,
     Event,
     MarketSnapshot,
@@ -24,9 +27,6 @@ from kashbot.engine.events import (
     Timer,
     TradeUpdate,
 )
-from kashbot.engine.state import EngineState
-from kashbot.engine.strategy import Strategy, StrategyContext, StrategyParams
-from kashbot.engine.supervisor import Supervisor
 from kashbot.money import WAD
 
 POOL = amm.seed_pool(1_000 * 10**6)

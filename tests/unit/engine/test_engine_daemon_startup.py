@@ -11,11 +11,11 @@ import pytest
 import structlog
 from pydantic import SecretStr
 
+from kashbot.app.control import ControlServer
+from kashbot.app.daemon import Daemon, VenueAccess, run_daemon
 from kashbot.client import KashClient
 from kashbot.clock import WallClock
 from kashbot.config import KashbotConfig, parse_config
-from kashbot.engine.control import ControlServer
-from kashbot.engine.daemon import Daemon, VenueAccess, run_daemon
 from kashbot.sources.stream import StreamSource
 
 KEY = "kash_live_" + "Q7w8E9r0" * 4

@@ -9,7 +9,8 @@ import pytest
 
 from kashbot import amm
 from kashbot.engine import state as state_mod
-from kashbot.engine.events import (
+from kashbot.engine.state import EngineState
+from kashbot.events import (
     MarketSnapshot,
     PositionSync,
     PredictionSeen,
@@ -17,7 +18,6 @@ from kashbot.engine.events import (
     Side,
     TradeUpdate,
 )
-from kashbot.engine.state import EngineState
 from kashbot.money import WAD
 
 POOL = amm.seed_pool(1_000 * 10**6, n=3)

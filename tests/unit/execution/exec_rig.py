@@ -9,8 +9,8 @@ from typing import Any, TypeVar
 from exec_fakes import FakeVenue
 
 from kashbot.clock import SimClock
-from kashbot.engine.events import Event, OrderIntent, RiskDenied, Side, TradeUpdate
 from kashbot.engine.state import EngineState
+from kashbot.events import Event, OrderIntent, RiskDenied, Side, TradeUpdate
 from kashbot.execution.executor import Executor
 from kashbot.execution.router import OrderRouter
 from kashbot.money import USDC_ONE

@@ -18,7 +18,7 @@ from kashbot.client.errors import (
 )
 from kashbot.client.models import Position
 from kashbot.clock import SimClock
-from kashbot.engine.events import Event, OrderIntent, RiskDenied, Side, TradeUpdate, TradingState
+from kashbot.events import Event, OrderIntent, RiskDenied, Side, TradeUpdate, TradingState
 from kashbot.execution.executor import Executor, TradeNotHeld
 from kashbot.execution.router import OrderRouter
 from kashbot.money import USDC_ONE, WAD

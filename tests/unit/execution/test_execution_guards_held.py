@@ -17,7 +17,7 @@ from exec_rig import Rig, U, buy
 
 from kashbot import amm
 from kashbot.client.errors import ConfirmationExpired
-from kashbot.engine.events import OrderIntent, Side
+from kashbot.events import OrderIntent, Side
 from kashbot.execution.executor import ConfirmHeldError, TradeNotHeld
 from kashbot.risk.limits import Limits
 from kashbot.store.store import REFUSED, Store

@@ -10,8 +10,8 @@ from kashbot import amm
 from kashbot.backtest.assembly import assemble
 from kashbot.clock import SimClock
 from kashbot.config import parse_config
-from kashbot.engine.events import PriceChange
 from kashbot.engine.state import EngineState
+from kashbot.events import PriceChange
 from kashbot.execution.pools import pool_view_of
 from kashbot.money import USDC_ONE
 

@@ -23,7 +23,7 @@ from kashbot.client.errors import (
     RateLimitExceeded,
     RouteDisabled,
 )
-from kashbot.engine.events import TradingState
+from kashbot.events import TradingState
 from kashbot.money import WAD
 from kashbot.store.store import ACCEPTED, APPROVED, DONE, REFUSED, Store
 

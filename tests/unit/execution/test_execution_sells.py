@@ -20,7 +20,8 @@ from exec_fakes import FakeVenue, TradeWithTokensIn
 
 from kashbot.client.errors import InsufficientBalance, InternalError
 from kashbot.clock import SimClock
-from kashbot.engine.events import (
+from kashbot.engine.state import EngineState
+from kashbot.events import (
     Event,
     OrderIntent,
     PositionSync,
@@ -29,7 +30,6 @@ from kashbot.engine.events import (
     TradeUpdate,
     TradingState,
 )
-from kashbot.engine.state import EngineState
 from kashbot.execution.executor import Executor
 from kashbot.execution.router import OrderRouter
 from kashbot.money import USDC_ONE, WAD

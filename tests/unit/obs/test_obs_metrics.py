@@ -10,10 +10,10 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from kashbot.app.control import ControlServer
 from kashbot.client.errors import KashError, OutcomeUnknownError
 from kashbot.engine.bus import Bus
-from kashbot.engine.control import ControlServer
-from kashbot.engine.events import RiskDenied, Side, TradeUpdate
+from kashbot.events import RiskDenied, Side, TradeUpdate
 from kashbot.obs.http import Health, obs_routes
 from kashbot.obs.metrics import DaemonMetrics, MeteredVenue, Readings
 

@@ -7,8 +7,8 @@ from rich.console import Console
 
 from kashbot import amm
 from kashbot.backtest.metrics import Book, mark_value
-from kashbot.engine.events import MarketSnapshot, Side, TradeUpdate
 from kashbot.engine.state import EngineState
+from kashbot.events import MarketSnapshot, Side, TradeUpdate
 from kashbot.money import WAD
 from kashbot.obs.status import mark_positions, render, take_snapshot
 from kashbot.valuation import Fill, Mark, exit_value, mark_position

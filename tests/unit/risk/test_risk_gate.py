@@ -8,7 +8,7 @@ import pytest
 import structlog
 
 from kashbot.clock import SimClock
-from kashbot.engine.events import (
+from kashbot.events import (
     Event,
     OrderIntent,
     PositionSync,

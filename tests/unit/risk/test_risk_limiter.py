@@ -8,7 +8,7 @@ from bisect import bisect_left
 import pytest
 
 from kashbot.client.ratelimit import RateLimitState
-from kashbot.risk.limiter import (
+from kashbot.client.request_budget import (
     BudgetRegistry,
     UserBudget,
     max_budget_share,

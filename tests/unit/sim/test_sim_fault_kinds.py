@@ -11,9 +11,9 @@ import aiohttp
 import pytest
 
 import kashbot.sim
+from kashbot.sim.embedded import run_sim
 from kashbot.sim.faults import HTTP_KINDS, NON_HTTP_KINDS, STREAM_KINDS, TRADE_KINDS, WEBHOOK_KINDS
 from kashbot.sim.scenario import FaultKind
-from kashbot.sim.testing import run_sim
 
 ALL_KINDS = frozenset(get_args(FaultKind))
 SIM_DIR = Path(kashbot.sim.__file__).parent

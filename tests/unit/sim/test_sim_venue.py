@@ -11,9 +11,9 @@ import pytest
 from kashbot import amm
 from kashbot.clock import SimClock
 from kashbot.money import USDC_ONE, WAD
+from kashbot.sim.embedded import deep_merge, prepare_scenario, scenario_dict
 from kashbot.sim.errors import SimError
 from kashbot.sim.models import Delivery
-from kashbot.sim.testing import deep_merge, prepare_scenario, scenario_dict
 from kashbot.sim.venue import Venue
 from kashbot.sim.webhooks import signature
 

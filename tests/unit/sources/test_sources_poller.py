@@ -12,7 +12,7 @@ from kashbot.client.errors import KashError
 from kashbot.client.models import Market, Outcome, Page, Prediction, Quote
 from kashbot.client.ratelimit import RateLimitState
 from kashbot.clock import SimClock
-from kashbot.engine.events import (
+from kashbot.events import (
     DataFresh,
     Event,
     MarketSnapshot,

@@ -12,7 +12,7 @@ from typing import Any
 from websockets.asyncio.server import ServerConnection, serve
 
 from kashbot.clock import WallClock
-from kashbot.engine.events import (
+from kashbot.events import (
     DataFresh,
     Event,
     MarketSnapshot,

@@ -12,9 +12,9 @@ from pydantic import Field
 
 from kashbot.clock import SimClock
 from kashbot.engine.engine import Engine
-from kashbot.engine.events import Event, OrderIntent, Side, Timer
 from kashbot.engine.state import EngineState
 from kashbot.engine.strategy import Strategy, StrategyParams
+from kashbot.events import Event, OrderIntent, Side, Timer
 from kashbot.sources.timer import TimerSource, TimerSpec, declared_timers
 
 ROOT = Path(__file__).resolve().parents[3]

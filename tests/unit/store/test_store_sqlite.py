@@ -8,7 +8,7 @@ from pathlib import Path
 import aiosqlite
 import pytest
 
-from kashbot.engine.events import OrderIntent, Side
+from kashbot.events import OrderIntent, Side
 from kashbot.money import WAD
 from kashbot.risk.ledger import SpendEntry
 from kashbot.store.store import (

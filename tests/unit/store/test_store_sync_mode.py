@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from kashbot.engine.events import OrderIntent, Side
+from kashbot.events import OrderIntent, Side
 from kashbot.risk.ledger import SpendEntry
 from kashbot.store.store import ACCEPTED, APPROVED, IntentRecord, PositionRecord, Store, TradeRecord
 

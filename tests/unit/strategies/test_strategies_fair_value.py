@@ -11,7 +11,9 @@ import pytest
 
 from kashbot import amm
 from kashbot.clock import SimClock
-from kashbot.engine.events import (
+from kashbot.engine.state import EngineState
+from kashbot.engine.strategy import StrategyContext, build_strategy
+from kashbot.events import (
     Event,
     FairValueUpdate,
     MarketSnapshot,
@@ -22,8 +24,6 @@ from kashbot.engine.events import (
     StaleData,
     TradeUpdate,
 )
-from kashbot.engine.state import EngineState
-from kashbot.engine.strategy import StrategyContext, build_strategy
 from kashbot.money import WAD
 from strategies.fair_value import (
     NO_BACK_OFF,

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from kashbot.backtest.recording import JournalHeader, JournalReader, Recordable
 from kashbot.clock import Clock
-from kashbot.engine.events import (
+from kashbot.events import (
     DataFresh,
     Event,
     FairValueUpdate,

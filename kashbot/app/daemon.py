@@ -29,15 +29,16 @@ import structlog
 from rich.console import Console
 from rich.live import Live
 
+from kashbot.app.control import ControlServer, remove_token, write_token
 from kashbot.client import KashClient
 from kashbot.client.config import KashConfigError, check_api_key
+from kashbot.client.request_budget import BudgetRegistry, UserBudget
 from kashbot.clock import Clock, WallClock
 from kashbot.config import KashbotConfig
-from kashbot.engine.control import ControlServer, remove_token, write_token
 from kashbot.engine.engine import Engine
-from kashbot.engine.events import Side
 from kashbot.engine.strategy import build_strategy
 from kashbot.engine.supervisor import install_signal_handlers
+from kashbot.events import Side
 from kashbot.execution.executor import Executor
 from kashbot.execution.pools import pool_view_of
 from kashbot.execution.router import OrderRouter
@@ -48,7 +49,6 @@ from kashbot.obs.logging import configure, register_secret
 from kashbot.obs.metrics import DaemonMetrics, MeteredVenue, Readings, watch_loop_lag
 from kashbot.obs.status import StatusSnapshot, render, take_snapshot
 from kashbot.risk.gate import RiskGate
-from kashbot.risk.limiter import BudgetRegistry, UserBudget
 from kashbot.risk.limits import CONFIG_KEYS, Limits, LimitsError
 from kashbot.sources.poller import PollerSource
 from kashbot.sources.sim_truth import SimTruthSource
@@ -122,7 +122,7 @@ class VenueAccess:
 async def _paper_venue(cfg: KashbotConfig, sim: Any | None) -> AsyncIterator[VenueAccess]:
     """Start (or reuse) the simulator and pick its test key of the configured tier."""
     if sim is None:
-        from kashbot.sim.testing import run_sim
+        from kashbot.sim.embedded import run_sim
 
         scfg = cfg.venue.sim
         async with (

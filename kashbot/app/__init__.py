@@ -1,0 +1,1 @@
+"""Composition roots and operator surfaces: the daemon, its control server, CLI commands."""
