@@ -3,184 +3,116 @@
 Callers branch on the class (or ``.code``), never on ``detail``. Each documented code has its own
 class under an HTTP-status family; an unknown code falls back to the family of its HTTP status, so
 new server codes keep working. ``retryable`` says whether the client may retry the same request
-automatically (writes only under the same Idempotency-Key).
+automatically (writes only under the same Idempotency-Key). The order path's markers
+(:class:`HaltsTrading`, :class:`PlatformHalt`, :class:`MarketUntradeable`, :class:`ReducesOnly`)
+say what a refused order means for trading. The roots and families live in
+:mod:`kashbot.client.error_base` and are re-exported here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
+
+from kashbot.client.error_base import (
+    HaltsTrading,
+    KashAuthError,
+    KashConflictError,
+    KashError,
+    KashGatewayTimeoutError,
+    KashGoneError,
+    KashNetworkError,
+    KashNotFoundError,
+    KashPermissionError,
+    KashRateLimitError,
+    KashResponseError,
+    KashServerError,
+    KashTimeoutError,
+    KashUnavailableError,
+    KashUnprocessableError,
+    KashValidationError,
+    MarketUntradeable,
+    OutcomeUnknownError,
+    PlatformHalt,
+    ReducesOnly,
+    RequestDeadlineExceeded,
+    TradeConfirmationError,
+    problem_member,
+)
 
 if TYPE_CHECKING:
     from kashbot.client.models import Trade
 
 
-class KashError(Exception):
-    """Root of every error the client raises about a request."""
-
-    default_code: ClassVar[str | None] = None
-    retryable: bool = False
-
-    def __init__(
-        self,
-        message: str | None = None,
-        *,
-        code: str | None = None,
-        status: int | None = None,
-        title: str | None = None,
-        detail: str | None = None,
-        request_id: str | None = None,
-        retry_after: float | None = None,
-        problem: Mapping[str, Any] | None = None,
-    ) -> None:
-        self.code = code if code is not None else self.default_code
-        self.status = status
-        self.title = title
-        self.detail = detail
-        self.request_id = request_id
-        self.retry_after = retry_after
-        self.problem: dict[str, Any] = dict(problem or {})
-        text = message or detail or title or self.code or type(self).__name__
-        super().__init__(text)
-
-    def extension(self, name: str) -> Any:
-        """A problem extension member, whether sent at top level or under ``extensions``."""
-        return problem_member(self.problem, name)
-
-    def __str__(self) -> str:
-        base = super().__str__()
-        parts = [p for p in (self.code, str(self.status) if self.status else None) if p]
-        tail = f" (request {self.request_id})" if self.request_id else ""
-        return f"[{' '.join(parts)}] {base}{tail}" if parts else f"{base}{tail}"
-
-
-def problem_member(problem: Mapping[str, Any], name: str) -> Any:
-    """Docs write ``extensions.cap``; the TS SDK reads top-level members. Accept both (§17)."""
-    if name in problem:
-        return problem[name]
-    ext = problem.get("extensions")
-    if isinstance(ext, Mapping):
-        return ext.get(name)
-    return None
-
-
-# --- transport-level failures (no usable HTTP response) -------------------------------------
-
-
-class KashNetworkError(KashError):
-    """Connection refused/reset/dropped before a response arrived.
-
-    ``unsent`` is True only when the request provably never reached the server (connect failed).
-    """
-
-    retryable = True
-
-    def __init__(self, message: str, *, unsent: bool = False) -> None:
-        super().__init__(message)
-        self.unsent = unsent
-
-
-class KashTimeoutError(KashNetworkError):
-    """The client-side timeout fired before a response arrived."""
-
-
-class KashResponseError(KashError):
-    """A response we cannot interpret (non-JSON success body, wrong envelope)."""
-
-
-class OutcomeUnknownError(KashError):
-    """``POST /v1/trades`` may or may not have created a trade (timeout, dropped connection,
-    5xx after the request reached the server).
-
-    Reconcile before doing anything else: replay with the *same* ``idempotency_key`` and the
-    exact ``body`` (the server returns the original result), or list trades and match on
-    ``clientRequestId``. Never resend the order under a new key.
-    """
-
-    retryable = False
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        idempotency_key: str,
-        body: bytes,
-        cause: BaseException | None = None,
-        status: int | None = None,
-        request_id: str | None = None,
-    ) -> None:
-        super().__init__(message, code="OUTCOME_UNKNOWN", status=status, request_id=request_id)
-        self.idempotency_key = idempotency_key
-        self.body = body
-        self.cause = cause
-
-
-class RequestDeadlineExceeded(KashError):
-    """The caller's ``not_after`` passed (e.g. during a rate-limit wait) before any attempt of
-    this call could reach the server: nothing was sent, so the venue never saw the request.
-
-    Raised only while nothing may have been processed; once an earlier attempt may have
-    reached the server, a ``POST /v1/trades`` raises :class:`OutcomeUnknownError` instead.
-    """
-
-    default_code = "CLIENT_DEADLINE_EXCEEDED"
-    retryable = False
-    sent = False
-
-
-class TradeConfirmationError(KashError):
-    """Base for everything that stops ``confirm_trade``."""
-
-
-# --- HTTP status families ---------------------------------------------------------------------
-
-
-class KashValidationError(KashError):
-    """400: the request itself is wrong; fix it, never retry."""
-
-
-class KashAuthError(KashError):
-    """401: key missing/invalid/revoked/expired or a bad request signature."""
-
-
-class KashPermissionError(KashError):
-    """403: the key lacks a scope or the source IP is not allowed."""
-
-
-class KashNotFoundError(KashError):
-    """404: absent, or owned by someone else (ownership-checked resources never 403)."""
-
-
-class KashConflictError(KashError):
-    """409: the request clashes with server state; never auto-retried."""
-
-
-class KashGoneError(KashError):
-    """410: API version or idempotency key no longer accepted."""
-
-
-class KashUnprocessableError(KashError):
-    """422: semantically refused (docs use it for MARKET_NOT_TRADEABLE in one place)."""
-
-
-class KashRateLimitError(KashError):
-    """429 family."""
-
-    retryable = True
-
-
-class KashServerError(KashError):
-    """5xx: the server failed; retryable with backoff."""
-
-    retryable = True
-
-
-class KashUnavailableError(KashServerError):
-    """503: kill switch, dependency outage or limiter blip."""
-
-
-class KashGatewayTimeoutError(KashServerError):
-    """504: the server gave up after its own timeout."""
+# Every error is imported from here; the roots and families are re-exported.
+__all__ = [
+    "ERROR_CLASSES",
+    "ActiveKeyLimitReached",
+    "AmountTooLarge",
+    "ApiKeyExpired",
+    "ApiKeyInvalid",
+    "ApiKeyMalformed",
+    "ApiKeyMissing",
+    "ApiKeyRevoked",
+    "ApiTradeProcessingHalted",
+    "ApiVersionUnsupported",
+    "ChainNotSupported",
+    "ClientRequestIdConflict",
+    "ConfirmationExpired",
+    "ConfirmationTokenInvalid",
+    "ConfirmationTokenUsed",
+    "DependencyUnavailable",
+    "HaltsTrading",
+    "IdempotencyKeyConflict",
+    "IdempotencyKeyExpired",
+    "IdempotencyKeyFormatInvalid",
+    "IdempotencyKeyTooLong",
+    "InsufficientBalance",
+    "InsufficientScope",
+    "InternalError",
+    "IpNotAllowed",
+    "KashAuthError",
+    "KashConflictError",
+    "KashError",
+    "KashGatewayTimeoutError",
+    "KashGoneError",
+    "KashNetworkError",
+    "KashNotFoundError",
+    "KashPermissionError",
+    "KashRateLimitError",
+    "KashResponseError",
+    "KashServerError",
+    "KashTimeoutError",
+    "KashUnavailableError",
+    "KashUnprocessableError",
+    "KashValidationError",
+    "MarketNotFound",
+    "MarketNotTradeable",
+    "MarketUntradeable",
+    "OutcomeIndexInvalid",
+    "OutcomeUnknownError",
+    "PlatformHalt",
+    "RateLimitExceeded",
+    "RateLimitUnavailable",
+    "ReducesOnly",
+    "RequestDeadlineExceeded",
+    "RequestSignatureInvalid",
+    "RequestTimeout",
+    "ResourceNotFound",
+    "RouteDisabled",
+    "SmartAccountNotProvisioned",
+    "SpendingLimitExceeded",
+    "TradeConfirmationError",
+    "TradeNotAwaitingConfirmation",
+    "ValidationFailed",
+    "WalletDelegationNotEnabled",
+    "WebhookReplayLimitReached",
+    "WebhookSecretRotationCooldown",
+    "class_for",
+    "error_class",
+    "error_from_problem",
+    "problem_member",
+]
 
 
 # --- one class per documented code -------------------------------------------------------------
@@ -208,33 +140,33 @@ class IdempotencyKeyTooLong(KashValidationError):
     default_code = "IDEMPOTENCY_KEY_TOO_LONG"
 
 
-class ChainNotSupported(KashValidationError):
+class ChainNotSupported(KashValidationError, MarketUntradeable):
     """A market on a chain the pinned API version cannot serve (Solana under 2026-04-29)."""
 
     default_code = "CHAIN_NOT_SUPPORTED"
 
 
-class ApiKeyMissing(KashAuthError):
+class ApiKeyMissing(KashAuthError, HaltsTrading):
     default_code = "API_KEY_MISSING"
 
 
-class ApiKeyMalformed(KashAuthError):
+class ApiKeyMalformed(KashAuthError, HaltsTrading):
     default_code = "API_KEY_MALFORMED"
 
 
-class ApiKeyInvalid(KashAuthError):
+class ApiKeyInvalid(KashAuthError, HaltsTrading):
     default_code = "API_KEY_INVALID"
 
 
-class ApiKeyRevoked(KashAuthError):
+class ApiKeyRevoked(KashAuthError, HaltsTrading):
     default_code = "API_KEY_REVOKED"
 
 
-class ApiKeyExpired(KashAuthError):
+class ApiKeyExpired(KashAuthError, HaltsTrading):
     default_code = "API_KEY_EXPIRED"
 
 
-class RequestSignatureInvalid(KashAuthError):
+class RequestSignatureInvalid(KashAuthError, HaltsTrading):
     default_code = "REQUEST_SIGNATURE_INVALID"
 
     @property
@@ -244,15 +176,15 @@ class RequestSignatureInvalid(KashAuthError):
         return value if isinstance(value, str) else None
 
 
-class InsufficientScope(KashPermissionError):
+class InsufficientScope(KashPermissionError, HaltsTrading):
     default_code = "INSUFFICIENT_SCOPE"
 
 
-class IpNotAllowed(KashPermissionError):
+class IpNotAllowed(KashPermissionError, HaltsTrading):
     default_code = "IP_NOT_ALLOWED"
 
 
-class MarketNotFound(KashNotFoundError):
+class MarketNotFound(KashNotFoundError, MarketUntradeable):
     default_code = "MARKET_NOT_FOUND"
 
 
@@ -284,11 +216,11 @@ class SpendingLimitExceeded(KashConflictError):
         return value if isinstance(value, str) else None
 
 
-class InsufficientBalance(KashConflictError):
+class InsufficientBalance(KashConflictError, ReducesOnly):
     default_code = "INSUFFICIENT_BALANCE"
 
 
-class MarketNotTradeable(KashConflictError):
+class MarketNotTradeable(KashConflictError, MarketUntradeable):
     """Frozen/resolved/unsupported market. Served as 409 (catalogue) or 422 (errors page)."""
 
     default_code = "MARKET_NOT_TRADEABLE"
@@ -300,7 +232,7 @@ class SmartAccountNotProvisioned(KashConflictError):
     default_code = "SMART_ACCOUNT_NOT_PROVISIONED"
 
 
-class WalletDelegationNotEnabled(KashConflictError):
+class WalletDelegationNotEnabled(KashConflictError, HaltsTrading):
     """A human must re-enable the delegation; halt trading."""
 
     default_code = "WALLET_DELEGATION_NOT_ENABLED"
@@ -380,7 +312,7 @@ class RouteDisabled(KashUnavailableError):
         return value if isinstance(value, str) else None
 
 
-class ApiTradeProcessingHalted(KashUnavailableError):
+class ApiTradeProcessingHalted(KashUnavailableError, PlatformHalt):
     """Platform-wide trade-write halt; reads keep working."""
 
     default_code = "API_TRADE_PROCESSING_HALTED"
@@ -498,3 +430,8 @@ def error_from_problem(
         retry_after=retry_after,
         problem=body,
     )
+
+
+def error_class(code: str | None) -> type[KashError] | None:
+    """The class of a documented code (None: unknown or no code)."""
+    return None if code is None else ERROR_CLASSES.get(code)
