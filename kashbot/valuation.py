@@ -17,11 +17,13 @@ At cost its unrealised PnL is zero, and the flag says so wherever it is shown.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from kashbot import amm
 from kashbot.events import Side
 from kashbot.money import Atomic, Wad
+from kashbot.portfolio import Holding, PositionKey
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,3 +77,15 @@ def mark_position(
     if pool is None or not 0 <= outcome < pool.outcome_count:
         return Mark(cost, False)
     return Mark(exit_value(pool, outcome, tokens, fees), True)
+
+
+def mark_holdings(
+    holdings: Iterable[tuple[PositionKey, Holding]],
+    pools: Mapping[str, amm.Pool],
+    fees: amm.Fees = amm.DEFAULT_FEES,
+) -> Atomic:
+    """The total mark of a portfolio's holdings (``Portfolio`` iterates as these pairs)."""
+    return sum(
+        mark_position(pools.get(market_id), outcome, h.shares, h.cost, fees).value
+        for (market_id, outcome), h in holdings
+    )

@@ -13,64 +13,69 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from kashbot import amm
 from kashbot.events import Side
 from kashbot.money import Atomic, Wad
-from kashbot.valuation import Fill, mark_position
+from kashbot.portfolio import Holding, Portfolio, PositionKey
+from kashbot.valuation import Fill, mark_holdings
 
 RATIO_PLACES = 6
 SECONDS_PER_DAY = 86_400
 DAYS_PER_YEAR = 365  # Kash trades 24/7
 
-PositionKey = tuple[str, int]  # (market_id, outcome)
+Position = Holding  # ``tokens`` held and their average-cost basis
 
 
-@dataclass(slots=True)
-class Position:
-    tokens: Wad = 0
-    cost: Atomic = 0  # USDC paid for the tokens still held (average-cost basis)
-
-
-@dataclass(slots=True)
 class Book:
-    """Cash and positions, updated fill by fill. Realised PnL uses average cost."""
+    """Cash and positions, updated fill by fill: a :class:`~kashbot.portfolio.Portfolio` (which
+    does the average-cost accounting) plus the counters the report needs."""
 
-    cash: Atomic
-    positions: dict[PositionKey, Position] = field(default_factory=dict)
-    realised: Atomic = 0
-    fees: Atomic = 0
-    volume: Atomic = 0
-    buys: int = 0
-    sells: int = 0
+    __slots__ = ("buys", "fees", "portfolio", "sells", "volume")
+
+    def __init__(self, cash: Atomic) -> None:
+        self.portfolio = Portfolio(cash)
+        self.fees: Atomic = 0
+        self.volume: Atomic = 0
+        self.buys = 0
+        self.sells = 0
+
+    @property
+    def cash(self) -> Atomic:
+        return self.portfolio.cash
+
+    @property
+    def realised(self) -> Atomic:
+        return self.portfolio.realized
+
+    @property
+    def positions(self) -> dict[PositionKey, Holding]:
+        return self.portfolio.holdings
 
     def apply(self, fill: Fill) -> Atomic:
-        """Book a fill; returns the realised PnL it produced (0 for buys)."""
-        pos = self.positions.setdefault((fill.market_id, fill.outcome), Position())
+        """Book a fill; returns the realised PnL it produced (0 for buys).
+
+        The venue executed the fill, so a sale of more tokens than the book holds is a bug.
+        """
+        book = self.portfolio
         self.fees += fill.fee or 0
         self.volume += fill.usdc
         if fill.side is Side.BUY:
-            self.cash -= fill.usdc
-            pos.tokens += fill.tokens
-            pos.cost += fill.usdc
+            book.buy(fill.market_id, fill.outcome, fill.tokens, fill.usdc)
             self.buys += 1
             return 0
-        if fill.tokens > pos.tokens:
+        held = book.position(fill.market_id, fill.outcome).shares
+        if fill.tokens > held:
             raise ValueError(
                 f"fill {fill.trade_id} sells {fill.tokens} tokens of "
-                f"{fill.market_id}/{fill.outcome} but the book holds {pos.tokens}"
+                f"{fill.market_id}/{fill.outcome} but the book holds {held}"
             )
-        cost_out = pos.cost * fill.tokens // pos.tokens if pos.tokens else 0
-        pos.tokens -= fill.tokens
-        pos.cost -= cost_out
-        self.cash += fill.usdc
+        sale = book.burn(fill.market_id, fill.outcome, fill.tokens)
         self.sells += 1
-        pnl = fill.usdc - cost_out
-        self.realised += pnl
-        return pnl
+        return book.book_sale(fill.usdc, sale.released)
 
 
 def mark_value(
@@ -78,11 +83,8 @@ def mark_value(
     pools: Mapping[str, amm.Pool],
     fees: amm.Fees = amm.DEFAULT_FEES,
 ) -> Atomic:
-    """The positions' total mark (:func:`kashbot.valuation.mark_position`)."""
-    return sum(
-        mark_position(pools.get(market_id), outcome, pos.tokens, pos.cost, fees).value
-        for (market_id, outcome), pos in positions.items()
-    )
+    """The positions' total mark (:func:`kashbot.valuation.mark_holdings`)."""
+    return mark_holdings(positions.items(), pools, fees)
 
 
 @dataclass(frozen=True, slots=True)

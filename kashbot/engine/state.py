@@ -4,9 +4,11 @@ One mutable object updated by the engine *before* strategies see an event, so a 
 ``decide`` gets a consistent picture (the pool after the price change it is reacting to, the
 position after the fill it is reacting to). Strategies treat it as read-only.
 
-Positions are applied once per trade id: a fill reported by both a webhook and the poll fallback
-moves inventory once. A ``PositionSync`` (the venue's own numbers) overwrites a position: Kash
-reports no token count for a sell, so the executor asks the venue after each one.
+Positions live in a :class:`~kashbot.portfolio.Portfolio` (``state.portfolio``; ``positions``,
+``realized`` and ``cash_flow`` read it). They are applied once per trade id: a fill reported by
+both a webhook and the poll fallback moves inventory once. A ``PositionSync`` (the venue's own
+numbers) overwrites a position: Kash reports no token count for a sell, so the executor asks the
+venue after each one.
 
 Trades seen on a market are replayed on its known pool lazily: the backtester and the simulator
 follow every trade with a ``PriceChange`` carrying the post-trade pool, which makes the replay
@@ -20,6 +22,7 @@ from dataclasses import dataclass, field
 
 from kashbot import amm
 from kashbot.amm import Pool
+from kashbot.client.models import TERMINAL_TRADE_STATUSES
 from kashbot.events import (
     DataFresh,
     Event,
@@ -37,11 +40,10 @@ from kashbot.events import (
     TradingStateChanged,
 )
 from kashbot.money import Atomic, Wad
+from kashbot.portfolio import Holding, Portfolio, PositionKey
 from kashbot.valuation import Fill  # the backtest's fills are the same type
 
 POOL_TOLERANCE = 10**9  # 1e-9 in probability: the replayed pool must land on the venue's q
-
-TERMINAL_TRADE_STATUSES = frozenset({"completed", "failed", "rejected", "cancelled", "expired"})
 
 
 MAX_LAG = 1_000  # unreplayed trades kept per market before they are replayed eagerly
@@ -148,10 +150,7 @@ class MarketView:
             self._updated_ts = ev.ts
 
 
-@dataclass(slots=True)
-class PositionView:
-    shares: Wad = 0
-    cost: Atomic = 0  # USDC cost basis of the shares still held
+PositionView = Holding  # shares and the USDC cost basis of the shares still held
 
 
 def _drop_pool_if_off(view: MarketView) -> None:
@@ -170,14 +169,12 @@ class EngineState:
     def __init__(self, fees: amm.Fees = amm.DEFAULT_FEES) -> None:
         self.fees = fees
         self.markets: dict[str, MarketView] = {}
-        self.positions: dict[tuple[str, int], PositionView] = {}
+        self.portfolio = Portfolio()
         self.pending: dict[str, OrderIntent] = {}  # intent_id -> intent, until terminal/denied
         self.trade_of_intent: dict[str, str] = {}
         self.fills: list[Fill] = []
         self.denials: list[RiskDenied] = []
         self.trading_state = TradingState.ACTIVE
-        self.cash_flow: Atomic = 0  # USDC received minus USDC spent on our fills
-        self.realized: Atomic = 0  # sale proceeds minus the cost basis they released
         self._applied_trades: set[str] = set()
         # completed sells whose token count came from a PositionSync: trade id -> (sold, cost)
         self._synced_sales: dict[str, tuple[Wad, Atomic]] = {}
@@ -195,8 +192,23 @@ class EngineState:
             view.dead_sources = self._dead_sources
         return view
 
-    def position(self, market_id: str, outcome: int) -> PositionView:
-        return self.positions.get((market_id, outcome)) or PositionView()
+    @property
+    def positions(self) -> dict[PositionKey, Holding]:
+        """Our positions per (market, outcome) (the portfolio's holdings; read-only)."""
+        return self.portfolio.holdings
+
+    @property
+    def cash_flow(self) -> Atomic:
+        """USDC received minus USDC spent on our fills."""
+        return self.portfolio.cash
+
+    @property
+    def realized(self) -> Atomic:
+        """Sale proceeds minus the cost basis they released."""
+        return self.portfolio.realized
+
+    def position(self, market_id: str, outcome: int) -> Holding:
+        return self.portfolio.position(market_id, outcome)
 
     def has_pending(self, strategy: str, market_id: str) -> bool:
         return any(
@@ -207,7 +219,7 @@ class EngineState:
 
     def set_position(self, market_id: str, outcome: int, shares: Wad, cost: Atomic) -> None:
         """Recovery: positions as reconciled with the venue before strategies start."""
-        self.positions[(market_id, outcome)] = PositionView(shares, cost)
+        self.portfolio.set_position(market_id, outcome, shares, cost)
 
     def add_pending(self, intent: OrderIntent) -> None:
         self.pending[intent.intent_id] = intent
@@ -295,14 +307,11 @@ class EngineState:
 
     def _sync_position(self, ev: PositionSync) -> None:
         """Take the venue's shares and cost basis; remember what a synced sale sold."""
-        key = (ev.market_id, ev.outcome)
-        pos = self.positions.setdefault(key, PositionView())
-        shares, cost = max(0, ev.shares), max(0, ev.cost)
+        before = self.portfolio.sync(ev.market_id, ev.outcome, ev.shares, ev.cost) or Holding()
         if ev.trade_id is not None and ev.trade_id not in self._applied_trades:
-            sold = max(0, pos.shares - shares)
-            released = pos.cost * sold // pos.shares if sold else 0
+            sold = max(0, before.shares - max(0, ev.shares))
+            released = before.cost * sold // before.shares if sold else 0
             self._synced_sales[ev.trade_id] = (sold, released)
-        pos.shares, pos.cost = shares, cost
 
     def _apply_trade(self, ev: TradeUpdate) -> None:
         if ev.intent_id:
@@ -313,24 +322,17 @@ class EngineState:
         if ev.status != "completed" or ev.trade_id in self._applied_trades:
             return
         self._applied_trades.add(ev.trade_id)
-        key = (ev.market_id, ev.outcome)
-        pos = self.positions.setdefault(key, PositionView())
+        book = self.portfolio
         if ev.side is Side.BUY:
             tokens = ev.tokens or 0
-            pos.shares += tokens
-            pos.cost += ev.amount
-            self.cash_flow -= ev.amount
+            book.buy(ev.market_id, ev.outcome, tokens, ev.amount)
         else:
             synced = self._synced_sales.pop(ev.trade_id, None)
             if ev.tokens is None and synced is not None:
                 tokens, released = synced  # the position already holds the venue's numbers
+                book.book_sale(ev.amount, released)
             else:
-                tokens = min(ev.tokens or 0, pos.shares)  # never below zero
-                released = pos.cost * tokens // pos.shares if tokens else 0
-                pos.cost -= released
-                pos.shares -= tokens
-            self.cash_flow += ev.amount
-            self.realized += ev.amount - released
+                tokens = book.sell(ev.market_id, ev.outcome, ev.tokens or 0, ev.amount).sold
         fill = Fill(
             ev.ts, ev.trade_id, ev.intent_id, ev.market_id, ev.outcome, ev.side, ev.amount, tokens
         )
