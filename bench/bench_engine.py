@@ -114,6 +114,7 @@ async def latency_engine_fake(n: int) -> list[float]:
 async def latency_engine_full(n: int) -> list[float]:
     from kashbot.backtest.venue_adapter import SimVenueAdapter
     from kashbot.execution.router import OrderRouter
+    from kashbot.execution.settings import ExecutionSettings
     from kashbot.risk.gate import RiskGate
     from kashbot.risk.limits import Limits
     from kashbot.sim.embedded import prepare_scenario
@@ -133,7 +134,8 @@ async def latency_engine_full(n: int) -> list[float]:
     store = await Store.open(":memory:")
     gate = RiskGate(Limits.for_tier("mm"), clock=WallClock(), emit=engine.emit)
     adapter = Timed(venue, key.api_key, enforce_rate_limit=False)
-    router = OrderRouter(gate, adapter, store, emit=engine.emit, adopt_venue_spend=False)
+    settings = ExecutionSettings(adopt_venue_spend=False)
+    router = OrderRouter(gate, adapter, store, emit=engine.emit, settings=settings)
     await router.recover()
     engine.attach_router(router)
     engine.add_strategy(OnePerEvent(StrategyParams()))

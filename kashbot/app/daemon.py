@@ -39,7 +39,7 @@ from kashbot.engine.engine import Engine
 from kashbot.engine.strategy import build_strategy
 from kashbot.engine.supervisor import install_signal_handlers
 from kashbot.events import Side
-from kashbot.execution.executor import Executor
+from kashbot.execution.executor import ExecutionSettings, Executor
 from kashbot.execution.pools import pool_view_of
 from kashbot.execution.router import OrderRouter
 from kashbot.execution.venue import TradingVenue
@@ -278,27 +278,25 @@ class Daemon:
             self.metrics.attach(self.engine.bus)
             venue = MeteredVenue(self.client, self.metrics)
         ex = cfg.execution
+        settings = ExecutionSettings(
+            max_intent_age_s=ex.max_intent_age_s,
+            unknown_settle_s=ex.unknown_settle_s,
+            reconcile_interval_s=ex.reconcile_interval_s,
+            recovery_attempts=ex.recovery_attempts,
+            recovery_backoff_s=ex.recovery_backoff_s,
+            recovery_backoff_max_s=ex.recovery_backoff_max_s,
+        )
         executor = Executor(
             venue,
             self.gate,
             self.store,
             clock=self.clock,
             emit=self.engine.emit,
-            max_intent_age_s=ex.max_intent_age_s,
-            unknown_settle_s=ex.unknown_settle_s,
+            settings=settings,
             pool_view=pool_view_of(self.engine.state),
         )
         self.router = OrderRouter(
-            self.gate,
-            venue,
-            self.store,
-            emit=self.engine.emit,
-            clock=self.clock,
-            executor=executor,
-            reconcile_interval_s=ex.reconcile_interval_s,
-            recovery_attempts=ex.recovery_attempts,
-            recovery_backoff_s=ex.recovery_backoff_s,
-            recovery_backoff_max_s=ex.recovery_backoff_max_s,
+            self.gate, venue, self.store, emit=self.engine.emit, clock=self.clock, executor=executor
         )
         self.engine.attach_router(self.router)
         self.engine.attach_risk(self.gate)

@@ -21,7 +21,7 @@ from kashbot.events import (
     RiskDenied,
     TradeUpdate,
 )
-from kashbot.execution.executor import Executor
+from kashbot.execution.executor import ExecutionSettings, Executor
 from kashbot.execution.pools import pool_view_of
 from kashbot.execution.router import OrderRouter
 from kashbot.risk.gate import RiskGate
@@ -72,32 +72,29 @@ async def assemble(
         emit=engine.emit,
         max_consecutive_failures=cfg.risk.max_consecutive_failures,
     )
+    ex = cfg.execution
+    settings = ExecutionSettings(
+        poll_after_s=NEVER,
+        poll_interval_s=NEVER,
+        max_follow_s=NEVER,
+        max_intent_age_s=ex.max_intent_age_s,
+        unknown_settle_s=ex.unknown_settle_s,
+        reconcile_interval_s=ex.reconcile_interval_s,
+        recovery_attempts=ex.recovery_attempts,
+        recovery_backoff_s=ex.recovery_backoff_s,
+        recovery_backoff_max_s=ex.recovery_backoff_max_s,
+        adopt_venue_spend=False,
+    )
     executor = Executor(
         adapter,
         gate,
         store,
         clock=clock,
         emit=engine.emit,
-        poll_after_s=NEVER,
-        poll_interval_s=NEVER,
-        max_follow_s=NEVER,
-        max_intent_age_s=cfg.execution.max_intent_age_s,
-        unknown_settle_s=cfg.execution.unknown_settle_s,
+        settings=settings,
         pool_view=pool_view_of(engine.state),
     )
-    router = OrderRouter(
-        gate,
-        adapter,
-        store,
-        emit=engine.emit,
-        clock=clock,
-        executor=executor,
-        adopt_venue_spend=False,
-        reconcile_interval_s=cfg.execution.reconcile_interval_s,
-        recovery_attempts=cfg.execution.recovery_attempts,
-        recovery_backoff_s=cfg.execution.recovery_backoff_s,
-        recovery_backoff_max_s=cfg.execution.recovery_backoff_max_s,
-    )
+    router = OrderRouter(gate, adapter, store, emit=engine.emit, clock=clock, executor=executor)
     engine.attach_router(router)
     bus = engine.bus
     bus.subscribe(PriceChange, tape.on_price)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from kashbot import amm
 from kashbot.engine.state import EngineState
-from kashbot.execution.executor import PoolView
+from kashbot.execution.settings import PoolView
 
 
 def pool_view_of(state: EngineState) -> PoolView:

@@ -38,7 +38,7 @@ from kashbot.client.errors import (
 from kashbot.client.models import TradeCreated
 from kashbot.clock import SimClock
 from kashbot.events import OrderIntent, Side
-from kashbot.execution.executor import Executor
+from kashbot.execution.executor import ExecutionSettings, Executor
 from kashbot.execution.router import OrderRouter
 from kashbot.risk.gate import Approval, RiskGate, reservation_for
 from kashbot.risk.limits import Limits
@@ -233,10 +233,9 @@ async def _run(
             violations.append(f"ledger {used} > cap {cap}")
 
     venue.check = check
-    executor = Executor(venue, gate, store, clock=clock, reconcile_backoff_s=0.5)
-    router = OrderRouter(
-        gate, venue, store, clock=clock, executor=executor, reconcile_interval_s=2.0
-    )
+    settings = ExecutionSettings(reconcile_backoff_s=0.5, reconcile_interval_s=2.0)
+    executor = Executor(venue, gate, store, clock=clock, settings=settings)
+    router = OrderRouter(gate, venue, store, clock=clock, executor=executor)
     await router.recover()
 
     async def one(n: int, amount: int, side: Side, yields: int, market: int) -> None:

@@ -133,7 +133,9 @@ async def test_the_daemon_takes_the_execution_section(sim: SimHandle, tmp_path: 
     )
     async with Daemon(cfg, sim=sim, control_port=0) as d:
         r, ex = d.router, d.router.executor
-        assert (ex.max_intent_age_s, ex.unknown_settle_s) == (3.0, 45.0)
-        assert r.reconcile_interval_s == 7.0
-        assert (r.recovery_attempts, r.recovery_backoff_s, r.recovery_backoff_max_s) == (2, 0.25, 2)
+        s, rs = ex.settings, r.settings
+        assert (s.max_intent_age_s, s.unknown_settle_s) == (3.0, 45.0)
+        assert rs.reconcile_interval_s == 7.0
+        recovery = (rs.recovery_attempts, rs.recovery_backoff_s, rs.recovery_backoff_max_s)
+        assert recovery == (2, 0.25, 2)
         assert ex.pool_view is not None

@@ -24,7 +24,7 @@ from kashbot.client.webhooks import WebhookEvent
 from kashbot.clock import WallClock
 from kashbot.engine.engine import Engine
 from kashbot.events import OrderIntent, PositionSync, RiskDenied, Side, TradingState
-from kashbot.execution.executor import Executor
+from kashbot.execution.executor import ExecutionSettings, Executor
 from kashbot.execution.router import OrderRouter
 from kashbot.money import USDC_ONE
 from kashbot.risk.gate import RiskGate
@@ -102,7 +102,12 @@ async def rig(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[R
             engine = Engine(clock, inline_intents=True)
             gate = RiskGate(Limits.for_tier(TIER), clock=clock, emit=engine.emit)
             executor = Executor(
-                client, gate, store, clock=clock, emit=engine.emit, poll_after_s=2.0
+                client,
+                gate,
+                store,
+                clock=clock,
+                emit=engine.emit,
+                settings=ExecutionSettings(poll_after_s=2.0),
             )
             router = OrderRouter(
                 gate, client, store, emit=engine.emit, clock=clock, executor=executor

@@ -22,7 +22,7 @@ from kashbot.client.request_budget import BudgetRegistry
 from kashbot.client.webhooks import WebhookSignatureError, construct_event
 from kashbot.clock import WallClock
 from kashbot.events import Event, OrderIntent, RiskDenied, Side, TradeUpdate
-from kashbot.execution.executor import Executor
+from kashbot.execution.executor import ExecutionSettings, Executor
 from kashbot.execution.router import OrderRouter
 from kashbot.money import USDC_ONE
 from kashbot.risk.gate import Approval, Denial, Reason, RiskGate
@@ -97,9 +97,7 @@ async def make_router(
         store,
         clock=clock,
         emit=events.append,
-        poll_after_s=2.0,
-        poll_interval_s=0.5,
-        reconcile_backoff_s=0.05,
+        settings=ExecutionSettings(poll_after_s=2.0, poll_interval_s=0.5, reconcile_backoff_s=0.05),
     )
     router = OrderRouter(gate, client, store, emit=events.append, clock=clock, executor=executor)
     await router.recover()

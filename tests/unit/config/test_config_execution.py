@@ -111,7 +111,7 @@ async def test_the_backtest_assembly_uses_the_section() -> None:
         start=0.0,  # type: ignore[arg-type]
     )
     try:
-        r, ex = parts.router, parts.router.executor
+        r, ex = parts.router.settings, parts.router.executor.settings
         assert (ex.max_intent_age_s, ex.unknown_settle_s) == (3.0, 45.0)
         assert r.reconcile_interval_s == 7.0
         assert (r.recovery_attempts, r.recovery_backoff_s, r.recovery_backoff_max_s) == (2, 0.25, 2)

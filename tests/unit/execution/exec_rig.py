@@ -11,7 +11,7 @@ from exec_fakes import FakeVenue
 from kashbot.clock import SimClock
 from kashbot.engine.state import EngineState
 from kashbot.events import Event, OrderIntent, RiskDenied, Side, TradeUpdate
-from kashbot.execution.executor import Executor
+from kashbot.execution.executor import ExecutionSettings, Executor
 from kashbot.execution.router import OrderRouter
 from kashbot.money import USDC_ONE
 from kashbot.risk.gate import RiskGate
@@ -44,17 +44,19 @@ class Rig:
         kw: dict[str, Any] = {"poll_after_s": 30.0, "poll_interval_s": 10.0}
         kw["reconcile_backoff_s"] = 0.5
         kw.update(executor_kw)
+        kw.update(router_kw or {})  # one settings object for the executor and the router
+        pool_view = kw.pop("pool_view", None)
         self.executor = Executor(
-            self.venue, self.gate, store, clock=self.clock, emit=self.emit, **kw
+            self.venue,
+            self.gate,
+            store,
+            clock=self.clock,
+            emit=self.emit,
+            settings=ExecutionSettings(**kw),
+            pool_view=pool_view,
         )
         self.router = OrderRouter(
-            self.gate,
-            self.venue,
-            store,
-            emit=self.emit,
-            clock=self.clock,
-            executor=self.executor,
-            **(router_kw or {}),
+            self.gate, self.venue, store, emit=self.emit, clock=self.clock, executor=self.executor
         )
 
     def emit(self, event: Event) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from kashbot.client.errors import (
 from kashbot.client.models import Position
 from kashbot.clock import SimClock
 from kashbot.events import Event, OrderIntent, RiskDenied, Side, TradeUpdate, TradingState
-from kashbot.execution.executor import Executor, TradeNotHeld
+from kashbot.execution.executor import ExecutionSettings, Executor, TradeNotHeld
 from kashbot.execution.router import OrderRouter
 from kashbot.money import USDC_ONE, WAD
 from kashbot.risk.gate import Approval, Denial, Reason, RiskGate
@@ -42,9 +43,9 @@ class Rig:
             store,
             clock=clock,
             emit=self.events.append,
-            poll_after_s=30.0,
-            poll_interval_s=10.0,
-            reconcile_backoff_s=0.5,
+            settings=ExecutionSettings(
+                poll_after_s=30.0, poll_interval_s=10.0, reconcile_backoff_s=0.5
+            ),
         )
         self.router = OrderRouter(
             self.gate, venue, store, emit=self.events.append, clock=clock, executor=self.executor
@@ -164,7 +165,8 @@ async def test_outcome_unknown_not_found_replays_with_the_same_key(store: Store)
 async def test_outcome_still_unknown_keeps_the_reservation(store: Store) -> None:
     venue = FakeVenue(faults=["lost_before_create"] * 4)
     r = await rig(store, venue)
-    r.executor.max_intent_age_s = None  # the loop below moves time on while the store writes
+    # the loop below moves time on while the store writes
+    r.executor.settings = replace(r.executor.settings, max_intent_age_s=None)
     task = asyncio.create_task(r.router.submit(buy(1)))
     while not task.done():  # drive the reconcile backoff in virtual time
         await settle_tasks()

@@ -1,8 +1,8 @@
 """Only the executor may place or confirm trades (contracts §C).
 
 Scans kashbot/ and strategies/ for calls ``<x>.create_trade(`` / ``<x>.confirm_trade(``. Allowed:
-the executor itself; the venue implementations (kashbot/client, kashbot/sim); and adapters that
-implement the TradingVenue method of the same name by delegating.
+the executor itself (its submit and follow parts); the venue implementations (kashbot/client,
+kashbot/sim); and adapters that implement the TradingVenue method of the same name by delegating.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
 GUARDED = {"create_trade", "confirm_trade"}
-ALLOWED_FILES = {Path("kashbot/execution/executor.py")}
+# the executor's parts: submit.py sends (create_trade), follow.py runs the confirm gate
+ALLOWED_FILES = {Path("kashbot/execution/submit.py"), Path("kashbot/execution/follow.py")}
 VENUE_DIRS = (Path("kashbot/client"), Path("kashbot/sim"))
 
 

@@ -113,7 +113,7 @@ async def test_recovery_that_cannot_reach_the_venue_fails_clearly(store: Store) 
         await r2.drive(r2.router.recover())
     assert "DEPENDENCY_UNAVAILABLE" in str(info.value)
     assert venue.list_calls == 4
-    assert clock.now() - start <= 4 * r2.router.recovery_backoff_max_s  # bounded
+    assert clock.now() - start <= 4 * r2.router.settings.recovery_backoff_max_s  # bounded
     assert not r2.router.ready
     assert r2.used() == 25 * U  # the reservation is kept
     rec = await store.get_intent("i1")

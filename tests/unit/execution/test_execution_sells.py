@@ -30,7 +30,7 @@ from kashbot.events import (
     TradeUpdate,
     TradingState,
 )
-from kashbot.execution.executor import Executor
+from kashbot.execution.executor import ExecutionSettings, Executor
 from kashbot.execution.router import OrderRouter
 from kashbot.money import USDC_ONE, WAD
 from kashbot.risk.gate import RiskGate
@@ -51,7 +51,12 @@ class SellRig:
         self.venue = venue
         self.gate = RiskGate(Limits.for_tier("developer"), clock=self.clock, emit=self.emit)
         self.executor = Executor(
-            venue, self.gate, store, clock=self.clock, emit=self.emit, poll_after_s=30.0
+            venue,
+            self.gate,
+            store,
+            clock=self.clock,
+            emit=self.emit,
+            settings=ExecutionSettings(poll_after_s=30.0),
         )
         self.router = OrderRouter(
             self.gate, venue, store, emit=self.emit, clock=self.clock, executor=self.executor

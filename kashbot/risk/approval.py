@@ -1,0 +1,113 @@
+"""``Approval``: sealed permission to send exactly one intent, minted only by the risk gate.
+
+An Approval carries an HMAC of its terms under a per-process secret, so a copy with other terms
+(``dataclasses.replace(approval, intent=...)``) fails its own ``__post_init__``; the gate also
+remembers the very objects it issued (``RiskGate.is_issued``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass, field, fields
+
+from kashbot.events import OrderIntent
+from kashbot.money import Atomic
+
+_SEAL_KEY = secrets.token_bytes(32)
+_INTENT_FIELDS = tuple(f.name for f in fields(OrderIntent))
+
+
+def reservation_for(intent_id: str) -> str:
+    """The ledger reservation (and in-flight key) of an approved intent."""
+    return f"r-{intent_id}"
+
+
+def _seal(
+    intent: OrderIntent,
+    idempotency_key: str,
+    reservation_id: str,
+    daily_draw: Atomic,
+    exposure: Atomic,
+    expects_confirmation: bool,
+    auto_confirm: bool,
+    approved_at: float,
+) -> bytes:
+    """The MAC binding an approval's terms together (every field of the intent included)."""
+    terms = tuple(
+        sorted(v.items()) if isinstance(v, dict) else v
+        for v in (getattr(intent, name) for name in _INTENT_FIELDS)
+    )
+    text = repr(
+        (
+            terms,
+            idempotency_key,
+            reservation_id,
+            daily_draw,
+            exposure,
+            expects_confirmation,
+            auto_confirm,
+            approved_at,
+        )
+    )
+    return hmac.new(_SEAL_KEY, text.encode(), hashlib.sha256).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class Approval:
+    """Permission to send exactly this intent, minted only by :class:`RiskGate`.
+
+    ``daily_draw`` is what the intent holds on the daily ledger (0 for sells), ``exposure`` what
+    it adds to its market's exposure while in flight. ``_mint`` seals all of them: a copy with
+    other terms cannot be built. The executor still asks :meth:`RiskGate.is_issued`, which knows
+    the very object it issued.
+    """
+
+    intent: OrderIntent
+    idempotency_key: str
+    reservation_id: str
+    daily_draw: Atomic
+    exposure: Atomic
+    expects_confirmation: bool
+    auto_confirm: bool
+    approved_at: float
+    _mint: bytes = field(default=b"", repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        expected = _seal(
+            self.intent,
+            self.idempotency_key,
+            self.reservation_id,
+            self.daily_draw,
+            self.exposure,
+            self.expects_confirmation,
+            self.auto_confirm,
+            self.approved_at,
+        )
+        if not isinstance(self._mint, bytes) or not hmac.compare_digest(self._mint, expected):
+            raise TypeError("an Approval can only be minted by RiskGate")
+
+
+def mint(
+    intent: OrderIntent,
+    idempotency_key: str,
+    reservation_id: str,
+    daily_draw: Atomic,
+    exposure: Atomic,
+    expects_confirmation: bool,
+    auto_confirm: bool,
+    approved_at: float,
+) -> Approval:
+    """A sealed Approval (for :class:`RiskGate` only: it alone reserves what one grants)."""
+    terms = (
+        intent,
+        idempotency_key,
+        reservation_id,
+        daily_draw,
+        exposure,
+        expects_confirmation,
+        auto_confirm,
+        approved_at,
+    )
+    return Approval(*terms, _mint=_seal(*terms))
