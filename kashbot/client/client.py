@@ -12,19 +12,13 @@ Money out: see :mod:`kashbot.client.models`. Errors: :mod:`kashbot.client.errors
 
 from __future__ import annotations
 
-import random
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from types import TracebackType
-from typing import Any, Literal, TypeVar
-from urllib.parse import quote as _quote
+from typing import Any, Literal
 
-import aiohttp
-from pydantic import BaseModel, ValidationError
-
-from kashbot.client.config import DEFAULT_API_VERSION, ClientSettings, resolve_settings
+from kashbot.client.base import ClientBase, csv_list, path_segment, query_params, validate_as
 from kashbot.client.errors import (
     KashResponseError,
     OutcomeUnknownError,
@@ -51,124 +45,14 @@ from kashbot.client.models import (
     amount_to_wire,
     check_idempotency_key,
 )
-from kashbot.client.pagination import DEFAULT_MAX_PAGES, parse_page, walk
-from kashbot.client.ratelimit import RateLimitState, RequestBudget
-from kashbot.client.transport import Response, RetryPolicy, Transport, encode_body
-from kashbot.clock import Clock
+from kashbot.client.pagination import DEFAULT_MAX_PAGES, walk
+from kashbot.client.transport import encode_body
 
-M = TypeVar("M", bound=BaseModel)
 Action = Literal["buy", "sell"]
 
 
-def _seg(value: str) -> str:
-    """An id as one path segment (no ``/`` or ``?`` smuggling)."""
-    if not value:
-        raise ValueError("id must not be empty")
-    return _quote(value, safe="")
-
-
-def _csv(value: str | Sequence[str] | None) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    return ",".join(value)
-
-
-def _params(**values: str | int | None) -> dict[str, str]:
-    return {k: str(v) for k, v in values.items() if v is not None}
-
-
-class KashClient:
+class KashClient(ClientBase):
     """Typed async client for Kash REST v1. Use as ``async with KashClient(...) as c:``."""
-
-    def __init__(
-        self,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        *,
-        api_version: str | None = DEFAULT_API_VERSION,
-        timeout: float = 30.0,
-        max_retries: int = 3,
-        budget: RequestBudget | None = None,
-        sign_requests: bool = False,
-        clock: Clock | None = None,
-        user_agent_suffix: str | None = None,
-        session: aiohttp.ClientSession | None = None,
-        retry_policy: RetryPolicy | None = None,
-        rng: random.Random | None = None,
-        env: Mapping[str, str] | None = None,
-    ) -> None:
-        settings: ClientSettings = resolve_settings(api_key, base_url, env)
-        self.base_url = settings.base_url
-        self._transport = Transport(
-            api_key=settings.api_key,
-            base_url=settings.base_url,
-            api_version=api_version,
-            timeout=timeout,
-            retry=retry_policy if retry_policy is not None else RetryPolicy(max_retries),
-            budget=budget,
-            sign_requests=sign_requests,
-            clock=clock,
-            user_agent_suffix=user_agent_suffix,
-            session=session,
-            rng=rng,
-        )
-
-    def __repr__(self) -> str:
-        return f"KashClient(base_url={self.base_url!r}, api_key={self._transport._key!r})"
-
-    async def __aenter__(self) -> KashClient:
-        await self._transport.open()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        await self._transport.close()
-
-    @property
-    def rate_limit(self) -> RateLimitState | None:
-        """The rate-limit headers of the last response."""
-        return self._transport.rate_limit
-
-    @property
-    def server_api_version(self) -> str | None:
-        """Version the server reported (``X-Kash-Api-Version`` or ``X-API-Version``)."""
-        return self._transport.server_api_version
-
-    # --- helpers ------------------------------------------------------------------------------
-
-    async def _get(
-        self, path: str, route: str, params: Mapping[str, str] | None = None
-    ) -> Response:
-        return await self._transport.request("GET", path, route=route, params=params)
-
-    @staticmethod
-    def _one(resp: Response, key: str, model: type[M], route: str) -> M:
-        """Dual-key envelope ``{<key>: {...}, data: {...}}``: prefer the named key."""
-        body = resp.body
-        if not isinstance(body, dict):
-            raise KashResponseError(f"{route}: expected a JSON object", request_id=resp.request_id)
-        item = body.get(key, body.get("data"))
-        if not isinstance(item, dict):
-            raise KashResponseError(
-                f"{route}: missing '{key}' resource", request_id=resp.request_id
-            )
-        return _validate(model, item, route, resp.request_id)
-
-    @staticmethod
-    def _page(resp: Response, model: type[M], route: str) -> Page[M]:
-        try:
-            return parse_page(resp.body, model, route=route, request_id=resp.request_id)
-        except ValidationError as exc:
-            raise KashResponseError(
-                f"{route}: unexpected item shape: {exc}", request_id=resp.request_id
-            ) from None
 
     # --- markets ------------------------------------------------------------------------------
 
@@ -177,7 +61,7 @@ class KashClient:
     ) -> Page[Market]:
         route = "GET /v1/markets"
         resp = await self._get(
-            "/markets", route, _params(status=status, limit=limit, cursor=cursor)
+            "/markets", route, query_params(status=status, limit=limit, cursor=cursor)
         )
         return self._page(resp, Market, route)
 
@@ -196,7 +80,7 @@ class KashClient:
 
     async def get_market(self, market_id: str) -> Market:
         route = "GET /v1/markets/{id}"
-        resp = await self._get(f"/markets/{_seg(market_id)}", route)
+        resp = await self._get(f"/markets/{path_segment(market_id)}", route)
         return self._one(resp, "market", Market, route)
 
     async def list_predictions(
@@ -209,8 +93,8 @@ class KashClient:
         cursor: str | None = None,
     ) -> Page[Prediction]:
         route = "GET /v1/markets/{id}/predictions"
-        params = _params(side=side, outcomeIndex=outcome_index, limit=limit, cursor=cursor)
-        resp = await self._get(f"/markets/{_seg(market_id)}/predictions", route, params)
+        params = query_params(side=side, outcomeIndex=outcome_index, limit=limit, cursor=cursor)
+        resp = await self._get(f"/markets/{path_segment(market_id)}/predictions", route, params)
         return self._page(resp, Prediction, route)
 
     async def iter_predictions(
@@ -241,13 +125,13 @@ class KashClient:
         if outcome_index < 0:
             raise ValueError("outcome_index must be >= 0")
         route = "GET /v1/markets/{id}/quote"
-        params = _params(outcomeIndex=outcome_index, action=action, amount=amount)
-        resp = await self._get(f"/markets/{_seg(market_id)}/quote", route, params)
+        params = query_params(outcomeIndex=outcome_index, action=action, amount=amount)
+        resp = await self._get(f"/markets/{path_segment(market_id)}/quote", route, params)
         body = resp.body
         if not isinstance(body, dict) or not isinstance(body.get("quote"), dict):
             raise KashResponseError(f"{route}: missing 'quote'", request_id=resp.request_id)
         merged = {**body["quote"], "market": body.get("market"), "units": body.get("units") or {}}
-        return _validate(Quote, merged, route, resp.request_id)
+        return validate_as(Quote, merged, route, resp.request_id)
 
     # --- trades -------------------------------------------------------------------------------
 
@@ -309,7 +193,7 @@ class KashClient:
         replay = resp.headers.get("Idempotent-Replay", "").lower() == "true"
         if isinstance(meta, dict) and meta.get("idempotent") is True:
             replay = True
-        return _validate(
+        return validate_as(
             TradeCreated,
             {
                 "trade": trade,
@@ -342,7 +226,7 @@ class KashClient:
         route = "POST /v1/trades/{id}/confirm"
         resp = await self._transport.request(
             "POST",
-            f"/trades/{_seg(trade_id)}/confirm",
+            f"/trades/{path_segment(trade_id)}/confirm",
             route=route,
             body=encode_body(confirm.wire()),
             retry="refused-only",
@@ -351,7 +235,7 @@ class KashClient:
 
     async def get_trade(self, trade_id: str) -> Trade:
         route = "GET /v1/trades/{id}"
-        resp = await self._get(f"/trades/{_seg(trade_id)}", route)
+        resp = await self._get(f"/trades/{path_segment(trade_id)}", route)
         return self._one(resp, "trade", Trade, route)
 
     async def list_trades(
@@ -363,7 +247,9 @@ class KashClient:
         cursor: str | None = None,
     ) -> Page[Trade]:
         route = "GET /v1/trades"
-        params = _params(status=_csv(status), marketId=market_id, limit=limit, cursor=cursor)
+        params = query_params(
+            status=csv_list(status), marketId=market_id, limit=limit, cursor=cursor
+        )
         resp = await self._get("/trades", route, params)
         return self._page(resp, Trade, route)
 
@@ -385,7 +271,7 @@ class KashClient:
 
     async def get_trace(self, correlation_id: str) -> Trace:
         route = "GET /v1/traces/{id}"
-        resp = await self._get(f"/traces/{_seg(correlation_id)}", route)
+        resp = await self._get(f"/traces/{path_segment(correlation_id)}", route)
         return self._one(resp, "trace", Trace, route)
 
     # --- portfolio, account -------------------------------------------------------------------
@@ -404,7 +290,7 @@ class KashClient:
 
         async def fetch(cursor: str | None) -> Page[Position]:
             resp = await self._get(
-                "/portfolio/positions", route, _params(marketId=market_id, cursor=cursor)
+                "/portfolio/positions", route, query_params(marketId=market_id, cursor=cursor)
             )
             return self._page(resp, Position, route)
 
@@ -428,7 +314,7 @@ class KashClient:
         """Newest first. ``since`` is sent as ``from`` (the only documented date parameter)."""
         route = "GET /v1/webhooks/events"
         since_text = since.isoformat() if isinstance(since, datetime) else since
-        params = _params(status=_csv(status), limit=limit, cursor=cursor)
+        params = query_params(status=csv_list(status), limit=limit, cursor=cursor)
         if since_text is not None:
             params["from"] = since_text
         resp = await self._get("/webhooks/events", route, params)
@@ -455,7 +341,7 @@ class KashClient:
         route = "POST /v1/webhooks/events/{id}/redeliver"
         resp = await self._transport.request(
             "POST",
-            f"/webhooks/events/{_seg(event_id)}/redeliver",
+            f"/webhooks/events/{path_segment(event_id)}/redeliver",
             route=route,
             retry="refused-only",
         )
@@ -506,12 +392,3 @@ class KashClient:
         if not isinstance(body, dict):
             raise KashResponseError(f"{route}: expected a JSON object", request_id=resp.request_id)
         return body
-
-
-def _validate(model: type[M], data: Any, route: str, request_id: str | None) -> M:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise KashResponseError(
-            f"{route}: unexpected response shape: {exc}", request_id=request_id
-        ) from None

@@ -1,4 +1,4 @@
-"""The request budget: one aiolimiter bucket per Kash *user*, shared by every client of that user.
+"""The request budget: one leaky bucket per Kash *user*, shared by every client of that user.
 
 The venue limits requests per user (all keys of a user share one quota, §4): a sliding 60 s
 window on reads, a token bucket on trade writes. We never want to meet a 429, so:
@@ -13,7 +13,7 @@ window on reads, a token bucket on trade writes. We never want to meet a 429, so
   every caller of that user until the reset. ``503 RATE_LIMIT_UNAVAILABLE`` (a limiter blip) and
   other 503s are not quota signals and are ignored here (the client backs off on its own).
 
-aiolimiter reads ``loop.time()``, so the budget runs in whatever time the event loop keeps: real
+The buckets read ``loop.time()``, so the budget runs in whatever time the event loop keeps: real
 time in production, virtual time under a loop whose ``time()`` is virtual (see the tests).
 ``time_scale`` (venue seconds per loop second) is only for a venue whose *rate windows* run
 faster than the loop. ``kashbot.sim``'s ``time_scale`` does not speed up its rate windows (they
@@ -26,8 +26,6 @@ import asyncio
 import math
 from collections import deque
 from dataclasses import dataclass
-
-from aiolimiter import AsyncLimiter
 
 from kashbot.client.ratelimit import RateLimitState
 from kashbot.risk.limits import TIER_DEFAULTS, Tier
@@ -63,22 +61,41 @@ class BudgetStats:
 
 
 class _Bucket:
-    """An AsyncLimiter plus the exact wait until it can take ``amount`` more."""
+    """A leaky bucket on the loop's clock that can say *when* it will have room.
+
+    Owned, not aiolimiter's ``AsyncLimiter``: its public API answers "is there room now"
+    (``has_capacity``) but not "how long until there is", and the budget must sleep exactly that
+    long (one wake-up, exact under a virtual-time loop) while it orders writes before reads
+    itself, so the limiter's own waiter queue was never used. Its arithmetic is kept: the level
+    drains at ``burst / period`` per second since the last look, ``period = burst / rate_per_s``.
+    """
 
     def __init__(self, limit: int, share: float, window_s: float) -> None:
         self.limit = limit
         self.rate_per_window = share * limit
         self.burst = safe_burst(limit, self.rate_per_window)
         self.rate_per_s = self.rate_per_window / window_s
-        self.limiter = AsyncLimiter(self.burst, self.burst / self.rate_per_s)
+        self._drain_per_s = self.burst / (self.burst / self.rate_per_s)
+        self._level = 0.0
+        self._last = 0.0
+
+    def _leak(self) -> None:
+        now = asyncio.get_running_loop().time()
+        if self._level:
+            self._level = max(self._level - (now - self._last) * self._drain_per_s, 0.0)
+        self._last = now
 
     def wait_for(self, amount: float) -> float:
-        if self.limiter.has_capacity(amount):
+        """Seconds until ``amount`` more fits (0.0: it fits now)."""
+        self._leak()
+        if self._level + amount <= self.burst:
             return 0.0
-        level = getattr(self.limiter, "_level", None)  # aiolimiter 1.x internals; else poll
-        if not isinstance(level, float | int):
-            return 1.0 / self.rate_per_s
-        return max(0.0, (level + amount - self.limiter.max_rate) / self.rate_per_s)
+        return max(0.0, (self._level + amount - self.burst) / self.rate_per_s)
+
+    def take(self, amount: float) -> None:
+        """Take ``amount`` now; the caller has just seen ``wait_for(amount) == 0``."""
+        self._leak()
+        self._level += amount
 
 
 class UserBudget:
@@ -148,7 +165,7 @@ class UserBudget:
                 await self._wait_pause()
                 wait = bucket.wait_for(1)
                 if wait == 0.0 and not self._paused():
-                    await bucket.limiter.acquire(1)  # has capacity: returns without suspending
+                    bucket.take(1)
                     return
                 await asyncio.sleep(max(wait, 1e-3))
         finally:
@@ -162,7 +179,7 @@ class UserBudget:
                 writes = self._writes_waiting if self._writes is None else 0
                 wait = self._main.wait_for(need + writes)  # let waiting writes go first
                 if wait == 0.0 and not self._paused():
-                    await self._main.limiter.acquire(1)
+                    self._main.take(1)
                     return
                 await asyncio.sleep(max(wait, 1e-3))
 

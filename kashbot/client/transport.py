@@ -44,6 +44,7 @@ from kashbot.client.ratelimit import (
 )
 from kashbot.client.signing import SIGNATURE_HEADER, signature_header
 from kashbot.clock import Clock, WallClock
+from kashbot.retry import Backoff
 
 log = logging.getLogger("kashbot.client")
 
@@ -64,7 +65,7 @@ class RetryPolicy:
     retry_after_max: float = 60.0  # a longer Retry-After is surfaced to the caller, not slept
 
     def backoff(self, retry_number: int, rng: random.Random) -> float:
-        return rng.uniform(0.0, min(self.max_delay, self.base_delay * (2**retry_number)))
+        return Backoff(self.base_delay, self.max_delay, jitter="full").delay(retry_number, rng)
 
     def delay_for(self, error: KashError, retry_number: int, rng: random.Random) -> float | None:
         """Seconds to wait before the next attempt, or None when we must not wait that long."""
@@ -266,7 +267,7 @@ class Transport:
         auth: bool,
         not_after: float | None,
     ) -> Response:
-        assert self._session is not None
+        """One HTTP attempt: budget wait, deadline check, exchange, bookkeeping, verdict."""
         await self.budget.acquire(route, write=method != "GET")
         # After the budget wait (minutes during a 429 pause): a request past its deadline stays.
         if not_after is not None and self.clock.now() > not_after:
@@ -278,52 +279,11 @@ class Transport:
         cached = self._etags.get(url) if method == "GET" else None
         if cached is not None:
             headers["If-None-Match"] = cached[0]
-        try:
-            async with self._session.request(
-                method, url, data=body, headers=headers, timeout=self._timeout
-            ) as resp:
-                raw = await resp.read()
-                status = resp.status
-                resp_headers: Mapping[str, str] = resp.headers
-        except TimeoutError as exc:
-            # aiohttp >= 3.10 distinguishes a connect timeout (request never sent).
-            unsent = isinstance(exc, getattr(aiohttp, "ConnectionTimeoutError", ()))
-            raise KashTimeoutError(
-                f"{route}: timed out waiting for the server", unsent=unsent
-            ) from None
-        except aiohttp.ClientConnectorError:
-            raise KashNetworkError(
-                f"{route}: could not connect to {urlsplit(url).netloc}", unsent=True
-            ) from None
-        except (aiohttp.ClientError, ConnectionError) as exc:
-            # Only the exception type: aiohttp error texts can carry request details.
-            raise KashNetworkError(f"{route}: connection failed ({type(exc).__name__})") from None
-
+        status, resp_headers, raw = await self._exchange(method, url, route, body, headers)
         request_id = resp_headers.get("X-Request-Id")
-        version = resp_headers.get("X-Kash-Api-Version") or resp_headers.get("X-API-Version")
-        if version:
-            self.server_api_version = version
         parsed, parse_failed = _parse_json(raw)
         problem = parsed if isinstance(parsed, dict) and status >= 400 else None
-        code = problem.get("code") if problem is not None else None
-        state = rate_limit_from_headers(
-            resp_headers, status, code if isinstance(code, str) else None, self.clock.now()
-        )
-        self.rate_limit = state
-        self.budget.observe(state)
-        log.debug(
-            "kash response route=%s status=%d request_id=%s remaining=%s",
-            route,
-            status,
-            request_id,
-            state.remaining,
-        )
-        if resp_headers.get("Deprecation", "").lower() == "true" and route not in self._deprecated:
-            self._deprecated.add(route)
-            log.warning(
-                "kash route %s is deprecated (Sunset: %s)", route, resp_headers.get("Sunset")
-            )
-
+        state = self._observe(route, status, resp_headers, problem)
         if status == 304 and cached is not None:
             self._etags.move_to_end(url)
             return Response(status, resp_headers, cached[1], request_id, from_cache=True)
@@ -342,6 +302,61 @@ class Transport:
             request_id=request_id,
             retry_after=state.retry_after_s,
         )
+
+    async def _exchange(
+        self, method: str, url: str, route: str, body: bytes | None, headers: dict[str, str]
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        """Send and read the whole response; transport failures become typed errors."""
+        assert self._session is not None
+        try:
+            async with self._session.request(
+                method, url, data=body, headers=headers, timeout=self._timeout
+            ) as resp:
+                return resp.status, resp.headers, await resp.read()
+        except TimeoutError as exc:
+            # aiohttp >= 3.10 distinguishes a connect timeout (request never sent).
+            unsent = isinstance(exc, getattr(aiohttp, "ConnectionTimeoutError", ()))
+            raise KashTimeoutError(
+                f"{route}: timed out waiting for the server", unsent=unsent
+            ) from None
+        except aiohttp.ClientConnectorError:
+            raise KashNetworkError(
+                f"{route}: could not connect to {urlsplit(url).netloc}", unsent=True
+            ) from None
+        except (aiohttp.ClientError, ConnectionError) as exc:
+            # Only the exception type: aiohttp error texts can carry request details.
+            raise KashNetworkError(f"{route}: connection failed ({type(exc).__name__})") from None
+
+    def _observe(
+        self,
+        route: str,
+        status: int,
+        resp_headers: Mapping[str, str],
+        problem: dict[str, Any] | None,
+    ) -> RateLimitState:
+        """Learn from any response: API version, rate-limit state (fed to the budget), sunset."""
+        version = resp_headers.get("X-Kash-Api-Version") or resp_headers.get("X-API-Version")
+        if version:
+            self.server_api_version = version
+        code = problem.get("code") if problem is not None else None
+        state = rate_limit_from_headers(
+            resp_headers, status, code if isinstance(code, str) else None, self.clock.now()
+        )
+        self.rate_limit = state
+        self.budget.observe(state)
+        log.debug(
+            "kash response route=%s status=%d request_id=%s remaining=%s",
+            route,
+            status,
+            resp_headers.get("X-Request-Id"),
+            state.remaining,
+        )
+        if resp_headers.get("Deprecation", "").lower() == "true" and route not in self._deprecated:
+            self._deprecated.add(route)
+            log.warning(
+                "kash route %s is deprecated (Sunset: %s)", route, resp_headers.get("Sunset")
+            )
+        return state
 
     def _remember(self, url: str, etag: str, body: Any) -> None:
         self._etags[url] = (etag, body)

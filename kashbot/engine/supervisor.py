@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from kashbot.clock import Clock
+from kashbot.retry import Backoff
 
 log = structlog.get_logger("kashbot.supervisor")
 
@@ -48,8 +49,7 @@ class Supervisor:
         on_give_up: Callable[[str, BaseException], None] | None = None,
     ) -> None:
         self._clock = clock
-        self._initial = backoff_initial
-        self._max = backoff_max
+        self._backoff = Backoff(backoff_initial, backoff_max)
         self._healthy_after = healthy_after
         self._max_failures = max_failures_in_row
         self._on_give_up = on_give_up
@@ -63,7 +63,8 @@ class Supervisor:
         child.task = asyncio.create_task(self._run(child), name=f"supervised:{name}")
 
     def backoff(self, failures_in_row: int) -> float:
-        return float(min(self._max, self._initial * (2 ** max(0, failures_in_row - 1))))
+        """The wait before restarting after the ``failures_in_row``-th crash in a row (from 1)."""
+        return self._backoff.delay(failures_in_row - 1)
 
     async def _run(self, child: Supervised) -> None:
         while True:

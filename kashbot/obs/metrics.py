@@ -208,6 +208,14 @@ def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
 
 
 def _readings(r: Readings) -> Iterable[Metric]:
+    """Scrape-time state, in exposition order: engine, spend and requests, feeds, markets."""
+    yield from _engine_readings(r)
+    yield from _budget_readings(r)
+    yield from _feed_readings(r)
+    yield from _market_readings(r)
+
+
+def _engine_readings(r: Readings) -> Iterable[Metric]:
     state = GaugeMetricFamily(
         "kashbot_trading_state", "1 for the gate's current trading state", labels=["state"]
     )
@@ -231,6 +239,9 @@ def _readings(r: Readings) -> Iterable[Metric]:
     yield _gauge(
         "kashbot_engine_pending_intents", "Intents not yet terminal or denied", r.pending_intents
     )
+
+
+def _budget_readings(r: Readings) -> Iterable[Metric]:
     if r.spend_used is not None:
         yield _gauge("kashbot_spend_used_usdc", "Rolling-24h buy volume drawn", _usdc(r.spend_used))
     if r.spend_cap is not None:
@@ -261,6 +272,9 @@ def _readings(r: Readings) -> Iterable[Metric]:
             "Time left in a Retry-After pause",
             r.requests_paused_s,
         )
+
+
+def _feed_readings(r: Readings) -> Iterable[Metric]:
     if r.webhook is not None:
         hooks = CounterMetricFamily(
             "kashbot_webhook_deliveries",
@@ -295,6 +309,9 @@ def _readings(r: Readings) -> Iterable[Metric]:
         yield CounterMetricFamily(
             "kashbot_poller_errors", "Poller requests that failed", value=r.poller_errors
         )
+
+
+def _market_readings(r: Readings) -> Iterable[Metric]:
     age = GaugeMetricFamily(
         "kashbot_market_data_age_seconds", "Seconds since the market's last data", labels=["market"]
     )

@@ -35,6 +35,7 @@ from websockets.exceptions import InvalidHandshake, InvalidURI, WebSocketExcepti
 from kashbot.client.models import Market, Prediction
 from kashbot.clock import Clock
 from kashbot.events import Event, PriceChange
+from kashbot.retry import Backoff
 from kashbot.sources.convert import chances_to_wad, market_snapshot, prediction_seen
 from kashbot.sources.watchdog import StalenessWatchdog
 
@@ -61,11 +62,6 @@ def stream_api_key(stream_url: str, rest_base_url: str, api_key: str) -> str | N
     return api_key if _host_port(stream_url) == _host_port(rest_base_url) else None
 
 
-def full_jitter(attempt: int, base: float, cap: float, rng: random.Random) -> float:
-    """AWS-style full jitter: a uniform delay up to the capped exponential."""
-    return rng.uniform(0.0, min(cap, base * (2**attempt)))
-
-
 class StreamSource:
     name = "stream"
 
@@ -89,8 +85,7 @@ class StreamSource:
         self.clock = clock
         self.heartbeat_timeout = heartbeat_timeout
         self.stale_after = stale_after
-        self.backoff_initial = backoff_initial
-        self.backoff_max = backoff_max
+        self.backoff = Backoff(backoff_initial, backoff_max, jitter="full")
         self.check_interval = check_interval or max(0.05, min(1.0, stale_after / 4))
         self.rng = rng or random.Random()
         self.connects = 0
@@ -123,7 +118,7 @@ class StreamSource:
                 self.disconnects += 1
                 watchdog.force_stale(self.clock.now())
                 attempt = 0 if self._delivered else attempt + 1
-                delay = full_jitter(attempt, self.backoff_initial, self.backoff_max, self.rng)
+                delay = self.backoff.delay(attempt, self.rng)
                 log.info("stream_reconnecting", in_s=round(delay, 3), attempt=attempt)
                 await self.clock.sleep(delay)
         finally:

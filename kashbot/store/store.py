@@ -16,120 +16,44 @@ import asyncio
 import json
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from kashbot.events import OrderIntent, Side
-from kashbot.money import Atomic, Wad
 from kashbot.risk.ledger import SpendEntry
 from kashbot.store.connection import AioConnection, Connection, Row, SyncConnection
+from kashbot.store.records import (
+    ABANDONED,
+    ACCEPTED,
+    APPROVED,
+    DONE,
+    INTENT_COLS,
+    OPEN_INTENT_STATUSES,
+    REFUSED,
+    TRADE_COLS,
+    IntentRecord,
+    PositionRecord,
+    StoreError,
+    TradeRecord,
+    intent_from_row,
+    trade_from_row,
+)
+from kashbot.store.schema import SCHEMA, SCHEMA_VERSION
 
-SCHEMA_VERSION = 1
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS intents (
-    intent_id TEXT PRIMARY KEY,
-    strategy TEXT NOT NULL,
-    market_id TEXT NOT NULL,
-    outcome INTEGER NOT NULL,
-    side TEXT NOT NULL,
-    amount INTEGER NOT NULL,
-    limit_probability TEXT,
-    reason TEXT NOT NULL,
-    closing INTEGER NOT NULL,
-    created_ts REAL NOT NULL,
-    tags TEXT NOT NULL,
-    idempotency_key TEXT NOT NULL,
-    reservation_id TEXT NOT NULL,
-    daily_draw INTEGER NOT NULL,
-    exposure INTEGER NOT NULL,
-    status TEXT NOT NULL,
-    trade_id TEXT,
-    detail TEXT NOT NULL DEFAULT '',
-    updated_ts REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS intents_status ON intents(status);
-CREATE TABLE IF NOT EXISTS trades (
-    trade_id TEXT PRIMARY KEY,
-    intent_id TEXT NOT NULL,
-    market_id TEXT NOT NULL,
-    outcome INTEGER NOT NULL,
-    side TEXT NOT NULL,
-    amount INTEGER NOT NULL,
-    status TEXT NOT NULL,
-    terminal INTEGER NOT NULL,
-    tokens TEXT,
-    error_code TEXT,
-    updated_ts REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS trades_open ON trades(terminal);
-CREATE TABLE IF NOT EXISTS positions (
-    market_id TEXT NOT NULL,
-    outcome INTEGER NOT NULL,
-    shares TEXT NOT NULL,
-    cost_basis INTEGER NOT NULL,
-    updated_ts REAL NOT NULL,
-    PRIMARY KEY (market_id, outcome)
-);
-CREATE TABLE IF NOT EXISTS spend (
-    entry_id TEXT PRIMARY KEY,
-    amount INTEGER NOT NULL,
-    ts REAL NOT NULL,
-    committed INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS seen_webhooks (event_id TEXT PRIMARY KEY, seen_ts REAL NOT NULL);
-"""
-
-# Intent statuses. "approved" = persisted, maybe sent, outcome not known yet.
-APPROVED = "approved"
-ACCEPTED = "accepted"  # the venue created the trade (201/202); followed until terminal
-DONE = "done"  # its trade reached a terminal state
-REFUSED = "refused"  # the venue definitely did not create it; reservation released
-ABANDONED = "abandoned"  # recovery found no trade and did not resend
-OPEN_INTENT_STATUSES = (APPROVED, ACCEPTED)
-
-
-class StoreError(RuntimeError):
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class IntentRecord:
-    intent: OrderIntent
-    idempotency_key: str
-    reservation_id: str
-    daily_draw: Atomic
-    exposure: Atomic
-    status: str
-    trade_id: str | None = None
-    detail: str = ""
-    updated_ts: float = 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class TradeRecord:
-    trade_id: str
-    intent_id: str
-    market_id: str
-    outcome: int
-    side: Side
-    amount: Atomic
-    status: str
-    terminal: bool
-    tokens: Wad | None = None
-    error_code: str | None = None
-    updated_ts: float = 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class PositionRecord:
-    market_id: str
-    outcome: int
-    shares: Wad
-    cost_basis: Atomic
-    updated_ts: float = 0.0
+# Re-exported: callers import the records and statuses from here.
+__all__ = [
+    "ABANDONED",
+    "ACCEPTED",
+    "APPROVED",
+    "DONE",
+    "OPEN_INTENT_STATUSES",
+    "REFUSED",
+    "SCHEMA_VERSION",
+    "IntentRecord",
+    "PositionRecord",
+    "Store",
+    "StoreError",
+    "TradeRecord",
+]
 
 
 class Store:
@@ -184,7 +108,7 @@ class Store:
     async def _migrate(self) -> None:
         await self._db.execute("PRAGMA journal_mode=WAL")
         await self._db.execute("PRAGMA synchronous=FULL")
-        await self._db.executescript(_SCHEMA)
+        await self._db.executescript(SCHEMA)
         rows = await self._db.fetchall("SELECT value FROM meta WHERE key='schema_version'")
         row = rows[0] if rows else None
         if row is None:
@@ -265,17 +189,17 @@ class Store:
 
     async def get_intent(self, intent_id: str) -> IntentRecord | None:
         rows = await self._query(
-            f"SELECT {_INTENT_COLS} FROM intents WHERE intent_id=?", (intent_id,)
+            f"SELECT {INTENT_COLS} FROM intents WHERE intent_id=?", (intent_id,)
         )
-        return _intent_from_row(rows[0]) if rows else None
+        return intent_from_row(rows[0]) if rows else None
 
     async def open_intents(self) -> list[IntentRecord]:
         marks = ",".join("?" for _ in OPEN_INTENT_STATUSES)
         rows = await self._query(
-            f"SELECT {_INTENT_COLS} FROM intents WHERE status IN ({marks}) ORDER BY created_ts",
+            f"SELECT {INTENT_COLS} FROM intents WHERE status IN ({marks}) ORDER BY created_ts",
             OPEN_INTENT_STATUSES,
         )
-        return [_intent_from_row(r) for r in rows]
+        return [intent_from_row(r) for r in rows]
 
     async def intent_ids(self) -> list[str]:
         return [str(r[0]) for r in await self._query("SELECT intent_id FROM intents")]
@@ -339,18 +263,18 @@ class Store:
             await self._update_intent(intent_id, status, now, detail=detail)
 
     async def get_trade(self, trade_id: str) -> TradeRecord | None:
-        rows = await self._query(f"SELECT {_TRADE_COLS} FROM trades WHERE trade_id=?", (trade_id,))
-        return _trade_from_row(rows[0]) if rows else None
+        rows = await self._query(f"SELECT {TRADE_COLS} FROM trades WHERE trade_id=?", (trade_id,))
+        return trade_from_row(rows[0]) if rows else None
 
     async def open_trades(self) -> list[TradeRecord]:
         rows = await self._query(
-            f"SELECT {_TRADE_COLS} FROM trades WHERE terminal=0 ORDER BY updated_ts"
+            f"SELECT {TRADE_COLS} FROM trades WHERE terminal=0 ORDER BY updated_ts"
         )
-        return [_trade_from_row(r) for r in rows]
+        return [trade_from_row(r) for r in rows]
 
     async def trades(self) -> list[TradeRecord]:
-        rows = await self._query(f"SELECT {_TRADE_COLS} FROM trades ORDER BY updated_ts")
-        return [_trade_from_row(r) for r in rows]
+        rows = await self._query(f"SELECT {TRADE_COLS} FROM trades ORDER BY updated_ts")
+        return [trade_from_row(r) for r in rows]
 
     # ---- spend ledger ------------------------------------------------------------------------
 
@@ -457,57 +381,3 @@ class _Tx:
                 await self._db.execute("ROLLBACK")
         finally:
             self._lock.release()
-
-
-_INTENT_COLS = (
-    "intent_id, strategy, market_id, outcome, side, amount, limit_probability, reason, closing,"
-    " created_ts, tags, idempotency_key, reservation_id, daily_draw, exposure, status, trade_id,"
-    " detail, updated_ts"
-)
-_TRADE_COLS = (
-    "trade_id, intent_id, market_id, outcome, side, amount, status, terminal, tokens, error_code,"
-    " updated_ts"
-)
-
-
-def _intent_from_row(r: Row) -> IntentRecord:
-    intent = OrderIntent(
-        intent_id=str(r[0]),
-        strategy=str(r[1]),
-        market_id=str(r[2]),
-        outcome=int(str(r[3])),
-        side=Side(str(r[4])),
-        amount=int(str(r[5])),
-        limit_probability=None if r[6] is None else int(str(r[6])),
-        reason=str(r[7]),
-        closing=bool(r[8]),
-        created_ts=float(str(r[9])),
-        tags=dict(json.loads(str(r[10]))),
-    )
-    return IntentRecord(
-        intent=intent,
-        idempotency_key=str(r[11]),
-        reservation_id=str(r[12]),
-        daily_draw=int(str(r[13])),
-        exposure=int(str(r[14])),
-        status=str(r[15]),
-        trade_id=None if r[16] is None else str(r[16]),
-        detail=str(r[17]),
-        updated_ts=float(str(r[18])),
-    )
-
-
-def _trade_from_row(r: Row) -> TradeRecord:
-    return TradeRecord(
-        trade_id=str(r[0]),
-        intent_id=str(r[1]),
-        market_id=str(r[2]),
-        outcome=int(str(r[3])),
-        side=Side(str(r[4])),
-        amount=int(str(r[5])),
-        status=str(r[6]),
-        terminal=bool(r[7]),
-        tokens=None if r[8] is None else int(str(r[8])),
-        error_code=None if r[9] is None else str(r[9]),
-        updated_ts=float(str(r[10])),
-    )

@@ -21,8 +21,9 @@ from kashbot.events import (
     StaleData,
 )
 from kashbot.money import WAD
+from kashbot.retry import Backoff
 from kashbot.sources import stream as stream_module
-from kashbot.sources.stream import StreamSource, full_jitter
+from kashbot.sources.stream import StreamSource
 
 MARKET = {
     "id": "m1",
@@ -148,7 +149,7 @@ async def test_missed_heartbeat_closes_and_reconnects() -> None:
 def test_full_jitter_is_bounded_and_capped() -> None:
     rng = random.Random(3)
     for attempt in range(12):
-        d = full_jitter(attempt, 0.5, 30.0, rng)
+        d = Backoff(0.5, 30.0, jitter="full").delay(attempt, rng)
         assert 0 <= d <= min(30.0, 0.5 * 2**attempt)
 
 

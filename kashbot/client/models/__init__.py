@@ -1,0 +1,112 @@
+"""Pydantic models for Kash REST v1 resources (§6, §7) and the request bodies we send.
+
+One module per resource (``markets``, ``trades``, ``account``, ``webhooks``), the request bodies
+(``requests``) and the shared wire types (``wire``: exact money parsing, ``KashModel``, ``Page``).
+Import from here: ``from kashbot.client.models import Trade``.
+"""
+
+from kashbot.client.models.account import (
+    AccountUsage,
+    AuthUsageWindow,
+    LatencyMs,
+    Portfolio,
+    Position,
+    Redemption,
+    TradeUsageWindow,
+    WebhookUsageWindow,
+)
+from kashbot.client.models.markets import Market, MarketSummary, Outcome, Prediction, Quote
+from kashbot.client.models.requests import (
+    CLIENT_REQUEST_ID_RE,
+    IDEMPOTENCY_KEY_RE,
+    METADATA_KEY_RE,
+    METADATA_MAX_KEYS,
+    METADATA_MAX_VALUE_LEN,
+    ConfirmRequest,
+    RedemptionRequest,
+    RequestModel,
+    TradeRequest,
+    amount_to_wire,
+    check_idempotency_key,
+)
+from kashbot.client.models.trades import (
+    IN_FLIGHT_TRADE_STATUSES,
+    TERMINAL_TRADE_STATUSES,
+    TRADE_STATUSES,
+    Confirmation,
+    Trace,
+    TraceEvent,
+    TraceEventData,
+    Trade,
+    TradeCreated,
+    WebhookDelivery,
+)
+from kashbot.client.models.webhooks import (
+    RedeliveredEvent,
+    WebhookEventDelivery,
+    WebhookEventRecord,
+    WebhookSecret,
+)
+from kashbot.client.models.wire import (
+    AMOUNT_RE,
+    Atomic,
+    DecimalStr,
+    IntStr,
+    KashModel,
+    Meta,
+    Page,
+    Side,
+    UsdcAmount,
+    Wad,
+)
+
+__all__ = [
+    "AMOUNT_RE",
+    "CLIENT_REQUEST_ID_RE",
+    "IDEMPOTENCY_KEY_RE",
+    "IN_FLIGHT_TRADE_STATUSES",
+    "METADATA_KEY_RE",
+    "METADATA_MAX_KEYS",
+    "METADATA_MAX_VALUE_LEN",
+    "TERMINAL_TRADE_STATUSES",
+    "TRADE_STATUSES",
+    "AccountUsage",
+    "Atomic",
+    "AuthUsageWindow",
+    "ConfirmRequest",
+    "Confirmation",
+    "DecimalStr",
+    "IntStr",
+    "KashModel",
+    "LatencyMs",
+    "Market",
+    "MarketSummary",
+    "Meta",
+    "Outcome",
+    "Page",
+    "Portfolio",
+    "Position",
+    "Prediction",
+    "Quote",
+    "RedeliveredEvent",
+    "Redemption",
+    "RedemptionRequest",
+    "RequestModel",
+    "Side",
+    "Trace",
+    "TraceEvent",
+    "TraceEventData",
+    "Trade",
+    "TradeCreated",
+    "TradeRequest",
+    "TradeUsageWindow",
+    "UsdcAmount",
+    "Wad",
+    "WebhookDelivery",
+    "WebhookEventDelivery",
+    "WebhookEventRecord",
+    "WebhookSecret",
+    "WebhookUsageWindow",
+    "amount_to_wire",
+    "check_idempotency_key",
+]
