@@ -17,6 +17,7 @@ from kashbot.client.errors import KashError, KashResponseError, OutcomeUnknownEr
 from kashbot.client.models import Trade, TradeCreated
 from kashbot.events import OrderIntent
 from kashbot.execution.settings import ExecutionContext
+from kashbot.retry import Backoff
 from kashbot.risk.gate import Approval, Reason
 
 if TYPE_CHECKING:
@@ -102,7 +103,7 @@ class Reconciler:
         i = approval.intent
         for attempt in range(attempts):
             if attempt:
-                await ctx.clock.sleep(ctx.settings.reconcile_backoff_s * 2 ** (attempt - 1))
+                await ctx.clock.sleep(Backoff(ctx.settings.reconcile_backoff_s).delay(attempt - 1))
             try:
                 found, complete = await self._lookup(i)
             except KashError as exc:

@@ -19,6 +19,7 @@ from kashbot.client.models import Trade
 from kashbot.execution.executor import Executor
 from kashbot.execution.settings import ExecutionContext
 from kashbot.money import Atomic, usdc_to_atomic
+from kashbot.retry import Backoff, retrying
 from kashbot.risk.gate import reservation_for
 from kashbot.store.store import ACCEPTED, APPROVED, IntentRecord, PositionRecord
 
@@ -103,28 +104,36 @@ class Recovery:
         """
         s = self.ctx.settings
         intent_id = rec.intent.intent_id
-        for attempt in range(s.recovery_attempts):
-            if attempt:
-                delay = s.recovery_backoff_s * 2 ** (attempt - 1)
-                await self.ctx.clock.sleep(min(s.recovery_backoff_max_s, delay))
-            try:
-                return await self.executor.find_trade(rec.intent)
-            except KashError as exc:
-                last = exc
-                log.warning(
-                    "recover_find_trade_failed",
-                    intent_id=intent_id,
-                    attempt=attempt + 1,
-                    code=exc.code,
-                    error=str(exc),
-                )
-        raise RecoveryError(
-            f"recovery could not ask the venue whether intent {intent_id} (market"
-            f" {rec.intent.market_id}) was created: GET /v1/trades failed"
-            f" {s.recovery_attempts} times, last with {last.code or type(last).__name__}"
-            f" ({last.status}); nothing was abandoned and its reservation is kept — retry the"
-            " start when the venue answers"
-        ) from last
+        policy = Backoff(s.recovery_backoff_s, s.recovery_backoff_max_s)
+
+        def failed(attempt: int, exc: BaseException) -> None:
+            code = exc.code if isinstance(exc, KashError) else None
+            log.warning(
+                "recover_find_trade_failed",
+                intent_id=intent_id,
+                attempt=attempt,
+                code=code,
+                error=str(exc),
+            )
+
+        try:
+            return await retrying(
+                lambda: self.executor.find_trade(rec.intent),
+                policy,
+                self.ctx.clock,
+                s.recovery_attempts,
+                retry_on=KashError,
+                on_failure=failed,
+            )
+        except KashError as exc:
+            last = exc
+            raise RecoveryError(
+                f"recovery could not ask the venue whether intent {intent_id} (market"
+                f" {rec.intent.market_id}) was created: GET /v1/trades failed"
+                f" {s.recovery_attempts} times, last with {last.code or type(last).__name__}"
+                f" ({last.status}); nothing was abandoned and its reservation is kept — retry the"
+                " start when the venue answers"
+            ) from last
 
     async def _abandon(self, rec: IntentRecord) -> None:
         self.ctx.gate.release_draw(rec.reservation_id)
