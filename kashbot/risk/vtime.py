@@ -1,9 +1,9 @@
 """Virtual loop time: an asyncio loop whose clock jumps ahead whenever it would sit idle.
 
 The request budget's buckets (and asyncio timeouts, sleeps, aiohttp) read ``loop.time()``, not a
-kashbot Clock. To run minutes of rate-limited traffic in a fraction of a second — with real
-sockets on 127.0.0.1 still working — the loop's ``time()`` is virtual: when nothing is ready and no socket becomes
-readable within a short real grace period, time advances straight to the next timer. I/O in
+kashbot Clock. To run minutes of rate-limited traffic in a fraction of a second — with real sockets
+on 127.0.0.1 still working — the loop's ``time()`` is virtual: when nothing is ready and no socket
+becomes readable within a short real grace period, time advances straight to the next timer. I/O in
 flight on loopback is seen within the grace, so it is never skipped. ``LoopClock`` is a
 :class:`kashbot.clock.Clock` on the same time, to give a simulator or client the same view.
 """
