@@ -28,7 +28,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from kashbot.client.ratelimit import RateLimitState
-from kashbot.risk.limits import TIER_DEFAULTS, Tier
+from kashbot.tiers import TIER_DEFAULTS, Tier
 
 WINDOW_S = 60.0
 

@@ -10,38 +10,18 @@ our own policy and have no server counterpart.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from kashbot.money import USDC_ONE, Atomic, MoneyError, usdc_str, usdc_to_atomic
+from kashbot.money import Atomic, MoneyError, usdc_str, usdc_to_atomic
+from kashbot.tiers import TIER_DEFAULTS as TIER_DEFAULTS
+from kashbot.tiers import Tier as Tier
+from kashbot.tiers import TierDefaults as TierDefaults
 
 if TYPE_CHECKING:
     from decimal import Decimal
 
     from kashbot.config import RiskConfig
 
-
-class Tier(StrEnum):
-    FREE = "free"
-    DEVELOPER = "developer"
-    ENTERPRISE = "enterprise"
-    MM = "mm"
-
-
-@dataclass(frozen=True, slots=True)
-class TierDefaults:
-    per_trade_cap: Atomic
-    daily_cap: Atomic
-    confirm_threshold: Atomic | None  # trade >= this gets a 202; None = no gate
-    requests_per_min: int | None  # None = custom, admin-set (must be configured)
-
-
-TIER_DEFAULTS: dict[Tier, TierDefaults] = {
-    Tier.FREE: TierDefaults(500 * USDC_ONE, 1_000 * USDC_ONE, None, 60),
-    Tier.DEVELOPER: TierDefaults(2_500 * USDC_ONE, 10_000 * USDC_ONE, None, 300),
-    Tier.ENTERPRISE: TierDefaults(25_000 * USDC_ONE, 100_000 * USDC_ONE, 25_000 * USDC_ONE, None),
-    Tier.MM: TierDefaults(50_000 * USDC_ONE, 1_000_000 * USDC_ONE, 50_000 * USDC_ONE, None),
-}
 
 DEFAULT_MIN_TRADE: Atomic = 10_000  # 0.01 USDC; the venue's minimum is unpublished (§18.4)
 
