@@ -117,6 +117,7 @@ class RedisSpendLedger:
         """
         _check_amount("amount", amount)
         _check_amount("cap", cap)
+        self._forget_expired(now)
         lease = self.lease_s if lease_s is None else lease_s
         horizon = repr(now - self.window_s)
         reply = await self._call("RESERVE", entry_id, amount, cap, repr(now), horizon, lease)
@@ -135,9 +136,10 @@ class RedisSpendLedger:
         If the reservation is gone (its lease lapsed while this daemon stalled) the trade still
         happened, so it is recorded anyway with ``amount`` or this instance's own record of it.
         """
+        self._forget_expired(now)
         mine = self._own.get(entry_id)
-        if amount is None and mine is not None:
-            amount = mine.amount
+        if amount is None and mine is not None and not mine.committed:
+            amount = mine.amount  # our own reservation, even if its lease lapsed
         if amount is not None:
             _check_amount("amount", amount)
         horizon = repr(now - self.window_s)
@@ -155,14 +157,14 @@ class RedisSpendLedger:
     async def release(self, entry_id: str) -> Atomic:
         """The trade never counted on the server: give the headroom back exactly.
 
-        Releasing one of this instance's entries twice (a retry after a lost reply) answers
-        its amount again instead of failing.
+        Releasing one of this instance's reservations that Redis no longer holds (its lease
+        lapsed, or a first release's reply was lost) answers its amount instead of failing.
         """
-        mine = self._own.pop(entry_id, None)
         reply = await self._call("RELEASE", entry_id)
+        mine = self._own.pop(entry_id, None)
         if reply[0] == "ok":
             return int(reply[1])
-        if mine is not None:
+        if mine is not None and not mine.committed:  # lapsed, or released by a lost call
             return mine.amount
         raise LedgerError(f"unknown entry {entry_id}")
 
