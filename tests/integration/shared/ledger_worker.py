@@ -22,7 +22,7 @@ async def main(url: str, prefix: str, key: str, cap: int, n: int, seed: int) -> 
     redis = SharedRedis(connect(url, timeout_s=5.0), prefix=prefix, op_timeout_s=5.0)
     ledger = RedisSpendLedger(redis, key, rejoin_grace_s=0.0)
     await ledger.join()
-    while not await redis.command("go", "EXISTS", f"{prefix}:go"):
+    while not await redis.command("go", "EXISTS", f"{prefix}:go"):  # noqa: ASYNC110
         await asyncio.sleep(0.005)
     held: dict[str, int] = {}
     grants = denials = 0

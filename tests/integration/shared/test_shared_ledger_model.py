@@ -1,7 +1,7 @@
 """The ledger's Redis scripts agree with the in-process SpendLedger on any sequence of operations.
 
 Time only moves forward (one shared wall clock); calls that take ``now`` tidy on the server
-before they act, so the model is pruned at the same moments. Leases are long enough never to lapse here.
+before they act, so the model is pruned at the same moments. Leases here never lapse.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from kashbot.shared.redis_ledger import RedisSpendLedger
 WINDOW = 100.0
 
 ids = st.sampled_from(["a", "b", "c"])
-# steps that add up to the window exactly: the boundary (ts == now - window) is where off-by-ones live
+# steps that add up to the window exactly: off-by-ones live at ts == now - window
 steps = st.sampled_from([0.0, 0.0, 0.25, 25.0, 50.0, 100.0, 150.0])
 caps = st.sampled_from([0, 40, 120, 2**52])
 ops = st.lists(
