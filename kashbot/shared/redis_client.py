@@ -64,7 +64,10 @@ class LuaScript:
 
 
 class SharedRedis:
-    """A Redis client plus the namespace (prefix) and the per-call deadline."""
+    """A Redis client plus the namespace (prefix) and the per-call deadline.
+
+    The client must decode replies to ``str`` (``decode_responses=True``, as :func:`connect`).
+    """
 
     def __init__(
         self, client: Redis, *, prefix: str = DEFAULT_PREFIX, op_timeout_s: float = 1.0

@@ -53,15 +53,17 @@ async def test_four_clients_never_exceed_the_cap(redis_url: str, redis_prefix: s
         ledgers = [RedisSpendLedger(r, API_KEY, rejoin_grace_s=0.0) for r in rs]
         stop = asyncio.Event()
 
-        async def daemon(i: int, led: RedisSpendLedger) -> int:
-            rng, held, grants = random.Random(i), [], 0
+        async def daemon(i: int, led: RedisSpendLedger) -> tuple[int, int]:
+            rng, held, grants, denials = random.Random(i), [], 0, 0
             for n in range(120):
                 if held and rng.random() < 0.3:
                     await led.release(held.pop(rng.randrange(len(held))))
                 elif await led.reserve_within_cap(f"{i}-{n}", rng.randint(1, 9), cap, time.time()):
                     held.append(f"{i}-{n}")
                     grants += 1
-            return grants
+                else:
+                    denials += 1
+            return grants, denials
 
         async def monitor(led: RedisSpendLedger) -> None:
             nonlocal peak
@@ -70,13 +72,13 @@ async def test_four_clients_never_exceed_the_cap(redis_url: str, redis_prefix: s
                 await asyncio.sleep(0)
 
         watch = asyncio.create_task(monitor(ledgers[4]))
-        grants = await asyncio.gather(*(daemon(i, ledgers[i]) for i in range(4)))
+        counts = await asyncio.gather(*(daemon(i, ledgers[i]) for i in range(4)))
         stop.set()
         await watch
         final = await ledgers[4].used(time.time())
         assert peak <= cap and final <= cap
-        assert final >= cap - 8  # they did fill it: the cap, not a bug, stopped them
-        assert sum(grants) > 40
+        # a denial means used > cap - 9 then: they did fill it, the cap stopped them
+        assert sum(g for g, _ in counts) > 40 and sum(d for _, d in counts) > 0
         assert final == sum(e.amount for e in await ledgers[4].entries())
 
 
@@ -109,7 +111,7 @@ def test_four_processes_never_exceed_the_cap(redis_url: str, redis_prefix: str) 
     assert all(p.returncode == 0 for p in procs)
     held = sum(sum(o["held"].values()) for o in outs)
     assert peak <= cap and held == final <= cap
-    assert final >= cap - 8 and sum(o["denials"] for o in outs) > 0  # they really contended
+    assert sum(o["denials"] for o in outs) > 0  # used > cap - 9 at a denial: they contended
 
 
 async def test_a_crashed_holders_reservation_expires_by_its_lease(
