@@ -1,0 +1,264 @@
+"""The request budget of one Kash user, shared by every daemon of that user through Redis.
+
+Same sizing and priorities as :class:`kashbot.client.request_budget.UserBudget` (read its
+docstring): a token bucket of ``safe_burst`` tokens refilled at ``share × limit`` per window,
+reads leave ``read_reserve`` tokens and every waiting write to writes, and a real 429 or
+``Remaining: 0`` pauses every caller. The difference is where the state lives: the bucket, the
+waiting writes and the pause are Redis keys changed by the scripts below, on the Redis clock
+(``TIME``), so all daemons of a user draw on one bucket and honour one pause.
+
+Runs in real time only (the Redis clock): backtests and virtual-time tests keep ``UserBudget``.
+If Redis cannot be reached, ``acquire`` raises :class:`SharedStateUnavailable`, or, given a
+``fallback`` budget (e.g. a ``UserBudget`` with a small share), waits on that one instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import secrets
+from collections import deque
+from dataclasses import dataclass
+
+import structlog
+
+from kashbot.client.ratelimit import RateLimitState, RequestBudget
+from kashbot.client.request_budget import WINDOW_S, BudgetStats, max_budget_share, safe_burst
+from kashbot.shared.redis_client import LuaScript, SharedRedis, SharedStateUnavailable, scope_id
+
+log = structlog.get_logger(__name__)
+
+# KEYS: bucket, waiters, pause. ARGV: capacity, rate/s, need, count waiters (0|1),
+# waiter id ('' = none), waiter ttl s. Takes one token if ``need`` (+ live waiting writes) are
+# there. Reply: granted (1|0), seconds to wait. A missing bucket is a full one (it would have
+# refilled by now), so idle buckets expire.
+TAKE = LuaScript("""
+local BUCKET, WAITERS, PAUSE = KEYS[1], KEYS[2], KEYS[3]
+local cap, rate, need = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local wait = tonumber(redis.call('GET', PAUSE) or '0') - now
+if wait <= 0 then
+  local b = redis.call('HMGET', BUCKET, 'tokens', 'ts')
+  local tokens, ts = tonumber(b[1]), tonumber(b[2])
+  if tokens == nil or ts == nil then tokens, ts = cap, now end
+  tokens = math.min(cap, tokens + math.max(0, now - ts) * rate)
+  if ARGV[4] == '1' then
+    redis.call('ZREMRANGEBYSCORE', WAITERS, '-inf', now)
+    need = need + redis.call('ZCARD', WAITERS)
+  end
+  wait = 0
+  if tokens >= need then tokens = tokens - 1 else wait = (need - tokens) / rate end
+  redis.call('HSET', BUCKET, 'tokens', string.format('%.9f', tokens),
+             'ts', string.format('%.6f', now))
+  redis.call('PEXPIRE', BUCKET, math.ceil(cap / rate * 1000) + 60000)
+end
+if ARGV[5] ~= '' then
+  if wait <= 0 then
+    redis.call('ZREM', WAITERS, ARGV[5])
+  else
+    redis.call('ZADD', WAITERS, now + wait + tonumber(ARGV[6]), ARGV[5])
+    redis.call('PEXPIRE', WAITERS, math.ceil((wait + tonumber(ARGV[6])) * 1000) + 1000)
+  end
+end
+if wait <= 0 then return {1, '0'} end
+return {0, string.format('%.6f', wait)}
+""")
+
+# KEYS: pause. ARGV: seconds. Moves the shared pause deadline later, never earlier.
+PAUSE = LuaScript("""
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local untl = now + tonumber(ARGV[1])
+if untl > tonumber(redis.call('GET', KEYS[1]) or '0') then
+  redis.call('SET', KEYS[1], string.format('%.6f', untl), 'PX', math.ceil(ARGV[1] * 1000) + 1000)
+end
+return 1
+""")
+
+
+@dataclass(frozen=True, slots=True)
+class BucketSpec:
+    """UserBudget's sizing: ``burst + rate < limit`` in any window."""
+
+    limit: int
+    rate_per_window: float
+    burst: int
+    rate_per_s: float
+
+    @classmethod
+    def of(cls, limit: int, share: float, window_s: float) -> BucketSpec:
+        rate = share * limit
+        return cls(limit, rate, safe_burst(limit, rate), rate / window_s)
+
+
+class RedisUserBudget:
+    """A ``RequestBudget`` for one Kash user across processes; ``user_ref`` is hashed."""
+
+    def __init__(
+        self,
+        redis: SharedRedis,
+        user_ref: str,
+        requests_per_min: int,
+        *,
+        share: float = 0.95,
+        write_requests_per_min: int | None = None,
+        read_reserve: int = 1,
+        time_scale: float = 1.0,
+        max_pause_s: float = 300.0,
+        waiter_ttl_s: float = 2.0,
+        fallback: RequestBudget | None = None,
+    ) -> None:
+        if requests_per_min < 3:
+            raise ValueError("requests_per_min: must be >= 3")
+        for limit in (requests_per_min, write_requests_per_min):
+            if limit is not None and not 0.0 < share <= max_budget_share(limit):
+                raise ValueError(
+                    f"share: must be in (0, {max_budget_share(limit):.4f}] for {limit} requests/min"
+                )
+        if time_scale <= 0 or read_reserve < 0 or waiter_ttl_s <= 0:
+            raise ValueError("time_scale and waiter_ttl_s must be > 0, read_reserve >= 0")
+        self.redis = redis
+        self.share = share
+        self.time_scale = time_scale
+        self.window_s = WINDOW_S / time_scale
+        self.max_pause_s = max_pause_s
+        self.waiter_ttl_s = waiter_ttl_s
+        self.fallback = fallback
+        self._main = BucketSpec.of(requests_per_min, share, self.window_s)
+        self._writes = (
+            BucketSpec.of(write_requests_per_min, share, self.window_s)
+            if write_requests_per_min is not None
+            else None
+        )
+        self.read_reserve = min(read_reserve, self._main.burst - 1)
+        main, writes, waiters, pause = redis.keys(
+            "budget", scope_id(user_ref), "main", "writes", "waiters", "pause"
+        )
+        self._k_main, self._k_writes, self._k_waiters, self._k_pause = main, writes, waiters, pause
+        self._ids = (f"{secrets.token_hex(6)}:{n}" for n in itertools.count())
+        self._read_lock = asyncio.Lock()
+        self._writes_waiting = 0
+        self._paused_until = 0.0  # local view, loop time: the shared one lives in Redis
+        self._pending: set[asyncio.Task[None]] = set()
+        self._sent: deque[float] = deque()
+        self.server_remaining: int | None = None
+        self.quota_rejections = 0
+
+    @property
+    def limit(self) -> int:
+        return self._main.limit
+
+    @staticmethod
+    def _now() -> float:
+        return asyncio.get_running_loop().time()
+
+    async def acquire(self, route: str, *, write: bool) -> None:
+        try:
+            if write:
+                await self._acquire_write()
+            else:
+                async with self._read_lock:  # reads queue FIFO behind each other, per process
+                    await self._acquire_read()
+        except SharedStateUnavailable as exc:
+            if self.fallback is None:
+                raise
+            log.warning("shared_budget_unavailable", route=route, error=str(exc))
+            await self.fallback.acquire(route, write=write)
+        self._sent.append(self._now())
+
+    async def _acquire_write(self) -> None:
+        self._writes_waiting += 1
+        try:
+            if self._writes is not None:
+                await self._take(self._writes, self._k_writes, 1, waiter="")
+            else:  # one bucket: register as a waiting write so reads everywhere step aside
+                await self._take(self._main, self._k_main, 1, waiter=next(self._ids))
+        finally:
+            self._writes_waiting -= 1
+
+    async def _acquire_read(self) -> None:
+        one_bucket = self._writes is None
+        need = 1 + (self.read_reserve if one_bucket else 0)
+        await self._take(self._main, self._k_main, need, waiter="", count_waiters=one_bucket)
+
+    async def _take(
+        self, spec: BucketSpec, key: str, need: int, *, waiter: str, count_waiters: bool = False
+    ) -> None:
+        while True:
+            # a deadline, not an event: another 429 may push it later while we sleep
+            while (left := self._paused_until - self._now()) > 0:  # noqa: ASYNC110
+                await asyncio.sleep(left)
+            reply = await self.redis.script(
+                "budget take",
+                TAKE,
+                [key, self._k_waiters, self._k_pause],
+                [spec.burst, spec.rate_per_s, need, int(count_waiters), waiter, self.waiter_ttl_s],
+            )
+            if int(reply[0]) == 1:
+                return
+            await asyncio.sleep(max(float(reply[1]), 1e-3))
+
+    def observe(self, state: RateLimitState) -> None:
+        """Learn from the server's headers; pause here at once and everywhere via Redis."""
+        if self.fallback is not None:
+            self.fallback.observe(state)
+        if state.status == 503 and not state.quota_exhausted:
+            return  # RATE_LIMIT_UNAVAILABLE, kill switches, outages: not a quota signal
+        if state.remaining is not None:
+            self.server_remaining = state.remaining
+        if state.limit is not None and 3 <= state.limit < self._main.limit:
+            self._shrink(state.limit)
+        pause: float | None = None
+        if state.quota_exhausted:
+            self.quota_rejections += 1
+            pause = state.retry_after_s
+            if pause is None and state.reset_epoch_s is not None:
+                pause = state.reset_epoch_s - state.observed_at
+            pause = 1.0 if pause is None else pause
+        elif state.remaining == 0 and state.reset_epoch_s is not None:
+            pause = state.reset_epoch_s - state.observed_at
+        if pause is not None and pause > 0:
+            self._pause(min(pause, self.max_pause_s) / self.time_scale)
+
+    def _shrink(self, limit: int) -> None:
+        """A smaller quota than configured: adopt it and hold everyone while a bucket drains."""
+        self._main = BucketSpec.of(limit, min(self.share, max_budget_share(limit)), self.window_s)
+        self.read_reserve = min(self.read_reserve, self._main.burst - 1)
+        self._pause(self._main.burst / self._main.rate_per_s)
+
+    def _pause(self, seconds: float) -> None:
+        self._paused_until = max(self._paused_until, self._now() + seconds)
+        task = asyncio.get_running_loop().create_task(self._publish_pause(seconds))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _publish_pause(self, seconds: float) -> None:
+        try:
+            await self.redis.script("budget pause", PAUSE, [self._k_pause], [seconds])
+        except SharedStateUnavailable as exc:  # we still pause locally
+            log.warning("shared_budget_pause_unpublished", error=str(exc))
+
+    async def flush(self) -> None:
+        """Wait until every pause this instance observed has reached Redis."""
+        if self._pending:
+            await asyncio.gather(*list(self._pending))
+
+    def stats(self) -> BudgetStats:
+        """This process's view (its own sends and pause; the bucket is shared)."""
+        try:
+            now: float | None = self._now()
+        except RuntimeError:
+            now = None
+        if now is not None:
+            while self._sent and self._sent[0] <= now - self.window_s:
+                self._sent.popleft()
+        return BudgetStats(
+            used_last_window=len(self._sent),
+            limit=self._main.limit,
+            budget=self._main.rate_per_window,
+            server_remaining=self.server_remaining,
+            paused_for_s=max(0.0, self._paused_until - now) if now is not None else 0.0,
+            quota_rejections=self.quota_rejections,
+            writes_waiting=self._writes_waiting,
+        )
