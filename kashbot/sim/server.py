@@ -23,11 +23,12 @@ from kashbot.money import MoneyError, parse_usdc_str
 from kashbot.sim import serialize as ser
 from kashbot.sim.errors import SimError
 from kashbot.sim.faults import HTTP_KINDS
-from kashbot.sim.ids import iso
+from kashbot.sim.ids import iso, parse_iso
 from kashbot.sim.limits import LimitDecision
 from kashbot.sim.models import KeyState
 from kashbot.sim.pagination import paginate, parse_limit
 from kashbot.sim.venue import Venue
+from kashbot.wire import COUNT_DIGITS, TIMESTAMP_DIGITS, ascii_int
 
 T = TypeVar("T")
 
@@ -36,6 +37,7 @@ RID: web.RequestKey[str] = web.RequestKey("kash_request_id", str)
 KEY: web.RequestKey[KeyState] = web.RequestKey("kash_key", KeyState)
 LOST: web.RequestKey[bool] = web.RequestKey("kash_lost_response", bool)
 SIGNATURE_TOLERANCE_MS = 300_000
+BODY_TIMEOUT_S = 5.0  # a POST body must arrive within this (kashbot.inbound cuts slow heads)
 UNAUTHENTICATED = frozenset({"/v1/health", "/v1/ready", "/v1/openapi.json"})
 PASSTHROUGH = ("/_sim/", "/v1/stream")  # own handlers: admin (no auth) and the websocket
 UUID_RE = re.compile(r"^[0-9a-fA-F-]{36}$")
@@ -125,9 +127,10 @@ def _int_param(request: web.Request, name: str, *, required: bool = True) -> int
                 "VALIDATION_FAILED", f"query parameter {name} is required", issues=[name]
             )
         return None
-    if not re.fullmatch(r"-?\d+", raw):
+    value = ascii_int(raw, COUNT_DIGITS * 3, signed=True)  # USDC atomic amounts are long
+    if value is None:
         raise SimError("VALIDATION_FAILED", f"{name} must be an integer", issues=[name])
-    return int(raw)
+    return value
 
 
 # ---------------------------------------------------------------------------- handlers
@@ -225,7 +228,7 @@ async def get_quote(request: web.Request) -> Reply:
 def _trade_body(raw: bytes, strict: bool) -> dict[str, Any]:
     try:
         body = json.loads(raw or b"null")
-    except ValueError:
+    except (ValueError, RecursionError):
         raise SimError("VALIDATION_FAILED", "body is not valid JSON") from None
     if not isinstance(body, dict):
         raise SimError("VALIDATION_FAILED", "body must be a JSON object")
@@ -292,7 +295,7 @@ async def confirm_trade(request: web.Request) -> Reply:
     venue = request.app[VENUE]
     try:
         body = json.loads(await request.read() or b"null")
-    except ValueError:
+    except (ValueError, RecursionError):
         body = None
     token = body.get("token") if isinstance(body, dict) else None
     if not isinstance(token, str) or not 40 <= len(token) <= 64:
@@ -374,10 +377,8 @@ async def list_events(request: web.Request) -> Reply:
     since = None
     if since_raw:
         try:
-            from kashbot.sim.ids import parse_iso
-
             since = parse_iso(since_raw)
-        except ValueError:
+        except (ValueError, OverflowError):
             raise SimError("VALIDATION_FAILED", "from must be an ISO timestamp") from None
     limit = parse_limit(request.query.get("limit"), 25)
     events = venue.list_events(_key(request), statuses, since)
@@ -412,7 +413,7 @@ async def create_redemption(request: web.Request) -> Reply:
     venue = request.app[VENUE]
     try:
         body = json.loads(await request.read() or b"null")
-    except ValueError:
+    except (ValueError, RecursionError):
         body = None
     if not isinstance(body, dict) or set(body) != {"marketId", "outcomeIndex"}:
         raise SimError("VALIDATION_FAILED", "body must be {marketId, outcomeIndex}")
@@ -464,7 +465,7 @@ def _verify_signature(request: web.Request, key: KeyState, raw: bytes, now_ms: i
         if not sep:
             continue
         if k == "t":
-            t = int(v) if v.isdigit() else None
+            t = ascii_int(v, TIMESTAMP_DIGITS)  # "²" and 5,000 digits are malformed, not a 500
         elif k == "v1":
             sigs.append(v)
 
@@ -536,6 +537,16 @@ async def _apply_fault(
     raise SimError(code, detail, retry_after=retry, **extra)
 
 
+async def _read_body_in_time(request: web.Request) -> None:
+    """Read (and cache) the body within BODY_TIMEOUT_S; a slower peer is cut off."""
+    try:
+        async with asyncio.timeout(BODY_TIMEOUT_S):
+            await request.read()
+    except TimeoutError:
+        _drop(request)
+        raise asyncio.CancelledError from None
+
+
 def _drop(request: web.Request) -> None:
     transport = request.transport
     if transport is not None:
@@ -569,6 +580,8 @@ async def kash_edge(
                         "VALIDATION_FAILED", f"method {request.method} not allowed", status=405
                     )
                 raise SimError("RESOURCE_NOT_FOUND", f"no route {request.method} {request.path}")
+            if request.method == "POST":
+                await _read_body_in_time(request)
             if request.path not in UNAUTHENTICATED:
                 remote = request.remote
                 key = venue.authenticate(request.headers.get("X-API-Key"), remote)
