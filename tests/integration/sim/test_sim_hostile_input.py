@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from kashbot.sim import server
+from kashbot.sim import edge
 from kashbot.sim.embedded import SimHandle, run_sim
 
 M2 = "610464bf-ef0e-4a59-8144-c69601eef85e"
@@ -77,7 +77,7 @@ async def test_hostile_quote_parameters_are_400(sim: SimHandle, query: str) -> N
 async def test_slow_body_is_cut_and_others_are_served(
     sim: SimHandle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(server, "BODY_TIMEOUT_S", 0.3)
+    monkeypatch.setattr(edge, "BODY_TIMEOUT_S", 0.3)
     host, port = "127.0.0.1", int(sim.base_url.split(":")[2].split("/")[0])
     reader, writer = await asyncio.open_connection(host, port)
     writer.write(
