@@ -160,6 +160,12 @@ class WebhookConfig(_Model):
     previous_secret: SecretStr | None = None
     max_body_bytes: int = Field(65_536, ge=1_024)
     tolerance_s: float = Field(300.0, gt=0)
+    # -- inbound limits (issue 13; kashbot.inbound.InboundLimits, docs/operations.md) --
+    header_timeout_s: float = Field(5.0, gt=0, description="request head must arrive within")
+    body_timeout_s: float = Field(5.0, gt=0, description="body must arrive within (else 408)")
+    request_timeout_s: float = Field(8.0, gt=0, description="answer within (else 503)")
+    max_concurrent: int = Field(64, ge=1, description="deliveries at once (more: 503)")
+    # -- end inbound limits --
 
     @field_validator("path")
     @classmethod

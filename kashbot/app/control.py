@@ -11,6 +11,11 @@ Loopback is not enough on its own: a web page open in the operator's browser can
 request with an ``Origin`` header (every browser POST has one) is refused, and POST bodies must
 be ``Content-Type: application/json`` (which a page cannot send without a CORS preflight).
 
+Every request runs under :mod:`kashbot.inbound`'s deadlines and cap (head and body 5 s each,
+25 s in all -- under the CLI's 30 s -- and 16 at once). A confirm still running at the total
+deadline is not cancelled (it may have reached the venue): it finishes in the background and
+the answer says to check ``kashbot status``.
+
 Extra read-only GET routes (``/metrics``, ``/healthz``, ``/readyz`` from :mod:`kashbot.obs.http`)
 can be mounted on the same listener; with no actions and only routes, the same class is the
 metrics listener of its own when ``metrics.port`` is set.
@@ -18,6 +23,7 @@ metrics listener of its own when ``metrics.port`` is set.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hmac
 import json
@@ -29,9 +35,21 @@ from typing import Any
 import structlog
 from aiohttp import web
 
+from kashbot.inbound import (
+    HTTP_LOG,
+    BodyTimeout,
+    BodyTooLarge,
+    InboundGuard,
+    InboundLimits,
+    bound_port,
+    serve,
+)
+
 log = structlog.get_logger("kashbot.control")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+CONTROL_LIMITS = InboundLimits(request_timeout_s=25.0, max_concurrent=16)
+MAX_BODY_BYTES = 4096
 
 
 def write_token(path: Path, token: str) -> None:
@@ -68,6 +86,7 @@ class ControlServer:
         host: str = "127.0.0.1",
         port: int = 0,
         label: str = "control",
+        limits: InboundLimits = CONTROL_LIMITS,
     ) -> None:
         self._status = status
         actions = {"halt": halt, "resume": resume, "reduce": reduce}
@@ -80,10 +99,13 @@ class ControlServer:
         self.label = label
         self.host = host
         self.port = port
+        self.guard = InboundGuard(limits, label=label)
         self._runner: web.AppRunner | None = None
+        self._server: asyncio.AbstractServer | None = None
+        self._background: set[asyncio.Task[object]] = set()
 
     async def start(self) -> None:
-        app = web.Application(client_max_size=4096)
+        app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[self.guard.middleware])
         if self._status is not None:
             app.router.add_get("/status", self._get_status)
         for name in self._actions:
@@ -92,17 +114,15 @@ class ControlServer:
             app.router.add_post("/confirm", self._confirm_trade)
         for path, handler in self._routes.items():
             app.router.add_get(path, handler)
-        runner = web.AppRunner(app, access_log=None)
+        runner = web.AppRunner(app, access_log=None, logger=HTTP_LOG)
         await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port)
         try:
-            await site.start()
+            self._server = await serve(runner, self.guard, self.host, self.port)
         except OSError:
             await runner.cleanup()
             raise
         self._runner = runner
-        if runner.addresses:
-            self.port = int(runner.addresses[0][1])
+        self.port = bound_port(self._server, self.port)
         log.info(f"{self.label}_listening", url=self.url, routes=sorted(self._routes))
 
     @property
@@ -111,6 +131,9 @@ class ControlServer:
         return f"http://{host}:{self.port}"
 
     async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -132,8 +155,14 @@ class ControlServer:
 
     async def _body(self, request: web.Request) -> dict[str, Any] | web.Response:
         try:
-            body = await request.json() if request.can_read_body else {}
-        except (ValueError, UnicodeDecodeError):
+            raw = await self.guard.read_body(request, MAX_BODY_BYTES)
+        except BodyTooLarge:
+            return _error(413, f"body larger than {MAX_BODY_BYTES} bytes")
+        except BodyTimeout:
+            return self.guard.refusal(408, "body not received in time", close=True)
+        try:
+            body = json.loads(raw) if raw.strip() else {}
+        except (ValueError, RecursionError):
             return _error(400, "body must be a JSON object")
         return body if isinstance(body, dict) else _error(400, "body must be a JSON object")
 
@@ -168,8 +197,13 @@ class ControlServer:
         if not isinstance(trade_id, str) or not trade_id:
             return _error(400, "trade_id: a non-empty string is required")
         log.warning("operator_action", action="confirm", trade_id=trade_id)
+        # Shielded: a confirm past the total deadline may already be at the venue, so it is
+        # left to finish (its outcome is logged) rather than cancelled half-way.
+        task: asyncio.Task[object] = asyncio.ensure_future(self._confirm(trade_id))
+        self._background.add(task)
+        task.add_done_callback(self._confirm_done)
         try:
-            status = await self._confirm(trade_id)
+            status = await asyncio.shield(task)
         except Exception as exc:  # not held, unknown, the venue refused: the operator must know
             log.warning("operator_confirm_failed", trade_id=trade_id, error=str(exc))
             return _error(409, str(exc) or type(exc).__name__)
@@ -178,6 +212,12 @@ class ControlServer:
         return web.json_response(
             {"ok": True, "action": "confirm", "trade_id": trade_id, "status": str(status)}
         )
+
+    def _confirm_done(self, task: asyncio.Task[object]) -> None:
+        """Retrieve the outcome (also of a confirm whose request hit the total deadline)."""
+        self._background.discard(task)
+        error = None if task.cancelled() else task.exception()
+        log.info("operator_confirm_finished", ok=error is None and not task.cancelled())
 
 
 def _error(status: int, message: str) -> web.Response:

@@ -43,6 +43,7 @@ from kashbot.execution.executor import ExecutionSettings, Executor
 from kashbot.execution.pools import pool_view_of
 from kashbot.execution.router import OrderRouter
 from kashbot.execution.venue import TradingVenue
+from kashbot.inbound import InboundLimits
 from kashbot.money import MoneyError, fmt_usdc, usdc_to_atomic
 from kashbot.obs.http import Health, obs_routes
 from kashbot.obs.logging import configure, register_secret
@@ -348,6 +349,12 @@ class Daemon:
                 path=cfg.webhook.path,
                 max_body_bytes=cfg.webhook.max_body_bytes,
                 tolerance_ms=int(cfg.webhook.tolerance_s * 1000),
+                limits=InboundLimits(
+                    header_timeout_s=cfg.webhook.header_timeout_s,
+                    body_timeout_s=cfg.webhook.body_timeout_s,
+                    request_timeout_s=cfg.webhook.request_timeout_s,
+                    max_concurrent=cfg.webhook.max_concurrent,
+                ),
             )
             await self.receiver.start()
             self._stack.push_async_callback(self.receiver.stop)
@@ -516,6 +523,7 @@ class Daemon:
                 "malformed": st.malformed,
                 "too_large": st.too_large,
             }
+            r.webhook_unknown_types = dict(st.unknown_types)
         if self.stream is not None:
             r.stream_connects = self.stream.connects
             r.stream_disconnects = self.stream.disconnects

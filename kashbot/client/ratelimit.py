@@ -12,6 +12,8 @@ from datetime import UTC
 from email.utils import parsedate_to_datetime
 from typing import Protocol
 
+from kashbot.wire import ascii_decimal
+
 
 @dataclass(frozen=True, slots=True)
 class RateLimitState:
@@ -49,14 +51,14 @@ class NoBudget:
 MS_THRESHOLD = 1e12  # an epoch value this large is milliseconds (seconds reach 1e12 in year 33658)
 
 
+NUMBER_CHARS = 24  # longest header number we read (epoch ms is 13 digits)
+HTTP_DATE_CHARS = 64
+
+
 def _number(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        number = float(value.strip())
-    except ValueError:
-        return None
-    return number if number == number and number not in (float("inf"), float("-inf")) else None
+    """ASCII ``digits[.digits]`` of bounded length (:mod:`kashbot.wire`); anything else None."""
+    number = ascii_decimal(value.strip() if value is not None else None, NUMBER_CHARS)
+    return float(number) if number is not None else None
 
 
 def parse_retry_after(value: str | None, now: float) -> float | None:
@@ -66,9 +68,11 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     seconds = _number(value)
     if seconds is not None:
         return max(0.0, seconds)
+    if len(value) > HTTP_DATE_CHARS:
+        return None
     try:
         when = parsedate_to_datetime(value.strip())
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)

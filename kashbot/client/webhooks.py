@@ -19,6 +19,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError
 
 from kashbot.client.models import KashModel, Side, UsdcAmount, Wad
+from kashbot.wire import TIMESTAMP_DIGITS, ascii_int
 
 SIGNATURE_HEADER = "X-Kash-Signature"
 EVENT_ID_HEADER = "X-Kash-Event-Id"
@@ -26,6 +27,11 @@ DEFAULT_TOLERANCE_MS = 300_000
 _HEX_LEN = 64
 
 Reason = Literal["malformed", "stale", "mismatch"]
+# Kash documents these four (§9). Anything else that is well signed is a type Kash added later:
+# acknowledged and ignored, because a 4xx is final for Kash and the event would be lost for ever.
+KNOWN_EVENT_TYPES = frozenset(
+    {"trade.confirmation-required", "trade.completed", "trade.failed", "trade.rejected"}
+)
 
 
 class WebhookSignatureError(Exception):
@@ -38,6 +44,14 @@ class WebhookSignatureError(Exception):
 
 class WebhookPayloadError(ValueError):
     """The signature was valid but the body is not a webhook event we understand."""
+
+
+class WebhookUnknownEventType(Exception):
+    """Authentic, but of a type not in :data:`KNOWN_EVENT_TYPES`: acknowledge, do not process."""
+
+    def __init__(self, event_type: str) -> None:
+        super().__init__(f"unknown webhook event type {event_type[:64]!r}")
+        self.event_type = event_type[:64]  # bounded: it ends up in logs and metric labels
 
 
 def _expected(secret: str, t: int, body: bytes) -> str:
@@ -59,11 +73,12 @@ def parse_header(signature_header: str | None) -> tuple[int, list[str]]:
             t_value = value
         elif key == "v1":
             signatures.append(value)
-    if t_value is None or not t_value.isascii() or not t_value.isdigit():
+    t = ascii_int(t_value, TIMESTAMP_DIGITS)
+    if t is None:  # only ASCII digits of bounded length: int() refuses > 4,300 digits
         raise WebhookSignatureError("malformed", "missing or non-integer t")
     if not signatures:
         raise WebhookSignatureError("malformed", "no v1 signature")
-    return int(t_value), signatures
+    return t, signatures
 
 
 def _check(
@@ -155,11 +170,21 @@ def construct_event(
     now_ms: int | None = None,
     tolerance_ms: int = DEFAULT_TOLERANCE_MS,
 ) -> WebhookEvent:
-    """Verify, then parse the raw body into a typed event (never re-serialise before verifying)."""
+    """Verify, then parse the raw body into a typed event (never re-serialise before verifying).
+
+    Raises :class:`WebhookUnknownEventType` for an authentic event of a type Kash added after
+    :data:`KNOWN_EVENT_TYPES` (a JSON object whose ``type`` is some other string).
+    """
     secret_list = [secrets] if isinstance(secrets, str) else list(secrets)
     verify_any(secret_list, signature_header, body, now_ms=now_ms, tolerance_ms=tolerance_ms)
     try:
         payload: Any = json.loads(body, parse_float=Decimal)  # no binary-float rounding
+    except (ValueError, RecursionError) as exc:
+        raise WebhookPayloadError(f"webhook body is not valid JSON: {exc}") from None
+    kind = payload.get("type") if isinstance(payload, dict) else None
+    if isinstance(kind, str) and kind not in KNOWN_EVENT_TYPES:
+        raise WebhookUnknownEventType(kind)
+    try:
         return WebhookEvent.model_validate(payload)
     except (ValueError, ValidationError) as exc:
         raise WebhookPayloadError(f"webhook body is not a valid event: {exc}") from None
@@ -167,11 +192,13 @@ def construct_event(
 
 __all__ = [
     "EVENT_ID_HEADER",
+    "KNOWN_EVENT_TYPES",
     "SIGNATURE_HEADER",
     "WebhookEvent",
     "WebhookPayloadError",
     "WebhookSignatureError",
     "WebhookTradeData",
+    "WebhookUnknownEventType",
     "construct_event",
     "parse_header",
     "sign",

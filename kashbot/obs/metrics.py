@@ -53,6 +53,7 @@ class Readings:
     quota_rejections: int | None = None  # real 429s
     requests_paused_s: float | None = None
     webhook: Mapping[str, int] | None = None  # accepted/duplicate/bad_signature/...
+    webhook_unknown_types: Mapping[str, int] | None = None  # acked, not processed, by type
     stream_connects: int | None = None
     stream_disconnects: int | None = None
     poller_requests: int | None = None
@@ -288,6 +289,15 @@ def _feed_readings(r: Readings) -> Iterable[Metric]:
                 result, reason = "rejected", name
             hooks.add_metric([result, reason], value)
         yield hooks
+    if r.webhook_unknown_types is not None:
+        unknown = CounterMetricFamily(
+            "kashbot_webhook_unknown_events",
+            "Authentic webhook events of a type we do not know: acked, not processed",
+            labels=["type"],
+        )
+        for kind, value in sorted(r.webhook_unknown_types.items()):
+            unknown.add_metric([kind], value)
+        yield unknown
     if r.stream_connects is not None:
         yield CounterMetricFamily(
             "kashbot_stream_connects", "Stream connections opened", value=r.stream_connects

@@ -17,12 +17,13 @@ from pydantic import ValidationError
 
 from kashbot import amm
 from kashbot.clock import SimClock
-from kashbot.money import usdc_str, usdc_to_atomic
+from kashbot.money import MoneyError, usdc_str, usdc_to_atomic
 from kashbot.sim import serialize as ser
 from kashbot.sim.errors import SimError
 from kashbot.sim.scenario import FaultSpec
 from kashbot.sim.stream import StreamHub
 from kashbot.sim.venue import Venue
+from kashbot.wire import ascii_decimal
 
 LOOPBACK = frozenset({"127.0.0.1", "::1"})
 ADMIN_VENUE: web.AppKey[Venue] = web.AppKey("admin_venue", Venue)
@@ -61,6 +62,8 @@ async def admin_guard(request: web.Request, handler: AdminHandler) -> web.Stream
         return await handler(request)
     except SimError as err:
         return _json(err.problem(instance=request.path, request_id=""), err.status)
+    except MoneyError as err:  # e.g. a balance that is not a USDC decimal
+        return _json({"error": "invalid amount", "detail": str(err)}, 400)
     except ValidationError as err:
         return _json({"error": "invalid fault spec", "detail": err.errors()}, 400)
 
@@ -136,13 +139,16 @@ async def all_trades(request: web.Request) -> web.StreamResponse:
 async def requests_log(request: web.Request) -> web.StreamResponse:
     venue = _venue(request)
     q = request.query
+    since = ascii_decimal(q["since"], 32) if "since" in q else None
+    if "since" in q and since is None:
+        raise SimError("VALIDATION_FAILED", "since must be epoch seconds (digits[.digits])")
     rows = [
         r
         for r in venue.requests
         if ("key" not in q or q["key"] in (r["keyName"], r["keyId"]))
         and ("route" not in q or r["route"] == q["route"])
         and ("status" not in q or str(r["status"]) == q["status"])
-        and ("since" not in q or r["time"] >= float(q["since"]))
+        and (since is None or r["time"] >= float(since))
     ]
     return _json({"requests": rows})
 
@@ -285,7 +291,10 @@ async def advance(request: web.Request) -> web.StreamResponse:
     if not isinstance(venue.clock, SimClock):
         raise SimError("VALIDATION_FAILED", "advance needs a venue on a SimClock", status=409)
     body = await _body(request)
-    venue.clock.advance(float(body.get("seconds", 0)))
+    seconds = body.get("seconds", 0)
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 <= seconds < 1e9:
+        raise SimError("VALIDATION_FAILED", "seconds must be a number in [0, 1e9)")
+    venue.clock.advance(float(seconds))
     ran = venue.advance()
     request.app[ADMIN_KICK]()
     return _json({"now": venue.clock.now(), "steps": ran})

@@ -7,6 +7,7 @@ import contextlib
 
 from aiohttp import web
 
+from kashbot.inbound import HTTP_LOG, InboundGuard, InboundLimits, bound_port, serve
 from kashbot.sim.admin import ADMIN_HUB, ADMIN_KICK, ADMIN_VENUE, add_admin_routes, admin_guard
 from kashbot.sim.deliverer import WebhookDeliverer
 from kashbot.sim.server import VENUE, add_api_routes, kash_edge
@@ -16,9 +17,16 @@ from kashbot.sim.venue import Venue
 TICK_S = 0.25  # longest the ticker sleeps; it wakes earlier when work is scheduled sooner
 
 
-def build_app(venue: Venue, hub: StreamHub | None = None) -> web.Application:
+# Slow heads and bodies are cut (5 s); no total deadline, so armed `hang` faults still hang.
+SIM_LIMITS = InboundLimits(request_timeout_s=None, max_concurrent=1024)
+
+
+def build_app(
+    venue: Venue, hub: StreamHub | None = None, guard: InboundGuard | None = None
+) -> web.Application:
     hub = hub or StreamHub(venue)
-    app = web.Application(middlewares=[admin_guard, kash_edge])
+    first = [guard.middleware] if guard is not None else []
+    app = web.Application(middlewares=[*first, admin_guard, kash_edge])
     app[VENUE] = venue
     app[ADMIN_VENUE] = venue
     app[ADMIN_HUB] = hub
@@ -37,11 +45,13 @@ class SimServer:
         self.host = host
         self.port = port
         self.hub = StreamHub(venue)
-        self.app = build_app(venue, self.hub)
+        self.guard = InboundGuard(SIM_LIMITS, label="sim")
+        self.app = build_app(venue, self.hub, self.guard)
         self.app[ADMIN_KICK] = self.kick
         self.deliverer = WebhookDeliverer(venue)
         self._wake = asyncio.Event()
         self._runner: web.AppRunner | None = None
+        self._server: asyncio.AbstractServer | None = None
         self._ticker: asyncio.Task[None] | None = None
 
     @property
@@ -63,14 +73,15 @@ class SimServer:
 
     async def start(self) -> None:
         self._runner = web.AppRunner(
-            self.app, handler_cancellation=True, shutdown_timeout=0.5, access_log=None
+            self.app,
+            handler_cancellation=True,
+            shutdown_timeout=0.5,
+            access_log=None,
+            logger=HTTP_LOG,
         )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        server = site._server
-        assert server is not None and server.sockets  # type: ignore[attr-defined]
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        self._server = await serve(self._runner, self.guard, self.host, self.port)
+        self.port = bound_port(self._server, self.port)
         self.venue.on_schedule = lambda _t: self.kick()
         await self.deliverer.start()
         self._ticker = asyncio.create_task(self._tick())
@@ -97,5 +108,8 @@ class SimServer:
                 await self._ticker
         await self.deliverer.stop()
         await self.hub.close_all()
+        if self._server is not None:
+            self._server.close()
+            self._server = None
         if self._runner is not None:
             await self._runner.cleanup()

@@ -13,9 +13,11 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TypeVar
 
 from kashbot.sim.errors import SimError
+from kashbot.wire import COUNT_DIGITS, ascii_int, bounded_int
 
 T = TypeVar("T")
 MAX_LIMIT = 100
+MAX_CURSOR_CHARS = 512  # ours are ~40 characters
 
 
 def _digest(filters: Mapping[str, object]) -> str:
@@ -29,12 +31,17 @@ def encode(seq: int, filters: Mapping[str, object]) -> str:
 
 
 def decode(cursor: str, filters: Mapping[str, object]) -> int:
-    try:
-        pad = "=" * (-len(cursor) % 4)
-        obj = json.loads(base64.urlsafe_b64decode(cursor + pad))
-        seq, digest = int(obj["s"]), str(obj["f"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise SimError("VALIDATION_FAILED", "cursor is not valid", issues=["cursor"]) from exc
+    seq: int | None = None
+    digest = ""
+    if len(cursor) <= MAX_CURSOR_CHARS:
+        try:
+            pad = "=" * (-len(cursor) % 4)
+            obj = json.loads(base64.urlsafe_b64decode(cursor + pad))
+            seq, digest = bounded_int(obj["s"], 0, 2**63), str(obj["f"])
+        except (ValueError, KeyError, TypeError, RecursionError):
+            seq = None
+    if seq is None:  # hostile cursors (huge numbers, floats, nesting) are refused, never a 500
+        raise SimError("VALIDATION_FAILED", "cursor is not valid", issues=["cursor"])
     if digest != _digest(filters):
         raise SimError("VALIDATION_FAILED", "cursor was minted for other filters; restart the walk")
     return seq
@@ -43,10 +50,9 @@ def decode(cursor: str, filters: Mapping[str, object]) -> int:
 def parse_limit(raw: str | None, default: int) -> int:
     if raw is None:
         return default
-    try:
-        n = int(raw)
-    except ValueError:
-        raise SimError("VALIDATION_FAILED", "limit must be an integer", issues=["limit"]) from None
+    n = ascii_int(raw, COUNT_DIGITS, signed=True)
+    if n is None:
+        raise SimError("VALIDATION_FAILED", "limit must be an integer", issues=["limit"])
     if n < 1:
         raise SimError("VALIDATION_FAILED", "limit must be >= 1", issues=["limit"])
     return min(n, MAX_LIMIT)  # > 100 is silently clamped

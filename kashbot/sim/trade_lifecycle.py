@@ -4,11 +4,8 @@ pending → validating → executing → completed | failed | rejected on the st
 
 from __future__ import annotations
 
-import json
-import re
-
 from kashbot import amm
-from kashbot.money import Atomic, usdc_str, usdc_to_atomic
+from kashbot.money import Atomic, usdc_str
 from kashbot.sim.errors import SimError
 from kashbot.sim.models import (
     IdempotencyEntry,
@@ -18,41 +15,13 @@ from kashbot.sim.models import (
     TradeRecord,
     TradeSubmission,
 )
+from kashbot.sim.trade_checks import (
+    TradeRequest,
+    TradeRequestFields,
+    check_request,
+    fingerprint,
+)
 from kashbot.sim.webhook_outbox import WebhookOutbox
-
-IDEM_RE = re.compile(r"^[A-Za-z0-9_\-:.]+$")
-CRID_RE = re.compile(r"^[A-Za-z0-9_\-:.]{1,128}$")
-META_KEY_RE = re.compile(r"^[a-zA-Z0-9_\-.]{1,64}$")
-
-
-def _fingerprint(
-    market_id: str, outcome: int, side: str, amount: Atomic, metadata: dict[str, str]
-) -> str:
-    ident = {
-        "marketId": market_id,
-        "outcomeIndex": outcome,
-        "side": side,
-        "amount": usdc_str(amount),
-        "metadata": metadata,
-    }
-    return json.dumps(ident, sort_keys=True, separators=(",", ":"))
-
-
-def validate_metadata(metadata: object) -> dict[str, str]:
-    if metadata is None:
-        return {}
-    if not isinstance(metadata, dict):
-        raise SimError("VALIDATION_FAILED", "metadata must be an object", issues=["metadata"])
-    if len(metadata) > 10:
-        raise SimError("VALIDATION_FAILED", "metadata has more than 10 keys")
-    out: dict[str, str] = {}
-    for k, v in metadata.items():
-        if not isinstance(k, str) or not META_KEY_RE.match(k):
-            raise SimError("VALIDATION_FAILED", f"metadata key {k!r} is invalid")
-        if not isinstance(v, str) or len(v) > 500:
-            raise SimError("VALIDATION_FAILED", f"metadata.{k} must be a string of <=500 chars")
-        out[k] = v
-    return out
 
 
 class TradeLifecycle(WebhookOutbox):
@@ -69,37 +38,44 @@ class TradeLifecycle(WebhookOutbox):
         client_request_id: str | None = None,
         metadata: dict[str, str] | None = None,
     ) -> TradeSubmission:
-        """POST /v1/trades. ``amount_atomic``: USDC to spend (buy) or to receive (sell)."""
+        """POST /v1/trades. ``amount_atomic``: USDC to spend (buy) or to receive (sell).
+
+        Kash's order: request checks, replays (Idempotency-Key, then clientRequestId), account
+        and cap checks, then the trade is opened (funds held) and gated or scheduled.
+        """
         now = self._sync()
         key = self.key_for(api_key)
         self.require_scope(key, "trades:write")
-        api = self.scenario.api
+        req = check_request(
+            self.scenario.api,
+            self.markets,
+            TradeRequestFields(
+                market_id, outcome, side, amount_atomic, idempotency_key, client_request_id
+            ),
+            metadata,
+        )
+        replay = self._replay_of(key, req, idempotency_key, now)
+        if replay is not None:
+            return replay
+        held_tokens = self._check_account(key, req, now)
+        trade = self._open_trade(key, req, held_tokens, now)
+        code = self._gate_or_schedule(key, trade, now)
         if idempotency_key is not None:
-            if len(idempotency_key) > 255:
-                raise SimError("IDEMPOTENCY_KEY_TOO_LONG", "Idempotency-Key exceeds 255 chars")
-            if not IDEM_RE.match(idempotency_key):
-                raise SimError(
-                    "IDEMPOTENCY_KEY_FORMAT_INVALID",
-                    "Idempotency-Key has chars outside [A-Za-z0-9_-:.]",
-                )
-        if side not in ("buy", "sell"):
-            raise SimError("VALIDATION_FAILED", "side must be buy or sell", issues=["side"])
-        if client_request_id is not None and not CRID_RE.match(client_request_id):
-            raise SimError("VALIDATION_FAILED", "clientRequestId must be 1-128 [A-Za-z0-9_-:.]")
-        meta = validate_metadata(metadata)
-        m = self.markets.get(market_id)
-        if m is None:
-            raise SimError("MARKET_NOT_FOUND", f"market {market_id} not found")
-        if not 0 <= outcome < m.pool.outcome_count:
-            raise SimError(
-                "OUTCOME_INDEX_INVALID", f"outcomeIndex must be < {m.pool.outcome_count}"
-            )
-        if amount_atomic < usdc_to_atomic(api.min_trade_usdc):
-            raise SimError("VALIDATION_FAILED", f"amount is below the minimum {api.min_trade_usdc}")
-        if amount_atomic > usdc_to_atomic(api.max_usdc_per_trade):
-            raise SimError("AMOUNT_TOO_LARGE", "amount exceeds the platform per-trade maximum")
-        fp = _fingerprint(market_id, outcome, side, amount_atomic, meta)
+            self._idem[(key.id, idempotency_key)] = IdempotencyEntry(req.fp, trade.id, now, code)
+        return TradeSubmission(
+            trade,
+            code,
+            False,
+            idempotency_key,
+            trade.token if code == 202 else None,
+            trade.token_expires_at if code == 202 else None,
+        )
 
+    def _replay_of(
+        self, key: KeyState, req: TradeRequest, idempotency_key: str | None, now: float
+    ) -> TradeSubmission | None:
+        """The earlier answer for a repeated Idempotency-Key or clientRequestId, else None."""
+        api = self.scenario.api
         if idempotency_key is not None:
             entry = self._idem.get((key.id, idempotency_key))
             if entry is not None:
@@ -109,7 +85,7 @@ class TradeLifecycle(WebhookOutbox):
                             "IDEMPOTENCY_KEY_EXPIRED", "Idempotency-Key is older than 24 h"
                         )
                     del self._idem[(key.id, idempotency_key)]
-                elif entry.fingerprint != fp:
+                elif entry.fingerprint != req.fp:
                     raise SimError(
                         "IDEMPOTENCY_KEY_CONFLICT", "Idempotency-Key was used with a different body"
                     )
@@ -117,66 +93,76 @@ class TradeLifecycle(WebhookOutbox):
                     return self._replay(
                         self.trades[entry.trade_id], entry.status_code, idempotency_key
                     )
-        if client_request_id is not None:
-            tid = self._crids.get((key.user_id, client_request_id))
+        if req.client_request_id is not None:
+            tid = self._crids.get((key.user_id, req.client_request_id))
             if tid is not None:
                 t = self.trades[tid]
-                if _fingerprint(t.market_id, t.outcome, t.side, t.amount, t.metadata) != fp:
+                if fingerprint(t.market_id, t.outcome, t.side, t.amount, t.metadata) != req.fp:
                     raise SimError(
                         api.client_request_id_conflict_code,
                         "clientRequestId was used with a different body",
                     )
                 return self._replay(t, 201, idempotency_key)
+        return None
 
+    def _check_account(self, key: KeyState, req: TradeRequest, now: float) -> int:
+        """Market open, account ready, caps and funds (409s); the tokens a sell would hold."""
+        m = self.markets[req.market_id]
         user = self.users[key.user_id]
+        amount = req.amount
         if not m.tradeable(now):
             raise self._not_tradeable(m, "frozen" if m.status == "ACTIVE" else m.status)
         if not user.smart_account_provisioned:
             raise SimError("SMART_ACCOUNT_NOT_PROVISIONED", "smart account is not provisioned yet")
         if not user.delegation_enabled:
             raise SimError("WALLET_DELEGATION_NOT_ENABLED", "wallet delegation is not enabled")
-        if amount_atomic > key.per_trade_cap:
+        if amount > key.per_trade_cap:
             raise SimError(
                 "SPENDING_LIMIT_EXCEEDED",
                 f"amount exceeds the per-trade cap of {usdc_str(key.per_trade_cap)} USDC",
                 cap="per_trade",
             )
-        held_tokens = 0
-        if side == "buy":
-            if key.volume.used(now) + amount_atomic > key.daily_cap:
+        if req.side == "buy":
+            if key.volume.used(now) + amount > key.daily_cap:
                 raise SimError(
                     "SPENDING_LIMIT_EXCEEDED",
                     f"amount exceeds the rolling-24h cap of {usdc_str(key.daily_cap)} USDC",
                     cap="daily_volume",
                 )
-            if user.balance - user.held < amount_atomic:
+            if user.balance - user.held < amount:
                 raise SimError("INSUFFICIENT_BALANCE", "smart-account USDC balance is below amount")
-        else:
-            pos = self.positions.get((user.id, market_id, outcome))
-            available = pos.shares - pos.held if pos else 0
-            try:
-                held_tokens = amm.tokens_for_payout(m.pool, outcome, amount_atomic, self.fees)
-            except amm.AmmError:
-                held_tokens = available + 1
-            if pos is None or held_tokens > available:
-                raise SimError(
-                    "INSUFFICIENT_BALANCE", "position too small to receive that amount from a sell"
-                )
+            return 0
+        pos = self.positions.get((user.id, req.market_id, req.outcome))
+        available = pos.shares - pos.held if pos else 0
+        try:
+            held_tokens = amm.tokens_for_payout(m.pool, req.outcome, amount, self.fees)
+        except amm.AmmError:
+            held_tokens = available + 1
+        if pos is None or held_tokens > available:
+            raise SimError(
+                "INSUFFICIENT_BALANCE", "position too small to receive that amount from a sell"
+            )
+        return held_tokens
 
+    def _open_trade(
+        self, key: KeyState, req: TradeRequest, held_tokens: int, now: float
+    ) -> TradeRecord:
+        """Create the pending trade, apply an armed trade fault, hold its USDC or tokens."""
+        user = self.users[key.user_id]
         tid = self.ids.uuid("trade")
         trade = TradeRecord(
             id=tid,
             seq=next(self._seq),
             key_id=key.id,
             user_id=user.id,
-            market_id=market_id,
-            outcome=outcome,
-            side="buy" if side == "buy" else "sell",
-            amount=amount_atomic,
+            market_id=req.market_id,
+            outcome=req.outcome,
+            side="buy" if req.side == "buy" else "sell",
+            amount=req.amount,
             status="pending",
             correlation_id=self.ids.uuid("correlation"),
-            client_request_id=client_request_id,
-            metadata=meta,
+            client_request_id=req.client_request_id,
+            metadata=req.meta,
             created_at=now,
             updated_at=now,
         )
@@ -189,39 +175,32 @@ class TradeLifecycle(WebhookOutbox):
             trade.forced_outcome = (status, fault.spec.error_code or default)
         self.trades[tid] = trade
         self._by_correlation[trade.correlation_id] = tid
-        if side == "buy":
-            user.held += amount_atomic
-            trade.held_usdc = amount_atomic
-            key.volume.add(now, tid, amount_atomic)
+        if req.side == "buy":
+            user.held += req.amount
+            trade.held_usdc = req.amount
+            key.volume.add(now, tid, req.amount)
         else:
-            pos = self.positions[(user.id, market_id, outcome)]
+            pos = self.positions[(user.id, req.market_id, req.outcome)]
             pos.held += held_tokens
             trade.held_tokens = held_tokens
-        if client_request_id is not None:
-            self._crids[(user.id, client_request_id)] = tid
+        if req.client_request_id is not None:
+            self._crids[(user.id, req.client_request_id)] = tid
         self._trace(trade, "com.kash.trade.requested.v1", now)
-        code = 201
-        if key.threshold is not None and amount_atomic >= key.threshold:
-            code = 202
+        return trade
+
+    def _gate_or_schedule(self, key: KeyState, trade: TradeRecord, now: float) -> int:
+        """202 behind the confirmation gate at or above the key's threshold, else 201."""
+        if key.threshold is not None and trade.amount >= key.threshold:
             trade.gated = True
             trade.status = "pending_confirmation"
             trade.token = self.ids.token("confirm")
             trade.token_expires_at = now + key.confirm_window_s
-            self._schedule(trade.token_expires_at, "expire", tid)
+            self._schedule(trade.token_expires_at, "expire", trade.id)
             self._trace(trade, "com.kash.trade.confirmation_required.v1", now)
             self._emit(trade, "trade.confirmation-required", now)
-        else:
-            self._schedule(now + self._scaled(self.scenario.lifecycle.pending_s), "trade", tid)
-        if idempotency_key is not None:
-            self._idem[(key.id, idempotency_key)] = IdempotencyEntry(fp, tid, now, code)
-        return TradeSubmission(
-            trade,
-            code,
-            False,
-            idempotency_key,
-            trade.token if code == 202 else None,
-            trade.token_expires_at if code == 202 else None,
-        )
+            return 202
+        self._schedule(now + self._scaled(self.scenario.lifecycle.pending_s), "trade", trade.id)
+        return 201
 
     def _replay(self, trade: TradeRecord, code: int, idem: str | None) -> TradeSubmission:
         if trade.status == "pending_confirmation":

@@ -45,7 +45,7 @@ from kashbot.sim.models import (
 )
 from kashbot.sim.redemptions import PortfolioAndRedemptions
 from kashbot.sim.scenario import FaultSpec, Scenario
-from kashbot.sim.trade_lifecycle import validate_metadata
+from kashbot.sim.trade_checks import validate_metadata
 
 __all__ = ["KEY_FORMAT", "MarketTick", "Venue", "validate_metadata"]
 

@@ -16,13 +16,20 @@ delivery is retried by Kash; an answer normally takes milliseconds.
 Dedupe is persistent through :class:`SeenEvents` (the Store implements it), so a redelivery after
 a restart is still recognised. An event is marked seen before it is processed: if the process
 dies in between, the executor's poll fallback still finds the trade's state.
+
+Hostile or slow peers (:mod:`kashbot.inbound`): a connection must send its head within
+``limits.header_timeout_s`` and its body within ``limits.body_timeout_s`` (else it is cut, or
+answered 408); a delivery is answered within ``limits.request_timeout_s`` (else 503 +
+Retry-After, like a stuck store at shutdown); more than ``limits.max_concurrent`` at once -> 503 +
+Retry-After. An authentic event of a type Kash added after the four we know is acked (200),
+logged once per type, counted in ``stats.unknown_types`` and not processed: a 4xx would be final.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import structlog
@@ -33,14 +40,25 @@ from kashbot.client.webhooks import (
     WebhookEvent,
     WebhookPayloadError,
     WebhookSignatureError,
+    WebhookUnknownEventType,
     construct_event,
 )
 from kashbot.clock import Clock
 from kashbot.events import Event
+from kashbot.inbound import (
+    HTTP_LOG,
+    BodyTimeout,
+    BodyTooLarge,
+    InboundGuard,
+    InboundLimits,
+    bound_port,
+    serve,
+)
 
 log = structlog.get_logger("kashbot.webhook")
 
 WebhookHandler = Callable[[WebhookEvent], Awaitable[object]]
+_MAX_UNKNOWN_TYPES = 32  # distinct unknown type names counted by name (metric labels)
 
 
 class SeenEvents(Protocol):
@@ -73,6 +91,17 @@ class WebhookStats:
     too_large: int = 0
     busy: int = 0  # refused with 503: the queue was full
     handler_errors: int = 0
+    slow: int = 0  # answered 408: the body did not arrive within the body deadline
+    unknown_types: dict[str, int] = field(default_factory=dict)  # acked, not processed
+
+    def count_unknown(self, event_type: str) -> bool:
+        """Count an unknown type; True the first time it is seen (log it once). At most
+        ``_MAX_UNKNOWN_TYPES`` names are kept; later ones share the ``other`` label."""
+        if event_type not in self.unknown_types and len(self.unknown_types) >= _MAX_UNKNOWN_TYPES:
+            event_type = "other"
+        first = event_type not in self.unknown_types
+        self.unknown_types[event_type] = self.unknown_types.get(event_type, 0) + 1
+        return first
 
 
 class WebhookReceiver:
@@ -95,6 +124,7 @@ class WebhookReceiver:
         queue_size: int = 10_000,
         retry_after_s: int = 30,
         shutdown_timeout_s: float = 1.0,
+        limits: InboundLimits | None = None,
     ) -> None:
         self._secrets = secrets
         self._seen = seen
@@ -110,7 +140,9 @@ class WebhookReceiver:
         self.shutdown_timeout_s = shutdown_timeout_s
         self._queue: asyncio.Queue[WebhookEvent] = asyncio.Queue(queue_size)
         self._reserved = 0  # slots held by deliveries awaiting the dedupe store
+        self.guard = InboundGuard(limits or InboundLimits(), label="webhook")
         self._runner: web.AppRunner | None = None
+        self._server: asyncio.AbstractServer | None = None
 
     @property
     def url(self) -> str:
@@ -124,21 +156,27 @@ class WebhookReceiver:
         """Bind (port 0 picks a free port, readable from ``.port`` afterwards)."""
         if self._runner is not None:
             return
-        app = web.Application(client_max_size=self.max_body_bytes)
+        app = web.Application(
+            client_max_size=self.max_body_bytes, middlewares=[self.guard.middleware]
+        )
         app.router.add_post(self.path, self._receive)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=self.shutdown_timeout_s)
+        runner = web.AppRunner(
+            app, access_log=None, shutdown_timeout=self.shutdown_timeout_s, logger=HTTP_LOG
+        )
         await runner.setup()
         try:
-            await web.TCPSite(runner, self.host, self.port).start()
+            self._server = await serve(runner, self.guard, self.host, self.port)
         except BaseException:  # bind failed or cancelled: leave nothing half set up
             await runner.cleanup()
             raise
         self._runner = runner
-        if runner.addresses:
-            self.port = int(runner.addresses[0][1])
+        self.port = bound_port(self._server, self.port)
         log.info("webhook_listening", url=self.url)
 
     async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -157,24 +195,16 @@ class WebhookReceiver:
         finally:
             await self.stop()
 
-    async def _read_body(self, request: web.Request) -> bytes | None:
-        if request.content_length is not None and request.content_length > self.max_body_bytes:
-            return None
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in request.content.iter_chunked(16_384):
-            size += len(chunk)
-            if size > self.max_body_bytes:
-                return None
-            chunks.append(chunk)
-        return b"".join(chunks)
-
     async def _receive(self, request: web.Request) -> web.Response:
-        body = await self._read_body(request)
-        if body is None:
+        try:
+            body = await self.guard.read_body(request, self.max_body_bytes)
+        except BodyTooLarge:
             self.stats.too_large += 1
             log.warning("webhook_rejected", status=413, reason="too_large")
             return web.json_response({"error": "payload too large"}, status=413)
+        except BodyTimeout:  # Kash retries a 408; the connection is closed
+            self.stats.slow += 1
+            return self.guard.refusal(408, "body not received in time", close=True)
         header = request.headers.get(SIGNATURE_HEADER, "")
         try:
             event = construct_event(
@@ -190,6 +220,10 @@ class WebhookReceiver:
             return web.json_response(
                 {"error": "invalid signature", "reason": exc.reason}, status=401
             )
+        except WebhookUnknownEventType as exc:
+            if self.stats.count_unknown(exc.event_type):
+                log.warning("webhook_unknown_type_ignored", type=exc.event_type)
+            return web.json_response({"ok": True, "ignored": True})
         except WebhookPayloadError:
             self.stats.malformed += 1
             log.warning("webhook_rejected", status=400, reason="malformed_body")
@@ -202,6 +236,15 @@ class WebhookReceiver:
                 {"error": "busy"}, status=503, headers={"Retry-After": str(self.retry_after_s)}
             )
         self._reserved += 1  # hold a slot across the dedupe await
+        # Past the total deadline this await is cancelled as at shutdown: the slot is freed and
+        # Kash retries the 503 (an id the store recorded anyway is then a duplicate, and the
+        # executor's poll fallback finds the trade's state, as after a crash).
+        if await self._admit(event):
+            return web.json_response({"ok": True, "duplicate": True})
+        return web.json_response({"ok": True})
+
+    async def _admit(self, event: WebhookEvent) -> bool:
+        """Dedupe and enqueue (the caller reserved a slot); True for a duplicate."""
         try:
             duplicate = await self._seen.seen(event.id)
         finally:
@@ -209,7 +252,7 @@ class WebhookReceiver:
         if duplicate:
             self.stats.duplicates += 1
             log.info("webhook_duplicate", event_id=event.id, type=event.type)
-            return web.json_response({"ok": True, "duplicate": True})
+            return True
         self._queue.put_nowait(event)  # cannot be full: the slot was held (no await since)
         self.stats.accepted += 1
         log.info(
@@ -219,7 +262,7 @@ class WebhookReceiver:
             trade_id=event.data.trade_id,
             status=event.data.status,
         )
-        return web.json_response({"ok": True})
+        return False
 
 
 async def route_to(on_trade_update: Callable[..., Awaitable[object]], event: WebhookEvent) -> None:

@@ -12,7 +12,9 @@ import pytest
 from kashbot.client.webhooks import (
     WebhookPayloadError,
     WebhookSignatureError,
+    WebhookUnknownEventType,
     construct_event,
+    parse_header,
     sign,
     verify,
     verify_any,
@@ -268,3 +270,36 @@ def test_construct_event_reads_json_numbers_as_exact_decimals() -> None:
     assert raw != BODY and float("98765432101.123456") != Decimal("98765432101.123456")
     event = construct_event(SECRET, sign(SECRET, raw, NOW_MS), raw, now_ms=NOW_MS)
     assert event.data.amount == Decimal("98765432101.123456")
+
+
+# ---- issue 13: hostile headers and unknown event types
+
+
+@pytest.mark.parametrize("t", ["9" * 5000, "1" * 4301, "²", "٣", "１７６７", "1_000", "-5", ""])
+def test_hostile_t_is_malformed_not_a_value_error(t: str) -> None:
+    """Was: 5,000 digits passed ``isdigit`` and ``int()`` raised ValueError (a 500)."""
+    header = f"t={t},v1={'a' * 64}"
+    with pytest.raises(WebhookSignatureError) as info:
+        parse_header(header)
+    assert info.value.reason == "malformed"
+    with pytest.raises(WebhookSignatureError):
+        verify(SECRET, header, BODY, now_ms=NOW_MS)
+
+
+def test_unknown_event_type_is_reported_only_after_the_signature() -> None:
+    raw = json.dumps({"id": "evt_new", "type": "market.resolved", "data": {"x": 1}}).encode()
+    with pytest.raises(WebhookUnknownEventType) as info:
+        construct_event(SECRET, sign(SECRET, raw, NOW_MS), raw, now_ms=NOW_MS)
+    assert info.value.event_type == "market.resolved"
+    with pytest.raises(WebhookSignatureError):  # forged: a signature error, not "unknown"
+        construct_event(SECRET, f"t={NOW_MS},v1={'0' * 64}", raw, now_ms=NOW_MS)
+    long_type = json.dumps({"id": "e", "type": "x" * 500, "data": {}}).encode()
+    with pytest.raises(WebhookUnknownEventType) as info:
+        construct_event(SECRET, sign(SECRET, long_type, NOW_MS), long_type, now_ms=NOW_MS)
+    assert len(info.value.event_type) == 64  # bounded: it becomes a log field and a label
+
+
+def test_deeply_nested_signed_body_is_a_payload_error() -> None:
+    raw = b"[" * 100_000
+    with pytest.raises(WebhookPayloadError):
+        construct_event(SECRET, sign(SECRET, raw, NOW_MS), raw, now_ms=NOW_MS)

@@ -1,0 +1,172 @@
+"""Deadlines and a concurrency cap for every inbound HTTP listener (aiohttp has neither).
+
+aiohttp waits for ever on a peer that sends its headers or body slowly, and admits any number
+of requests at once. :class:`InboundGuard` adds, per listener:
+
+- a **header deadline**: a connection that has not delivered a complete request head within
+  ``header_timeout_s`` of connecting (or of its previous answer, on keep-alive) is aborted;
+- a **body deadline**: :meth:`InboundGuard.read_body` gives up after ``body_timeout_s``
+  (the caller answers 408 and the connection is closed);
+- a **total deadline**: a request whose handler is still running after ``request_timeout_s``
+  is answered 503 with ``Retry-After`` (None: no total deadline, e.g. the simulator's hangs);
+- a **cap**: more than ``max_concurrent`` requests in handlers at once -> 503 + ``Retry-After``
+  at once, without reading the body.
+
+A slow peer only ever costs its own connection: nothing here waits on one peer for another.
+The header deadline lives on the connection (a timer armed when it is accepted), because
+aiohttp calls no handler before the head is complete; :func:`serve` installs it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import structlog
+from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestHandler
+
+log = structlog.get_logger("kashbot.inbound")
+
+
+def _peer_fault_is_no_traceback(record: logging.LogRecord) -> bool:
+    """aiohttp logs a traceback at ERROR for a request it cannot parse (a 4xx it answers
+    itself: line too long, bad header ...). That is the peer's fault: one WARNING line."""
+    exc = record.exc_info[1] if record.exc_info else None
+    if isinstance(exc, HttpProcessingError):
+        record.msg = f"{record.msg} ({type(exc).__name__}, answered {exc.code})"
+        record.exc_info, record.exc_text = None, None
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+    return True
+
+
+# Pass as ``web.AppRunner(app, logger=HTTP_LOG)``: aiohttp's server log for our listeners.
+HTTP_LOG = logging.getLogger("kashbot.inbound.http")
+HTTP_LOG.addFilter(_peer_fault_is_no_traceback)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True, slots=True)
+class InboundLimits:
+    header_timeout_s: float = 5.0
+    body_timeout_s: float = 5.0
+    request_timeout_s: float | None = 8.0  # Kash gives a delivery 10 s before it retries
+    max_concurrent: int = 64
+    retry_after_s: int = 5  # sent with a 503 for the cap or the total deadline
+
+
+class BodyTimeout(Exception):
+    """The peer did not send its body within ``body_timeout_s``."""
+
+
+class BodyTooLarge(Exception):
+    """The body is larger than the caller allows."""
+
+
+class InboundGuard:
+    """One listener's deadlines and cap; :meth:`middleware` goes first in the app."""
+
+    def __init__(self, limits: InboundLimits, *, label: str) -> None:
+        self.limits = limits
+        self.label = label
+        self.in_flight = 0
+        self.refused_busy = 0
+        self.timed_out = 0  # header, body and total deadlines together
+        self._active: set[RequestHandler] = set()
+
+    # ---- connection level: the header deadline
+
+    def watch(self, proto: RequestHandler) -> RequestHandler:
+        """Arm the header deadline for a connection just accepted (or just answered)."""
+        loop = asyncio.get_running_loop()
+        loop.call_later(self.limits.header_timeout_s, self._expire, proto)
+        return proto
+
+    def _expire(self, proto: RequestHandler) -> None:
+        transport = proto.transport
+        if proto in self._active or transport is None or transport.is_closing():
+            return  # a handler runs (its own deadlines apply), or the connection is gone
+        self.timed_out += 1
+        log.warning("inbound_cut", listener=self.label, reason="header_deadline")
+        transport.abort()
+
+    # ---- request level: cap, total deadline, body deadline
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        proto = request.protocol
+        self._active.add(proto)
+        try:
+            if self.in_flight >= self.limits.max_concurrent:
+                self.refused_busy += 1
+                log.warning("inbound_busy", listener=self.label, in_flight=self.in_flight)
+                return self.refusal(503, "busy: too many concurrent requests", close=True)
+            self.in_flight += 1
+            try:
+                return await self._within_deadline(request, handler)
+            finally:
+                self.in_flight -= 1
+        finally:
+            self._active.discard(proto)
+            self.watch(proto)  # keep-alive: the next head has the same deadline
+
+    async def _within_deadline(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if self.limits.request_timeout_s is None:
+            return await handler(request)
+        try:
+            async with asyncio.timeout(self.limits.request_timeout_s):
+                return await handler(request)
+        except TimeoutError:
+            self.timed_out += 1
+            log.warning("inbound_cut", listener=self.label, reason="total_deadline")
+            return self.refusal(503, "request took too long", close=True)
+
+    async def read_body(self, request: web.Request, max_bytes: int) -> bytes:
+        """The whole body within ``body_timeout_s``; raises BodyTimeout or BodyTooLarge."""
+        if request.content_length is not None and request.content_length > max_bytes:
+            raise BodyTooLarge
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            async with asyncio.timeout(self.limits.body_timeout_s):
+                async for chunk in request.content.iter_chunked(16_384):
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise BodyTooLarge
+                    chunks.append(chunk)
+        except TimeoutError:
+            self.timed_out += 1
+            log.warning("inbound_cut", listener=self.label, reason="body_deadline")
+            raise BodyTimeout from None
+        return b"".join(chunks)
+
+    def refusal(self, status: int, message: str, *, close: bool = False) -> web.Response:
+        """A JSON error; 503 carries Retry-After; ``close`` drops the connection after it."""
+        headers = {"Retry-After": str(self.limits.retry_after_s)} if status == 503 else {}
+        resp = web.json_response({"error": message}, status=status, headers=headers)
+        if close:
+            resp.force_close()  # an unread body must not be parsed as the next request
+        return resp
+
+
+async def serve(
+    runner: web.AppRunner, guard: InboundGuard, host: str, port: int
+) -> asyncio.AbstractServer:
+    """Listen on ``host:port`` with the guard's header deadline on every accepted connection.
+
+    Used instead of ``web.TCPSite`` (whose protocol factory cannot be wrapped). Close the
+    returned server before ``runner.cleanup()``.
+    """
+    protocols = runner.server
+    assert protocols is not None, "runner.setup() first"
+    loop = asyncio.get_running_loop()
+    return await loop.create_server(lambda: guard.watch(protocols()), host, port)
+
+
+def bound_port(server: asyncio.AbstractServer, default: int) -> int:
+    sockets = getattr(server, "sockets", None)
+    return int(sockets[0].getsockname()[1]) if sockets else default
