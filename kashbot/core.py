@@ -1,0 +1,167 @@
+"""The one composition root: the engine, risk gate, executor, order router and strategies that
+``kashbot run`` (live and paper) and ``kashbot backtest`` trade with.
+
+What differs between a daemon and a backtest is passed in, nothing else: the venue (a
+``KashClient``, metered or not, or the backtest's in-process adapter), the clock (wall or
+simulated), the store, the venue's ACTIVE markets, and ``inline`` for a backtest (see
+:func:`build_core`). The markets a strategy trades are resolved by one function,
+:func:`resolve_markets`, for both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TypedDict
+
+import structlog
+
+from kashbot.clock import Clock
+from kashbot.config import KashbotConfig, StrategyConfig
+from kashbot.engine.engine import Engine
+from kashbot.engine.strategy import AnyStrategy, build_strategy
+from kashbot.execution.executor import Executor
+from kashbot.execution.pools import pool_view_of
+from kashbot.execution.router import OrderRouter
+from kashbot.execution.venue import TradingVenue
+from kashbot.risk.gate import RiskGate
+from kashbot.risk.limits import Limits
+from kashbot.store.store import Store
+
+log = structlog.get_logger("kashbot.core")
+
+NEVER = 1e18  # an inline core's executor poll timer: in-process deliveries are never lost
+
+
+class CoreError(ValueError):
+    """The config cannot be assembled into a trading core (the message says what to change)."""
+
+
+def resolve_markets(cfg: KashbotConfig, active: Iterable[str]) -> list[str]:
+    """The configured markets: ``markets: all`` is every market the venue lists as ACTIVE
+    (``active``, in its order), a list is exactly those ids. An empty result is refused (nothing
+    to trade): ``markets: []`` means no markets, never all of them."""
+    if cfg.markets == "all":
+        markets = list(active)
+        if not markets:
+            raise CoreError("no markets to trade (markets: all found no ACTIVE market)")
+    else:
+        markets = list(cfg.markets)
+        if not markets:
+            raise CoreError("no markets to trade (markets: [] names none; `all` = every market)")
+    return markets
+
+
+def strategy_markets(s: StrategyConfig, markets: Sequence[str]) -> list[str]:
+    """A strategy's own ``markets`` when it lists them (``[]``: none), else the configured ones."""
+    return list(s.markets) if s.markets is not None else list(markets)
+
+
+@dataclass(frozen=True, slots=True)
+class Core:
+    """The trading parts, wired, recovered and loaded with the config's strategies."""
+
+    engine: Engine
+    gate: RiskGate
+    executor: Executor
+    router: OrderRouter
+    store: Store
+    limits: Limits
+    markets: tuple[str, ...]
+    strategies: tuple[AnyStrategy, ...]
+
+    async def close(self) -> None:
+        """Timers, the router (its reconcile loop and followers), then the store."""
+        await self.engine.supervisor.stop()
+        await self.router.close()
+        await self.store.close()
+
+
+class _Follow(TypedDict, total=False):
+    poll_after_s: float
+    poll_interval_s: float
+    max_follow_s: float
+
+
+async def build_core(
+    cfg: KashbotConfig,
+    venue: TradingVenue,
+    clock: Clock,
+    *,
+    store: Store,
+    limits: Limits,
+    markets: Sequence[str],
+    run_id: str,
+    inline: bool = False,
+) -> Core:
+    """Build and wire the parts, recover (crash-only startup), then add the strategies.
+
+    Recovery comes first: the router reloads the spend ledger and reconciles in-flight trades and
+    positions with the venue, the positions are copied into the engine's state, and only then
+    are strategies added. ``markets``: the configured markets (:func:`resolve_markets`).
+
+    ``inline``: a backtest's in-process venue driven in simulated time. Intents are handled in
+    place (deterministic), the executor never polls (in-process deliveries are never lost) and
+    the router adopts no spend from the venue (a fresh venue has none). Observers (metrics, a
+    tape, a journal) subscribe to ``core.engine.bus`` afterwards: recovery's events wait in the
+    inbox until the engine runs.
+    """
+    engine = Engine(
+        clock, run_id=run_id, inline_intents=inline, max_inflight=cfg.engine.max_inflight_intents
+    )
+    gate = RiskGate(
+        limits,
+        clock=clock,
+        emit=engine.emit,
+        max_consecutive_failures=cfg.risk.max_consecutive_failures,
+    )
+    ex = cfg.execution
+    follow = _Follow(poll_after_s=NEVER, poll_interval_s=NEVER, max_follow_s=NEVER)
+    executor = Executor(
+        venue,
+        gate,
+        store,
+        clock=clock,
+        emit=engine.emit,
+        **(follow if inline else _Follow()),
+        max_intent_age_s=ex.max_intent_age_s,
+        unknown_settle_s=ex.unknown_settle_s,
+        pool_view=pool_view_of(engine.state),
+    )
+    router = OrderRouter(
+        gate,
+        venue,
+        store,
+        emit=engine.emit,
+        clock=clock,
+        executor=executor,
+        adopt_venue_spend=not inline,
+        reconcile_interval_s=ex.reconcile_interval_s,
+        recovery_attempts=ex.recovery_attempts,
+        recovery_backoff_s=ex.recovery_backoff_s,
+        recovery_backoff_max_s=ex.recovery_backoff_max_s,
+    )
+    engine.attach_router(router)
+    engine.attach_risk(gate)  # staleness, fills, position syncs: the gate sees what the engine sees
+
+    await router.recover()  # logs its own report
+    for pos in await store.positions():
+        engine.state.set_position(pos.market_id, pos.outcome, pos.shares, pos.cost_basis)
+
+    strategies: list[AnyStrategy] = []
+    for s in cfg.strategies:
+        mine = strategy_markets(s, markets)
+        strategy = build_strategy(s.name, s.params, strategy_id=s.id, markets=mine)
+        engine.add_strategy(strategy, timers=s.timers)
+        strategies.append(strategy)
+        log.info("strategy_loaded", id=strategy.strategy_id, name=s.name, markets=len(mine))
+    return Core(
+        engine=engine,
+        gate=gate,
+        executor=executor,
+        router=router,
+        store=store,
+        limits=limits,
+        markets=tuple(markets),
+        strategies=tuple(strategies),
+    )
