@@ -148,13 +148,7 @@ async def build_core(
     for pos in await store.positions():
         engine.state.set_position(pos.market_id, pos.outcome, pos.shares, pos.cost_basis)
 
-    strategies: list[AnyStrategy] = []
-    for s in cfg.strategies:
-        mine = strategy_markets(s, markets)
-        strategy = build_strategy(s.name, s.params, strategy_id=s.id, markets=mine)
-        engine.add_strategy(strategy, timers=s.timers)
-        strategies.append(strategy)
-        log.info("strategy_loaded", id=strategy.strategy_id, name=s.name, markets=len(mine))
+    strategies = _add_strategies(engine, cfg.strategies, markets)
     return Core(
         engine=engine,
         gate=gate,
@@ -163,5 +157,18 @@ async def build_core(
         store=store,
         limits=limits,
         markets=tuple(markets),
-        strategies=tuple(strategies),
+        strategies=strategies,
     )
+
+
+def _add_strategies(
+    engine: Engine, configs: Sequence[StrategyConfig], markets: Sequence[str]
+) -> tuple[AnyStrategy, ...]:
+    strategies: list[AnyStrategy] = []
+    for s in configs:
+        mine = strategy_markets(s, markets)
+        strategy = build_strategy(s.name, s.params, strategy_id=s.id, markets=mine)
+        engine.add_strategy(strategy, timers=s.timers)
+        strategies.append(strategy)
+        log.info("strategy_loaded", id=strategy.strategy_id, name=s.name, markets=len(mine))
+    return tuple(strategies)
