@@ -78,7 +78,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         return 1
-    from kashbot.app.daemon import run_daemon
+    from kashbot.app.run import run_daemon
 
     return run_daemon(cfg, duration=args.duration, status=not args.no_status)
 

@@ -1,5 +1,6 @@
 """What a backtest runs on: the venue scenario (a sim scenario, or one built from a recording),
-our key in it, and how the inputs are named in ``report.json`` (by file name and SHA-256)."""
+our key in it, the events to replay (:func:`journal_inputs`, :func:`scenario_inputs`), and how
+the inputs are named in ``report.json`` (by file name and SHA-256)."""
 
 from __future__ import annotations
 
@@ -7,19 +8,29 @@ import contextlib
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import structlog
 
+from kashbot import amm
 from kashbot.backtest.config import BacktestSettings
-from kashbot.backtest.observed import match_own_predictions
-from kashbot.backtest.recording import Recordable
+from kashbot.backtest.observed import ObservedPlan, build_plan, match_own_predictions
+from kashbot.backtest.recording import Recordable, read_journal
 from kashbot.backtest.report import MarketNames
 from kashbot.config import KashbotConfig
-from kashbot.events import Event, MarketSnapshot
+from kashbot.events import (
+    DataFresh,
+    Event,
+    FairValueUpdate,
+    MarketSnapshot,
+    PredictionSeen,
+    StaleData,
+)
 from kashbot.money import WAD, Wad
+from kashbot.sim.ids import parse_iso
 from kashbot.sim.scenario import Scenario, ScenarioError, load_scenario
 
 log = structlog.get_logger("kashbot.backtest")
@@ -224,3 +235,115 @@ def prepare_scenario(
             update={"pending_s": pending, "validating_s": 0.0, "executing_s": 0.0}
         )
     return scenario.model_copy(update=update), key.api_key
+
+
+# ---- one run's inputs ---------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class RunInputs:
+    """What one run replays, on which venue, from ``start`` to ``end`` (simulated seconds).
+
+    ``doc`` is the report's ``inputs`` section; ``recorded``: the journal events to replay (a
+    venue replay; empty for an observed replay, which follows ``plan``); ``pools``: recorded
+    pools that replace the scenario's (a journal without its paper scenario).
+    """
+
+    scenario: Scenario
+    api_key: str
+    start: float
+    end: float
+    doc: dict[str, Any]
+    names: dict[str, MarketNames]
+    recorded: list[Event] = field(default_factory=list)
+    pools: dict[str, amm.Pool] = field(default_factory=dict)
+    plan: ObservedPlan | None = None
+    time_scale: float = 1.0
+
+
+_REPLAYED = (PredictionSeen, MarketSnapshot, FairValueUpdate, StaleData, DataFresh)
+
+
+def scenario_inputs(
+    scenario: str | Path, cfg: KashbotConfig, settings: BacktestSettings, doc: dict[str, Any]
+) -> RunInputs:
+    """A sim scenario: its venue, our key, ``settings.duration_s`` from its start time."""
+    base = load_scenario(scenario)
+    doc.update(
+        scenario=Path(scenario).name,
+        scenario_sha256=sha256_file(Path(scenario)),
+        scenario_seed=base.seed,
+    )
+    sc, api_key = prepare_scenario(base, cfg, settings)
+    start = parse_iso(sc.start_time)
+    end = start + settings.duration_s
+    return RunInputs(sc, api_key, start, end, doc, market_names(base, {}, ()))
+
+
+def journal_inputs(
+    data: str | Path | Sequence[Recordable],
+    cfg: KashbotConfig,
+    settings: BacktestSettings,
+    doc: dict[str, Any],
+) -> RunInputs:
+    """A journal (a file, or its already decoded events): the paper run's own venue when the
+    header names one that still loads, else one built from the recorded snapshots."""
+    meta: dict[str, Any] = {}
+    if isinstance(data, str | Path):
+        path = Path(data)
+        header, events = read_journal(path)
+        meta = header.meta
+        doc.update(data=path.name, data_sha256=sha256_file(path), data_meta=header.meta)
+    else:  # already decoded (a sweep or a benchmark decodes once)
+        events = list(data)
+        doc.update(data="<in memory>", data_events=len(events))
+    if not any(isinstance(e, Event) for e in events):
+        raise BacktestError("the recording has no events")
+    start = min(e.ts for e in events if isinstance(e, Event))
+    time_scale = 1.0
+    from_meta = meta_scenario(meta, events)
+    if from_meta is not None:  # the paper run's own pools, exactly
+        sc = from_meta
+        time_scale = float(meta.get("time_scale") or 1.0)
+    else:
+        sc = load_scenario(data_scenario(events, settings, tier_of(cfg), start))
+    doc["venue_from"] = "journal scenario" if from_meta is not None else "snapshots"
+    names = market_names(None, meta, events)
+    observed = settings.replay == "observed"
+    plan = build_plan(events) if observed else None
+    if plan is not None:
+        start = plan.times[0]
+    recorded, pools = _replayed_events(events, pools_from_snapshots=from_meta is None)
+    sc, api_key = prepare_scenario(sc, cfg, settings, time_scale=time_scale, observed=observed)
+    end = recorded[-1].ts + settings.settle_s if recorded else start
+    if plan is not None:
+        recorded = []
+        end = plan.times[-1] + settings.settle_s
+    return RunInputs(sc, api_key, start, end, doc, names, recorded, pools, plan, time_scale)
+
+
+def _replayed_events(
+    events: Sequence[Recordable], *, pools_from_snapshots: bool
+) -> tuple[list[Event], dict[str, amm.Pool]]:
+    """The market data to replay, in time order (others' predictions once each: ours are
+    re-made by the backtest), and each market's first recorded pool."""
+    mine = own_trade_predictions(events)
+    seen_ids: set[str] = set()
+    pools: dict[str, amm.Pool] = {}
+    recorded: list[Event] = []
+    for idx, e in enumerate(events):
+        if (
+            pools_from_snapshots
+            and isinstance(e, MarketSnapshot)
+            and e.pool is not None
+            and e.market_id not in pools
+        ):
+            pools[e.market_id] = e.pool
+        if isinstance(e, PredictionSeen):
+            if idx in mine or e.prediction_id in seen_ids:
+                continue  # ours (re-made by the backtest) or seen by two sources
+            seen_ids.add(e.prediction_id)
+        if isinstance(e, _REPLAYED):
+            recorded.append(e)
+    recorded.sort(key=lambda e: e.ts)  # stable: equal times keep recording order
+    return recorded, pools

@@ -1,5 +1,5 @@
 """One backtest in simulated time: the ``SimClock``, the sim ``Venue`` with our key, the daemon's
-parts (:mod:`kashbot.backtest.assembly`) and what flows back from the venue to the engine.
+core (:mod:`kashbot.backtest.assembly`) and what flows back from the venue to the engine.
 
 The venue reports synchronously (market ticks, webhook deliveries); the session queues them and
 hands them to the engine afterwards, in the order they happened (:meth:`Session.flush`). Both
@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from kashbot import amm
-from kashbot.backtest.assembly import Assembly, assemble
+from kashbot.backtest.assembly import assemble
 from kashbot.backtest.config import BacktestSettings
 from kashbot.backtest.metrics import Book
 from kashbot.backtest.tape import Tape
@@ -24,6 +24,7 @@ from kashbot.backtest.venue_adapter import SimVenueAdapter
 from kashbot.client.webhooks import construct_event
 from kashbot.clock import SimClock
 from kashbot.config import KashbotConfig
+from kashbot.core import Core
 from kashbot.events import Event, OrderIntent, PredictionSeen, PriceChange, Side
 from kashbot.sim.models import Delivery, Prediction
 from kashbot.sim.scenario import Scenario
@@ -96,20 +97,21 @@ class Session:
         self.hold: Callable[[Delivery], bool] | None = None
 
     async def setup(self, intent_listeners: Sequence[Callable[[OrderIntent], None]] = ()) -> None:
-        self.parts: Assembly = await assemble(
+        active = [mid for mid, m in self.venue.markets.items() if m.status == "ACTIVE"]
+        self.core: Core = await assemble(
             self.cfg,
             self.clock,
             self.adapter,
             self.tape,
-            venue_markets=list(self.venue.markets),
+            venue_markets=active,  # what the daemon's GET /v1/markets?status=ACTIVE lists
             start=self.start,
             intent_listeners=intent_listeners,
         )
-        self.engine = self.parts.engine
-        self.router = self.parts.router
+        self.engine = self.core.engine
+        self.router = self.core.router
 
     async def close(self) -> None:
-        await self.parts.close()
+        await self.core.close()
 
     # venue callbacks (synchronous; the session feeds the engine afterwards, in order)
 

@@ -57,6 +57,8 @@ async def test_control_token_status_and_reprs(sim: SimHandle, tmp_path: Path) ->
         secrets = [d.access.api_key, token, *d.access.webhook_secrets]
         assert len(secrets) >= 3
         objects = {k: v for k, v in vars(d).items() if not isinstance(v, str)}  # not the values
+        # the sources and endpoints are held by d.sources / d.endpoints (checked too, above)
+        objects.update(stream=d.stream, receiver=d.receiver, control=d.control)
         assert {"access", "client", "stream", "receiver", "control", "cfg"} <= objects.keys()
         for name, obj in objects.items():
             text = f"{obj!r} {obj!s}"

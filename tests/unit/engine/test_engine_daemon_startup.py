@@ -12,7 +12,9 @@ import structlog
 from pydantic import SecretStr
 
 from kashbot.app.control import ControlServer
-from kashbot.app.daemon import Daemon, VenueAccess, run_daemon
+from kashbot.app.daemon import Daemon
+from kashbot.app.run import run_daemon
+from kashbot.app.venue_access import VenueAccess
 from kashbot.client import KashClient
 from kashbot.clock import WallClock
 from kashbot.config import KashbotConfig, parse_config

@@ -1,0 +1,99 @@
+"""The daemon's HTTP endpoints on 127.0.0.1: control (halt/resume/reduce/confirm/status behind a
+bearer token written beside the store) and metrics/health (on the control port, or their own).
+
+A port that is taken is logged and skipped: trading does not depend on either endpoint.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from kashbot.app.control import ControlServer, remove_token, write_token
+from kashbot.app.errors import DaemonError
+from kashbot.config import KashbotConfig
+from kashbot.core import Core
+from kashbot.obs.http import Handler, Health, obs_routes
+from kashbot.obs.metrics import DaemonMetrics
+
+log = structlog.get_logger("kashbot.daemon")
+
+
+@dataclass(slots=True)
+class Endpoints:
+    control: ControlServer | None = None
+    metrics: ControlServer | None = None  # only with its own metrics.port
+
+
+async def start_endpoints(
+    cfg: KashbotConfig,
+    core: Core,
+    stack: contextlib.AsyncExitStack,
+    *,
+    token: str,
+    status: Callable[[], dict[str, Any]],
+    metrics: DaemonMetrics | None,
+    health: Callable[[], Health],
+    control_port: int | None = None,
+    metrics_port: int | None = None,
+) -> Endpoints:
+    """Start what the config enables; ``stack`` stops them (and removes the token file)."""
+    found = Endpoints()
+    routes: Mapping[str, Handler] = obs_routes(metrics, health) if metrics is not None else {}
+    if routes and cfg.metrics.port is not None:
+        port = metrics_port if metrics_port is not None else cfg.metrics.port
+        server = ControlServer(routes=routes, host=cfg.metrics.host, port=port, label="metrics")
+        try:
+            await server.start()
+        except OSError as exc:
+            log.warning("metrics_unavailable", port=port, error=str(exc))
+        else:
+            found.metrics = server
+            stack.push_async_callback(server.stop)
+        routes = {}
+    if cfg.control.enabled:
+        found.control = await _start_control(cfg, core, stack, token, status, routes, control_port)
+    return found
+
+
+async def _start_control(
+    cfg: KashbotConfig,
+    core: Core,
+    stack: contextlib.AsyncExitStack,
+    token: str,
+    status: Callable[[], dict[str, Any]],
+    routes: Mapping[str, Handler],
+    port: int | None,
+) -> ControlServer | None:
+    try:
+        token_path = cfg.control_token_path()
+    except ValueError as exc:
+        raise DaemonError(f"control.token_file: {exc}") from None
+    c, gate = cfg.control, core.gate
+    port = port if port is not None else c.port
+    control = ControlServer(
+        status=status,
+        halt=lambda reason: gate.halt(reason),
+        resume=lambda reason: gate.resume(reason),
+        reduce=lambda reason: gate.reduce(reason),
+        confirm=core.router.confirm_held,
+        token=token,
+        routes=routes,
+        host=c.host,
+        port=port,
+    )
+    try:
+        await control.start()
+    except OSError as exc:
+        log.warning("control_unavailable", port=port, error=str(exc))
+        return None
+    stack.push_async_callback(control.stop)
+    # only once we own the port: a second daemon that failed to bind leaves the token alone
+    write_token(token_path, token)
+    stack.callback(remove_token, token_path, token)
+    log.info("control_token_written", path=str(token_path))
+    return control

@@ -1,0 +1,171 @@
+"""The one composition root: the engine, risk gate, executor, order router and strategies that
+``kashbot run`` (live and paper) and ``kashbot backtest`` trade with.
+
+What differs between a daemon and a backtest is passed in, nothing else: the venue (a
+``KashClient``, metered or not, or the backtest's in-process adapter), the clock (wall or
+simulated), the store, the venue's ACTIVE markets, and ``inline`` for a backtest (see
+:func:`build_core`). The markets a strategy trades are resolved by one function,
+:func:`resolve_markets`, for both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import structlog
+
+from kashbot.clock import Clock
+from kashbot.config import KashbotConfig, StrategyConfig
+from kashbot.engine.engine import Engine
+from kashbot.engine.strategy import AnyStrategy, build_strategy
+from kashbot.execution.executor import ExecutionSettings, Executor
+from kashbot.execution.pools import pool_view_of
+from kashbot.execution.router import OrderRouter
+from kashbot.execution.venue import TradingVenue
+from kashbot.risk.gate import RiskGate
+from kashbot.risk.limits import Limits
+from kashbot.store.store import Store
+
+log = structlog.get_logger("kashbot.core")
+
+NEVER = 1e18  # an inline core's executor poll timer: in-process deliveries are never lost
+
+
+class CoreError(ValueError):
+    """The config cannot be assembled into a trading core (the message says what to change)."""
+
+
+def resolve_markets(cfg: KashbotConfig, active: Iterable[str]) -> list[str]:
+    """The configured markets: ``markets: all`` is every market the venue lists as ACTIVE
+    (``active``, in its order), a list is exactly those ids. An empty result is refused (nothing
+    to trade): ``markets: []`` means no markets, never all of them."""
+    if cfg.markets == "all":
+        markets = list(active)
+        if not markets:
+            raise CoreError("no markets to trade (markets: all found no ACTIVE market)")
+    else:
+        markets = list(cfg.markets)
+        if not markets:
+            raise CoreError("no markets to trade (markets: [] names none; `all` = every market)")
+    return markets
+
+
+def strategy_markets(s: StrategyConfig, markets: Sequence[str]) -> list[str]:
+    """A strategy's own ``markets`` when it lists them (``[]``: none), else the configured ones."""
+    return list(s.markets) if s.markets is not None else list(markets)
+
+
+@dataclass(frozen=True, slots=True)
+class Core:
+    """The trading parts, wired, recovered and loaded with the config's strategies."""
+
+    engine: Engine
+    gate: RiskGate
+    executor: Executor
+    router: OrderRouter
+    store: Store
+    limits: Limits
+    markets: tuple[str, ...]
+    strategies: tuple[AnyStrategy, ...]
+
+    async def close(self) -> None:
+        """Timers, the router (its reconcile loop and followers), then the store."""
+        await self.engine.supervisor.stop()
+        await self.router.close()
+        await self.store.close()
+
+
+def execution_settings(cfg: KashbotConfig, *, inline: bool = False) -> ExecutionSettings:
+    """The order path's knobs from ``execution:``; ``inline`` (a backtest's in-process venue):
+    never poll (in-process deliveries are never lost) and adopt no venue spend (a fresh venue
+    has none)."""
+    ex = cfg.execution
+    base = ExecutionSettings()
+    return ExecutionSettings(
+        poll_after_s=NEVER if inline else base.poll_after_s,
+        poll_interval_s=NEVER if inline else base.poll_interval_s,
+        max_follow_s=NEVER if inline else base.max_follow_s,
+        max_intent_age_s=ex.max_intent_age_s,
+        unknown_settle_s=ex.unknown_settle_s,
+        reconcile_interval_s=ex.reconcile_interval_s,
+        recovery_attempts=ex.recovery_attempts,
+        recovery_backoff_s=ex.recovery_backoff_s,
+        recovery_backoff_max_s=ex.recovery_backoff_max_s,
+        adopt_venue_spend=not inline,
+    )
+
+
+async def build_core(
+    cfg: KashbotConfig,
+    venue: TradingVenue,
+    clock: Clock,
+    *,
+    store: Store,
+    limits: Limits,
+    markets: Sequence[str],
+    run_id: str,
+    inline: bool = False,
+) -> Core:
+    """Build and wire the parts, recover (crash-only startup), then add the strategies.
+
+    Recovery comes first: the router reloads the spend ledger and reconciles in-flight trades and
+    positions with the venue, the positions are copied into the engine's state, and only then
+    are strategies added. ``markets``: the configured markets (:func:`resolve_markets`).
+
+    ``inline``: a backtest's in-process venue driven in simulated time. Intents are handled in
+    place (deterministic), the executor never polls (in-process deliveries are never lost) and
+    the router adopts no spend from the venue (a fresh venue has none). Observers (metrics, a
+    tape, a journal) subscribe to ``core.engine.bus`` afterwards: recovery's events wait in the
+    inbox until the engine runs.
+    """
+    engine = Engine(
+        clock, run_id=run_id, inline_intents=inline, max_inflight=cfg.engine.max_inflight_intents
+    )
+    gate = RiskGate(
+        limits,
+        clock=clock,
+        emit=engine.emit,
+        max_consecutive_failures=cfg.risk.max_consecutive_failures,
+    )
+    router = OrderRouter(
+        gate,
+        venue,
+        store,
+        emit=engine.emit,
+        clock=clock,
+        settings=execution_settings(cfg, inline=inline),
+        pool_view=pool_view_of(engine.state),
+    )
+    executor = router.executor
+    engine.attach_router(router)
+    engine.attach_risk(gate)  # staleness, fills, position syncs: the gate sees what the engine sees
+
+    await router.recover()  # logs its own report
+    for pos in await store.positions():
+        engine.state.set_position(pos.market_id, pos.outcome, pos.shares, pos.cost_basis)
+
+    strategies = _add_strategies(engine, cfg.strategies, markets)
+    return Core(
+        engine=engine,
+        gate=gate,
+        executor=executor,
+        router=router,
+        store=store,
+        limits=limits,
+        markets=tuple(markets),
+        strategies=strategies,
+    )
+
+
+def _add_strategies(
+    engine: Engine, configs: Sequence[StrategyConfig], markets: Sequence[str]
+) -> tuple[AnyStrategy, ...]:
+    strategies: list[AnyStrategy] = []
+    for s in configs:
+        mine = strategy_markets(s, markets)
+        strategy = build_strategy(s.name, s.params, strategy_id=s.id, markets=mine)
+        engine.add_strategy(strategy, timers=s.timers)
+        strategies.append(strategy)
+        log.info("strategy_loaded", id=strategy.strategy_id, name=s.name, markets=len(mine))
+    return tuple(strategies)
