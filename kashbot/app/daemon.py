@@ -331,7 +331,7 @@ class Daemon:
         for s in self.cfg.strategies:
             markets = s.markets if s.markets is not None else self.markets
             strategy = build_strategy(s.name, s.params, strategy_id=s.id, markets=markets)
-            self.engine.add_strategy(strategy, timers=s.timers)
+            self.engine.add_strategy(strategy, timers=s.timers, protections=s.protections)
             log.info("strategy_loaded", id=strategy.strategy_id, name=s.name, markets=len(markets))
 
     async def _add_sources(self) -> None:

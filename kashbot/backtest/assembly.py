@@ -113,7 +113,7 @@ async def assemble(
         raise BacktestError("the config has no strategies: nothing to backtest")
     for s in cfg.strategies:
         strategy = build_strategy(s.name, s.params, strategy_id=s.id, markets=s.markets or markets)
-        engine.add_strategy(strategy, timers=s.timers)
+        engine.add_strategy(strategy, timers=s.timers, protections=s.protections)
         fair = getattr(strategy.params, "fair_for", None)
         for mid in markets:
             value = fair(mid) if callable(fair) else None
