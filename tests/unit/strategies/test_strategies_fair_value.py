@@ -430,5 +430,5 @@ def test_deprecated_params_set_the_protections() -> None:
     got = FairValue.effective_protections(FairValueParams(cooldown_s=1), yaml_block)
     assert (got.cooldown.seconds, got.backoff.base_s, got.backoff.max_s) == (1, 10, 30)
     both = ProtectionsConfig.model_validate({"cooldown": {"seconds": 2}})
-    with pytest.raises(ValueError, match="cooldown_s .* protections.cooldown.seconds"):
+    with pytest.raises(ValueError, match=r"cooldown_s .* protections\.cooldown\.seconds"):
         FairValue.effective_protections(FairValueParams(cooldown_s=1), both)
