@@ -227,14 +227,21 @@ class Engine:
                     "strategy_error", strategy=strategy.strategy_id, event_type=kind.__name__
                 )
                 continue
-            if intents and guard is not None:
-                intents = guard.admit(intents, self.clock.now())
             if intents:
-                stamped = [self._stamp(strategy, i) for i in intents]
-                if guard is not None and guard.tracks:
-                    guard.track(stamped)
-                out.extend(stamped)
+                if guard is not None:
+                    out.extend(self._guarded(strategy, guard, intents))
+                else:
+                    out.extend(self._stamp(strategy, i) for i in intents)
         return out
+
+    def _guarded(
+        self, strategy: AnyStrategy, guard: Protections, intents: list[OrderIntent]
+    ) -> list[OrderIntent]:
+        """The intents ``guard`` lets through, stamped (and tracked, when its pause needs it)."""
+        stamped = [self._stamp(strategy, i) for i in guard.admit(intents, self.clock.now())]
+        if stamped and guard.tracks:
+            guard.track(stamped)
+        return stamped
 
     def _stamp(self, strategy: AnyStrategy, intent: OrderIntent) -> OrderIntent:
         self._seq += 1
