@@ -165,7 +165,7 @@ def _add_strategies(
     for s in configs:
         mine = strategy_markets(s, markets)
         strategy = build_strategy(s.name, s.params, strategy_id=s.id, markets=mine)
-        engine.add_strategy(strategy, timers=s.timers)
+        engine.add_strategy(strategy, timers=s.timers, protections=s.protections)
         strategies.append(strategy)
         log.info("strategy_loaded", id=strategy.strategy_id, name=s.name, markets=len(mine))
     return tuple(strategies)

@@ -21,16 +21,14 @@ Notation (all WAD integers; BPS = 10_000): ``f_i`` fair chance of outcome ``i`` 
 * At most one intent per market per decision: the sell with the largest excess
   ``q_i - sell_limit_i`` if any (it reduces inventory), else the buy with the largest gap
   ``buy_limit_i - q_i``; ties go to the lower outcome index. Nothing is sent while this
-  strategy has an intent pending in the market, for ``cooldown_s`` after a denial there, for
-  amounts under ``min_trade_usdc``, or when the market is not tradeable (not ACTIVE, stale,
-  frozen) or its pool is unknown.
-* **Back-off**: a cap denial (``DAILY_CAP``, ``MARKET_EXPOSURE``, ``TOTAL_EXPOSURE``,
-  ``PER_TRADE_CAP``) of this strategy's intent will not go away within a cooldown, so after the
-  ``n``-th in a row in a market no *buy* is offered there for
-  ``min(backoff_max_s, backoff_base_s * backoff_factor**(n-1))`` seconds from that denial (sells
-  still are: they reduce risk and draw no cap). A completed trade of ours in the market resets
-  the count. The count lives in :class:`BackOff` records the strategy keeps and passes to the
-  pure ``decide`` (``back_off_after`` folds each event into them).
+  strategy has an intent pending in the market, for amounts under ``min_trade_usdc``, or when
+  the market is not tradeable (not ACTIVE, stale, frozen) or its pool is unknown.
+* **Protections** (applied by the engine, outside ``decide``; see
+  :mod:`kashbot.engine.protections`): by default a 5 s cooldown in a market after a denial
+  there, and a back-off after cap denials (no buy for ``min(600, 10 * 2**(n-1))`` s after the
+  ``n``-th in a row; sells still go). The params ``cooldown_s``, ``backoff_base_s``,
+  ``backoff_factor`` and ``backoff_max_s`` are deprecated aliases of
+  ``protections.cooldown.seconds`` and ``protections.backoff.base_s``/``factor``/``max_s``.
 
 Why fees enter this way: a buy puts only ``(1 - φp)`` of the USDC into the curve, so the pool must
 sit below ``f_i (1 - φp)`` before buying beats fair; a sale pays out ``(1 - φs)(1 - φp)`` of the
@@ -39,34 +37,43 @@ curve release, so the pool must sit above ``f_i / ((1 - φs)(1 - φp))`` before 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import ClassVar
 
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from kashbot import amm
+from kashbot.engine.protections import BackOffConfig, CooldownConfig, ProtectionsConfig
 from kashbot.engine.state import EngineState, MarketView
-from kashbot.engine.strategy import Strategy, StrategyContext, StrategyParams
+from kashbot.engine.strategy import Strategy, StrategyParams
 from kashbot.events import (
     Event,
     FairValueUpdate,
     MarketSnapshot,
     OrderIntent,
     PriceChange,
-    RiskDenied,
     Side,
-    TradeUpdate,
 )
 from kashbot.money import WAD, Atomic, Wad, decimal_to_wad, usdc_to_atomic, wad_to_decimal
 from kashbot.units import UsdcDecimal
 
 BPS = 10_000
 EDGE_UNIT = WAD // BPS  # one basis point of probability
-# Denials that asking again soon cannot cure: spend, exposure and size caps.
-CAP_REASONS = frozenset({"DAILY_CAP", "MARKET_EXPOSURE", "TOTAL_EXPOSURE", "PER_TRADE_CAP"})
-_MAX_DOUBLINGS = 64  # past this the wait is at backoff_max_s anyway; keeps the power finite
+# The events a decision is made on (denials and trade updates feed the engine's protections).
+DECIDES_ON = (MarketSnapshot, PriceChange, FairValueUpdate)
+# The protections fair_value runs with unless its config says otherwise (today's behaviour).
+PROTECTIONS = ProtectionsConfig(
+    cooldown=CooldownConfig(seconds=5.0),
+    backoff=BackOffConfig(base_s=10.0, factor=2.0, max_s=600.0),
+)
+# Deprecated params -> the protection they set (they were params before protections existed).
+PROTECTION_ALIASES: Mapping[str, str] = {
+    "cooldown_s": "cooldown.seconds",
+    "backoff_base_s": "backoff.base_s",
+    "backoff_factor": "backoff.factor",
+    "backoff_max_s": "backoff.max_s",
+}
 
 
 class FairValueParams(StrategyParams):
@@ -82,12 +89,18 @@ class FairValueParams(StrategyParams):
     outcomes: list[int] | None = Field(None, description="outcome indexes to trade; None = all")
     protocol_fee_bps: int = Field(100, ge=0, lt=BPS)
     amm_sell_fee_bps: int = Field(100, ge=0, lt=BPS)
-    cooldown_s: float = Field(5.0, ge=0)
-    backoff_base_s: float = Field(
-        10.0, ge=0, description="no buy for this long after a cap denial in a market; 0 = off"
+    cooldown_s: float | None = Field(
+        None, ge=0, description="deprecated: protections.cooldown.seconds (default 5)"
     )
-    backoff_factor: float = Field(2.0, ge=1, le=10, description="growth per cap denial in a row")
-    backoff_max_s: float = Field(600.0, ge=0, description="longest back-off")
+    backoff_base_s: float | None = Field(
+        None, ge=0, description="deprecated: protections.backoff.base_s (default 10)"
+    )
+    backoff_factor: float | None = Field(
+        None, ge=1, le=10, description="deprecated: protections.backoff.factor (default 2)"
+    )
+    backoff_max_s: float | None = Field(
+        None, ge=0, description="deprecated: protections.backoff.max_s (default 600)"
+    )
     sell: bool = Field(True, description="close inventory priced above fair")
 
     _fair_wad: dict[str, tuple[Wad, ...]] = PrivateAttr(default_factory=dict)
@@ -107,7 +120,8 @@ class FairValueParams(StrategyParams):
 
     @model_validator(mode="after")
     def _backoff_bounds(self) -> FairValueParams:
-        if self.backoff_max_s < self.backoff_base_s:
+        base, most = self.backoff_base_s, self.backoff_max_s  # one alone: the engine checks
+        if base is not None and most is not None and most < base:
             raise ValueError("backoff_max_s must be >= backoff_base_s")
         return self
 
@@ -145,55 +159,12 @@ def _fmt(w: Wad) -> str:
     return f"{wad_to_decimal(w):.4f}"
 
 
-@dataclass(frozen=True, slots=True)
-class BackOff:
-    """Cap denials in a row for one market, and the time before which no buy is offered."""
-
-    denials: int
-    until: float
-
-
-NO_BACK_OFF: Mapping[str, BackOff] = {}
-
-
-def back_off_after(
-    book: Mapping[str, BackOff], event: Event, strategy: str, p: FairValueParams
-) -> Mapping[str, BackOff]:
-    """Pure: the back-off records after ``event`` (``book`` itself when nothing changes)."""
-    if isinstance(event, RiskDenied):
-        if event.strategy != strategy or event.reason not in CAP_REASONS:
-            return book
-        if p.backoff_base_s <= 0:
-            return book
-        prev = book.get(event.market_id)
-        n = 1 if prev is None else prev.denials + 1
-        wait = p.backoff_base_s * p.backoff_factor ** min(n - 1, _MAX_DOUBLINGS)
-        return {**book, event.market_id: BackOff(n, event.ts + min(wait, p.backoff_max_s))}
-    if isinstance(event, TradeUpdate) and event.status == "completed" and event.market_id in book:
-        return {m: b for m, b in book.items() if m != event.market_id}
-    return book
-
-
-def _recently_denied(
-    state: EngineState, strategy: str, market_id: str, now: float, cooldown: float
-) -> bool:
-    if cooldown <= 0:
-        return False
-    for denial in reversed(state.denials):
-        if now - denial.ts >= cooldown:
-            return False
-        if denial.strategy == strategy and denial.market_id == market_id:
-            return True
-    return False
-
-
 def decide_market(
     state: EngineState,
     view: MarketView,
     strategy: str,
     p: FairValueParams,
     now: float,
-    back_off: BackOff | None = None,
 ) -> list[OrderIntent]:
     """The decision for one market (see the module docstring for the formula)."""
     pool = view.pool
@@ -204,8 +175,6 @@ def decide_market(
     if len(fair) != len(q) or len(q) != pool.outcome_count:
         return []
     if state.has_pending(strategy, view.market_id):
-        return []
-    if _recently_denied(state, strategy, view.market_id, now, p.cooldown_s):
         return []
     outcomes = range(len(q)) if p.outcomes is None else [i for i in p.outcomes if i < len(q)]
 
@@ -231,7 +200,7 @@ def decide_market(
             if amount >= p.min_trade:
                 reason = f"q={_fmt(q[i])} > sell_limit={_fmt(lim)} fair={_fmt(fair[i])}"
                 return [_intent(strategy, view, i, Side.SELL, amount, lim, reason)]
-    if best_buy is not None and (back_off is None or now >= back_off.until):
+    if best_buy is not None:
         _, i, lim = best_buy
         headroom = p.max_position - state.position(view.market_id, i).cost
         amount = min(amm.buy_amount_to_reach(pool, i, lim, _fees(p)), p.max_trade, headroom)
@@ -268,41 +237,27 @@ def decide(
     params: FairValueParams,
     now: float,
     strategy: str,
-    back_offs: Mapping[str, BackOff] = NO_BACK_OFF,
 ) -> list[OrderIntent]:
     """Pure: re-evaluate the market a price or fair-value event is about."""
-    if isinstance(event, RiskDenied | TradeUpdate):
-        return []  # they only feed the back-off; the next price event decides
-    market_id: str | None = getattr(event, "market_id", None)
-    if market_id is None or market_id not in state.markets:
+    if not isinstance(event, DECIDES_ON):
         return []
-    view = state.markets[market_id]
-    return decide_market(state, view, strategy, params, now, back_offs.get(market_id))
+    view = state.markets.get(event.market_id)
+    if view is None:
+        return []
+    return decide_market(state, view, strategy, params, now)
 
 
 class FairValue(Strategy[FairValueParams]):
     name: ClassVar[str] = "fair_value"
     Params: ClassVar[type[StrategyParams]] = FairValueParams
-    handles = (MarketSnapshot, PriceChange, FairValueUpdate, RiskDenied, TradeUpdate)
-
-    def __init__(
-        self,
-        params: FairValueParams,
-        *,
-        strategy_id: str | None = None,
-        markets: Iterable[str] | None = None,
-    ) -> None:
-        super().__init__(params, strategy_id=strategy_id, markets=markets)
-        self.back_offs: Mapping[str, BackOff] = NO_BACK_OFF  # this strategy's own state
-
-    def on_event(self, event: Event, ctx: StrategyContext) -> list[OrderIntent]:
-        self.back_offs = back_off_after(self.back_offs, event, self.strategy_id, self.params)
-        return self.decide(ctx.state, event, self.params, ctx.clock.now())
+    handles = DECIDES_ON
+    protections: ClassVar[ProtectionsConfig] = PROTECTIONS
+    protection_aliases: ClassVar[Mapping[str, str]] = PROTECTION_ALIASES
 
     def decide(
         self, state: EngineState, event: Event, params: FairValueParams, now: float
     ) -> list[OrderIntent]:
-        return decide(state, event, params, now, self.strategy_id, self.back_offs)
+        return decide(state, event, params, now, self.strategy_id)
 
 
 STRATEGY = FairValue

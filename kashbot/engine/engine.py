@@ -7,6 +7,11 @@ blocks event processing. Backtest: the driver advances a ``SimClock`` and calls
 awaited in place, so the run is deterministic and needs no background tasks. Both modes share
 :meth:`handle`, the synchronous hot path (state update, subscribers, strategies).
 
+Protections (:mod:`kashbot.engine.protections`: cooldown, back-off, pause) live here, outside the
+strategies' pure ``decide``: one :class:`Protections` per strategy that has any, fed every
+``RiskDenied`` and ``TradeUpdate`` through the bus before strategies run, filtering what the
+strategy returns.
+
 Shutdown (:meth:`shutdown`): strategies stop first (no new intents), then the engine keeps
 processing trade updates until every in-flight intent is terminal or ``grace`` runs out, then
 sources are cancelled and the closers (store flush) run.
@@ -24,6 +29,7 @@ import structlog
 
 from kashbot.clock import Clock
 from kashbot.engine.bus import Bus, Inbox
+from kashbot.engine.protections import Protections, ProtectionsConfig
 from kashbot.engine.state import EngineState
 from kashbot.engine.strategy import AnyStrategy, StrategyContext
 from kashbot.engine.supervisor import Supervisor
@@ -40,6 +46,8 @@ from kashbot.events import (
 from kashbot.sources.timer import TimerSource, TimerSpec, declared_timers
 
 log = structlog.get_logger("kashbot.engine")
+
+Route = tuple[AnyStrategy, StrategyContext, Protections | None]
 
 Emit = Callable[[Event], None]
 
@@ -99,6 +107,7 @@ class Engine:
         self.supervisor = supervisor or Supervisor(clock)
         self.sources: list[Source] = []
         self.strategies: list[tuple[AnyStrategy, StrategyContext]] = []
+        self.protections: dict[str, Protections] = {}  # strategy id -> its protections, if any
         self.intent_listeners: list[Callable[[OrderIntent], None]] = []
         self.closers: list[Callable[[], Awaitable[None]]] = []
         self.timers: list[TimerSpec] = []
@@ -106,7 +115,7 @@ class Engine:
         self.events_processed = 0
         self.intents_emitted = 0
         self.strategy_errors = 0
-        self._routes: dict[type[Event], tuple[tuple[AnyStrategy, StrategyContext], ...]] = {}
+        self._routes: dict[type[Event], tuple[Route, ...]] = {}
         self._inflight: set[asyncio.Task[None]] = set()
         self._seq = 0
         self._accepting = True
@@ -137,9 +146,14 @@ class Engine:
         self.bus.subscribe(PositionSync, gate.observe)
 
     def add_strategy(
-        self, strategy: AnyStrategy, *, timers: Mapping[str, float] | None = None
+        self,
+        strategy: AnyStrategy,
+        *,
+        timers: Mapping[str, float] | None = None,
+        protections: ProtectionsConfig | None = None,
     ) -> None:
-        """Register a strategy and its timers (declared on it or its params, or ``timers``)."""
+        """Register a strategy, its timers (declared on it or its params, or ``timers``) and its
+        protections (the class's defaults, overridden by ``protections``: the YAML block)."""
         ctx = StrategyContext(self.state, self.clock, strategy.strategy_id, strategy.markets)
         if any(s.strategy_id == strategy.strategy_id for s, _ in self.strategies):
             raise ValueError(f"two strategies with id {strategy.strategy_id!r}")
@@ -149,7 +163,13 @@ class Engine:
                 f"strategy {strategy.strategy_id!r} declares timers {sorted(wanted)} "
                 "but does not handle Timer events (add Timer to its `handles`)"
             )
+        effective = strategy.effective_protections(strategy.params, protections)
         self.strategies.append((strategy, ctx))
+        if effective.enabled:
+            guard = Protections(strategy.strategy_id, effective)
+            self.protections[strategy.strategy_id] = guard
+            self.bus.subscribe(RiskDenied, guard.observe)
+            self.bus.subscribe(TradeUpdate, guard.observe)
         self._routes.clear()
         for name, every in wanted.items():
             self.add_timer(name, every, strategy=strategy.strategy_id)
@@ -169,8 +189,12 @@ class Engine:
         """Hand an event to the engine (sources, router, webhook receiver); never blocks."""
         self.inbox.put(event)
 
-    def _routes_for(self, kind: type[Event]) -> tuple[tuple[AnyStrategy, StrategyContext], ...]:
-        found = tuple((s, c) for s, c in self.strategies if issubclass(kind, s.handles))
+    def _routes_for(self, kind: type[Event]) -> tuple[Route, ...]:
+        found = tuple(
+            (s, c, self.protections.get(s.strategy_id))
+            for s, c in self.strategies
+            if issubclass(kind, s.handles)
+        )
         self._routes[kind] = found
         return found
 
@@ -189,7 +213,7 @@ class Engine:
         # a Timer goes to the strategy that declared it (``kind is`` first: near-free otherwise)
         addressee = event.strategy if kind is Timer and isinstance(event, Timer) else None
         out: list[OrderIntent] = []
-        for strategy, ctx in routes:
+        for strategy, ctx, guard in routes:
             if addressee is not None and strategy.strategy_id != addressee:
                 continue
             markets = strategy.markets
@@ -204,8 +228,20 @@ class Engine:
                 )
                 continue
             if intents:
-                out.extend(self._stamp(strategy, i) for i in intents)
+                if guard is not None:
+                    out.extend(self._guarded(strategy, guard, intents))
+                else:
+                    out.extend(self._stamp(strategy, i) for i in intents)
         return out
+
+    def _guarded(
+        self, strategy: AnyStrategy, guard: Protections, intents: list[OrderIntent]
+    ) -> list[OrderIntent]:
+        """The intents ``guard`` lets through, stamped (and tracked, when its pause needs it)."""
+        stamped = [self._stamp(strategy, i) for i in guard.admit(intents, self.clock.now())]
+        if stamped and guard.tracks:
+            guard.track(stamped)
+        return stamped
 
     def _stamp(self, strategy: AnyStrategy, intent: OrderIntent) -> OrderIntent:
         self._seq += 1
@@ -296,8 +332,12 @@ class Engine:
             return
         self._started = True
         for strategy, ctx in self.strategies:
+            guard = self.protections.get(strategy.strategy_id)
             for intent in strategy.on_start(ctx):
-                await self.route(self._stamp(strategy, intent))
+                stamped = self._stamp(strategy, intent)
+                if guard is not None and guard.tracks:
+                    guard.track([stamped])
+                await self.route(stamped)
         if self.timers:
             self.timer_source = TimerSource(self.clock, self.timers, anchor=self.clock.now())
             self.supervisor.spawn(self.timer_source.name, _runner(self.timer_source, self.emit))

@@ -9,6 +9,10 @@ a backtest, and can be tested with a table of (state, event) -> intents.
 Intents may leave ``intent_id``/``strategy``/``created_ts`` empty: the engine stamps them (ids must
 be unique across restarts, which a pure function cannot know).
 
+What must be remembered between events about denials and failures (cooldown, back-off, pause)
+is not the strategy's business: the engine applies :mod:`kashbot.engine.protections` around
+``decide``, with the class's ``protections`` as defaults and the YAML ``protections:`` on top.
+
 Strategies are loaded by short name from the top-level ``strategies`` package (``fair_value`` ->
 ``strategies.fair_value``) or by dotted path
 (``mypkg.mymod:MyStrategy``, ``mypkg.mymod.MyStrategy``).
@@ -25,6 +29,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict
 
 from kashbot.clock import Clock
+from kashbot.engine.protections import NO_PROTECTIONS, ProtectionsConfig, resolve
 from kashbot.engine.state import EngineState
 from kashbot.events import (
     Event,
@@ -73,6 +78,10 @@ class Strategy(Generic[P]):
         TradeUpdate,
         RiskDenied,
     )
+    # Protections this strategy runs with unless its YAML ``protections:`` says otherwise.
+    protections: ClassVar[ProtectionsConfig] = NO_PROTECTIONS
+    # Deprecated params that still set a protection: param name -> "section.key".
+    protection_aliases: ClassVar[Mapping[str, str]] = {}
 
     def __init__(
         self,
@@ -84,6 +93,14 @@ class Strategy(Generic[P]):
         self.params: P = params
         self.strategy_id = strategy_id or self.name or type(self).__name__
         self.markets: frozenset[str] | None = None if markets is None else frozenset(markets)
+
+    @classmethod
+    def effective_protections(
+        cls, params: StrategyParams, configured: ProtectionsConfig | None = None
+    ) -> ProtectionsConfig:
+        """Class defaults, then deprecated param aliases, then ``configured`` (raises
+        ``ValueError`` on a conflict or an invalid result)."""
+        return resolve(cls.protections, cls.protection_aliases, params, configured)
 
     def on_start(self, ctx: StrategyContext) -> list[OrderIntent]:
         """Called once, after recovery, before any event; may return opening intents."""

@@ -10,7 +10,7 @@ our own policy and have no server counterpart.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from kashbot.money import Atomic, MoneyError, usdc_str, usdc_to_atomic
 from kashbot.tiers import TIER_DEFAULTS as TIER_DEFAULTS
@@ -20,7 +20,23 @@ from kashbot.tiers import TierDefaults as TierDefaults
 if TYPE_CHECKING:
     from decimal import Decimal
 
-    from kashbot.config import RiskConfig
+
+class RiskSettings(Protocol):
+    """The config's ``risk`` section as :meth:`Limits.from_config` reads it (``RiskConfig``);
+    a protocol, so limits need not import the config that imports them."""
+
+    @property
+    def per_trade_cap_usdc(self) -> Decimal | None: ...
+    @property
+    def daily_cap_usdc(self) -> Decimal | None: ...
+    @property
+    def max_market_exposure_usdc(self) -> Decimal | None: ...
+    @property
+    def max_total_exposure_usdc(self) -> Decimal | None: ...
+    @property
+    def confirm_ceiling_usdc(self) -> Decimal: ...
+    @property
+    def contract_override(self) -> bool: ...
 
 
 DEFAULT_MIN_TRADE: Atomic = 10_000  # 0.01 USDC; the venue's minimum is unpublished (§18.4)
@@ -143,7 +159,7 @@ class Limits:
         )
 
     @classmethod
-    def from_config(cls, risk: RiskConfig, tier: Tier | str) -> Limits:
+    def from_config(cls, risk: RiskSettings, tier: Tier | str) -> Limits:
         """The limits a config's ``risk`` section asks for on a key of ``tier``.
 
         One place for daemon, backtests and ``config check``; a :class:`LimitsError` from here

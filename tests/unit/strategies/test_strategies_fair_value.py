@@ -1,4 +1,9 @@
-"""fair_value: table-driven (state, event) -> exact intents, plus the guard's meaning."""
+"""fair_value: table-driven (state, event) -> exact intents, plus the guard's meaning.
+
+The tables run through the engine, which applies fair_value's protections (cooldown, back-off)
+around its pure ``decide``; the pure pieces (``decide``, ``protections.fold``/``admits``) are
+checked to give the same intents.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +16,17 @@ import pytest
 
 from kashbot import amm
 from kashbot.clock import SimClock
+from kashbot.engine.engine import Engine
+from kashbot.engine.protections import (
+    EMPTY_BOOK,
+    BackOffConfig,
+    MarketGuard,
+    ProtectionsConfig,
+    admits,
+    fold,
+)
 from kashbot.engine.state import EngineState
-from kashbot.engine.strategy import StrategyContext, build_strategy
+from kashbot.engine.strategy import Strategy, build_strategy
 from kashbot.events import (
     Event,
     FairValueUpdate,
@@ -26,11 +40,8 @@ from kashbot.events import (
 )
 from kashbot.money import WAD
 from strategies.fair_value import (
-    NO_BACK_OFF,
-    BackOff,
     FairValue,
     FairValueParams,
-    back_off_after,
     buy_limit,
     decide,
     sell_limit,
@@ -170,6 +181,26 @@ CASES = [
 ]
 
 
+def unstamped(intents: list[OrderIntent]) -> list[OrderIntent]:
+    """What the strategy returned, before the engine stamped an id and a time on it."""
+    return [dataclasses.replace(i, intent_id="", created_ts=0.0) for i in intents]
+
+
+def through_engine(
+    params: FairValueParams, state: EngineState, events: list[Event], clock: SimClock
+) -> tuple[list[OrderIntent], Engine]:
+    """Feed ``events`` to an engine running fair_value (protections included), moving the clock
+    to each event's time when it lies ahead; the intents the last event produced."""
+    engine = Engine(clock, state=state, run_id="r")
+    engine.add_strategy(FairValue(params, strategy_id="fv"))
+    out: list[OrderIntent] = []
+    for ev in events:
+        if ev.ts > clock.now():
+            clock.advance_to(ev.ts)
+        out = engine.handle(ev)
+    return unstamped(out), engine
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_fair_value_table(case: Case) -> None:
     params = FairValueParams.model_validate({"fair": {"m1": ["0.5", "0.5"]}, **case.params})
@@ -178,9 +209,27 @@ def test_fair_value_table(case: Case) -> None:
         state.set_position("m1", outcome, shares, cost)
     if case.pending:
         state.add_pending(buy(1))
-    for ev in case.events:
-        state.apply(ev)
-    assert decide(state, case.events[-1], params, case.now, "fv") == case.expected
+    out, engine = through_engine(params, state, case.events, SimClock(case.now))
+    assert out == case.expected
+    # the pure decide, filtered by the protections' pure admits, says the same
+    guard = engine.protections["fv"]
+    last = case.events[-1]
+    pure = decide(state, last, params, case.now, "fv")
+    book = guard.book
+    cfg = guard.config
+    assert [i for i in pure if admits(book.get(i.market_id), i, cfg, case.now)] == case.expected
+
+
+def test_decide_is_pure_and_the_strategy_keeps_no_state() -> None:
+    """No on_event override, nothing on the instance beyond the base class's attributes."""
+    assert FairValue.on_event is Strategy.on_event
+    s = FairValue(FairValueParams(fair={"m1": ["0.5", "0.5"]}), strategy_id="fv")
+    assert set(vars(s)) == {"params", "strategy_id", "markets"}
+    state = _state()
+    before = (dict(state.positions), dict(state.pending), list(state.denials))
+    first = s.decide(state, snap(), s.params, NOW)
+    assert first == s.decide(state, snap(), s.params, NOW) == [buy(25 * U)]
+    assert (dict(state.positions), dict(state.pending), list(state.denials)) == before
 
 
 @pytest.mark.parametrize("held", [2 * WAD, 7 * WAD + 1, 20 * WAD, 99 * WAD, 164 * WAD, 10**21])
@@ -330,39 +379,56 @@ BACK_OFF_CASES = [
 
 @pytest.mark.parametrize("case", BACK_OFF_CASES, ids=[c.name for c in BACK_OFF_CASES])
 def test_back_off_table(case: BackOffCase) -> None:
-    """Pure fold + decide, and the strategy the engine drives, give the same exact intents."""
+    """Pure fold + decide + admits, and the engine driving the strategy, give the same intents."""
     params = FairValueParams.model_validate({"fair": {"m1": ["0.5", "0.5"]}, **case.params})
     state = EngineState()
     for outcome, (shares, cost) in case.positions.items():
         state.set_position("m1", outcome, shares, cost)
     state.apply(snap())
-    clock = SimClock(NOW)
-    strategy = FairValue(params, strategy_id="fv")
-    ctx = StrategyContext(state, clock, "fv", None)
-    book = NO_BACK_OFF
+    out, engine = through_engine(params, state, case.events, SimClock(NOW))
+    cfg = FairValue.effective_protections(params)
+    book = EMPTY_BOOK
     for ev in case.events:
-        clock.advance_to(ev.ts)
-        state.apply(ev)
-        book = back_off_after(book, ev, "fv", params)
-        out = strategy.on_event(ev, ctx)
+        book = fold(book, ev, "fv", cfg)
     last = case.events[-1]
-    assert decide(state, last, params, last.ts, "fv", book) == case.expected
-    assert out == case.expected and strategy.back_offs == book
+    pure = decide(state, last, params, last.ts, "fv")
+    assert [i for i in pure if admits(book.get("m1"), i, cfg, last.ts)] == case.expected
+    assert out == case.expected and engine.protections["fv"].book == book
 
 
 def test_back_off_records() -> None:
-    p = FairValueParams(backoff_base_s=10, backoff_factor=3, backoff_max_s=50)
-    book = NO_BACK_OFF
+    p = ProtectionsConfig(backoff=BackOffConfig(base_s=10, factor=3, max_s=50))
+    book = EMPTY_BOOK
     for ts in (100.0, 110.0, 140.0):
-        book = back_off_after(book, denied(ts), "fv", p)
-    assert book == {"m1": BackOff(3, 140.0 + 50)}  # 10, 30, then 90 capped at 50
-    assert back_off_after(book, denied(150, "STALE_DATA"), "fv", p) is book
+        book = fold(book, denied(ts), "fv", p)
+    # 10, 30, then 90 capped at 50
+    assert book == {"m1": MarketGuard(cap_denials=3, no_buy_until=140.0 + 50)}
+    assert fold(book, denied(150, "STALE_DATA"), "fv", p) is book
     many = book
     for i in range(200):  # a long run stays finite
-        many = back_off_after(many, denied(200.0 + i), "fv", p)
-    assert many["m1"] == BackOff(203, 399.0 + 50)
+        many = fold(many, denied(200.0 + i), "fv", p)
+    assert many["m1"] == MarketGuard(cap_denials=203, no_buy_until=399.0 + 50)
 
 
 def test_back_off_params_checked() -> None:
     with pytest.raises(ValueError, match="backoff_max_s"):
         FairValueParams(backoff_base_s=60, backoff_max_s=30)
+    with pytest.raises(ValueError, match="max_s"):  # one alias alone, against the default
+        FairValue.effective_protections(FairValueParams(backoff_base_s=700))
+
+
+def test_deprecated_params_set_the_protections() -> None:
+    """cooldown_s / backoff_* in params still work (configs written before protections)."""
+    assert FairValue.effective_protections(FairValueParams()) == ProtectionsConfig.model_validate(
+        {"cooldown": {"seconds": 5}, "backoff": {"base_s": 10, "factor": 2, "max_s": 600}}
+    )
+    p = FairValueParams(cooldown_s=0.5, backoff_base_s=0, backoff_factor=3, backoff_max_s=60)
+    got = FairValue.effective_protections(p)
+    assert got.cooldown.seconds == 0.5
+    assert (got.backoff.base_s, got.backoff.factor, got.backoff.max_s) == (0, 3, 60)
+    yaml_block = ProtectionsConfig.model_validate({"backoff": {"max_s": 30}})
+    got = FairValue.effective_protections(FairValueParams(cooldown_s=1), yaml_block)
+    assert (got.cooldown.seconds, got.backoff.base_s, got.backoff.max_s) == (1, 10, 30)
+    both = ProtectionsConfig.model_validate({"cooldown": {"seconds": 2}})
+    with pytest.raises(ValueError, match=r"cooldown_s .* protections\.cooldown\.seconds"):
+        FairValue.effective_protections(FairValueParams(cooldown_s=1), both)
