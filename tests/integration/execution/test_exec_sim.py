@@ -27,7 +27,7 @@ from kashbot.execution.router import OrderRouter
 from kashbot.money import USDC_ONE
 from kashbot.risk.gate import Approval, Denial, Reason, RiskGate
 from kashbot.risk.limits import Limits
-from kashbot.risk.vtime import LoopClock, run_virtual
+from kashbot.vtime import LoopClock, run_virtual
 from kashbot.sim.embedded import SimHandle, run_sim
 from kashbot.store.store import ACCEPTED, Store
 

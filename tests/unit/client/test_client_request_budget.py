@@ -15,7 +15,7 @@ from kashbot.client.request_budget import (
     safe_burst,
     tier_requests_per_min,
 )
-from kashbot.risk.vtime import run_virtual
+from kashbot.vtime import run_virtual
 
 
 def max_in_window(times: list[float], window: float = 60.0) -> int:
