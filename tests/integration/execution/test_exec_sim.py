@@ -27,9 +27,9 @@ from kashbot.execution.router import OrderRouter
 from kashbot.money import USDC_ONE
 from kashbot.risk.gate import Approval, Denial, Reason, RiskGate
 from kashbot.risk.limits import Limits
-from kashbot.vtime import LoopClock, run_virtual
 from kashbot.sim.embedded import SimHandle, run_sim
 from kashbot.store.store import ACCEPTED, Store
+from kashbot.vtime import LoopClock, run_virtual
 
 U = USDC_ONE
 MARKET = "610464bf-ef0e-4a59-8144-c69601eef85e"
