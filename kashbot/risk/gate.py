@@ -51,12 +51,13 @@ from kashbot.events import (
     TradingState,
     TradingStateChanged,
 )
-from kashbot.lifecycle import Lifecycle, Phase, phase_at
+from kashbot.lifecycle import Phase
 from kashbot.money import Atomic, usdc_str
 from kashbot.risk.approval import Approval, mint, reservation_for
 from kashbot.risk.exposure import Exposure
 from kashbot.risk.ledger import SpendEntry, SpendLedger
 from kashbot.risk.limits import Limits
+from kashbot.risk.markets import MarketFlags
 from kashbot.risk.rules import (
     Denial,
     Reason,
@@ -112,9 +113,7 @@ class RiskGate:
         self._halt_until: float | None = None
         self._resume_to = TradingState.ACTIVE
         self._failures = 0
-        self._stale: set[str] = set()
-        self._untradeable: dict[str, float] = {}  # market -> when the venue refused it
-        self._lifecycles: dict[str, Lifecycle] = {}  # what the venue last said, per market
+        self.markets = MarketFlags()  # stale, refused by the venue, lifecycle
         self._known: dict[str, None] = {}  # a dict for its read-only keys() view
         self.exposure = Exposure()  # settled (a portfolio) + in flight, per market
         self._issued: dict[str, Approval] = {}  # reservation id -> the open Approval minted
@@ -170,38 +169,25 @@ class RiskGate:
             self._set_state(self._resume_to, "platform halt window passed")
 
     def mark_stale(self, market_id: str) -> None:
-        self._stale.add(market_id)
+        self.markets.stale.add(market_id)
 
     def mark_fresh(self, market_id: str) -> None:
-        self._stale.discard(market_id)
+        self.markets.stale.discard(market_id)
 
     def mark_untradeable(self, market_id: str) -> None:
-        self._untradeable[market_id] = self.clock.now()
+        self.markets.untradeable[market_id] = self.clock.now()
 
     def mark_tradeable(self, market_id: str) -> None:
-        self._untradeable.pop(market_id, None)
+        self.markets.untradeable.pop(market_id, None)
 
     def observe_market(self, snap: MarketSnapshot) -> None:
-        """The venue's word on a market's life: kept for ``evaluate``; a market the venue refused
-        is tradeable again once a snapshot taken after the refusal says it trades (OPEN)."""
-        lc = Lifecycle(snap.status, snap.freeze_at, snap.resolution_state, snap.winning_outcomes)
-        self._lifecycles[snap.market_id] = lc
-        marked = self._untradeable.get(snap.market_id)
-        if (
-            marked is not None
-            and snap.ts > marked
-            and phase_at(lc, snap.ts, self.limits.freeze_margin_s) is Phase.OPEN
-        ):
-            self.mark_tradeable(snap.market_id)
-            log.info("market_tradeable_again", market_id=snap.market_id)
+        """The venue's word on a market's life (a refused market recovers on a later OPEN)."""
+        self.markets.observe(snap, self.limits.freeze_margin_s)
 
     def phase(self, market_id: str, now: float | None = None) -> Phase:
         """The market's lifecycle phase as the gate judges it (UNKNOWN: never told)."""
-        lc = self._lifecycles.get(market_id)
-        if lc is None:
-            return Phase.UNKNOWN
         t = self.clock.now() if now is None else now
-        return phase_at(lc, t, self.limits.freeze_margin_s)
+        return self.markets.phase(market_id, t, self.limits.freeze_margin_s)
 
     # ---- exposure and intents known from the store / venue -----------------------------------
 
@@ -272,11 +258,11 @@ class RiskGate:
             daily_used=self.ledger.used(now),
             market_exposure=self.exposure.by_market(),
             total_exposure=self.total_exposure(),
-            stale_markets=frozenset(self._stale),
-            untradeable_markets=frozenset(self._untradeable),
+            stale_markets=frozenset(self.markets.stale),
+            untradeable_markets=frozenset(self.markets.untradeable),
             known_intents=self._known.keys(),  # a view: copying grew with every intent
             now=now,
-            lifecycles=self._lifecycles,  # read within the same synchronous ``check``
+            lifecycles=self.markets.view(),  # read within the same synchronous ``check``
         )
 
     # ---- the door ----------------------------------------------------------------------------
