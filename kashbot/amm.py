@@ -342,3 +342,26 @@ def redemption(pool: Pool, winners: tuple[int, ...], tokens: Wad) -> Atomic:
     """USDC paid for ``tokens`` of a winning outcome: ``R * tokens / total winning supply``."""
     total = sum(pool.supplies[w] for w in winners)
     return pool.reserve * tokens // total // ATOMIC_TO_WAD
+
+
+def cancellation_refund(pool: Pool, outcome: int, tokens: Wad) -> Atomic:
+    """USDC refunded for ``tokens`` of ``outcome`` when the market is cancelled: each token at its
+    outcome's marginal price in the pool snapshotted at cancellation (refunds sum to ``R``)."""
+    pool.check_outcome(outcome)
+    price = marginal_price(pool, outcome)
+    return tokens * price // WAD // ATOMIC_TO_WAD
+
+
+def settlement_payout(
+    pool: Pool, outcome: int, tokens: Wad, *, winners: tuple[int, ...], cancelled: bool
+) -> Atomic:
+    """What a position redeems for (§13): a refund if cancelled, ``R × tokens / winning supply``
+    for a winner, 0 for a loser. No redemption fee."""
+    pool.check_outcome(outcome)
+    if tokens <= 0:
+        return 0
+    if cancelled:
+        return cancellation_refund(pool, outcome, tokens)
+    if outcome not in winners:
+        return 0
+    return redemption(pool, winners, tokens)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from kashbot.amm import Pool
+from kashbot.amm import AmmError, Fees, Pool
 from kashbot.money import Atomic, Wad
 
 
@@ -32,14 +32,37 @@ class Event:
 
 @dataclass(frozen=True, slots=True)
 class MarketSnapshot(Event):
-    """A market's full state (from polling, a stream snapshot, or a replay)."""
+    """A market's full state (from polling, a stream snapshot, or a replay).
+
+    The lifecycle fields (``kashbot.lifecycle``) default to "not said"; the positional order of
+    the first seven fields is kept for callers that build snapshots positionally.
+    """
 
     market_id: str
-    status: str  # UNSEEDED | ACTIVE | RESOLVED (| ABANDONED)
+    status: str  # UNSEEDED | ACTIVE | RESOLVED | ABANDONED (open set)
     probabilities: tuple[Wad, ...]  # q_i per outcome, sum 1e18
     pool: Pool | None = None  # known to the simulator/backtester; None from the real REST API
     freeze_at: float | None = None
     labels: tuple[str, ...] = ()
+    expires_at: float | None = None  # the on-chain resolve time
+    resolution_state: str | None = None  # resolving|proposed|settling|resolved|cancelled
+    winning_outcomes: tuple[int, ...] = ()  # once resolved and known (kashbot.lifecycle)
+    chain_ref: str | None = None  # solana:mainnet-beta, evm:8453, ... (open set)
+    # the market's own fees where the venue publishes them (None: not published)
+    protocol_fee_bps: int | None = None
+    sell_fee_bps: int | None = None
+
+    def fees(self, default: Fees) -> Fees | None:
+        """The published fees over ``default`` (None: nothing published, or out of range)."""
+        if self.protocol_fee_bps is None and self.sell_fee_bps is None:
+            return None
+        try:
+            return Fees(
+                default.protocol_bps if self.protocol_fee_bps is None else self.protocol_fee_bps,
+                default.amm_sell_bps if self.sell_fee_bps is None else self.sell_fee_bps,
+            )
+        except AmmError:
+            return None  # nonsense on the wire: keep trading on the default, not on it
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +140,21 @@ class PositionSync(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class PositionRedeemed(Event):
+    """A settled position left the book: claimed (``POST /v1/redemptions`` accepted), refunded,
+    or closed without a request because it pays 0. ``payout`` is the engine's expected payout
+    (the AMM's redemption formula; the venue pays asynchronously and reports no amount)."""
+
+    market_id: str
+    outcome: int
+    shares: Wad
+    payout: Atomic
+    kind: str  # resolved | cancelled | lost (paid 0, no request) | written_off
+    redemption_id: str | None = None
+    last: bool = False  # no other position of ours is left in the market
+
+
+@dataclass(frozen=True, slots=True)
 class Timer(Event):
     name: str
     strategy: str | None = None  # the strategy that declared it; None = every Timer handler
@@ -184,6 +222,7 @@ AnyEvent = (
     | FairValueUpdate
     | TradeUpdate
     | PositionSync
+    | PositionRedeemed
     | Timer
     | StaleData
     | DataFresh

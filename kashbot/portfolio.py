@@ -9,7 +9,10 @@ still at risk. Every rule of the book is here, once:
 * a sell burns at most the shares held and releases ``cost * sold // shares`` (average cost); its
   realised PnL is the proceeds minus that cost;
 * a venue ``PositionSync`` overrides a holding with the venue's numbers (the venue is the truth
-  for inventory: Kash reports no token count for a sell).
+  for inventory: Kash reports no token count for a sell);
+* a redemption (``redeem``, ``settle_market``) closes a settled market's holding at its payout:
+  the whole cost basis is released, the payout is cash, the difference is realised PnL (also
+  tallied apart in ``redeemed``), and the market's exposure goes with its last holding.
 
 Exposure is kept beside the holdings, not summed from them, because the gate moves it on its own
 clock: a buy counts from the moment the venue completes it (before its fill event reaches the
@@ -51,12 +54,13 @@ class Sale:
 class Portfolio:
     """Holdings per (market, outcome), cash, realised PnL and exposure per market."""
 
-    __slots__ = ("_exposure", "cash", "holdings", "realized")
+    __slots__ = ("_exposure", "cash", "holdings", "realized", "redeemed")
 
     def __init__(self, cash: Atomic = 0) -> None:
         self.holdings: dict[PositionKey, Holding] = {}
         self.cash: Atomic = cash  # starting cash, minus buys, plus sale proceeds
-        self.realized: Atomic = 0  # sale proceeds minus the cost basis they released
+        self.realized: Atomic = 0  # sale and redemption proceeds minus the cost basis released
+        self.redeemed: Atomic = 0  # the part of ``realized`` that redemptions realised
         self._exposure: dict[str, Atomic] = {}
 
     # ---- holdings ----------------------------------------------------------------------------
@@ -122,6 +126,31 @@ class Portfolio:
         before = self.holdings.get(key)
         self.holdings[key] = Holding(max(0, shares), max(0, cost))
         return before
+
+    def redeem(self, market_id: str, outcome: int, payout: Atomic, *, last: bool = False) -> Atomic:
+        """A settled holding paid ``payout`` (0 for a loser) and leaves the book; its PnL.
+
+        Its cost basis comes off the market's exposure; with ``last`` (no other holding of ours
+        left in the market, which a book holding only market totals cannot tell) the market's
+        exposure is dropped whole.
+        """
+        held = self.holdings.pop((market_id, outcome), None) or Holding()
+        self.cash += payout
+        pnl = payout - held.cost
+        self.realized += pnl
+        self.redeemed += pnl
+        self.unexpose(market_id, held.cost)
+        if last or not any(m == market_id for m, _ in self.holdings):
+            self._exposure.pop(market_id, None)
+        return pnl
+
+    def settle_market(self, market_id: str, payouts: Mapping[int, Atomic]) -> Atomic:
+        """Every holding of a settled market redeemed at ``payouts[outcome]`` (missing: 0); the
+        market's exposure is zero afterwards. Returns the PnL realised."""
+        outcomes = sorted(o for m, o in self.holdings if m == market_id)
+        pnl = sum(self.redeem(market_id, o, payouts.get(o, 0)) for o in outcomes)
+        self._exposure.pop(market_id, None)
+        return pnl
 
     # ---- exposure (cost basis at risk, per market) ---------------------------------------------
 

@@ -15,6 +15,7 @@ import aiohttp
 from pydantic import BaseModel, ValidationError
 
 from kashbot.client.config import DEFAULT_API_VERSION, ClientSettings, resolve_settings
+from kashbot.client.deprecation import DeprecationNotice
 from kashbot.client.errors import KashResponseError
 from kashbot.client.models import Page
 from kashbot.client.pagination import parse_page
@@ -105,6 +106,21 @@ class ClientBase:
     def server_api_version(self) -> str | None:
         """Version the server reported (``X-Kash-Api-Version`` or ``X-API-Version``)."""
         return self._transport.server_api_version
+
+    @property
+    def deprecation(self) -> DeprecationNotice | None:
+        """The first ``Deprecation``/``Sunset``/sunset-link notice the server sent (logged once)."""
+        return self._transport.deprecation
+
+    @property
+    def deprecation_notices(self) -> int:
+        """Responses that carried a deprecation notice (a counter for the metrics)."""
+        return self._transport.deprecation_notices
+
+    @property
+    def api_version(self) -> str | None:
+        """The ``X-Kash-Api-Version`` this client pins (None: the server's default)."""
+        return self._transport.api_version
 
     # --- response unwrapping --------------------------------------------------------------
 

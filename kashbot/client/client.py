@@ -361,9 +361,12 @@ class KashClient(ClientBase):
 
     # --- redemptions, health ------------------------------------------------------------------
 
-    async def create_redemption(self, market_id: str, outcome_index: int) -> Redemption:
-        """Claim a settled position. Naturally idempotent server-side, and sent with an
-        Idempotency-Key, so retries are safe."""
+    async def create_redemption(
+        self, market_id: str, outcome_index: int, *, idempotency_key: str | None = None
+    ) -> Redemption:
+        """Claim a settled position. Idempotent per position server-side (a second request for
+        the same position answers 200 with ``idempotent``), and sent with an Idempotency-Key
+        (``idempotency_key``, e.g. the one persisted before a crash; a fresh one otherwise)."""
         request = RedemptionRequest(market_id=market_id, outcome_index=outcome_index)
         route = "POST /v1/redemptions"
         resp = await self._transport.request(
@@ -371,7 +374,7 @@ class KashClient(ClientBase):
             "/redemptions",
             route=route,
             body=encode_body(request.wire()),
-            idempotency_key=str(uuid.uuid4()),
+            idempotency_key=check_idempotency_key(idempotency_key or str(uuid.uuid4())),
         )
         redemption = self._one(resp, "redemption", Redemption, route)
         meta = resp.body.get("_meta") if isinstance(resp.body, dict) else None

@@ -17,7 +17,7 @@ PRODUCTION_BASE_URL = "https://api.kash.bot/v1"
 STAGING_BASE_URL = "https://api-staging.kash.bot/v1"
 ENV_API_KEY = "KASH_API_KEY"
 ENV_BASE_URL = "KASH_BASE_URL"
-DEFAULT_API_VERSION = "2026-04-29"
+DEFAULT_API_VERSION = "2026-08-19"  # lists and serves Solana markets (kash-today §3)
 
 
 class KashConfigError(ValueError):

@@ -16,6 +16,7 @@ class KashError(Exception):
 
     default_code: ClassVar[str | None] = None
     retryable: bool = False
+    api_version: str | None = None  # the X-Kash-Api-Version the request pinned (transport sets it)
 
     def __init__(
         self,

@@ -92,8 +92,10 @@ __all__ = [
     "OutcomeIndexInvalid",
     "OutcomeUnknownError",
     "PlatformHalt",
+    "PositionNotClaimable",
     "RateLimitExceeded",
     "RateLimitUnavailable",
+    "RedemptionsNotEnabled",
     "ReducesOnly",
     "RequestDeadlineExceeded",
     "RequestSignatureInvalid",
@@ -232,6 +234,20 @@ class SmartAccountNotProvisioned(KashConflictError):
     default_code = "SMART_ACCOUNT_NOT_PROVISIONED"
 
 
+class PositionNotClaimable(KashConflictError):
+    """409 on a redemption: market unsettled, outcome lost, already redeemed, or an earlier
+    redemption of this position FAILED (the slot stays held; only support can clear it).
+    ``detail`` says which. Never retried."""
+
+    default_code = "POSITION_NOT_CLAIMABLE"
+
+
+class RedemptionsNotEnabled(KashNotFoundError):
+    """Self-service redemption is switched off (404 inferred from the SDK's class)."""
+
+    default_code = "REDEMPTIONS_NOT_ENABLED"
+
+
 class WalletDelegationNotEnabled(KashConflictError, HaltsTrading):
     """A human must re-enable the delegation; halt trading."""
 
@@ -263,7 +279,9 @@ class ConfirmationExpired(KashConflictError, TradeConfirmationError):
     default_code = "CONFIRMATION_EXPIRED"
 
 
-class ApiVersionUnsupported(KashGoneError):
+class ApiVersionUnsupported(KashGoneError, HaltsTrading):
+    """The pinned ``X-Kash-Api-Version`` is not served (any more): nothing works until it moves."""
+
     default_code = "API_VERSION_UNSUPPORTED"
 
     @property
@@ -358,6 +376,8 @@ ERROR_CLASSES: dict[str, type[KashError]] = {
         InsufficientBalance,
         MarketNotTradeable,
         SmartAccountNotProvisioned,
+        PositionNotClaimable,
+        RedemptionsNotEnabled,
         WalletDelegationNotEnabled,
         TradeNotAwaitingConfirmation,
         ConfirmationTokenInvalid,

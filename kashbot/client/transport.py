@@ -22,6 +22,7 @@ import aiohttp
 
 from kashbot import __version__ as _kashbot_version
 from kashbot.client.config import ApiKey
+from kashbot.client.deprecation import DeprecationNotice, notice_from_headers
 from kashbot.client.errors import (
     KashError,
     KashNetworkError,
@@ -121,7 +122,8 @@ class Transport:
         self._etag_cache_size = etag_cache_size
         self.rate_limit: RateLimitState | None = None
         self.server_api_version: str | None = None
-        self._deprecated: set[str] = set()  # routes already warned about (warn once each)
+        self.deprecation: DeprecationNotice | None = None  # the first notice (logged once)
+        self.deprecation_notices = 0  # responses that carried one (a metric)
 
     def __repr__(self) -> str:
         return f"Transport(base_url={self.base_url!r}, api_key={self._key!r})"
@@ -296,12 +298,11 @@ class Transport:
             if method == "GET" and etag:
                 self._remember(url, etag, parsed)
             return Response(status, resp_headers, parsed, request_id)
-        raise error_from_problem(
-            status,
-            problem,
-            request_id=request_id,
-            retry_after=state.retry_after_s,
+        error = error_from_problem(
+            status, problem, request_id=request_id, retry_after=state.retry_after_s
         )
+        error.api_version = self.api_version  # so a version/chain refusal can name the pin
+        raise error
 
     async def _exchange(
         self, method: str, url: str, route: str, body: bytes | None, headers: dict[str, str]
@@ -351,11 +352,12 @@ class Transport:
             resp_headers.get("X-Request-Id"),
             state.remaining,
         )
-        if resp_headers.get("Deprecation", "").lower() == "true" and route not in self._deprecated:
-            self._deprecated.add(route)
-            log.warning(
-                "kash route %s is deprecated (Sunset: %s)", route, resp_headers.get("Sunset")
-            )
+        notice = notice_from_headers(resp_headers, pinned=self.api_version, route=route)
+        if notice is not None:
+            self.deprecation_notices += 1
+            if self.deprecation is None:
+                self.deprecation = notice
+                log.warning("%s", notice.message())
         return state
 
     def _remember(self, url: str, etag: str, body: Any) -> None:

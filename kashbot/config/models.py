@@ -50,7 +50,7 @@ class VenueConfig(_Model):
     base_url: str | None = None
     api_key: SecretStr | None = None
     api_key_file: Path | None = None
-    api_version: str | None = "2026-04-29"
+    api_version: str | None = "2026-08-19"
     sign_requests: bool = False
     timeout_s: float = Field(30.0, gt=0)
     max_retries: int = Field(3, ge=0, le=10)

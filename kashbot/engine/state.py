@@ -18,6 +18,7 @@ wasted work; other sources get the same result, computed when the pool or chance
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from kashbot import amm
@@ -29,6 +30,7 @@ from kashbot.events import (
     FairValueUpdate,
     MarketSnapshot,
     OrderIntent,
+    PositionRedeemed,
     PositionSync,
     PredictionSeen,
     PriceChange,
@@ -39,6 +41,7 @@ from kashbot.events import (
     TradingState,
     TradingStateChanged,
 )
+from kashbot.lifecycle import DEFAULT_FREEZE_MARGIN_S, Lifecycle, Phase, phase_at
 from kashbot.money import Atomic, Wad
 from kashbot.portfolio import Holding, Portfolio, PositionKey
 from kashbot.valuation import Fill  # the backtest's fills are the same type
@@ -60,6 +63,12 @@ class MarketView:
     fair: tuple[Wad, ...] | None = None
     labels: tuple[str, ...] = ()
     freeze_at: float | None = None
+    expires_at: float | None = None
+    resolution_state: str | None = None
+    winning_outcomes: tuple[int, ...] = ()
+    chain_ref: str | None = None
+    venue_fees: amm.Fees | None = None  # the market's own fees, as the venue published them
+    last_pool: Pool | None = None  # the last pool seen (kept for a cancellation's refund prices)
     stale_sources: set[str] = field(default_factory=set)  # sources stale about this market
     dead_sources: set[str] = field(default_factory=set)  # shared: sources stale as a whole
     fees: amm.Fees = amm.DEFAULT_FEES
@@ -89,6 +98,16 @@ class MarketView:
         """An observed pool supersedes every trade still waiting to be replayed."""
         self._lag.clear()
         self._pool = value
+        if value is not None:
+            self.last_pool = value
+
+    @property
+    def lifecycle(self) -> Lifecycle:
+        return Lifecycle(self.status, self.freeze_at, self.resolution_state, self.winning_outcomes)
+
+    def phase(self, now: float, freeze_margin_s: float = DEFAULT_FREEZE_MARGIN_S) -> Phase:
+        """Where the market is in its life at ``now`` (:func:`kashbot.lifecycle.phase_at`)."""
+        return phase_at(self.lifecycle, now, freeze_margin_s)
 
     @property
     def updated_ts(self) -> float:
@@ -105,9 +124,10 @@ class MarketView:
         return bool(self.stale_sources or self.dead_sources)
 
     def tradeable(self, now: float) -> bool:
-        """ACTIVE, fresh, with known chances, and not past its freeze time."""
+        """ACTIVE, not resolving, fresh, with known chances, and not past its freeze time."""
         return (
             self.status == "ACTIVE"
+            and self.resolution_state is None
             and not self.stale_sources
             and not self.dead_sources
             and bool(self.probabilities)
@@ -166,8 +186,14 @@ def _drop_pool_if_off(view: MarketView) -> None:
 class EngineState:
     """Markets, positions, pending intents and the trading state, fed by events."""
 
-    def __init__(self, fees: amm.Fees = amm.DEFAULT_FEES) -> None:
+    def __init__(
+        self,
+        fees: amm.Fees = amm.DEFAULT_FEES,
+        fee_overrides: Mapping[str, amm.Fees] | None = None,
+    ) -> None:
         self.fees = fees
+        # per-market fees from config: they beat the venue's published fees and the default
+        self.fee_overrides: dict[str, amm.Fees] = dict(fee_overrides or {})
         self.markets: dict[str, MarketView] = {}
         self.portfolio = Portfolio()
         self.pending: dict[str, OrderIntent] = {}  # intent_id -> intent, until terminal/denied
@@ -182,13 +208,29 @@ class EngineState:
         self._replayed_order: deque[str] = deque()
         self._dead_sources: set[str] = set()  # whole-source staleness (market_id None)
         self.max_denials = 50
+        self.redemptions: list[PositionRedeemed] = []  # positions closed at settlement
+
+    def _apply_lifecycle(self, view: MarketView, ev: MarketSnapshot) -> None:
+        """The snapshot's lifecycle, chain and fees (fees: config override > venue > default)."""
+        view.expires_at = ev.expires_at
+        view.resolution_state = ev.resolution_state
+        if ev.winning_outcomes:
+            view.winning_outcomes = ev.winning_outcomes
+        if ev.chain_ref is not None:
+            view.chain_ref = ev.chain_ref
+        published = ev.fees(self.fees)
+        if published is not None:
+            view.venue_fees = published
+            if view.market_id not in self.fee_overrides:
+                view.fees = published  # the lag was replayed (or superseded) above
 
     # ---- reads -------------------------------------------------------------------------------
 
     def market(self, market_id: str) -> MarketView:
         view = self.markets.get(market_id)
         if view is None:
-            view = self.markets[market_id] = MarketView(market_id, fees=self.fees)
+            fees = self.fee_overrides.get(market_id, self.fees)
+            view = self.markets[market_id] = MarketView(market_id, fees=fees)
             view.dead_sources = self._dead_sources
         return view
 
@@ -255,6 +297,7 @@ class EngineState:
             view.freeze_at = event.freeze_at
             if event.labels:
                 view.labels = event.labels
+            self._apply_lifecycle(view, event)
             view.updated_ts = event.ts
         elif kind is PredictionSeen:
             assert isinstance(event, PredictionSeen)
@@ -268,6 +311,10 @@ class EngineState:
         elif kind is PositionSync:
             assert isinstance(event, PositionSync)
             self._sync_position(event)
+        elif kind is PositionRedeemed:
+            assert isinstance(event, PositionRedeemed)
+            self.portfolio.redeem(event.market_id, event.outcome, event.payout, last=event.last)
+            self.redemptions.append(event)
         elif kind is RiskDenied:
             assert isinstance(event, RiskDenied)
             self.pending.pop(event.intent_id, None)

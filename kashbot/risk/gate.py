@@ -38,19 +38,26 @@ from kashbot.client.errors import (
     error_class,
 )
 from kashbot.clock import Clock, WallClock
+from kashbot.engine.venue_checks import pin_halt_reason
 from kashbot.events import (
     Event,
+    MarketSnapshot,
     OrderIntent,
+    PositionRedeemed,
+    PositionSync,
     RiskDenied,
     Side,
+    TradeUpdate,
     TradingState,
     TradingStateChanged,
 )
+from kashbot.lifecycle import Phase
 from kashbot.money import Atomic, usdc_str
 from kashbot.risk.approval import Approval, mint, reservation_for
 from kashbot.risk.exposure import Exposure
 from kashbot.risk.ledger import SpendEntry, SpendLedger
 from kashbot.risk.limits import Limits
+from kashbot.risk.markets import MarketFlags
 from kashbot.risk.rules import (
     Denial,
     Reason,
@@ -61,6 +68,7 @@ from kashbot.risk.rules import (
 )
 
 __all__ = [
+    "GATE_EVENTS",
     "Approval",
     "Decision",
     "Denial",
@@ -76,6 +84,9 @@ __all__ = [
 log = structlog.get_logger("kashbot.risk")
 
 Decision = Approval | Denial
+
+# What ``RiskGate.observe`` must hear: the engine subscribes it to each (``attach_risk``).
+GATE_EVENTS: tuple[type[Event], ...] = (TradeUpdate, PositionSync, MarketSnapshot, PositionRedeemed)
 
 
 class RiskGate:
@@ -102,8 +113,7 @@ class RiskGate:
         self._halt_until: float | None = None
         self._resume_to = TradingState.ACTIVE
         self._failures = 0
-        self._stale: set[str] = set()
-        self._untradeable: set[str] = set()
+        self.markets = MarketFlags()  # stale, refused by the venue, lifecycle
         self._known: dict[str, None] = {}  # a dict for its read-only keys() view
         self.exposure = Exposure()  # settled (a portfolio) + in flight, per market
         self._issued: dict[str, Approval] = {}  # reservation id -> the open Approval minted
@@ -159,16 +169,25 @@ class RiskGate:
             self._set_state(self._resume_to, "platform halt window passed")
 
     def mark_stale(self, market_id: str) -> None:
-        self._stale.add(market_id)
+        self.markets.stale.add(market_id)
 
     def mark_fresh(self, market_id: str) -> None:
-        self._stale.discard(market_id)
+        self.markets.stale.discard(market_id)
 
     def mark_untradeable(self, market_id: str) -> None:
-        self._untradeable.add(market_id)
+        self.markets.untradeable[market_id] = self.clock.now()
 
     def mark_tradeable(self, market_id: str) -> None:
-        self._untradeable.discard(market_id)
+        self.markets.untradeable.pop(market_id, None)
+
+    def observe_market(self, snap: MarketSnapshot) -> None:
+        """The venue's word on a market's life (a refused market recovers on a later OPEN)."""
+        self.markets.observe(snap, self.limits.freeze_margin_s)
+
+    def phase(self, market_id: str, now: float | None = None) -> Phase:
+        """The market's lifecycle phase as the gate judges it (UNKNOWN: never told)."""
+        t = self.clock.now() if now is None else now
+        return self.markets.phase(market_id, t, self.limits.freeze_margin_s)
 
     # ---- exposure and intents known from the store / venue -----------------------------------
 
@@ -239,9 +258,11 @@ class RiskGate:
             daily_used=self.ledger.used(now),
             market_exposure=self.exposure.by_market(),
             total_exposure=self.total_exposure(),
-            stale_markets=frozenset(self._stale),
-            untradeable_markets=frozenset(self._untradeable),
+            stale_markets=frozenset(self.markets.stale),
+            untradeable_markets=frozenset(self.markets.untradeable),
             known_intents=self._known.keys(),  # a view: copying grew with every intent
+            now=now,
+            lifecycles=self.markets.view(),  # read within the same synchronous ``check``
         )
 
     # ---- the door ----------------------------------------------------------------------------
@@ -347,8 +368,15 @@ class RiskGate:
         self.exposure.settle(reservation_id, side=side, amount=amount, completed=completed)
 
     def observe(self, event: Event) -> None:
-        """Follow our positions (subscribe to ``TradeUpdate`` and ``PositionSync``)."""
-        self.exposure.observe(event)
+        """Follow our positions and the markets' lifecycle: subscribe to every type in
+        :data:`GATE_EVENTS` (``TradeUpdate``, ``PositionSync``, ``MarketSnapshot``,
+        ``PositionRedeemed``)."""
+        if isinstance(event, MarketSnapshot):
+            self.observe_market(event)
+        elif isinstance(event, PositionRedeemed):
+            self.exposure.book.redeem(event.market_id, event.outcome, event.payout, last=event.last)
+        else:
+            self.exposure.observe(event)
 
     def record_success(self) -> None:
         self._failures = 0
@@ -367,6 +395,10 @@ class RiskGate:
                 retry_after = error.retry_after
         else:
             code, kind = error, error_class(error)
+        pinned = pin_halt_reason(error) if isinstance(error, KashError) else None
+        if pinned is not None:
+            self.halt(pinned)
+            return
         if kind is not None and issubclass(kind, HaltsTrading):
             until = None
             if issubclass(kind, PlatformHalt):
@@ -381,15 +413,20 @@ class RiskGate:
             self.halt(f"{self._failures} consecutive order failures (last {code})")
 
     def note_error(self, error: KashError) -> None:
-        """An error seen outside a send (a replay, a confirm): only a halting one counts."""
-        if isinstance(error, HaltsTrading):
+        """An error seen outside a send (a replay, a confirm, a market or quote poll): only a
+        halting one counts; a wrong API version pin (``CHAIN_NOT_SUPPORTED``,
+        ``API_VERSION_UNSUPPORTED``) halts with a reason naming the pin."""
+        if isinstance(error, HaltsTrading) or pin_halt_reason(error) is not None:
             self.record_failure(error)
 
     def refused(self, intent: OrderIntent, error: KashError) -> Reason:
         """The venue refused the intent's trade (nothing was created): react by the error's type,
         record the denial, and return its reason."""
         code = error.code or type(error).__name__
-        if isinstance(error, SpendingLimitExceeded):
+        if pin_halt_reason(error) is not None:  # every market would answer the same
+            reason = Reason.HALTED
+            self.record_failure(error)
+        elif isinstance(error, SpendingLimitExceeded):
             reason = Reason.VENUE_SPENDING_LIMIT
             self.on_spending_limit(error.cap, intent.amount)
         elif isinstance(error, ReducesOnly):

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from kashbot.lifecycle import DEFAULT_FREEZE_MARGIN_S
 from kashbot.money import Atomic, MoneyError, usdc_str, usdc_to_atomic
 from kashbot.tiers import TIER_DEFAULTS as TIER_DEFAULTS
 from kashbot.tiers import Tier as Tier
@@ -62,6 +63,7 @@ CONFIG_KEYS: dict[str, str] = {
     "market_exposure_cap": "risk.max_market_exposure_usdc",
     "total_exposure_cap": "risk.max_total_exposure_usdc",
     "auto_confirm_ceiling": "risk.confirm_ceiling_usdc",
+    "freeze_margin_s": "risk.freeze_margin_s",
 }
 
 
@@ -91,9 +93,12 @@ class Limits:
     deny_above_ceiling: bool = False
     min_trade: Atomic = DEFAULT_MIN_TRADE
     contract_override: bool = False
+    freeze_margin_s: float = DEFAULT_FREEZE_MARGIN_S  # no buys this long before freezeAt
 
     def __post_init__(self) -> None:
         tier = TIER_DEFAULTS[self.tier]
+        if not self.freeze_margin_s >= 0:
+            raise LimitsError("freeze_margin_s", "must be >= 0 seconds")
         for name in ("per_trade_cap", "daily_cap", "auto_confirm_ceiling", "min_trade"):
             if getattr(self, name) < 0:
                 raise LimitsError(name, "must be >= 0")
@@ -139,6 +144,7 @@ class Limits:
         deny_above_ceiling: bool = False,
         min_trade: Atomic = DEFAULT_MIN_TRADE,
         contract_override: bool = False,
+        freeze_margin_s: float = DEFAULT_FREEZE_MARGIN_S,
     ) -> Limits:
         """Tier defaults, with any given axis replacing the default (lowering it, normally)."""
         t = Tier(tier)
@@ -156,6 +162,7 @@ class Limits:
             deny_above_ceiling=deny_above_ceiling,
             min_trade=min_trade,
             contract_override=contract_override,
+            freeze_margin_s=freeze_margin_s,
         )
 
     @classmethod
@@ -172,6 +179,7 @@ class Limits:
             except MoneyError as exc:
                 raise LimitsError(field, str(exc)) from None
 
+        margin = getattr(risk, "freeze_margin_s", None)  # once kashbot/config.py has the key
         try:
             return cls.for_tier(
                 tier,
@@ -181,6 +189,7 @@ class Limits:
                 total_exposure_cap=atomic("total_exposure_cap", risk.max_total_exposure_usdc),
                 auto_confirm_ceiling=atomic("auto_confirm_ceiling", risk.confirm_ceiling_usdc) or 0,
                 contract_override=risk.contract_override,
+                freeze_margin_s=DEFAULT_FREEZE_MARGIN_S if margin is None else float(margin),
             )
         except LimitsError as exc:
             raise LimitsError(CONFIG_KEYS.get(exc.field, exc.field), exc.message) from None

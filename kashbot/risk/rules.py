@@ -9,10 +9,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from kashbot.events import OrderIntent, Side, TradingState
+from kashbot.lifecycle import CLOSED_PHASES, Lifecycle, Phase, phase_at
 from kashbot.money import Atomic
 from kashbot.risk.limits import Limits
 
@@ -35,6 +36,8 @@ class Reason(StrEnum):
     TOTAL_EXPOSURE = "TOTAL_EXPOSURE"
     STALE_DATA = "STALE_DATA"
     MARKET_NOT_TRADEABLE = "MARKET_NOT_TRADEABLE"
+    MARKET_FROZEN = "MARKET_FROZEN"  # a buy within ``freeze_margin_s`` of freezeAt
+    MARKET_CLOSED = "MARKET_CLOSED"  # any trade once trading is closed (frozen, resolving, ...)
     CONFIRM_CEILING = "CONFIRM_CEILING"
     # after sending: the venue refused the trade (the code is in the detail)
     VENUE_SPENDING_LIMIT = "VENUE_SPENDING_LIMIT"
@@ -69,6 +72,8 @@ class RiskSnapshot:
     stale_markets: frozenset[str] = frozenset()
     untradeable_markets: frozenset[str] = frozenset()
     known_intents: AbstractSet[str] = frozenset()
+    now: float = 0.0  # the time the lifecycle is judged at
+    lifecycles: Mapping[str, Lifecycle] = field(default_factory=dict)
 
 
 def draws_daily_cap(intent: OrderIntent) -> bool:
@@ -97,6 +102,16 @@ def evaluate(intent: OrderIntent, snap: RiskSnapshot, limits: Limits) -> Denial 
         return deny(Reason.DUPLICATE_INTENT)
     if snap.state is TradingState.REDUCING and not reduces_exposure(intent):
         return deny(Reason.REDUCING_ONLY)
+    lifecycle = snap.lifecycles.get(intent.market_id)
+    if lifecycle is not None:  # the market's life, whatever strategy asked
+        phase = phase_at(lifecycle, snap.now, limits.freeze_margin_s)
+        if phase in CLOSED_PHASES:
+            return deny(Reason.MARKET_CLOSED, str(phase))
+        if phase is Phase.FREEZING and not reduces_exposure(intent):
+            return deny(
+                Reason.MARKET_FROZEN,
+                f"freezeAt {lifecycle.freeze_at} - {limits.freeze_margin_s:g} s <= {snap.now}",
+            )
     if intent.market_id in snap.untradeable_markets:
         return deny(Reason.MARKET_NOT_TRADEABLE)
     if intent.market_id in snap.stale_markets and not reduces_exposure(intent):

@@ -18,6 +18,7 @@ from math import isqrt
 from kashbot import amm
 from kashbot.client.models import Market, Prediction, Quote
 from kashbot.events import MarketSnapshot, PredictionSeen, QuoteSeen, Side
+from kashbot.lifecycle_wire import lifecycle_fields
 from kashbot.money import ATOMIC_TO_WAD, WAD, Wad, decimal_to_wad
 
 
@@ -46,6 +47,7 @@ def market_snapshot(m: Market, ts: float, pool: amm.Pool | None = None) -> Marke
         pool=pool,
         freeze_at=_ts(m.freeze_at),
         labels=tuple(o.label for o in outcomes),
+        **lifecycle_fields(m),
     )
 
 

@@ -63,6 +63,55 @@ class PositionRecord:
     updated_ts: float = 0.0
 
 
+# Redemption statuses. "requested" = persisted before the POST, answer not known yet.
+REDEEM_REQUESTED = "requested"
+REDEEM_ACCEPTED = "accepted"  # 201 new or 200 replay: the venue pays asynchronously
+REDEEM_ZERO = "zero"  # pays nothing: closed without a request
+REDEEM_NOT_CLAIMABLE = "not_claimable"  # 409 POSITION_NOT_CLAIMABLE: never retried
+REDEEM_DISABLED = "disabled"  # REDEMPTIONS_NOT_ENABLED: claim by hand
+REDEEM_REFUSED = "refused"  # another definite 4xx (e.g. SMART_ACCOUNT_NOT_PROVISIONED)
+REDEEM_OPEN_STATUSES = (REDEEM_REQUESTED,)
+
+
+@dataclass(frozen=True, slots=True)
+class RedemptionRecord:
+    """One position's claim, keyed by (market, outcome): the venue's idempotency is per position."""
+
+    market_id: str
+    outcome: int
+    shares: Wad
+    cost_basis: Atomic
+    kind: str  # resolved | cancelled | lost
+    expected_payout: Atomic
+    idempotency_key: str
+    status: str
+    redemption_id: str | None = None
+    detail: str = ""
+    updated_ts: float = 0.0
+
+
+REDEMPTION_COLS = (
+    "market_id, outcome, shares, cost_basis, kind, expected_payout, idempotency_key, status,"
+    " redemption_id, detail, updated_ts"
+)
+
+
+def redemption_from_row(r: Row) -> RedemptionRecord:
+    return RedemptionRecord(
+        market_id=str(r[0]),
+        outcome=int(str(r[1])),
+        shares=int(str(r[2])),
+        cost_basis=int(str(r[3])),
+        kind=str(r[4]),
+        expected_payout=int(str(r[5])),
+        idempotency_key=str(r[6]),
+        status=str(r[7]),
+        redemption_id=None if r[8] is None else str(r[8]),
+        detail=str(r[9]),
+        updated_ts=float(str(r[10])),
+    )
+
+
 INTENT_COLS = (
     "intent_id, strategy, market_id, outcome, side, amount, limit_probability, reason, closing,"
     " created_ts, tags, idempotency_key, reservation_id, daily_draw, exposure, status, trade_id,"

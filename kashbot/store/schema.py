@@ -1,6 +1,7 @@
 """The SQLite schema (created if missing) and its version, checked on open."""
 
-SCHEMA_VERSION = 1
+# 2: the ``redemptions`` table (one row per claimed position, written before the POST)
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -53,6 +54,20 @@ CREATE TABLE IF NOT EXISTS spend (
     amount INTEGER NOT NULL,
     ts REAL NOT NULL,
     committed INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS redemptions (
+    market_id TEXT NOT NULL,
+    outcome INTEGER NOT NULL,
+    shares TEXT NOT NULL,
+    cost_basis INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    expected_payout INTEGER NOT NULL,
+    idempotency_key TEXT NOT NULL,
+    status TEXT NOT NULL,
+    redemption_id TEXT,
+    detail TEXT NOT NULL DEFAULT '',
+    updated_ts REAL NOT NULL,
+    PRIMARY KEY (market_id, outcome)
 );
 CREATE TABLE IF NOT EXISTS seen_webhooks (event_id TEXT PRIMARY KEY, seen_ts REAL NOT NULL);
 """

@@ -28,13 +28,16 @@ from kashbot.store.records import (
     DONE,
     INTENT_COLS,
     OPEN_INTENT_STATUSES,
+    REDEMPTION_COLS,
     REFUSED,
     TRADE_COLS,
     IntentRecord,
     PositionRecord,
+    RedemptionRecord,
     StoreError,
     TradeRecord,
     intent_from_row,
+    redemption_from_row,
     trade_from_row,
 )
 from kashbot.store.schema import SCHEMA, SCHEMA_VERSION
@@ -50,6 +53,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "IntentRecord",
     "PositionRecord",
+    "RedemptionRecord",
     "Store",
     "StoreError",
     "TradeRecord",
@@ -118,6 +122,10 @@ class Store:
         elif int(row[0]) > SCHEMA_VERSION:
             raise StoreError(
                 f"store schema_version {row[0]} is newer than this kashbot ({SCHEMA_VERSION})"
+            )
+        elif int(row[0]) < SCHEMA_VERSION:  # every change so far only added tables (above)
+            await self._db.execute(
+                "UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),)
             )
 
     async def schema_version(self) -> int:
@@ -322,6 +330,42 @@ class Store:
         return [
             PositionRecord(str(r[0]), int(r[1]), int(r[2]), int(r[3]), float(r[4])) for r in rows
         ]
+
+    # ---- redemptions (written before the POST, like an intent) -------------------------------
+
+    async def put_redemption(self, r: RedemptionRecord) -> None:
+        """Insert or replace the position's claim row (a position is claimed at most once)."""
+        async with self._tx():
+            await self._db.execute(
+                f"INSERT OR REPLACE INTO redemptions({REDEMPTION_COLS})"
+                " VALUES(?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    r.market_id,
+                    r.outcome,
+                    str(r.shares),
+                    r.cost_basis,
+                    r.kind,
+                    r.expected_payout,
+                    r.idempotency_key,
+                    r.status,
+                    r.redemption_id,
+                    r.detail,
+                    r.updated_ts,
+                ),
+            )
+
+    async def get_redemption(self, market_id: str, outcome: int) -> RedemptionRecord | None:
+        rows = await self._query(
+            f"SELECT {REDEMPTION_COLS} FROM redemptions WHERE market_id=? AND outcome=?",
+            (market_id, outcome),
+        )
+        return redemption_from_row(rows[0]) if rows else None
+
+    async def redemptions(self) -> list[RedemptionRecord]:
+        rows = await self._query(
+            f"SELECT {REDEMPTION_COLS} FROM redemptions ORDER BY updated_ts, market_id, outcome"
+        )
+        return [redemption_from_row(r) for r in rows]
 
     # ---- webhook dedupe ----------------------------------------------------------------------
 

@@ -15,7 +15,15 @@ from kashbot.client.models.account import (
     TradeUsageWindow,
     WebhookUsageWindow,
 )
-from kashbot.client.models.markets import Market, MarketSummary, Outcome, Prediction, Quote
+from kashbot.client.models.markets import (
+    Market,
+    MarketSummary,
+    Outcome,
+    Prediction,
+    Quote,
+    Resolution,
+    chain_of,
+)
 from kashbot.client.models.requests import (
     CLIENT_REQUEST_ID_RE,
     IDEMPOTENCY_KEY_RE,
@@ -92,6 +100,7 @@ __all__ = [
     "Redemption",
     "RedemptionRequest",
     "RequestModel",
+    "Resolution",
     "Side",
     "Trace",
     "TraceEvent",
@@ -108,5 +117,6 @@ __all__ = [
     "WebhookSecret",
     "WebhookUsageWindow",
     "amount_to_wire",
+    "chain_of",
     "check_idempotency_key",
 ]

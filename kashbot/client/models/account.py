@@ -10,7 +10,7 @@ from kashbot.client.models.wire import Atomic, KashModel, Wad
 
 
 class Portfolio(KashModel):
-    smart_account_address: str | None = None
+    smart_account_address: str | None = None  # 0x… on Base, a base58 wallet on Solana
     active_positions: int | None = None
     total_cost_basis_atomic: Atomic | None = None
 
@@ -18,6 +18,7 @@ class Portfolio(KashModel):
 class Position(KashModel):
     market_id: str
     outcome_index: int
+    chain_ref: str | None = None
     shares: Wad
     cost_basis_atomic: Atomic
     trade_count: int | None = None

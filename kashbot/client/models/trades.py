@@ -40,8 +40,8 @@ class Trade(KashModel):
     status: str
     correlation_id: str | None = None
     client_request_id: str | None = None
-    chain_ref: str | None = None
-    tx_hash: str | None = None
+    chain_ref: str | None = None  # from 2026-08-19; absent before
+    tx_hash: str | None = None  # 0x+64 hex or a base58 signature; null for Solana trades
     tokens_out: Wad | None = None
     # Tokens a completed sell burned: the simulator's extension (kash-api.md §18 item 3 — real
     # Kash may never send it, so callers must cope with None by asking for the position).

@@ -19,7 +19,7 @@ from kashbot.sim.embedded import SimHandle
 
 def assert_common_headers(headers: dict[str, str], api_key: str) -> None:
     assert headers["X-API-Key"] == api_key
-    assert headers["X-Kash-Api-Version"] == "2026-04-29"
+    assert headers["X-Kash-Api-Version"] == "2026-08-19"  # the default pin (issue 11)
     assert headers["Accept"] == "application/json"
     assert headers["User-Agent"].startswith("kashbot/")
 
@@ -56,7 +56,7 @@ async def test_get_market_and_unknown_market(sim: SimHandle, kash: KashClient) -
     market = await kash.get_market(M3)
     assert market.title == sim.venue.markets[M3].title and market.status == "ACTIVE"
     assert [o.label for o in market.outcomes] == ["Ana", "Bruno", "Carla"]
-    assert kash.server_api_version == "2026-04-29"
+    assert kash.server_api_version == "2026-08-19"  # the sim answers in the pinned version
     with pytest.raises(E.MarketNotFound) as err:
         await kash.get_market(str(uuid.uuid4()))
     assert err.value.status == 404 and err.value.request_id == served(sim)[-1]["requestId"]

@@ -216,7 +216,7 @@ def test_error_mapping_by_code_then_status() -> None:
 
 
 def test_every_class_has_a_unique_code() -> None:
-    assert len(E.ERROR_CLASSES) == 39
+    assert len(E.ERROR_CLASSES) == 41  # + POSITION_NOT_CLAIMABLE, REDEMPTIONS_NOT_ENABLED
     for code, cls in E.ERROR_CLASSES.items():
         assert cls.default_code == code
         assert E.class_for(code, 200) is cls
