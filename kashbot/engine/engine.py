@@ -37,12 +37,12 @@ from kashbot.events import (
     DataFresh,
     Event,
     OrderIntent,
-    PositionSync,
     RiskDenied,
     StaleData,
     Timer,
     TradeUpdate,
 )
+from kashbot.risk.gate import GATE_EVENTS
 from kashbot.sources.timer import TimerSource, TimerSpec, declared_timers
 
 log = structlog.get_logger("kashbot.engine")
@@ -142,8 +142,8 @@ class Engine:
 
         self.bus.subscribe(StaleData, sync_stale)
         self.bus.subscribe(DataFresh, sync_stale)
-        self.bus.subscribe(TradeUpdate, gate.observe)
-        self.bus.subscribe(PositionSync, gate.observe)
+        for kind in GATE_EVENTS:  # fills, syncs, redemptions, market lifecycles
+            self.bus.subscribe(kind, gate.observe)
 
     def add_strategy(
         self,

@@ -37,8 +37,8 @@ from kashbot.client.errors import (
     SpendingLimitExceeded,
     error_class,
 )
+from kashbot.client.pin_checks import pin_halt_reason
 from kashbot.clock import Clock, WallClock
-from kashbot.engine.venue_checks import pin_halt_reason
 from kashbot.events import (
     Event,
     MarketSnapshot,

@@ -9,7 +9,7 @@ from kash_fake_server import MARKET_ID, FakeKash, Reply, market_json, meta, one,
 from kashbot.client import KashClient
 from kashbot.client import errors as E
 from kashbot.client.deprecation import notice_from_headers, sunset_link
-from kashbot.engine.venue_checks import pin_halt_reason
+from kashbot.client.pin_checks import pin_halt_reason
 from kashbot.sources.convert import market_snapshot
 
 SOLANA = {

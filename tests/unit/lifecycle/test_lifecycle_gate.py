@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 
 from kashbot.client.errors import ApiVersionUnsupported, ChainNotSupported, MarketNotTradeable
-from kashbot.clock import SimClock
-from kashbot.engine.state import EngineState
-from kashbot.engine.venue_checks import (
+from kashbot.client.pin_checks import (
     VenueMismatch,
     check_startup,
     pin_halt_reason,
     startup_verdict,
 )
+from kashbot.clock import SimClock
+from kashbot.engine.state import EngineState
 from kashbot.events import MarketSnapshot, OrderIntent, PositionRedeemed, Side, TradingState
 from kashbot.lifecycle import Lifecycle, Phase, phase_at, winners_from
 from kashbot.money import USDC_ONE, WAD
