@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from kashbot.money import usdc_to_atomic
-from kashbot.sim.chains import CHAIN_RE, is_solana
+from kashbot.sim.chains import CHAIN_RE, DEFAULT_CHAIN, is_solana
 
 USDC_RE = re.compile(r"^\d+(\.\d{1,6})?$")
 BASE58_ADDRESS_RE = re.compile(r"^[1-9A-HJ-NP-Za-km-z]{32,44}$")
@@ -89,7 +89,7 @@ class MarketConfig(_Model):
     description: str | None = None
     outcomes: tuple[str, ...] = Field(min_length=2, max_length=8)
     status: Literal["UNSEEDED", "ACTIVE", "RESOLVED", "ABANDONED"] = "ACTIVE"
-    chain: str = "evm:84532"  # Base Sepolia until default.yaml names its chains (last commit)
+    chain: str = DEFAULT_CHAIN  # every market since the 2026-10-01 cutover is on Solana
     fees: FeesConfig | None = None  # None: the scenario's fees
     liquidity_usdc: str = "1000"
     initial_probabilities: tuple[str, ...] | None = None
