@@ -2,7 +2,8 @@
 
 Ground truth: true probabilities and pools, every trade (users', noise, external), every request
 (key, route, status, time), webhook outbox, keys with caps used. Switches: arm/clear faults,
-register a key's webhook URL, revoke keys, fund users, freeze/resolve markets, inject trades,
+register a key's webhook URL, revoke keys, fund users, step a market's lifecycle (freeze,
+propose, finalize, cancel, resolve), inject trades,
 drop streams, and advance virtual time when the venue runs on a SimClock.
 """
 
@@ -20,6 +21,7 @@ from kashbot.clock import SimClock
 from kashbot.money import MoneyError, usdc_str, usdc_to_atomic
 from kashbot.sim import serialize as ser
 from kashbot.sim.errors import SimError
+from kashbot.sim.models import MarketState
 from kashbot.sim.scenario import FaultSpec
 from kashbot.sim.stream import StreamHub
 from kashbot.sim.venue import Venue
@@ -91,6 +93,9 @@ async def state(request: web.Request) -> web.StreamResponse:
                 "trueProbabilities": [ser.wad_str(q) for q in venue.truth(m.id)],
                 "winners": list(m.winners),
                 "freezeAt": m.freeze_at,
+                "chainRef": m.chain,
+                "resolutionState": m.resolution_state,
+                "fees": {"protocolBps": m.fees.protocol_bps, "sellBps": m.fees.amm_sell_bps},
                 "trades": len(m.predictions),
             }
         )
@@ -232,6 +237,59 @@ async def freeze(request: web.Request) -> web.StreamResponse:
     return _json({"id": m.id, "freezeAt": m.freeze_at})
 
 
+def _lifecycle(m: MarketState) -> dict[str, Any]:
+    return {
+        "id": m.id,
+        "chainRef": m.chain,
+        "status": m.status,
+        "freezeAt": m.freeze_at,
+        "expiresAt": m.expires_at,
+        "resolutionState": m.resolution_state,
+        "resolution": ser.resolution(m),
+        "winners": list(m.winners),
+    }
+
+
+async def propose(request: web.Request) -> web.StreamResponse:
+    """{winners: [i, ...], disputeWindowS?, disputed?}: propose the outcome now."""
+    body = await _body(request)
+    winners = body.get("winners")
+    if not isinstance(winners, list) or not all(isinstance(w, int) for w in winners):
+        raise SimError("VALIDATION_FAILED", "winners must be a list of outcome indices")
+    window = body.get("disputeWindowS")
+    if window is not None and (isinstance(window, bool) or not isinstance(window, int | float)):
+        raise SimError("VALIDATION_FAILED", "disputeWindowS must be a number of seconds")
+    m = _venue(request).propose_outcome(
+        request.match_info["id"],
+        tuple(winners),
+        dispute_window_s=None if window is None else max(float(window), 0.0),
+        disputed=bool(body.get("disputed", False)),
+    )
+    request.app[ADMIN_KICK]()
+    return _json(_lifecycle(m))
+
+
+async def finalize(request: web.Request) -> web.StreamResponse:
+    m = _venue(request).finalize_market(request.match_info["id"])
+    return _json(_lifecycle(m))
+
+
+async def cancel(request: web.Request) -> web.StreamResponse:
+    m = _venue(request).cancel_market(request.match_info["id"])
+    return _json(_lifecycle(m))
+
+
+async def redemptions(request: web.Request) -> web.StreamResponse:
+    """Every redemption request (Kash has no GET for them; ground truth for tests)."""
+    venue = _venue(request)
+    venue.advance()
+    rows = [
+        {**ser.redemption(r), "userId": r.user_id, "keyName": venue.keys[r.key_id].name}
+        for r in sorted(venue.redemptions.values(), key=lambda r: r.seq)
+    ]
+    return _json({"redemptions": rows})
+
+
 async def external_trade(request: web.Request) -> web.StreamResponse:
     """{outcomeIndex, side, amount}: amount is USDC atomic (buy) or WAD tokens (sell)."""
     body = await _body(request)
@@ -312,6 +370,10 @@ def add_admin_routes(app: web.Application) -> None:
     r.add_post("/_sim/users/{id}/balance", set_balance)
     r.add_post("/_sim/markets/{id}/resolve", resolve)
     r.add_post("/_sim/markets/{id}/freeze", freeze)
+    r.add_post("/_sim/markets/{id}/propose", propose)
+    r.add_post("/_sim/markets/{id}/finalize", finalize)
+    r.add_post("/_sim/markets/{id}/cancel", cancel)
+    r.add_get("/_sim/redemptions", redemptions)
     r.add_post("/_sim/markets/{id}/trade", external_trade)
     r.add_get("/_sim/faults", list_faults)
     r.add_post("/_sim/faults", arm_fault)

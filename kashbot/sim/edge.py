@@ -1,5 +1,6 @@
 """The middleware that does what Kash's edge does, in order: request id, auth (401/403 codes),
-API-version pinning (410), armed HTTP faults, the per-user rate limit (429 + ``X-RateLimit-*``),
+API-version pinning (410; the version then decides what the handlers serve), armed HTTP
+faults, the per-user rate limit (429 + ``X-RateLimit-*``),
 optional ``X-Kash-Signature`` verification, scope check; then the handler; then the response
 headers and the request log that the admin API exposes as ground truth.
 """
@@ -19,7 +20,7 @@ from kashbot.sim.errors import SimError
 from kashbot.sim.faults import HTTP_KINDS
 from kashbot.sim.limits import LimitDecision
 from kashbot.sim.models import KeyState
-from kashbot.sim.replies import KEY, LOST, RID, VENUE, Reply, problem, respond
+from kashbot.sim.replies import KEY, LOST, RID, VENUE, VERSION, Reply, problem, respond
 from kashbot.sim.venue import Venue
 from kashbot.wire import TIMESTAMP_DIGITS, ascii_int
 
@@ -192,7 +193,7 @@ async def _admit(request: web.Request, venue: Venue, t: _Trace) -> web.StreamRes
     if request.path not in UNAUTHENTICATED:
         t.key = venue.authenticate(request.headers.get("X-API-Key"), request.remote)
         request[KEY] = t.key
-    t.version = _version(request, venue)
+    t.version = request[VERSION] = _version(request, venue)
     fault_resp = await _apply_fault(request, venue, t.route, t.key)
     if fault_resp is not None:
         return fault_resp
@@ -213,14 +214,31 @@ async def _admit(request: web.Request, venue: Venue, t: _Trace) -> web.StreamRes
     return None
 
 
-def _finish(request: web.Request, resp: web.StreamResponse, t: _Trace) -> web.StreamResponse:
+def _version_headers(venue: Venue, version: str) -> dict[str, str]:
+    """The version that served the request, the server's canonical one (kash-today §2: "on
+    every request, independent of the client pin") and any deprecation notice of the version."""
+    api = venue.scenario.api
+    out = {"X-Kash-Api-Version": version, "X-API-Version": api.default_version}
+    notice = api.deprecations.get(version)
+    if notice is not None:
+        if notice.deprecation is not None:
+            out["Deprecation"] = notice.deprecation
+        if notice.sunset is not None:
+            out["Sunset"] = notice.sunset
+        if notice.link is not None:
+            out["Link"] = f'<{notice.link}>; rel="sunset"'
+    return out
+
+
+def _finish(
+    request: web.Request, resp: web.StreamResponse, t: _Trace, venue: Venue
+) -> web.StreamResponse:
     """Rate-limit, id and version headers; a `lost_response` fault drops the answer here."""
     t.status = resp.status
     if t.rate is not None and t.code != "RATE_LIMIT_UNAVAILABLE":
         resp.headers.update(_rate_headers(t.rate))
     resp.headers["X-Request-Id"] = request[RID]
-    resp.headers["X-Kash-Api-Version"] = t.version
-    resp.headers["X-API-Version"] = t.version
+    resp.headers.update(_version_headers(venue, t.version))
     resp.headers.setdefault("Cache-Control", "private, no-cache")
     if request.get(LOST):
         # the handler committed (e.g. the trade exists) but the client never hears back
@@ -271,6 +289,6 @@ async def kash_edge(
         except asyncio.CancelledError:
             t.status = 0  # dropped by a fault or by the client: no response was sent
             raise
-        return _finish(request, resp, t)
+        return _finish(request, resp, t, venue)
     finally:
         _log(request, venue, t)

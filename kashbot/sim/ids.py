@@ -39,6 +39,10 @@ class IdFactory:
     def hex(self, concern: str, nbytes: int) -> str:
         return self._rng(concern).getrandbits(nbytes * 8).to_bytes(nbytes, "big").hex()
 
+    def raw(self, concern: str, nbytes: int) -> bytes:
+        """``nbytes`` seeded bytes (base58 Solana signatures and addresses are built from these)."""
+        return self._rng(concern).getrandbits(nbytes * 8).to_bytes(nbytes, "big")
+
     def token(self, concern: str, nbytes: int = 32) -> str:
         """base64url without padding; 32 bytes -> 43 chars like Kash's confirmation tokens."""
         raw = self._rng(concern).getrandbits(nbytes * 8).to_bytes(nbytes, "big")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from kashbot import amm
 from kashbot.money import WAD, Atomic, Wad, decimal_to_wad, usdc_to_atomic
+from kashbot.sim.chains import base58, is_solana
 from kashbot.sim.errors import SimError
 from kashbot.sim.ids import rng_for
 from kashbot.sim.keys import KeysAndLimits
@@ -37,6 +38,8 @@ class MarketsAndNoise(KeysAndLimits):
             if m.true_probabilities
             else amm.probabilities(pool)
         )
+        fees = self.fees if m.fees is None else amm.Fees(m.fees.protocol_bps, m.fees.amm_sell_bps)
+        freeze, expires = m.freeze_offset(), m.expires_after_s
         market = MarketState(
             id=m.id,
             title=m.title,
@@ -44,20 +47,36 @@ class MarketsAndNoise(KeysAndLimits):
             labels=m.outcomes,
             status=m.status,
             pool=pool,
-            contract_address=m.contract_address or "0x" + self.ids.hex("contract", 20),
+            contract_address=m.contract_address or self._contract_address(m.chain),
             created_at=self.start,
-            freeze_at=self.start + m.freeze_after_s if m.freeze_after_s is not None else None,
-            expires_at=self.start + m.expires_after_s if m.expires_after_s is not None else None,
+            freeze_at=self.start + freeze if freeze is not None else None,
+            expires_at=self.start + expires if expires is not None else None,
+            chain=m.chain,
+            fees=fees,
+            quote_fees=fees
+            if self.scenario.api.quote_includes_protocol_fee
+            else amm.Fees(0, fees.amm_sell_bps),
             true_logits=logits_from(truth),
             truth_at=self.start,
             noise_holdings=[0] * n,
         )
+        if m.status == "ABANDONED":
+            market.resolution_state = "cancelled"
+            market.resolved_pool = pool
         self.markets[m.id] = market
         self._noise_rng[m.id] = rng_for(self.seed, "noise:" + m.id)
-        if m.resolve is not None:
-            self._schedule(self.start + m.resolve.after_s, "resolve", m.id)
         if m.status == "ACTIVE" and m.noise.enabled and m.noise.trades_per_minute > 0:
             self._schedule_noise(market, self.start)
+
+    def _contract_address(self, chain: str) -> str:
+        """0x + 20 hex bytes on EVM; a base58 program account on Solana (own id stream)."""
+        if is_solana(chain):
+            return base58(self.ids.raw("solana-account", 32))
+        return "0x" + self.ids.hex("contract", 20)
+
+    def fees_for(self, market_id: str) -> amm.Fees:
+        """The fees trades pay on one market (per-market scenario fees, else the scenario's)."""
+        return self.markets[market_id].fees
 
     def _market_cfg(self, market_id: str) -> MarketConfig:
         return next(m for m in self.scenario.markets if m.id == market_id)
@@ -107,15 +126,15 @@ class MarketsAndNoise(KeysAndLimits):
             raise SimError("VALIDATION_FAILED", "action must be buy or sell", issues=["action"])
         if amount <= 0:
             raise SimError("VALIDATION_FAILED", "amount must be a positive integer")
-        if m.status != "ACTIVE":
-            raise self._not_tradeable(m, m.status)
+        if m.status != "ACTIVE" or m.resolution_state is not None:
+            raise self._not_tradeable(m, m.resolution_state or m.status)
         try:
             if action == "buy":
-                b = amm.buy(m.pool, outcome, amount, self.quote_fees)
+                b = amm.buy(m.pool, outcome, amount, m.quote_fees)
                 return self._quote_result(
                     m, outcome, "buy", amount, b.pool, b.protocol_fee, 0, tokens_out=b.tokens_out
                 )
-            s = amm.sell(m.pool, outcome, amount, self.quote_fees)
+            s = amm.sell(m.pool, outcome, amount, m.quote_fees)
         except amm.AmmError as exc:
             raise SimError("VALIDATION_FAILED", str(exc), issues=["amount"]) from None
         return self._quote_result(
@@ -179,8 +198,14 @@ class MarketsAndNoise(KeysAndLimits):
         m.version += 1
         self._block += 1
         probs = amm.probabilities(after)
+        if is_solana(m.chain):  # base58 signature, id "<sig>-<instruction>-<inner>", no logIndex
+            tx_hash = base58(self.ids.raw("signature", 64))
+            pred_id, log_index = f"{tx_hash}-2-1", None
+        else:
+            pred_id, log_index = "pred_" + self.ids.hex("prediction", 12), 0
+            tx_hash = "0x" + self.ids.hex("tx", 32)
         pred = Prediction(
-            id="pred_" + self.ids.hex("prediction", 12),
+            id=pred_id,
             seq=next(self._seq),
             market_id=m.id,
             outcome=outcome,
@@ -194,8 +219,8 @@ class MarketsAndNoise(KeysAndLimits):
             probabilities=probs,
             ts=at,
             block_number=self._block,
-            tx_hash="0x" + self.ids.hex("tx", 32),
-            log_index=0,
+            tx_hash=tx_hash,
+            log_index=log_index,
             source=source,
             trade_id=trade_id,
         )
@@ -212,10 +237,10 @@ class MarketsAndNoise(KeysAndLimits):
         rng = self._noise_rng[m.id]
         step_truth(m.true_logits, (at - m.truth_at) * self.time_scale, cfg, rng)
         m.truth_at = at
-        order = draw_order(m.pool, probs_from(m.true_logits), m.noise_holdings, cfg, self.fees, rng)
+        order = draw_order(m.pool, probs_from(m.true_logits), m.noise_holdings, cfg, m.fees, rng)
         if order is not None:
             if order.side == "buy":
-                b = amm.buy(m.pool, order.outcome, order.amount, self.fees)
+                b = amm.buy(m.pool, order.outcome, order.amount, m.fees)
                 m.noise_holdings[order.outcome] += b.tokens_out
                 self._record(
                     m,
@@ -229,7 +254,7 @@ class MarketsAndNoise(KeysAndLimits):
                     tokens_out=b.tokens_out,
                 )
             else:
-                s = amm.sell(m.pool, order.outcome, order.amount, self.fees)
+                s = amm.sell(m.pool, order.outcome, order.amount, m.fees)
                 m.noise_holdings[order.outcome] -= order.amount
                 self._record(
                     m,
@@ -255,7 +280,7 @@ class MarketsAndNoise(KeysAndLimits):
             raise SimError("MARKET_NOT_FOUND", f"market {market_id} not found")
         try:
             if side == "buy":
-                b = amm.buy(m.pool, outcome, amount, self.fees)
+                b = amm.buy(m.pool, outcome, amount, m.fees)
                 return self._record(
                     m,
                     outcome,
@@ -267,30 +292,9 @@ class MarketsAndNoise(KeysAndLimits):
                     usdc_in=amount,
                     tokens_out=b.tokens_out,
                 )
-            s = amm.sell(m.pool, outcome, amount, self.fees)
+            s = amm.sell(m.pool, outcome, amount, m.fees)
         except amm.AmmError as exc:
             raise SimError("VALIDATION_FAILED", str(exc)) from None
         return self._record(
             m, outcome, "sell", s.pool, now, "external", None, usdc_out=s.payout, tokens_in=amount
         )
-
-    def freeze_market(self, market_id: str) -> MarketState:
-        m = self.market(market_id)
-        m.freeze_at = self.clock.now()
-        m.version += 1
-        return m
-
-    def resolve_market(
-        self, market_id: str, winners: tuple[int, ...] | list[int], *, at: float | None = None
-    ) -> MarketState:
-        m = self.markets.get(market_id)
-        if m is None:
-            raise SimError("MARKET_NOT_FOUND", f"market {market_id} not found")
-        if not winners or any(not 0 <= w < m.pool.outcome_count for w in winners):
-            raise SimError("VALIDATION_FAILED", "winners must be valid outcome indices")
-        m.status = "RESOLVED"
-        m.resolved_at = self.clock.now() if at is None else at
-        m.winners = tuple(winners)
-        m.resolved_pool = m.pool
-        m.version += 1
-        return m

@@ -77,7 +77,7 @@ class Prediction:
     ts: float
     block_number: int
     tx_hash: str
-    log_index: int
+    log_index: int | None  # None on Solana (kash-today §3)
     source: str  # "user" | "noise" | "external" (ground truth only, never on the wire)
     trade_id: str | None = None
 
@@ -88,15 +88,21 @@ class MarketState:
     title: str
     description: str | None
     labels: tuple[str, ...]
-    status: str  # UNSEEDED | ACTIVE | RESOLVED
+    status: str  # UNSEEDED | ACTIVE | RESOLVED | ABANDONED
     pool: amm.Pool
     contract_address: str
     created_at: float
     freeze_at: float | None
     expires_at: float | None
+    chain: str = "solana:mainnet-beta"
+    fees: amm.Fees = amm.DEFAULT_FEES  # what trades pay on this market
+    quote_fees: amm.Fees = amm.DEFAULT_FEES  # what its quotes assume (api choice)
     resolved_at: float | None = None
     winners: tuple[int, ...] = ()
-    resolved_pool: amm.Pool | None = None  # snapshot at resolution, the redemption basis
+    resolved_pool: amm.Pool | None = None  # snapshot at resolution/cancel, the redemption basis
+    # resolving | proposed | settling | resolved | cancelled; None while trading (before expiry)
+    resolution_state: str | None = None
+    proposal: Proposal | None = None
     predictions: list[Prediction] = field(default_factory=list)
     true_logits: list[float] = field(default_factory=list)
     truth_at: float = 0.0
@@ -104,7 +110,27 @@ class MarketState:
     version: int = 0  # bumps on every change (ETag input)
 
     def tradeable(self, now: float) -> bool:
-        return self.status == "ACTIVE" and (self.freeze_at is None or now < self.freeze_at)
+        return (
+            self.status == "ACTIVE"
+            and self.resolution_state is None
+            and (self.freeze_at is None or now < self.freeze_at)
+        )
+
+    @property
+    def settled(self) -> bool:
+        """Resolved or cancelled for good: positions can be redeemed."""
+        return self.resolution_state in ("resolved", "cancelled") and self.resolved_pool is not None
+
+
+@dataclass(slots=True)
+class Proposal:
+    """The market resource's ``resolution`` (kash-today §4)."""
+
+    outcome: int
+    proposed_at: float
+    finalizable_at: float
+    settlement_status: str  # proposed | disputed | finalized | cancelled
+    dispute_open: bool = True
 
 
 @dataclass(slots=True)

@@ -28,6 +28,7 @@ VENUE: web.AppKey[Venue] = web.AppKey("venue", Venue)
 RID: web.RequestKey[str] = web.RequestKey("kash_request_id", str)
 KEY: web.RequestKey[KeyState] = web.RequestKey("kash_key", KeyState)
 LOST: web.RequestKey[bool] = web.RequestKey("kash_lost_response", bool)
+VERSION: web.RequestKey[str] = web.RequestKey("kash_api_version", str)  # the version serving it
 
 
 @dataclass(slots=True)
@@ -85,6 +86,11 @@ def status_filter(request: web.Request) -> set[str] | None:
 def key_of(request: web.Request) -> KeyState:
     key: KeyState = request[KEY]
     return key
+
+
+def version_of(request: web.Request) -> str:
+    """The API version this request is served under (pin, else the server default)."""
+    return request.get(VERSION) or request.app[VENUE].scenario.api.default_version
 
 
 def int_param(request: web.Request, name: str, *, required: bool = True) -> int | None:

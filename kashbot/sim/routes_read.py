@@ -1,4 +1,8 @@
-"""The simulator's read routes (GET): markets, quotes, trades, portfolio, usage, events."""
+"""The simulator's read routes (GET): markets, quotes, trades, portfolio, usage, events.
+
+The pinned version decides what is served: under 2026-04-29 the market list leaves Solana
+markets out and get/quote answer 400 CHAIN_NOT_SUPPORTED for them; predictions are not gated.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,10 @@ from typing import Any
 from aiohttp import web
 
 from kashbot.sim import serialize as ser
+from kashbot.sim.chains import V_SOLANA, is_solana, serves_solana
 from kashbot.sim.errors import SimError
 from kashbot.sim.ids import parse_iso
+from kashbot.sim.models import MarketState
 from kashbot.sim.pagination import parse_limit
 from kashbot.sim.replies import (
     VENUE,
@@ -19,7 +25,10 @@ from kashbot.sim.replies import (
     page_reply,
     single_reply,
     status_filter,
+    version_of,
 )
+
+MARKET_STATUSES = ("UNSEEDED", "ACTIVE", "RESOLVED", "ABANDONED")
 
 
 async def health(request: web.Request) -> Reply:
@@ -48,10 +57,11 @@ async def openapi(request: web.Request) -> Reply:
 async def list_markets(request: web.Request) -> Reply:
     venue = request.app[VENUE]
     status = request.query.get("status")
-    if status and status.upper() not in ("UNSEEDED", "ACTIVE", "RESOLVED"):
-        raise SimError("VALIDATION_FAILED", "status must be UNSEEDED, ACTIVE or RESOLVED")
+    if status and status.upper() not in MARKET_STATUSES:
+        raise SimError("VALIDATION_FAILED", "status must be one of " + ", ".join(MARKET_STATUSES))
     limit = parse_limit(request.query.get("limit"), 20)
-    markets = venue.list_markets(status)
+    version = version_of(request)
+    markets = [m for m in venue.list_markets(status) if visible(m, version)]
     order = {m.id: i + 1 for i, m in enumerate(venue.markets.values())}
     return page_reply(
         request,
@@ -59,14 +69,36 @@ async def list_markets(request: web.Request) -> Reply:
         lambda m: order[m.id],
         limit,
         {"status": (status or "").upper()},
-        ser.market,
+        lambda m: ser.market(m, version),
         descending=False,
     )
 
 
-async def get_market(request: web.Request) -> Reply:
+def visible(m: MarketState, version: str) -> bool:
+    """2026-04-29 predates Solana: its market list filters Solana markets out."""
+    return serves_solana(version) or not is_solana(m.chain)
+
+
+def served_market(request: web.Request) -> MarketState:
+    """The path's market, or 400 CHAIN_NOT_SUPPORTED when the pinned version cannot serve it."""
     m = request.app[VENUE].market(request.match_info["id"])
-    return Reply(200, single_reply(request, "market", ser.market(m)))
+    require_chain(m, version_of(request))
+    return m
+
+
+def require_chain(m: MarketState, version: str) -> None:
+    if not visible(m, version):
+        raise SimError(
+            "CHAIN_NOT_SUPPORTED",
+            f"market {m.id} is on {m.chain}; API version {version} serves Base markets only, "
+            f"pin {V_SOLANA} or later",
+            chainRef=m.chain,
+        )
+
+
+async def get_market(request: web.Request) -> Reply:
+    m = served_market(request)
+    return Reply(200, single_reply(request, "market", ser.market(m, version_of(request))))
 
 
 async def list_predictions(request: web.Request) -> Reply:
@@ -100,11 +132,11 @@ async def get_quote(request: web.Request) -> Reply:
         raise SimError("VALIDATION_FAILED", "action must be buy or sell", issues=["action"])
     amount = int_param(request, "amount")
     assert outcome is not None and amount is not None
-    market_id = request.match_info["id"]
-    q = venue.quote(market_id, outcome, action, amount)
+    m = served_market(request)
+    q = venue.quote(m.id, outcome, action, amount)
     body = {
         "quote": ser.quote(q),
-        "market": ser.market_summary(venue.markets[market_id]),
+        "market": ser.market_summary(m, version_of(request)),
         "units": {"usdc": "atomic-6", "token": "wad-18"},
         "_meta": meta_block(request),
     }
@@ -123,7 +155,7 @@ async def list_trades(request: web.Request) -> Reply:
         lambda t: t.seq,
         limit,
         {"status": sorted(statuses or ()), "marketId": market_id},
-        lambda t: ser.trade(venue, t),
+        lambda t: ser.trade(venue, t, version_of(request)),
         descending=True,
     )
 
@@ -131,7 +163,7 @@ async def list_trades(request: web.Request) -> Reply:
 async def get_trade(request: web.Request) -> Reply:
     venue = request.app[VENUE]
     t = venue.get_trade(key_of(request), request.match_info["id"])
-    return Reply(200, single_reply(request, "trade", ser.trade(venue, t)))
+    return Reply(200, single_reply(request, "trade", ser.trade(venue, t, version_of(request))))
 
 
 async def get_trace(request: web.Request) -> Reply:

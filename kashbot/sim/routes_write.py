@@ -13,7 +13,8 @@ from kashbot.money import MoneyError, parse_usdc_str
 from kashbot.sim import serialize as ser
 from kashbot.sim.errors import SimError
 from kashbot.sim.ids import iso
-from kashbot.sim.replies import VENUE, Reply, key_of, single_reply
+from kashbot.sim.replies import VENUE, Reply, key_of, single_reply, version_of
+from kashbot.sim.routes_read import require_chain
 
 UUID_RE = re.compile(r"^[0-9a-fA-F-]{36}$")
 TRADE_FIELDS = frozenset(
@@ -66,6 +67,9 @@ async def create_trade(request: web.Request) -> Reply:
             "amount must match ^\\d+(\\.\\d{1,6})?$",
             issues=[{"path": "amount", "message": "bad USDC decimal string"}],
         ) from None
+    m = venue.markets.get(body["marketId"])
+    if m is not None and venue.scenario.api.gate_trades_by_version:
+        require_chain(m, version_of(request))  # kash-today unknown #2: a choice
     sub = venue.submit_trade(
         key_of(request),
         body["marketId"],
@@ -76,7 +80,7 @@ async def create_trade(request: web.Request) -> Reply:
         client_request_id=body.get("clientRequestId"),
         metadata=body.get("metadata"),
     )
-    data = ser.trade(venue, sub.trade)
+    data = ser.trade(venue, sub.trade, version_of(request))
     out = single_reply(request, "trade", data, idempotent=sub.replay)
     if sub.confirmation_token is not None and sub.confirmation_expires_at is not None:
         out["confirmation"] = {
@@ -99,7 +103,8 @@ async def confirm_trade(request: web.Request) -> Reply:
     if isinstance(body, dict) and set(body) - {"token"} and venue.scenario.api.strict_bodies:
         raise SimError("VALIDATION_FAILED", "unknown field in confirm body")
     t = venue.confirm_trade(key_of(request), request.match_info["id"], token)
-    return Reply(200, single_reply(request, "trade", ser.trade(venue, t)), etag=False)
+    data = ser.trade(venue, t, version_of(request))
+    return Reply(200, single_reply(request, "trade", data), etag=False)
 
 
 async def redeliver(request: web.Request) -> Reply:

@@ -8,19 +8,39 @@ path and the line, e.g. ``default.yaml: keys[2].tier (line 41): Input should be 
 from __future__ import annotations
 
 import re
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from kashbot.money import usdc_to_atomic
+from kashbot.sim.chains import V_BASE_ONLY, V_SOLANA
+from kashbot.sim.scenario_markets import (
+    FeesConfig,
+    MarketConfig,
+    NoiseConfig,
+    ResolveAt,
+    usdc_field,
+)
+
+__all__ = [
+    "DEFAULT_SCENARIO",
+    "ApiChoices",
+    "FaultKind",
+    "FaultSpec",
+    "FeesConfig",
+    "KeyConfig",
+    "MarketConfig",
+    "NoiseConfig",
+    "ResolveAt",
+    "Scenario",
+    "ScenarioError",
+    "load_scenario",
+]
 
 DEFAULT_SCENARIO = Path(__file__).resolve().parents[2] / "configs" / "sim" / "default.yaml"
 
 KEY_RE = re.compile(r"^kash_test_[A-Za-z0-9]{32}$")
-USDC_RE = re.compile(r"^\d+(\.\d{1,6})?$")
 ALL_SCOPES = (
     "markets:read",
     "markets:quote",
@@ -50,16 +70,6 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _usdc(v: Any) -> str:
-    """USDC amounts in scenarios are decimal strings (or ints); never floats."""
-    if isinstance(v, bool | float):
-        raise ValueError("USDC amounts must be written as strings like '1000' or '0.5'")
-    s = str(v)
-    if not USDC_RE.match(s):
-        raise ValueError(f"not a USDC amount with at most 6 decimals: {s!r}")
-    return s
-
-
 class TierLimits(_Model):
     """Per-tier defaults (§4); ``None`` threshold means no confirm gate."""
 
@@ -68,12 +78,14 @@ class TierLimits(_Model):
     per_trade_limit_usdc: str
     high_value_trade_threshold_usdc: str | None = None
 
-    _check = field_validator("daily_spend_limit_usdc", "per_trade_limit_usdc", mode="before")(_usdc)
+    _check = field_validator("daily_spend_limit_usdc", "per_trade_limit_usdc", mode="before")(
+        usdc_field
+    )
 
     @field_validator("high_value_trade_threshold_usdc", mode="before")
     @classmethod
     def _threshold(cls, v: Any) -> str | None:
-        return None if v is None else _usdc(v)
+        return None if v is None else usdc_field(v)
 
 
 TIER_DEFAULTS: dict[str, TierLimits] = {
@@ -113,18 +125,27 @@ class TierOverride(_Model):
     )
     @classmethod
     def _amounts(cls, v: Any) -> str | None:
-        return None if v is None else _usdc(v)
+        return None if v is None else usdc_field(v)
 
 
 class KeyCaps(TierOverride):
     """Per-key overrides of the tier's caps (enterprise/mm contracts allow any axis)."""
 
 
+class VersionNotice(_Model):
+    """Deprecation headers the server sends on a version (values verbatim, e.g. HTTP dates)."""
+
+    deprecation: str | None = None  # Deprecation: ...
+    sunset: str | None = None  # Sunset: ...
+    link: str | None = None  # Link: <...>; rel="sunset"
+
+
 class ApiChoices(_Model):
     """Behaviour where Kash's docs are silent or disagree (§17/§18); each is a documented choice."""
 
-    versions: tuple[str, ...] = ("2026-04-29",)
-    default_version: str = "2026-04-29"
+    versions: tuple[str, ...] = (V_BASE_ONLY, V_SOLANA)
+    default_version: str = V_BASE_ONLY  # kash-today unknown #1: the server default is unstated
+    deprecations: dict[str, VersionNotice] = Field(default_factory=dict)
     quote_includes_protocol_fee: bool = True
     strict_bodies: bool = True
     market_not_tradeable_status: Literal[409, 422] = 409
@@ -139,14 +160,21 @@ class ApiChoices(_Model):
     expired_confirmation_status: Literal["failed", "cancelled"] = "failed"
     rotation_scopes: tuple[Scope, ...] = ("webhooks:manage", "auth:manage")
     redemption_scope: Scope = "trades:write"
+    redemptions_enabled: bool = True  # False: 404 REDEMPTIONS_NOT_ENABLED
+    cancelled_market_status: Literal["ABANDONED", "RESOLVED"] = "ABANDONED"
+    gate_trades_by_version: bool = True  # POST /v1/trades on Solana under 2026-04-29: 400
     request_log_size: int = Field(default=20_000, gt=0)
 
-    _amounts = field_validator("min_trade_usdc", "max_usdc_per_trade", mode="before")(_usdc)
+    _amounts = field_validator("min_trade_usdc", "max_usdc_per_trade", mode="before")(usdc_field)
 
-
-class FeesConfig(_Model):
-    protocol_bps: int = Field(default=100, ge=0, lt=10_000)
-    amm_sell_bps: int = Field(default=100, ge=0, lt=10_000)
+    @model_validator(mode="after")
+    def _known_versions(self) -> ApiChoices:
+        if self.default_version not in self.versions:
+            raise ValueError(f"default_version {self.default_version} is not in versions")
+        unknown = sorted(set(self.deprecations) - set(self.versions))
+        if unknown:
+            raise ValueError(f"deprecations name a version not in versions: {unknown[0]}")
+        return self
 
 
 class Lifecycle(_Model):
@@ -176,82 +204,13 @@ class StreamConfig(_Model):
     heartbeat_interval_s: float = Field(default=5.0, gt=0)
 
 
-class NoiseConfig(_Model):
-    """Seeded noise traders chasing a hidden true probability (random walk with jumps)."""
-
-    enabled: bool = True
-    trades_per_minute: float = Field(default=6.0, ge=0)
-    min_usdc: str = "1"
-    max_usdc: str = "25"
-    informed_share: float = Field(default=0.6, ge=0, le=1)
-    volatility: float = Field(default=0.05, ge=0)  # logit std-dev per sqrt(minute)
-    jumps_per_hour: float = Field(default=0.5, ge=0)
-    jump_size: float = Field(default=0.6, ge=0)  # logit std-dev of a jump
-
-    _amounts = field_validator("min_usdc", "max_usdc", mode="before")(_usdc)
-
-    @model_validator(mode="after")
-    def _range(self) -> NoiseConfig:
-        if usdc_to_atomic(self.min_usdc) > usdc_to_atomic(self.max_usdc):
-            raise ValueError("min_usdc must not exceed max_usdc")
-        return self
-
-
-class ResolveAt(_Model):
-    after_s: float = Field(ge=0)
-    winners: tuple[int, ...] = Field(min_length=1)
-
-
-class MarketConfig(_Model):
-    id: str = Field(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-    title: str
-    description: str | None = None
-    outcomes: tuple[str, ...] = Field(min_length=2, max_length=8)
-    status: Literal["UNSEEDED", "ACTIVE", "RESOLVED"] = "ACTIVE"
-    liquidity_usdc: str = "1000"
-    initial_probabilities: tuple[str, ...] | None = None
-    true_probabilities: tuple[str, ...] | None = None
-    freeze_after_s: float | None = Field(default=None, ge=0)
-    expires_after_s: float | None = Field(default=None, ge=0)
-    resolve: ResolveAt | None = None
-    noise: NoiseConfig = NoiseConfig()
-    contract_address: str | None = Field(default=None, pattern=r"^0x[0-9a-fA-F]{40}$")
-
-    _liq = field_validator("liquidity_usdc", mode="before")(_usdc)
-
-    @field_validator("initial_probabilities", "true_probabilities", mode="before")
-    @classmethod
-    def _probs(cls, v: Any) -> tuple[str, ...] | None:
-        if v is None:
-            return None
-        out = tuple(str(x) for x in v)
-        for x in out:
-            d = Decimal(x)
-            if not 0 < d < 1:
-                raise ValueError(f"probabilities must be strictly between 0 and 1, got {x}")
-        if sum(Decimal(x) for x in out) != 1:
-            raise ValueError("probabilities must sum to exactly 1")
-        return out
-
-    @model_validator(mode="after")
-    def _shape(self) -> MarketConfig:
-        n = len(self.outcomes)
-        for name in ("initial_probabilities", "true_probabilities"):
-            v = getattr(self, name)
-            if v is not None and len(v) != n:
-                raise ValueError(f"{name} needs {n} entries (one per outcome)")
-        if self.resolve is not None and any(not 0 <= w < n for w in self.resolve.winners):
-            raise ValueError("resolve.winners must be outcome indices")
-        return self
-
-
 class UserConfig(_Model):
     id: str = Field(min_length=1)
     balance_usdc: str = "0"
     smart_account_provisioned: bool = True
     delegation_enabled: bool = True
 
-    _bal = field_validator("balance_usdc", mode="before")(_usdc)
+    _bal = field_validator("balance_usdc", mode="before")(usdc_field)
 
 
 class KeyConfig(_Model):

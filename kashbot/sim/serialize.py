@@ -7,6 +7,7 @@ from typing import Any
 
 from kashbot import amm
 from kashbot.money import WAD, usdc_str
+from kashbot.sim.chains import LATEST, evm_chain_id, is_solana, serves_solana
 from kashbot.sim.ids import iso
 from kashbot.sim.models import (
     MarketState,
@@ -18,8 +19,6 @@ from kashbot.sim.models import (
     WebhookEvent,
 )
 from kashbot.sim.venue import Venue
-
-CHAIN_ID = 84532  # Base Sepolia: the simulator plays the staging environment (kash_test_ keys)
 
 
 def wad_str(x: int) -> str:
@@ -43,32 +42,61 @@ def outcomes(m: MarketState) -> list[dict[str, Any]]:
     ]
 
 
-def market(m: MarketState) -> dict[str, Any]:
+def chain_fields(m: MarketState, version: str) -> dict[str, Any]:
+    """``chainId`` (EVM only, key omitted on Solana) and, from 2026-08-19, ``chainRef``."""
+    out: dict[str, Any] = {}
+    chain_id = evm_chain_id(m.chain)
+    if chain_id is not None:
+        out["chainId"] = chain_id
+    if serves_solana(version):
+        out["chainRef"] = m.chain
+    return out
+
+
+def resolution(m: MarketState) -> dict[str, Any] | None:
+    p = m.proposal
+    if p is None:
+        return None
     return {
-        "id": m.id,
-        "contractAddress": m.contract_address,
-        "chainId": CHAIN_ID,
-        "title": m.title,
-        "description": m.description,
-        "imageUrl": None,
-        "status": m.status,
-        "outcomeCount": len(m.labels),
-        "outcomes": outcomes(m),
-        "createdAt": iso(m.created_at),
-        "expiresAt": _opt_iso(m.expires_at),
-        "resolvedAt": _opt_iso(m.resolved_at),
-        "freezeAt": _opt_iso(m.freeze_at),
+        "proposedOutcomeIndex": p.outcome,
+        "proposedAt": iso(p.proposed_at),
+        "finalizableAt": iso(p.finalizable_at),
+        "settlementStatus": p.settlement_status,
+        "disputeOpen": p.dispute_open,
     }
 
 
-def market_summary(m: MarketState) -> dict[str, Any]:
-    return {
-        "id": m.id,
-        "contractAddress": m.contract_address,
-        "chainId": CHAIN_ID,
-        "outcomes": outcomes(m),
-        "status": m.status,
-    }
+def market(m: MarketState, version: str = LATEST) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": m.id, "contractAddress": m.contract_address}
+    out.update(chain_fields(m, version))
+    out.update(
+        {
+            "title": m.title,
+            "description": m.description,
+            "imageUrl": None,
+            "status": m.status,
+            "outcomeCount": len(m.labels),
+            "outcomes": outcomes(m),
+            "createdAt": iso(m.created_at),
+            "expiresAt": _opt_iso(m.expires_at),
+            "resolvedAt": _opt_iso(m.resolved_at),
+            "freezeAt": _opt_iso(m.freeze_at),
+        }
+    )
+    if serves_solana(version):
+        out["resolution"] = resolution(m)
+        out["resolutionState"] = m.resolution_state
+        # simulator extension: the per-market fees its pool charges (Kash's REST has none)
+        out["protocolFeeBps"] = m.fees.protocol_bps
+        out["sellFeeBps"] = m.fees.amm_sell_bps
+    return out
+
+
+def market_summary(m: MarketState, version: str = LATEST) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": m.id, "contractAddress": m.contract_address}
+    out.update(chain_fields(m, version))
+    out.update({"outcomes": outcomes(m), "status": m.status})
+    return out
 
 
 def prediction(p: Prediction) -> dict[str, Any]:
@@ -116,7 +144,10 @@ def quote(q: QuoteResult) -> dict[str, Any]:
     return out
 
 
-def trade(venue: Venue, t: TradeRecord) -> dict[str, Any]:
+def trade(venue: Venue, t: TradeRecord, version: str | None = None) -> dict[str, Any]:
+    """The §7.4 trade; ``version`` None = the server's default version."""
+    chain = venue.markets[t.market_id].chain
+    version = version or venue.scenario.api.default_version
     out: dict[str, Any] = {
         "id": t.id,
         "marketId": t.market_id,
@@ -126,7 +157,7 @@ def trade(venue: Venue, t: TradeRecord) -> dict[str, Any]:
         "status": t.status,
         "correlationId": t.correlation_id,
         "clientRequestId": t.client_request_id,
-        "txHash": t.tx_hash,
+        "txHash": None if is_solana(chain) else t.tx_hash,  # null on Solana, every version
         "tokensOut": _opt_str(t.tokens_out),
         "errorCode": t.error_code,
         "errorMessage": t.error_message,
@@ -135,6 +166,8 @@ def trade(venue: Venue, t: TradeRecord) -> dict[str, Any]:
         "createdAt": iso(t.created_at),
         "updatedAt": iso(t.updated_at),
     }
+    if serves_solana(version):
+        out["chainRef"] = chain
     if t.side == "sell":  # simulator extension: what a completed sell burned and paid
         out["tokensIn"] = _opt_str(t.tokens_in)
         out["usdcOut"] = _opt_str(t.payout)

@@ -111,7 +111,8 @@ class TradeLifecycle(WebhookOutbox):
         user = self.users[key.user_id]
         amount = req.amount
         if not m.tradeable(now):
-            raise self._not_tradeable(m, "frozen" if m.status == "ACTIVE" else m.status)
+            why = m.resolution_state or ("frozen" if m.status == "ACTIVE" else m.status)
+            raise self._not_tradeable(m, why)
         if not user.smart_account_provisioned:
             raise SimError("SMART_ACCOUNT_NOT_PROVISIONED", "smart account is not provisioned yet")
         if not user.delegation_enabled:
@@ -135,7 +136,7 @@ class TradeLifecycle(WebhookOutbox):
         pos = self.positions.get((user.id, req.market_id, req.outcome))
         available = pos.shares - pos.held if pos else 0
         try:
-            held_tokens = amm.tokens_for_payout(m.pool, req.outcome, amount, self.fees)
+            held_tokens = amm.tokens_for_payout(m.pool, req.outcome, amount, m.fees)
         except amm.AmmError:
             held_tokens = available + 1
         if pos is None or held_tokens > available:
@@ -356,7 +357,7 @@ class TradeLifecycle(WebhookOutbox):
             if user.balance < t.amount:
                 self._finish(t, "failed", at, "INSUFFICIENT_BALANCE", "balance fell below amount")
                 return
-            b = amm.buy(m.pool, t.outcome, t.amount, self.fees)
+            b = amm.buy(m.pool, t.outcome, t.amount, m.fees)
             user.balance -= t.amount
             pos.shares += b.tokens_out
             pos.cost_basis += t.amount
@@ -374,7 +375,7 @@ class TradeLifecycle(WebhookOutbox):
             )
         else:
             try:
-                tokens = amm.tokens_for_payout(m.pool, t.outcome, t.amount, self.fees)
+                tokens = amm.tokens_for_payout(m.pool, t.outcome, t.amount, m.fees)
             except amm.AmmError:
                 tokens = None
             if tokens is None or tokens > pos.shares - pos.held:
@@ -387,7 +388,7 @@ class TradeLifecycle(WebhookOutbox):
                     "position too small for that payout at execution",
                 )
                 return
-            s = amm.sell(m.pool, t.outcome, tokens, self.fees)
+            s = amm.sell(m.pool, t.outcome, tokens, m.fees)
             user.balance += s.payout
             pos.cost_basis -= pos.cost_basis * tokens // pos.shares
             pos.shares -= tokens

@@ -34,6 +34,7 @@ from kashbot.money import usdc_to_atomic
 from kashbot.sim.ids import iso
 from kashbot.sim.keys import KEY_FORMAT
 from kashbot.sim.limits import DAY_S
+from kashbot.sim.market_lifecycle import STEPS as MARKET_STEPS
 from kashbot.sim.models import (
     IN_FLIGHT,
     TERMINAL,
@@ -92,10 +93,8 @@ class Venue(PortfolioAndRedemptions):
             self._expire_confirmation(self.trades[ref], t)
         elif kind == "noise":
             self._noise_trade(self.markets[ref], t)
-        elif kind == "resolve":
-            cfg = self._market_cfg(ref).resolve
-            if cfg is not None and self.markets[ref].status != "RESOLVED":
-                self.resolve_market(ref, cfg.winners, at=t)
+        elif kind in MARKET_STEPS:
+            self._run_market_step(kind, ref, t)
         elif kind == "redemption":
             self._complete_redemption(self.redemptions[ref], t)
         elif kind == "webhook" and self.webhook_sink is not None:

@@ -14,7 +14,7 @@ from typing import Any
 from kashbot.money import usdc_str
 from kashbot.sim.errors import SimError
 from kashbot.sim.ids import iso
-from kashbot.sim.markets import MarketsAndNoise
+from kashbot.sim.market_lifecycle import MarketLifecycle
 from kashbot.sim.models import (
     Delivery,
     KeyState,
@@ -24,7 +24,7 @@ from kashbot.sim.models import (
 from kashbot.sim.webhooks import USER_AGENT, failure_code, outcome_of, signature_header
 
 
-class WebhookOutbox(MarketsAndNoise):
+class WebhookOutbox(MarketLifecycle):
     """Emits trade events and hands due attempts to a deliverer (HTTP) or an in-process sink."""
 
     def _trade_data(self, t: TradeRecord) -> dict[str, Any]:
@@ -36,6 +36,8 @@ class WebhookOutbox(MarketsAndNoise):
             "side": t.side,
             "status": t.status,
             "metadata": dict(t.metadata),
+            # on every trade webhook whatever the key pins: a push negotiates no version
+            "chainRef": self.markets[t.market_id].chain,
         }
         if t.status == "pending_confirmation" and t.token_expires_at is not None:
             data["confirmationExpiresAt"] = iso(t.token_expires_at)

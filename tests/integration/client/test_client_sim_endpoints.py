@@ -14,7 +14,12 @@ from kash_sim_support import M2, M3, M5, WAD, WireTap, served
 from kashbot import amm
 from kashbot.client import KashClient
 from kashbot.client import errors as E
+from kashbot.client.config import DEFAULT_API_VERSION
 from kashbot.sim.embedded import SimHandle
+
+# default.yaml's lifecycle markets (issue 11): Solana is listed only from API 2026-08-19 on
+SOL_LC, BASE_LC = "2f3c6a1e-4b7d-4e21-9c3a-5d8e1f0a7b11", "2f3c6a1e-4b7d-4e21-9c3a-5d8e1f0a7b12"
+LISTED = [M2, M3, M5] + ([SOL_LC] if DEFAULT_API_VERSION >= "2026-08-19" else []) + [BASE_LC]
 
 
 def assert_common_headers(headers: dict[str, str], api_key: str) -> None:
@@ -33,17 +38,17 @@ async def completed(sim: SimHandle, kash: KashClient, *trade_ids: str) -> None:
 async def test_list_markets_query_envelope_and_second_page(
     sim: SimHandle, tap: WireTap, kash: KashClient
 ) -> None:
-    first = await kash.list_markets(status="ACTIVE", limit=2)
-    rest = await kash.list_markets(status="ACTIVE", limit=2, cursor=first.cursor)
+    first = await kash.list_markets(status="ACTIVE", limit=3)
+    rest = await kash.list_markets(status="ACTIVE", limit=3, cursor=first.cursor)
     a, b = tap.calls("GET", "/v1/markets")
-    assert a.query == {"limit": "2", "status": "ACTIVE"}
-    assert b.query == {"cursor": first.cursor, "limit": "2", "status": "ACTIVE"}
+    assert a.query == {"limit": "3", "status": "ACTIVE"}
+    assert b.query == {"cursor": first.cursor, "limit": "3", "status": "ACTIVE"}
     assert_common_headers(a.headers, sim.keys["developer"].api_key)
     assert "Content-Type" not in a.headers and "Idempotency-Key" not in a.headers
-    assert first.has_more and first.cursor and first.limit == 2
+    assert first.has_more and first.cursor and first.limit == 3
     assert not rest.has_more and rest.cursor is None
-    assert [m.id for m in first.data + rest.data] == [M2, M3, M5]
-    assert [m.outcome_count for m in first.data + rest.data] == [2, 3, 5]
+    assert [m.id for m in first.data + rest.data] == LISTED
+    assert [m.outcome_count for m in first.data + rest.data] == [2, 3, 5] + [2] * (len(LISTED) - 3)
     market = first.data[0]
     q = amm.probabilities(sim.venue.markets[M2].pool)
     for outcome, truth in zip(market.outcomes, q, strict=True):
@@ -209,8 +214,8 @@ async def test_three_page_walk(sim: SimHandle, tap: WireTap, kash: KashClient) -
 
 
 async def test_iter_markets_walks_and_stops_at_max_pages(tap: WireTap, kash: KashClient) -> None:
-    assert [m.id async for m in kash.iter_markets(limit=1)] == [M2, M3, M5]
-    assert len(tap.sent) == 3
+    assert [m.id async for m in kash.iter_markets(limit=1)] == LISTED
+    assert len(tap.sent) == len(LISTED)
     tap.sent.clear()
     assert [m.id async for m in kash.iter_markets(limit=1, max_pages=2)] == [M2, M3]
     assert len(tap.sent) == 2

@@ -35,11 +35,12 @@ async def sim() -> AsyncIterator[SimHandle]:
 
 
 async def test_markets_pages_and_quote_equals_execution(sim: SimHandle) -> None:
-    async with client(sim, "developer") as c:
-        page = await c.list_markets(limit=2)
-        assert len(page.data) == 2 and page.has_more and page.cursor
-        rest = await c.list_markets(limit=2, cursor=page.cursor)
-        assert [m.outcome_count for m in page.data + rest.data] == [2, 3, 5]
+    async with client(sim, "developer", api_version="2026-08-19") as c:
+        page = await c.list_markets(limit=3)
+        assert len(page.data) == 3 and page.has_more and page.cursor
+        rest = await c.list_markets(limit=3, cursor=page.cursor)
+        # three Base markets, then default.yaml's Solana and Base lifecycle markets
+        assert [m.outcome_count for m in page.data + rest.data] == [2, 3, 5, 2, 2]
         assert not rest.has_more and rest.cursor is None
         market = await c.get_market(M3)
         assert sum(o.probability or 0 for o in market.outcomes) == pytest.approx(1)

@@ -12,7 +12,9 @@ from kashbot.sim.venue import KEY_FORMAT
 
 def test_default_scenario_has_the_promised_shape() -> None:
     sc = load_scenario(None)
-    assert sorted(len(m.outcomes) for m in sc.markets) == [2, 3, 5]
+    assert sorted(len(m.outcomes) for m in sc.markets) == [2, 2, 2, 3, 5]
+    assert sorted(m.chain for m in sc.markets) == ["evm:84532"] * 4 + ["solana:mainnet-beta"]
+    assert sum(m.resolve is not None and m.expires_after_s is not None for m in sc.markets) == 2
     assert sorted(k.tier for k in sc.keys) == ["developer", "enterprise", "free", "mm"]
     balances = {u.id: u.balance_usdc for u in sc.users}
     for k in sc.keys:
