@@ -11,7 +11,7 @@ simulated), the store, the venue's ACTIVE markets, and ``inline`` for a backtest
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import structlog
 
@@ -77,22 +77,18 @@ class Core:
 
 
 def execution_settings(cfg: KashbotConfig, *, inline: bool = False) -> ExecutionSettings:
-    """The order path's knobs from ``execution:``; ``inline`` (a backtest's in-process venue):
-    never poll (in-process deliveries are never lost) and adopt no venue spend (a fresh venue
-    has none)."""
-    ex = cfg.execution
-    base = ExecutionSettings()
-    return ExecutionSettings(
-        poll_after_s=NEVER if inline else base.poll_after_s,
-        poll_interval_s=NEVER if inline else base.poll_interval_s,
-        max_follow_s=NEVER if inline else base.max_follow_s,
-        max_intent_age_s=ex.max_intent_age_s,
-        unknown_settle_s=ex.unknown_settle_s,
-        reconcile_interval_s=ex.reconcile_interval_s,
-        recovery_attempts=ex.recovery_attempts,
-        recovery_backoff_s=ex.recovery_backoff_s,
-        recovery_backoff_max_s=ex.recovery_backoff_max_s,
-        adopt_venue_spend=not inline,
+    """The order path's knobs: ``execution:`` names its fields as ``ExecutionSettings`` does, the
+    rest keep their defaults. ``inline`` (a backtest's in-process venue): never poll (in-process
+    deliveries are never lost) and adopt no venue spend (a fresh venue has none)."""
+    settings = ExecutionSettings(**cfg.execution.model_dump())
+    if not inline:
+        return settings
+    return replace(
+        settings,
+        poll_after_s=NEVER,
+        poll_interval_s=NEVER,
+        max_follow_s=NEVER,
+        adopt_venue_spend=False,
     )
 
 

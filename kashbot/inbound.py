@@ -170,3 +170,45 @@ async def serve(
 def bound_port(server: asyncio.AbstractServer, default: int) -> int:
     sockets = getattr(server, "sockets", None)
     return int(sockets[0].getsockname()[1]) if sockets else default
+
+
+def http_url(host: str, port: int, path: str = "") -> str:
+    """``http://host:port/path``, an IPv6 host in brackets."""
+    name = f"[{host}]" if ":" in host else host
+    return f"http://{name}:{port}{path}"
+
+
+class GuardedSite:
+    """An aiohttp app served through an :class:`InboundGuard` (:func:`serve`): bind, stop."""
+
+    def __init__(self, guard: InboundGuard) -> None:
+        self.guard = guard
+        self.runner: web.AppRunner | None = None  # set while serving
+        self._server: asyncio.AbstractServer | None = None
+
+    async def start(
+        self, app: web.Application, host: str, port: int, *, shutdown_timeout: float = 60.0
+    ) -> int:
+        """Bind and return the bound port (port 0 picks a free one). A bind that fails or is
+        cancelled leaves nothing half set up. ``shutdown_timeout``: aiohttp's, for handlers
+        still running at :meth:`stop`."""
+        runner = web.AppRunner(
+            app, access_log=None, shutdown_timeout=shutdown_timeout, logger=HTTP_LOG
+        )
+        await runner.setup()
+        try:
+            self._server = await serve(runner, self.guard, host, port)
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self.runner = runner
+        return bound_port(self._server, port)
+
+    async def stop(self) -> None:
+        """Stop listening, then finish (or cancel) the handlers still running; idempotent."""
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        if self.runner is not None:
+            await self.runner.cleanup()
+            self.runner = None

@@ -68,15 +68,13 @@ def cmd_config_check(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from kashbot.config import ConfigError, load_config
+    from kashbot.config import load_config_or_report
 
     if not Path(args.config).exists():
         print(f"no such config file: {args.config}", file=sys.stderr)
         return 2
-    try:
-        cfg = load_config(args.config)
-    except ConfigError as exc:
-        print(str(exc), file=sys.stderr)
+    cfg = load_config_or_report(args.config)
+    if cfg is None:
         return 1
     from kashbot.app.run import run_daemon
 
@@ -85,12 +83,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_control(args: argparse.Namespace) -> int:
     """Talk to a running daemon's control endpoint with the token it wrote beside its store."""
-    from kashbot.config import ConfigError, load_config
+    from kashbot.config import load_config_or_report
 
-    try:
-        cfg = load_config(args.config)
-    except ConfigError as exc:
-        print(str(exc), file=sys.stderr)
+    cfg = load_config_or_report(args.config)
+    if cfg is None:
         return 1
     token_path = cfg.control_token_path()
     try:

@@ -36,13 +36,12 @@ import structlog
 from aiohttp import web
 
 from kashbot.inbound import (
-    HTTP_LOG,
     BodyTimeout,
     BodyTooLarge,
+    GuardedSite,
     InboundGuard,
     InboundLimits,
-    bound_port,
-    serve,
+    http_url,
 )
 
 log = structlog.get_logger("kashbot.control")
@@ -100,8 +99,7 @@ class ControlServer:
         self.host = host
         self.port = port
         self.guard = InboundGuard(limits, label=label)
-        self._runner: web.AppRunner | None = None
-        self._server: asyncio.AbstractServer | None = None
+        self._site = GuardedSite(self.guard)
         self._background: set[asyncio.Task[object]] = set()
 
     async def start(self) -> None:
@@ -114,29 +112,15 @@ class ControlServer:
             app.router.add_post("/confirm", self._confirm_trade)
         for path, handler in self._routes.items():
             app.router.add_get(path, handler)
-        runner = web.AppRunner(app, access_log=None, logger=HTTP_LOG)
-        await runner.setup()
-        try:
-            self._server = await serve(runner, self.guard, self.host, self.port)
-        except OSError:
-            await runner.cleanup()
-            raise
-        self._runner = runner
-        self.port = bound_port(self._server, self.port)
+        self.port = await self._site.start(app, self.host, self.port)
         log.info(f"{self.label}_listening", url=self.url, routes=sorted(self._routes))
 
     @property
     def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return http_url(self.host, self.port)
 
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            self._server = None
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        await self._site.stop()
 
     def _refusal(self, request: web.Request) -> web.Response | None:
         """Why this request may not control the daemon, as the answer to send; None = allowed."""

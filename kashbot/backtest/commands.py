@@ -98,12 +98,10 @@ def _write_sweep(path: Path, rows: Any) -> None:
 def cmd_record(args: argparse.Namespace) -> int:
     import asyncio
 
-    from kashbot.config import ConfigError, load_config
+    from kashbot.config import load_config_or_report
 
-    try:
-        cfg = load_config(args.config)
-    except ConfigError as exc:
-        print(str(exc), file=sys.stderr)
+    cfg = load_config_or_report(args.config)
+    if cfg is None:
         return 1
     from kashbot.backtest.record import record
 

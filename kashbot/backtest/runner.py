@@ -25,12 +25,13 @@ report.
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import structlog
 
@@ -51,6 +52,9 @@ from kashbot.backtest.recording import Recordable
 from kashbot.backtest.report import Report, RunArtifacts, write_outputs
 from kashbot.backtest.session import Session
 from kashbot.backtest.venue_replay import run_venue_replay
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 REPLAY_GC_GEN0 = 10_000  # allocations between young collections while replaying (CPython: 700)
 
@@ -88,7 +92,9 @@ async def run_backtest_async(
     params: Mapping[str, Any] | None = None,
     progress: bool | None = None,
 ) -> Report:
-    """See :func:`run_backtest`."""
+    """Backtest ``config`` (a config mapping, see :mod:`kashbot.backtest.config`) on a journal
+    (``data``: a file, or its already decoded events) or a sim scenario (``scenario``); writes
+    the outputs to ``out_dir`` if given. :func:`run_backtest` is the blocking form."""
     cfg, settings = split_config(config)
     data = data if data is not None else settings.data
     scenario = scenario if scenario is not None else settings.scenario
@@ -169,30 +175,19 @@ def _artifacts(session: Session, run: RunInputs, anchored: ObservedReplay | None
     )
 
 
-def run_backtest(
-    config: Mapping[str, Any],
-    *,
-    data: str | Path | Sequence[Recordable] | None = None,
-    scenario: str | Path | None = None,
-    seed: int = 0,
-    out_dir: str | Path | None = None,
-    params: Mapping[str, Any] | None = None,
-    progress: bool | None = None,
-) -> Report:
-    """Backtest ``config`` (a config mapping, see :mod:`kashbot.backtest.config`) on a journal
-    (``data``: a file, or its already decoded events) or a sim scenario (``scenario``); writes
-    the outputs to ``out_dir`` if given."""
-    return asyncio.run(
-        run_backtest_async(
-            config,
-            data=data,
-            scenario=scenario,
-            seed=seed,
-            out_dir=out_dir,
-            params=params,
-            progress=progress,
-        )
-    )
+def _blocking(fn: Callable[P, Coroutine[Any, Any, T]], name: str) -> Callable[P, T]:
+    """``fn`` run to completion on a fresh event loop (``asyncio.run``), same parameters."""
+
+    def run(*args: P.args, **kwargs: P.kwargs) -> T:
+        return asyncio.run(fn(*args, **kwargs))
+
+    functools.update_wrapper(run, fn)  # inspect.signature and help() show fn's parameters
+    run.__name__ = run.__qualname__ = name
+    run.__doc__ = f"Blocking :func:`{fn.__name__}` (``asyncio.run``), same parameters."
+    return run
+
+
+run_backtest = _blocking(run_backtest_async, "run_backtest")
 
 
 def run_unit(config: dict[str, Any], params: dict[str, Any], seed: int) -> dict[str, Any]:

@@ -60,6 +60,37 @@ class BudgetStats:
     writes_waiting: int
 
 
+@dataclass(frozen=True, slots=True)
+class BucketSpec:
+    """A bucket's sizing: ``burst + rate < limit`` in any window (see the module docstring)."""
+
+    limit: int
+    rate_per_window: float
+    burst: int
+    rate_per_s: float
+
+    @classmethod
+    def of(cls, limit: int, share: float, window_s: float) -> BucketSpec:
+        rate = share * limit
+        return cls(limit, rate, safe_burst(limit, rate), rate / window_s)
+
+
+def quota_pause(state: RateLimitState) -> float | None:
+    """Seconds the server asks every caller to hold (None: no pause) after a response.
+
+    A real 429 waits ``Retry-After``, else until the reset, else 1 s; ``Remaining: 0`` waits until
+    the reset. Callers skip non-quota 503s first (:meth:`BudgetBase.observe`).
+    """
+    if state.quota_exhausted:
+        pause = state.retry_after_s
+        if pause is None and state.reset_epoch_s is not None:
+            pause = state.reset_epoch_s - state.observed_at
+        return 1.0 if pause is None else pause
+    if state.remaining == 0 and state.reset_epoch_s is not None:
+        return state.reset_epoch_s - state.observed_at
+    return None
+
+
 class _Bucket:
     """A leaky bucket on the loop's clock that can say *when* it will have room.
 
@@ -70,11 +101,9 @@ class _Bucket:
     drains at ``burst / period`` per second since the last look, ``period = burst / rate_per_s``.
     """
 
-    def __init__(self, limit: int, share: float, window_s: float) -> None:
-        self.limit = limit
-        self.rate_per_window = share * limit
-        self.burst = safe_burst(limit, self.rate_per_window)
-        self.rate_per_s = self.rate_per_window / window_s
+    def __init__(self, spec: BucketSpec) -> None:
+        self.burst = spec.burst
+        self.rate_per_s = spec.rate_per_s
         self._drain_per_s = self.burst / (self.burst / self.rate_per_s)
         self._level = 0.0
         self._last = 0.0
@@ -98,18 +127,23 @@ class _Bucket:
         self._level += amount
 
 
-class UserBudget:
-    """``kashbot.client.ratelimit.RequestBudget`` for one Kash user; see the module docstring."""
+class BudgetBase:
+    """What every user budget shares, wherever its bucket lives: the sizing (``_main``,
+    ``_writes``), the read reserve, learning from the server's headers and the status view.
+
+    Subclasses acquire tokens; :meth:`_pause` and :meth:`_shrink` are their hooks for holding
+    every caller and adopting a smaller quota.
+    """
 
     def __init__(
         self,
         requests_per_min: int,
         *,
-        share: float = 0.95,
-        write_requests_per_min: int | None = None,
-        read_reserve: int = 1,
-        time_scale: float = 1.0,
-        max_pause_s: float = 300.0,
+        share: float,
+        write_requests_per_min: int | None,
+        read_reserve: int,
+        time_scale: float,
+        max_pause_s: float,
     ) -> None:
         if requests_per_min < 3:
             raise ValueError("requests_per_min: must be >= 3")
@@ -127,17 +161,17 @@ class UserBudget:
         self.time_scale = time_scale
         self.window_s = WINDOW_S / time_scale
         self.max_pause_s = max_pause_s
-        self._main = _Bucket(requests_per_min, share, self.window_s)
+        self._main = BucketSpec.of(requests_per_min, share, self.window_s)
         self._writes = (
-            _Bucket(write_requests_per_min, share, self.window_s)
+            BucketSpec.of(write_requests_per_min, share, self.window_s)
             if write_requests_per_min is not None
             else None
         )
         # a read must leave this many tokens for writes; capped so reads can still go at all
         self.read_reserve = min(read_reserve, self._main.burst - 1)
-        self._read_lock = asyncio.Lock()
+        self._read_lock = asyncio.Lock()  # reads queue FIFO behind each other
         self._writes_waiting = 0
-        self._paused_until = 0.0
+        self._paused_until = 0.0  # loop time
         self._sent: deque[float] = deque()
         self.server_remaining: int | None = None
         self.quota_rejections = 0
@@ -150,46 +184,9 @@ class UserBudget:
     def _now() -> float:
         return asyncio.get_running_loop().time()
 
-    async def acquire(self, route: str, *, write: bool) -> None:
-        if write:
-            await self._acquire_write()
-        else:
-            await self._acquire_read()
-        self._sent.append(self._now())
-
-    async def _acquire_write(self) -> None:
-        bucket = self._writes or self._main
-        self._writes_waiting += 1
-        try:
-            while True:
-                await self._wait_pause()
-                wait = bucket.wait_for(1)
-                if wait == 0.0 and not self._paused():
-                    bucket.take(1)
-                    return
-                await asyncio.sleep(max(wait, 1e-3))
-        finally:
-            self._writes_waiting -= 1
-
-    async def _acquire_read(self) -> None:
-        need = 1 + (self.read_reserve if self._writes is None else 0)
-        async with self._read_lock:  # reads queue FIFO behind each other
-            while True:
-                await self._wait_pause()
-                writes = self._writes_waiting if self._writes is None else 0
-                wait = self._main.wait_for(need + writes)  # let waiting writes go first
-                if wait == 0.0 and not self._paused():
-                    self._main.take(1)
-                    return
-                await asyncio.sleep(max(wait, 1e-3))
-
-    def _paused(self) -> bool:
-        return self._now() < self._paused_until
-
-    async def _wait_pause(self) -> None:
-        # a deadline, not an event: another 429 may push it later while we sleep
-        while self._paused():  # noqa: ASYNC110
-            await asyncio.sleep(self._paused_until - self._now())
+    def _read_need(self) -> int:
+        """Tokens a read needs in the main bucket: with one bucket, it leaves the reserve."""
+        return 1 + (self.read_reserve if self._writes is None else 0)
 
     def observe(self, state: RateLimitState) -> None:
         """Learn from the server's headers; pause on a real 429 or Remaining == 0."""
@@ -199,18 +196,15 @@ class UserBudget:
             self.server_remaining = state.remaining
         if state.limit is not None and 3 <= state.limit < self._main.limit:
             self._shrink(state.limit)
-        pause: float | None = None
         if state.quota_exhausted:
             self.quota_rejections += 1
-            pause = state.retry_after_s
-            if pause is None and state.reset_epoch_s is not None:
-                pause = state.reset_epoch_s - state.observed_at
-            pause = 1.0 if pause is None else pause
-        elif state.remaining == 0 and state.reset_epoch_s is not None:
-            pause = state.reset_epoch_s - state.observed_at
+        pause = quota_pause(state)
         if pause is not None and pause > 0:
-            until = self._now() + min(pause, self.max_pause_s) / self.time_scale
-            self._paused_until = max(self._paused_until, until)
+            self._pause(min(pause, self.max_pause_s) / self.time_scale)
+
+    def _pause(self, seconds: float) -> None:
+        """Hold every caller for ``seconds`` of loop time (a later deadline never moves back)."""
+        self._paused_until = max(self._paused_until, self._now() + seconds)
 
     def _shrink(self, limit: int) -> None:
         """The server reports a smaller quota than configured: adopt it.
@@ -218,14 +212,14 @@ class UserBudget:
         The new bucket starts empty, so hold everyone for the time a full one takes to drain:
         that sends no more than a full bucket would have.
         """
-        self._main = _Bucket(limit, min(self.share, max_budget_share(limit)), self.window_s)
+        self._main = BucketSpec.of(limit, min(self.share, max_budget_share(limit)), self.window_s)
         self.read_reserve = min(self.read_reserve, self._main.burst - 1)
-        drain = self._main.burst / self._main.rate_per_s
-        self._paused_until = max(self._paused_until, self._now() + drain)
+        self._pause(self._main.burst / self._main.rate_per_s)
 
     def stats(self) -> BudgetStats:
+        """This process's view: its own sends and pause."""
         try:
-            now = self._now()
+            now: float | None = self._now()
         except RuntimeError:
             now = None
         if now is not None:
@@ -240,6 +234,76 @@ class UserBudget:
             quota_rejections=self.quota_rejections,
             writes_waiting=self._writes_waiting,
         )
+
+
+class UserBudget(BudgetBase):
+    """``kashbot.client.ratelimit.RequestBudget`` for one Kash user; see the module docstring."""
+
+    def __init__(
+        self,
+        requests_per_min: int,
+        *,
+        share: float = 0.95,
+        write_requests_per_min: int | None = None,
+        read_reserve: int = 1,
+        time_scale: float = 1.0,
+        max_pause_s: float = 300.0,
+    ) -> None:
+        super().__init__(
+            requests_per_min,
+            share=share,
+            write_requests_per_min=write_requests_per_min,
+            read_reserve=read_reserve,
+            time_scale=time_scale,
+            max_pause_s=max_pause_s,
+        )
+        self._main_bucket = _Bucket(self._main)
+        self._write_bucket = _Bucket(self._writes) if self._writes is not None else None
+
+    async def acquire(self, route: str, *, write: bool) -> None:
+        if write:
+            await self._acquire_write()
+        else:
+            await self._acquire_read()
+        self._sent.append(self._now())
+
+    async def _acquire_write(self) -> None:
+        bucket = self._write_bucket or self._main_bucket
+        self._writes_waiting += 1
+        try:
+            while True:
+                await self._wait_pause()
+                wait = bucket.wait_for(1)
+                if wait == 0.0 and not self._paused():
+                    bucket.take(1)
+                    return
+                await asyncio.sleep(max(wait, 1e-3))
+        finally:
+            self._writes_waiting -= 1
+
+    async def _acquire_read(self) -> None:
+        need = self._read_need()
+        async with self._read_lock:  # reads queue FIFO behind each other
+            while True:
+                await self._wait_pause()
+                writes = self._writes_waiting if self._writes is None else 0
+                wait = self._main_bucket.wait_for(need + writes)  # let waiting writes go first
+                if wait == 0.0 and not self._paused():
+                    self._main_bucket.take(1)
+                    return
+                await asyncio.sleep(max(wait, 1e-3))
+
+    def _paused(self) -> bool:
+        return self._now() < self._paused_until
+
+    async def _wait_pause(self) -> None:
+        # a deadline, not an event: another 429 may push it later while we sleep
+        while self._paused():  # noqa: ASYNC110
+            await asyncio.sleep(self._paused_until - self._now())
+
+    def _shrink(self, limit: int) -> None:
+        super()._shrink(limit)
+        self._main_bucket = _Bucket(self._main)
 
 
 def tier_requests_per_min(tier: Tier | str, configured: int | None = None) -> int:

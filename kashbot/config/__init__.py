@@ -9,7 +9,13 @@
 Everything is re-exported here: ``from kashbot.config import X`` is the way to import it.
 """
 
-from kashbot.config.check import effective_config_yaml, load_config, parse_config, validate_config
+from kashbot.config.check import (
+    effective_config_yaml,
+    load_config,
+    load_config_or_report,
+    parse_config,
+    validate_config,
+)
 from kashbot.config.loader import (
     SECRET_KEYS,
     ConfigError,
@@ -70,6 +76,7 @@ __all__ = [
     "effective_config_yaml",
     "line_for",
     "load_config",
+    "load_config_or_report",
     "parse_config",
     "read_yaml",
     "validate_config",

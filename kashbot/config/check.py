@@ -7,6 +7,7 @@ budget fits the quota. Every problem is reported with its ``file:line`` at once.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -172,6 +173,15 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Kashb
     except OSError as exc:
         raise ConfigError(str(p), [(None, "", f"cannot read: {exc.strerror}")]) from None
     return parse_config(text, str(p), env)
+
+
+def load_config_or_report(path: str | Path) -> KashbotConfig | None:
+    """For a command: the config, or None once what is wrong with it is printed to stderr."""
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return None
 
 
 def effective_config_yaml(cfg: KashbotConfig) -> str:

@@ -36,19 +36,20 @@ local function forget(id)
   redis.call('HDEL', TS, id)
 end
 
+-- drop the ids of ``zset`` scored up to ``upto``, taking their amounts off the ``field`` sum
+local function drop_until(zset, field, upto)
+  local ids = redis.call('ZRANGEBYSCORE', zset, '-inf', upto)
+  for _, id in ipairs(ids) do
+    add(field, redis.call('HGET', AMT, id), -1)
+    forget(id)
+  end
+  if #ids > 0 then redis.call('ZREMRANGEBYSCORE', zset, '-inf', upto) end
+  return ids
+end
+
 local function tidy(horizon, snow)
-  local gone = redis.call('ZRANGEBYSCORE', COM, '-inf', horizon)
-  for _, id in ipairs(gone) do
-    add('committed', redis.call('HGET', AMT, id), -1)
-    forget(id)
-  end
-  if #gone > 0 then redis.call('ZREMRANGEBYSCORE', COM, '-inf', horizon) end
-  local lapsed = redis.call('ZRANGEBYSCORE', LEASE, '-inf', snow)
-  for _, id in ipairs(lapsed) do
-    add('reserved', redis.call('HGET', AMT, id), -1)
-    forget(id)
-  end
-  if #lapsed > 0 then redis.call('ZREMRANGEBYSCORE', LEASE, '-inf', snow) end
+  local gone = drop_until(COM, 'committed', horizon)
+  drop_until(LEASE, 'reserved', snow)
   return gone
 end
 

@@ -1,11 +1,12 @@
 """The request budget of one Kash user, shared by every daemon of that user through Redis.
 
-Same sizing and priorities as :class:`kashbot.client.request_budget.UserBudget` (read its
-docstring): a token bucket of ``safe_burst`` tokens refilled at ``share × limit`` per window,
-reads leave ``read_reserve`` tokens and every waiting write to writes, and a real 429 or
-``Remaining: 0`` pauses every caller. The difference is where the state lives: the bucket, the
-waiting writes and the pause are Redis keys changed by the scripts below, on the Redis clock
-(``TIME``), so all daemons of a user draw on one bucket and honour one pause.
+Same sizing, priorities and header handling as :class:`kashbot.client.request_budget.UserBudget`
+(both are a :class:`~kashbot.client.request_budget.BudgetBase`; read that module's docstring):
+a token bucket of ``safe_burst`` tokens refilled at ``share × limit`` per window, reads leave
+``read_reserve`` tokens and every waiting write to writes, and a real 429 or ``Remaining: 0``
+pauses every caller. The difference is where the state lives: the bucket, the waiting writes and
+the pause are Redis keys changed by the scripts below, on the Redis clock (``TIME``), so all
+daemons of a user draw on one bucket and honour one pause.
 
 Runs in real time only (the Redis clock): backtests and virtual-time tests keep ``UserBudget``.
 If Redis cannot be reached, ``acquire`` raises :class:`SharedStateUnavailable`, or, given a
@@ -17,13 +18,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 import secrets
-from collections import deque
-from dataclasses import dataclass
 
 import structlog
 
 from kashbot.client.ratelimit import RateLimitState, RequestBudget
-from kashbot.client.request_budget import WINDOW_S, BudgetStats, max_budget_share, safe_burst
+from kashbot.client.request_budget import BucketSpec, BudgetBase
 from kashbot.shared.redis_client import LuaScript, SharedRedis, SharedStateUnavailable, scope_id
 
 log = structlog.get_logger(__name__)
@@ -77,22 +76,7 @@ return 1
 """)
 
 
-@dataclass(frozen=True, slots=True)
-class BucketSpec:
-    """UserBudget's sizing: ``burst + rate < limit`` in any window."""
-
-    limit: int
-    rate_per_window: float
-    burst: int
-    rate_per_s: float
-
-    @classmethod
-    def of(cls, limit: int, share: float, window_s: float) -> BucketSpec:
-        rate = share * limit
-        return cls(limit, rate, safe_burst(limit, rate), rate / window_s)
-
-
-class RedisUserBudget:
+class RedisUserBudget(BudgetBase):
     """A ``RequestBudget`` for one Kash user across processes; ``user_ref`` is hashed."""
 
     def __init__(
@@ -109,49 +93,25 @@ class RedisUserBudget:
         waiter_ttl_s: float = 2.0,
         fallback: RequestBudget | None = None,
     ) -> None:
-        if requests_per_min < 3:
-            raise ValueError("requests_per_min: must be >= 3")
-        for limit in (requests_per_min, write_requests_per_min):
-            if limit is not None and not 0.0 < share <= max_budget_share(limit):
-                raise ValueError(
-                    f"share: must be in (0, {max_budget_share(limit):.4f}] for {limit} requests/min"
-                )
-        if time_scale <= 0 or read_reserve < 0 or waiter_ttl_s <= 0:
-            raise ValueError("time_scale and waiter_ttl_s must be > 0, read_reserve >= 0")
+        super().__init__(
+            requests_per_min,
+            share=share,
+            write_requests_per_min=write_requests_per_min,
+            read_reserve=read_reserve,
+            time_scale=time_scale,
+            max_pause_s=max_pause_s,
+        )
+        if waiter_ttl_s <= 0:
+            raise ValueError("waiter_ttl_s: must be > 0")
         self.redis = redis
-        self.share = share
-        self.time_scale = time_scale
-        self.window_s = WINDOW_S / time_scale
-        self.max_pause_s = max_pause_s
         self.waiter_ttl_s = waiter_ttl_s
         self.fallback = fallback
-        self._main = BucketSpec.of(requests_per_min, share, self.window_s)
-        self._writes = (
-            BucketSpec.of(write_requests_per_min, share, self.window_s)
-            if write_requests_per_min is not None
-            else None
-        )
-        self.read_reserve = min(read_reserve, self._main.burst - 1)
         main, writes, waiters, pause = redis.keys(
             "budget", scope_id(user_ref), "main", "writes", "waiters", "pause"
         )
         self._k_main, self._k_writes, self._k_waiters, self._k_pause = main, writes, waiters, pause
         self._ids = (f"{secrets.token_hex(6)}:{n}" for n in itertools.count())
-        self._read_lock = asyncio.Lock()
-        self._writes_waiting = 0
-        self._paused_until = 0.0  # local view, loop time: the shared one lives in Redis
         self._pending: set[asyncio.Task[None]] = set()
-        self._sent: deque[float] = deque()
-        self.server_remaining: int | None = None
-        self.quota_rejections = 0
-
-    @property
-    def limit(self) -> int:
-        return self._main.limit
-
-    @staticmethod
-    def _now() -> float:
-        return asyncio.get_running_loop().time()
 
     async def acquire(self, route: str, *, write: bool) -> None:
         try:
@@ -178,9 +138,13 @@ class RedisUserBudget:
             self._writes_waiting -= 1
 
     async def _acquire_read(self) -> None:
-        one_bucket = self._writes is None
-        need = 1 + (self.read_reserve if one_bucket else 0)
-        await self._take(self._main, self._k_main, need, waiter="", count_waiters=one_bucket)
+        await self._take(
+            self._main,
+            self._k_main,
+            self._read_need(),
+            waiter="",
+            count_waiters=self._writes is None,
+        )
 
     async def _take(
         self, spec: BucketSpec, key: str, need: int, *, waiter: str, count_waiters: bool = False
@@ -203,32 +167,10 @@ class RedisUserBudget:
         """Learn from the server's headers; pause here at once and everywhere via Redis."""
         if self.fallback is not None:
             self.fallback.observe(state)
-        if state.status == 503 and not state.quota_exhausted:
-            return  # RATE_LIMIT_UNAVAILABLE, kill switches, outages: not a quota signal
-        if state.remaining is not None:
-            self.server_remaining = state.remaining
-        if state.limit is not None and 3 <= state.limit < self._main.limit:
-            self._shrink(state.limit)
-        pause: float | None = None
-        if state.quota_exhausted:
-            self.quota_rejections += 1
-            pause = state.retry_after_s
-            if pause is None and state.reset_epoch_s is not None:
-                pause = state.reset_epoch_s - state.observed_at
-            pause = 1.0 if pause is None else pause
-        elif state.remaining == 0 and state.reset_epoch_s is not None:
-            pause = state.reset_epoch_s - state.observed_at
-        if pause is not None and pause > 0:
-            self._pause(min(pause, self.max_pause_s) / self.time_scale)
-
-    def _shrink(self, limit: int) -> None:
-        """A smaller quota than configured: adopt it and hold everyone while a bucket drains."""
-        self._main = BucketSpec.of(limit, min(self.share, max_budget_share(limit)), self.window_s)
-        self.read_reserve = min(self.read_reserve, self._main.burst - 1)
-        self._pause(self._main.burst / self._main.rate_per_s)
+        super().observe(state)
 
     def _pause(self, seconds: float) -> None:
-        self._paused_until = max(self._paused_until, self._now() + seconds)
+        super()._pause(seconds)
         task = asyncio.get_running_loop().create_task(self._publish_pause(seconds))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
@@ -243,22 +185,3 @@ class RedisUserBudget:
         """Wait until every pause this instance observed has reached Redis."""
         if self._pending:
             await asyncio.gather(*list(self._pending))
-
-    def stats(self) -> BudgetStats:
-        """This process's view (its own sends and pause; the bucket is shared)."""
-        try:
-            now: float | None = self._now()
-        except RuntimeError:
-            now = None
-        if now is not None:
-            while self._sent and self._sent[0] <= now - self.window_s:
-                self._sent.popleft()
-        return BudgetStats(
-            used_last_window=len(self._sent),
-            limit=self._main.limit,
-            budget=self._main.rate_per_window,
-            server_remaining=self.server_remaining,
-            paused_for_s=max(0.0, self._paused_until - now) if now is not None else 0.0,
-            quota_rejections=self.quota_rejections,
-            writes_waiting=self._writes_waiting,
-        )

@@ -46,13 +46,12 @@ from kashbot.client.webhooks import (
 from kashbot.clock import Clock
 from kashbot.events import Event
 from kashbot.inbound import (
-    HTTP_LOG,
     BodyTimeout,
     BodyTooLarge,
+    GuardedSite,
     InboundGuard,
     InboundLimits,
-    bound_port,
-    serve,
+    http_url,
 )
 
 log = structlog.get_logger("kashbot.webhook")
@@ -141,45 +140,30 @@ class WebhookReceiver:
         self._queue: asyncio.Queue[WebhookEvent] = asyncio.Queue(queue_size)
         self._reserved = 0  # slots held by deliveries awaiting the dedupe store
         self.guard = InboundGuard(limits or InboundLimits(), label="webhook")
-        self._runner: web.AppRunner | None = None
-        self._server: asyncio.AbstractServer | None = None
+        self._site = GuardedSite(self.guard)
 
     @property
     def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}{self.path}"
+        return http_url(self.host, self.port, self.path)
 
     def _current_secrets(self) -> Sequence[str]:
         return self._secrets() if callable(self._secrets) else self._secrets
 
     async def start(self) -> None:
         """Bind (port 0 picks a free port, readable from ``.port`` afterwards)."""
-        if self._runner is not None:
+        if self._site.runner is not None:
             return
         app = web.Application(
             client_max_size=self.max_body_bytes, middlewares=[self.guard.middleware]
         )
         app.router.add_post(self.path, self._receive)
-        runner = web.AppRunner(
-            app, access_log=None, shutdown_timeout=self.shutdown_timeout_s, logger=HTTP_LOG
+        self.port = await self._site.start(
+            app, self.host, self.port, shutdown_timeout=self.shutdown_timeout_s
         )
-        await runner.setup()
-        try:
-            self._server = await serve(runner, self.guard, self.host, self.port)
-        except BaseException:  # bind failed or cancelled: leave nothing half set up
-            await runner.cleanup()
-            raise
-        self._runner = runner
-        self.port = bound_port(self._server, self.port)
         log.info("webhook_listening", url=self.url)
 
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            self._server = None
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        await self._site.stop()
 
     async def run(self, emit: Callable[[Event], None]) -> None:
         """Serve and process until cancelled (``emit`` is unused: the handler routes updates)."""

@@ -67,7 +67,7 @@ async def receiver() -> AsyncIterator[tuple[WebhookReceiver, list[WebhookEvent]]
         max_body_bytes=2048,
     )
     task = asyncio.create_task(rx.run(lambda e: None))
-    await until(lambda: rx._runner is not None)
+    await until(lambda: rx._site.runner is not None)
     yield rx, got
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
@@ -211,7 +211,7 @@ async def test_full_queue_answers_503_and_never_marks_the_event_seen() -> None:
     task = asyncio.create_task(rx.run(lambda e: None))
     slow: asyncio.Task[tuple[int, Any]] | None = None
     try:
-        await until(lambda: rx._runner is not None)
+        await until(lambda: rx._site.runner is not None)
         a, b, c = body("evt_a"), body("evt_b"), body("evt_c")
         assert (await post(rx, a, sign(SECRET, a, NOW_MS)))[0] == 200
         async with asyncio.timeout(5):  # the worker holds evt_a; the queue is empty
@@ -261,7 +261,7 @@ async def test_stop_does_not_wait_for_a_delivery_stuck_in_the_dedupe_store() -> 
         shutdown_timeout_s=0.05,
     )
     task = asyncio.create_task(rx.run(lambda e: None))
-    await until(lambda: rx._runner is not None)
+    await until(lambda: rx._site.runner is not None)
     b = body("evt_stuck")
     stuck = asyncio.create_task(post(rx, b, sign(SECRET, b, NOW_MS)))
     try:
@@ -271,7 +271,7 @@ async def test_stop_does_not_wait_for_a_delivery_stuck_in_the_dedupe_store() -> 
         task.cancel()
         async with asyncio.timeout(10):  # far above 2 x 0.05 s, far below 2 x 60 s
             await asyncio.gather(task, return_exceptions=True)
-        assert task.cancelled() and rx._runner is None
+        assert task.cancelled() and rx._site.runner is None
         assert rx._reserved == 0  # the cancelled delivery released its slot
         async with asyncio.timeout(10):
             (outcome,) = await asyncio.gather(stuck, return_exceptions=True)
