@@ -4,7 +4,10 @@ aiohttp waits for ever on a peer that sends its headers or body slowly, and admi
 of requests at once. :class:`InboundGuard` adds, per listener:
 
 - a **header deadline**: a connection that has not delivered a complete request head within
-  ``header_timeout_s`` of connecting (or of its previous answer, on keep-alive) is aborted;
+  ``header_timeout_s`` of connecting is aborted (a slow peer: one warning line);
+- a **keep-alive idle limit**: after an answer, the next head must start arriving within
+  ``keepalive_idle_s`` (longer than aiohttp clients' own 15 s idle close, so a pooled client
+  connection is never cut just as it is reused); an idle connection is closed quietly;
 - a **body deadline**: :meth:`InboundGuard.read_body` gives up after ``body_timeout_s``
   (the caller answers 408 and the connection is closed);
 - a **total deadline**: a request whose handler is still running after ``request_timeout_s``
@@ -55,6 +58,7 @@ class InboundLimits:
     header_timeout_s: float = 5.0
     body_timeout_s: float = 5.0
     request_timeout_s: float | None = 8.0  # Kash gives a delivery 10 s before it retries
+    keepalive_idle_s: float = 30.0  # after an answer; > aiohttp clients' 15 s keep-alive
     max_concurrent: int = 64
     retry_after_s: int = 5  # sent with a 503 for the cap or the total deadline
 
@@ -76,22 +80,40 @@ class InboundGuard:
         self.in_flight = 0
         self.refused_busy = 0
         self.timed_out = 0  # header, body and total deadlines together
+        self.idle_closed = 0  # keep-alive connections closed for idleness (not a fault)
         self._active: set[RequestHandler] = set()
+        # one armed deadline per connection; every timer fires or is cancelled, so this holds
+        # only live connections
+        self._timers: dict[RequestHandler, asyncio.TimerHandle] = {}
 
     # ---- connection level: the header deadline
 
-    def watch(self, proto: RequestHandler) -> RequestHandler:
-        """Arm the header deadline for a connection just accepted (or just answered)."""
+    def watch(self, proto: RequestHandler, *, idle: bool = False) -> RequestHandler:
+        """Arm the connection's deadline: the header deadline for a connection just accepted,
+        the keep-alive idle limit (``idle``) for one just answered. Re-arming replaces the old
+        timer, so a deadline from an earlier request never cuts a later one."""
+        self._disarm(proto)
+        delay = self.limits.keepalive_idle_s if idle else self.limits.header_timeout_s
         loop = asyncio.get_running_loop()
-        loop.call_later(self.limits.header_timeout_s, self._expire, proto)
+        self._timers[proto] = loop.call_later(delay, self._expire, proto, idle)
         return proto
 
-    def _expire(self, proto: RequestHandler) -> None:
+    def _disarm(self, proto: RequestHandler) -> None:
+        timer = self._timers.pop(proto, None)
+        if timer is not None:
+            timer.cancel()
+
+    def _expire(self, proto: RequestHandler, idle: bool) -> None:
+        self._timers.pop(proto, None)
         transport = proto.transport
         if proto in self._active or transport is None or transport.is_closing():
             return  # a handler runs (its own deadlines apply), or the connection is gone
-        self.timed_out += 1
-        log.warning("inbound_cut", listener=self.label, reason="header_deadline")
+        if idle:
+            self.idle_closed += 1
+            log.debug("inbound_idle_closed", listener=self.label)
+        else:
+            self.timed_out += 1
+            log.warning("inbound_cut", listener=self.label, reason="header_deadline")
         transport.abort()
 
     # ---- request level: cap, total deadline, body deadline
@@ -99,20 +121,27 @@ class InboundGuard:
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         proto = request.protocol
+        self._disarm(proto)  # the head is in: the request's own deadlines apply now
         self._active.add(proto)
+        resp: web.StreamResponse | None = None
         try:
             if self.in_flight >= self.limits.max_concurrent:
                 self.refused_busy += 1
                 log.warning("inbound_busy", listener=self.label, in_flight=self.in_flight)
-                return self.refusal(503, "busy: too many concurrent requests", close=True)
+                resp = self.refusal(503, "busy: too many concurrent requests", close=True)
+                return resp
             self.in_flight += 1
             try:
-                return await self._within_deadline(request, handler)
+                resp = await self._within_deadline(request, handler)
+                return resp
             finally:
                 self.in_flight -= 1
         finally:
             self._active.discard(proto)
-            self.watch(proto)  # keep-alive: the next head has the same deadline
+            # keep-alive: the next head must start within the idle limit; a connection we close
+            # (or whose handler raised) keeps the short deadline, so a peer that never finishes
+            # its unread body cannot hold it through aiohttp's lingering close
+            self.watch(proto, idle=resp is not None and resp.keep_alive is not False)
 
     async def _within_deadline(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         if self.limits.request_timeout_s is None:
