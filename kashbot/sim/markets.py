@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from kashbot import amm
 from kashbot.money import WAD, Atomic, Wad, decimal_to_wad, usdc_to_atomic
-from kashbot.sim.chains import base58, is_solana
+from kashbot.sim.chains import SIGNATURE_CHARS, base58, is_solana, signature
 from kashbot.sim.errors import SimError
 from kashbot.sim.ids import rng_for
 from kashbot.sim.keys import KeysAndLimits
@@ -199,7 +199,7 @@ class MarketsAndNoise(KeysAndLimits):
         self._block += 1
         probs = amm.probabilities(after)
         if is_solana(m.chain):  # base58 signature, id "<sig>-<instruction>-<inner>", no logIndex
-            tx_hash = base58(self.ids.raw("signature", 64))
+            tx_hash = signature(self.ids.raw("signature", SIGNATURE_CHARS))
             pred_id, log_index = f"{tx_hash}-2-1", None
         else:
             pred_id, log_index = "pred_" + self.ids.hex("prediction", 12), 0

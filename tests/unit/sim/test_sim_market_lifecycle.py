@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -135,3 +136,30 @@ def test_cancel_refunds_of_every_token_never_exceed_the_reserve(
     refunds = sum(cancel_refund(pool, i, s) for i, s in enumerate(pool.supplies))
     reserve = pool.reserve // ATOMIC_TO_WAD
     assert reserve - pool.outcome_count <= refunds <= reserve
+
+
+def test_signatures_are_base58_alphabet_strings_of_solana_length() -> None:
+    from kashbot.sim.chains import SIGNATURE_CHARS, signature
+
+    sig = signature(bytes(range(256))[:SIGNATURE_CHARS])
+    assert len(sig) == SIGNATURE_CHARS
+    assert re.fullmatch(r"[1-9A-HJ-NP-Za-km-z]+", sig)  # kash-today §7.4's txHash alphabet
+
+
+def test_chunked_base58_matches_the_digit_loop() -> None:
+    import random
+
+    alphabet = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+
+    def digit_loop(raw: bytes) -> str:
+        n, out = int.from_bytes(raw, "big"), ""
+        while n:
+            n, r = divmod(n, 58)
+            out = alphabet[r] + out
+        return "1" * (len(raw) - len(raw.lstrip(b"\0"))) + out
+
+    rng = random.Random(7)
+    cases = [b"", b"\0", bytes(64), b"\0\0\x01"] + [
+        rng.randbytes(rng.randrange(70)) for _ in range(2000)
+    ]
+    assert [base58(c) for c in cases] == [digit_loop(c) for c in cases]
