@@ -293,24 +293,28 @@ class TradeLifecycle(WebhookOutbox):
             self._set_status(t, "validating", at, "com.kash.trade.validating.v1")
             self._schedule(at + self._scaled(lc.validating_s), "trade", t.id)
         elif t.status == "validating":
-            forced = t.forced_outcome
-            if (forced and forced[0] == "rejected") or (
-                forced is None and lc.reject_rate > 0 and self._rng_life.random() < lc.reject_rate
-            ):
-                code = forced[1] if forced else "risk_check_failed"
+            code = self._failure(t, "rejected", lc.reject_rate, "risk_check_failed")
+            if code is not None:
                 self._finish(t, "rejected", at, code, "rejected by the risk engine")
                 return
             self._set_status(t, "executing", at, "com.kash.trade.executing.v1")
             self._schedule(at + self._scaled(lc.executing_s), "trade", t.id)
         elif t.status == "executing":
-            forced = t.forced_outcome
-            if (forced and forced[0] == "failed") or (
-                forced is None and lc.fail_rate > 0 and self._rng_life.random() < lc.fail_rate
-            ):
-                code = forced[1] if forced else "EXECUTION_REVERTED"
+            code = self._failure(t, "failed", lc.fail_rate, "EXECUTION_REVERTED")
+            if code is not None:
                 self._finish(t, "failed", at, code, "on-chain execution reverted")
                 return
             self._execute(t, at)
+
+    def _failure(self, t: TradeRecord, status: str, rate: float, code: str) -> str | None:
+        """The error code if this step ends the trade in ``status``, else None.
+
+        A fault's forced outcome decides alone (no draw); otherwise one draw at ``rate``.
+        """
+        forced = t.forced_outcome
+        if forced is not None:
+            return forced[1] if forced[0] == status else None
+        return code if rate > 0 and self._rng_life.random() < rate else None
 
     def _release(self, t: TradeRecord, refund_volume: bool) -> None:
         user = self.users[t.user_id]
