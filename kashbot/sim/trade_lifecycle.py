@@ -23,6 +23,12 @@ from kashbot.sim.trade_checks import (
 )
 from kashbot.sim.webhook_outbox import WebhookOutbox
 
+# The message of a trade a lifecycle step ends (by the scenario's rate or a fault).
+_END_MESSAGES = {
+    "rejected": "rejected by the risk engine",
+    "failed": "on-chain execution reverted",
+}
+
 
 class TradeLifecycle(WebhookOutbox):
     """Holds USDC or tokens at submission, executes on the pool, emits the trade's webhooks."""
@@ -290,31 +296,34 @@ class TradeLifecycle(WebhookOutbox):
     def _step_trade(self, t: TradeRecord, at: float) -> None:
         lc = self.scenario.lifecycle
         if t.status == "pending":
-            self._set_status(t, "validating", at, "com.kash.trade.validating.v1")
-            self._schedule(at + self._scaled(lc.validating_s), "trade", t.id)
+            self._advance(t, at, "validating", lc.validating_s)
         elif t.status == "validating":
-            code = self._failure(t, "rejected", lc.reject_rate, "risk_check_failed")
-            if code is not None:
-                self._finish(t, "rejected", at, code, "rejected by the risk engine")
-                return
-            self._set_status(t, "executing", at, "com.kash.trade.executing.v1")
-            self._schedule(at + self._scaled(lc.executing_s), "trade", t.id)
-        elif t.status == "executing":
-            code = self._failure(t, "failed", lc.fail_rate, "EXECUTION_REVERTED")
-            if code is not None:
-                self._finish(t, "failed", at, code, "on-chain execution reverted")
-                return
+            if not self._ended(t, at, "rejected", lc.reject_rate, "risk_check_failed"):
+                self._advance(t, at, "executing", lc.executing_s)
+        elif t.status == "executing" and not self._ended(
+            t, at, "failed", lc.fail_rate, "EXECUTION_REVERTED"
+        ):
             self._execute(t, at)
 
-    def _failure(self, t: TradeRecord, status: str, rate: float, code: str) -> str | None:
-        """The error code if this step ends the trade in ``status``, else None.
+    def _advance(self, t: TradeRecord, at: float, status: str, stay_s: float) -> None:
+        """Enter the next step and schedule the one after it ``stay_s`` (scenario seconds) on."""
+        self._set_status(t, status, at, f"com.kash.trade.{status}.v1")
+        self._schedule(at + self._scaled(stay_s), "trade", t.id)
+
+    def _ended(self, t: TradeRecord, at: float, status: str, rate: float, code: str) -> bool:
+        """Does this step end the trade in ``status`` (``rejected`` or ``failed``)?
 
         A fault's forced outcome decides alone (no draw); otherwise one draw at ``rate``.
         """
         forced = t.forced_outcome
         if forced is not None:
-            return forced[1] if forced[0] == status else None
-        return code if rate > 0 and self._rng_life.random() < rate else None
+            if forced[0] != status:
+                return False
+            code = forced[1]
+        elif not (rate > 0 and self._rng_life.random() < rate):
+            return False
+        self._finish(t, status, at, code, _END_MESSAGES[status])
+        return True
 
     def _release(self, t: TradeRecord, refund_volume: bool) -> None:
         user = self.users[t.user_id]
