@@ -137,6 +137,12 @@ class ClientBase:
         return validate_as(model, item, route, resp.request_id)
 
     @staticmethod
+    def _meta(resp: Response) -> dict[str, Any]:
+        """The envelope's ``_meta`` block ({} when absent or not an object)."""
+        meta = resp.body.get("_meta") if isinstance(resp.body, dict) else None
+        return meta if isinstance(meta, dict) else {}
+
+    @staticmethod
     def _page(resp: Response, model: type[M], route: str) -> Page[M]:
         try:
             return parse_page(resp.body, model, route=route, request_id=resp.request_id)
