@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from kashbot.amm import AmmError, Fees, Pool
-from kashbot.money import Atomic, Wad
+from kashbot.money import Atomic, Wad, usdc_str
 
 
 class Side(StrEnum):
@@ -212,6 +212,18 @@ class OrderIntent:
     closing: bool = False
     created_ts: float = 0.0
     tags: dict[str, str] = field(default_factory=dict)
+
+    def log_fields(self) -> dict[str, object]:
+        """The fields every log line about this intent carries (sending, denial)."""
+        return {
+            "intent_id": self.intent_id,
+            "strategy": self.strategy,
+            "market_id": self.market_id,
+            "outcome": self.outcome,
+            "side": str(self.side),
+            "amount": self.amount,
+            "amount_usdc": usdc_str(self.amount),
+        }
 
 
 AnyEvent = (

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping, Sequence
-from types import TracebackType
 from typing import Any, Self, TypeVar
 from urllib.parse import quote as _quote
 
@@ -86,12 +85,7 @@ class ClientBase:
         await self._transport.open()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
     async def aclose(self) -> None:
@@ -141,6 +135,12 @@ class ClientBase:
                 f"{route}: missing '{key}' resource", request_id=resp.request_id
             )
         return validate_as(model, item, route, resp.request_id)
+
+    @staticmethod
+    def _meta(resp: Response) -> dict[str, Any]:
+        """The envelope's ``_meta`` block ({} when absent or not an object)."""
+        meta = resp.body.get("_meta") if isinstance(resp.body, dict) else None
+        return meta if isinstance(meta, dict) else {}
 
     @staticmethod
     def _page(resp: Response, model: type[M], route: str) -> Page[M]:

@@ -346,8 +346,7 @@ class KashClient(ClientBase):
             retry="refused-only",
         )
         event = self._one(resp, "event", RedeliveredEvent, route)
-        meta = resp.body.get("_meta") if isinstance(resp.body, dict) else None
-        message = meta.get("message") if isinstance(meta, dict) else None
+        message = self._meta(resp).get("message")
         return event.model_copy(update={"message": message}) if isinstance(message, str) else event
 
     async def rotate_webhook_secret(self) -> WebhookSecret:
@@ -377,8 +376,7 @@ class KashClient(ClientBase):
             idempotency_key=check_idempotency_key(idempotency_key or str(uuid.uuid4())),
         )
         redemption = self._one(resp, "redemption", Redemption, route)
-        meta = resp.body.get("_meta") if isinstance(resp.body, dict) else None
-        idempotent = isinstance(meta, dict) and meta.get("idempotent") is True
+        idempotent = self._meta(resp).get("idempotent") is True
         return redemption.model_copy(update={"idempotent": idempotent})
 
     async def health(self) -> dict[str, Any]:

@@ -85,11 +85,7 @@ def startup_verdict(
 
 
 def check_startup(
-    *,
-    pin: str | None,
-    listed: int,
-    expected: bool,
-    errors: Iterable[BaseException] = (),
+    *, pin: str | None, listed: int, expected: bool, errors: Iterable[BaseException] = ()
 ) -> None:
     """:func:`startup_verdict`, raising :class:`VenueMismatch` with its reason."""
     verdict = startup_verdict(pin=pin, listed=listed, expected=expected, errors=errors)

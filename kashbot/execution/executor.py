@@ -30,7 +30,6 @@ from kashbot.execution.settings import (
 from kashbot.execution.submit import Submitter
 from kashbot.execution.trades import ConfirmHeldError, TradeNotHeld, Update
 from kashbot.execution.venue import TradingVenue
-from kashbot.money import Wad
 from kashbot.risk.gate import Approval, RiskGate
 from kashbot.store.store import Store
 
@@ -96,20 +95,8 @@ class Executor:
         """Send one approved intent; the trade id, or None if no trade exists (yet)."""
         return await self.submitter.execute(approval)
 
-    async def on_trade_update(
-        self,
-        trade_id: str,
-        status: str,
-        *,
-        tokens_out: Wad | None = None,
-        error_code: str | None = None,
-        tokens_in: Wad | None = None,
-    ) -> bool:
-        """A webhook (or any other source) saw our trade move; True if it changed our view.
-
-        ``tokens_in``: tokens a completed sell burned, if the source reports them.
-        """
-        upd = Update(status, tokens_out, error_code, tokens_in)
+    async def on_trade_update(self, trade_id: str, upd: Update) -> bool:
+        """A webhook (or any other source) saw our trade move; True if it changed our view."""
         return await self.follower.on_trade_update(trade_id, upd)
 
     async def confirm_held(self, trade_id: str) -> str:

@@ -26,6 +26,7 @@ from kashbot.events import Event, OrderIntent
 from kashbot.execution.executor import Executor
 from kashbot.execution.recovery import Recovery, RecoveryError, RecoveryReport
 from kashbot.execution.settings import ExecutionContext, ExecutionSettings, PoolView
+from kashbot.execution.trades import Update
 from kashbot.execution.venue import TradingVenue
 from kashbot.money import Wad
 from kashbot.risk.gate import Decision, Denial, Reason, RiskGate
@@ -93,9 +94,8 @@ class OrderRouter:
         ``tokens_in``: tokens a completed sell burned, when the source reports them (the
         simulator's ``tokensIn``); without it the executor asks the venue for the position.
         """
-        return await self.executor.on_trade_update(
-            trade_id, status, tokens_out=tokens_out, error_code=error_code, tokens_in=tokens_in
-        )
+        upd = Update(status, tokens_out, error_code, tokens_in)
+        return await self.executor.on_trade_update(trade_id, upd)
 
     async def confirm_held(self, trade_id: str) -> str:
         """Operator release of a held 202 trade; its status afterwards (e.g. ``pending``).

@@ -108,16 +108,7 @@ class Submitter:
         except BaseException:
             gate.release(approval)
             raise
-        log.info(
-            "order_sending",
-            intent_id=i.intent_id,
-            strategy=i.strategy,
-            market_id=i.market_id,
-            outcome=i.outcome,
-            side=str(i.side),
-            amount=i.amount,
-            amount_usdc=usdc_str(i.amount),
-        )
+        log.info("order_sending", **i.log_fields())
         hold = self.hold_reason(approval)
         if hold is not None:
             await self.drop(approval, *hold)

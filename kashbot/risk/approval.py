@@ -24,33 +24,16 @@ def reservation_for(intent_id: str) -> str:
     return f"r-{intent_id}"
 
 
-def _seal(
-    intent: OrderIntent,
-    idempotency_key: str,
-    reservation_id: str,
-    daily_draw: Atomic,
-    exposure: Atomic,
-    expects_confirmation: bool,
-    auto_confirm: bool,
-    approved_at: float,
-) -> bytes:
-    """The MAC binding an approval's terms together (every field of the intent included)."""
-    terms = tuple(
+def _seal(intent: OrderIntent, terms: tuple[object, ...]) -> bytes:
+    """The MAC binding an approval's terms together (every field of the intent included).
+
+    ``terms``: the approval's other fields, in declaration order (see ``_TERMS``).
+    """
+    intent_terms = tuple(
         sorted(v.items()) if isinstance(v, dict) else v
         for v in (getattr(intent, name) for name in _INTENT_FIELDS)
     )
-    text = repr(
-        (
-            terms,
-            idempotency_key,
-            reservation_id,
-            daily_draw,
-            exposure,
-            expects_confirmation,
-            auto_confirm,
-            approved_at,
-        )
-    )
+    text = repr((intent_terms, *terms))
     return hmac.new(_SEAL_KEY, text.encode(), hashlib.sha256).digest()
 
 
@@ -75,18 +58,13 @@ class Approval:
     _mint: bytes = field(default=b"", repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        expected = _seal(
-            self.intent,
-            self.idempotency_key,
-            self.reservation_id,
-            self.daily_draw,
-            self.exposure,
-            self.expects_confirmation,
-            self.auto_confirm,
-            self.approved_at,
-        )
+        expected = _seal(self.intent, tuple(getattr(self, name) for name in _TERMS))
         if not isinstance(self._mint, bytes) or not hmac.compare_digest(self._mint, expected):
             raise TypeError("an Approval can only be minted by RiskGate")
+
+
+# The sealed fields besides the intent, in declaration order (what ``mint`` passes after it).
+_TERMS = tuple(f.name for f in fields(Approval) if f.name not in ("intent", "_mint"))
 
 
 def mint(
@@ -101,7 +79,6 @@ def mint(
 ) -> Approval:
     """A sealed Approval (for :class:`RiskGate` only: it alone reserves what one grants)."""
     terms = (
-        intent,
         idempotency_key,
         reservation_id,
         daily_draw,
@@ -110,4 +87,4 @@ def mint(
         auto_confirm,
         approved_at,
     )
-    return Approval(*terms, _mint=_seal(*terms))
+    return Approval(intent, *terms, _mint=_seal(intent, terms))

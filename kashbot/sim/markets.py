@@ -239,34 +239,10 @@ class MarketsAndNoise(KeysAndLimits):
         m.truth_at = at
         order = draw_order(m.pool, probs_from(m.true_logits), m.noise_holdings, cfg, m.fees, rng)
         if order is not None:
-            if order.side == "buy":
-                b = amm.buy(m.pool, order.outcome, order.amount, m.fees)
-                m.noise_holdings[order.outcome] += b.tokens_out
-                self._record(
-                    m,
-                    order.outcome,
-                    "buy",
-                    b.pool,
-                    at,
-                    "noise",
-                    None,
-                    usdc_in=order.amount,
-                    tokens_out=b.tokens_out,
-                )
-            else:
-                s = amm.sell(m.pool, order.outcome, order.amount, m.fees)
-                m.noise_holdings[order.outcome] -= order.amount
-                self._record(
-                    m,
-                    order.outcome,
-                    "sell",
-                    s.pool,
-                    at,
-                    "noise",
-                    None,
-                    usdc_out=s.payout,
-                    tokens_in=order.amount,
-                )
+            pred = self._fill(m, order.outcome, order.side, order.amount, at, "noise")
+            # the noise traders hold what a buy got them and give up what they sold
+            got = pred.tokens_out if pred.tokens_out is not None else -order.amount
+            m.noise_holdings[order.outcome] += got
         self._schedule_noise(m, at)
 
     def apply_external_trade(
@@ -279,22 +255,23 @@ class MarketsAndNoise(KeysAndLimits):
         if m is None:
             raise SimError("MARKET_NOT_FOUND", f"market {market_id} not found")
         try:
-            if side == "buy":
-                b = amm.buy(m.pool, outcome, amount, m.fees)
-                return self._record(
-                    m,
-                    outcome,
-                    "buy",
-                    b.pool,
-                    now,
-                    "external",
-                    None,
-                    usdc_in=amount,
-                    tokens_out=b.tokens_out,
-                )
-            s = amm.sell(m.pool, outcome, amount, m.fees)
+            return self._fill(m, outcome, side, amount, now, source="external")
         except amm.AmmError as exc:
             raise SimError("VALIDATION_FAILED", str(exc)) from None
+
+    def _fill(
+        self, m: MarketState, outcome: int, side: str, amount: int, at: float, source: str
+    ) -> Prediction:
+        """Someone else's trade against the pool (no key, caps or lifecycle), recorded.
+
+        ``amount`` is USDC atomic for a buy and WAD tokens for a sell.
+        """
+        if side == "buy":
+            b = amm.buy(m.pool, outcome, amount, m.fees)
+            return self._record(
+                m, outcome, "buy", b.pool, at, source, None, usdc_in=amount, tokens_out=b.tokens_out
+            )
+        s = amm.sell(m.pool, outcome, amount, m.fees)
         return self._record(
-            m, outcome, "sell", s.pool, now, "external", None, usdc_out=s.payout, tokens_in=amount
+            m, outcome, "sell", s.pool, at, source, None, usdc_out=s.payout, tokens_in=amount
         )

@@ -11,7 +11,7 @@ import hashlib
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from aiohttp import web
 
@@ -75,6 +75,26 @@ def page_reply(
         "_meta": meta_block(request),
     }
     return Reply(200, body)
+
+
+class _Sequenced(Protocol):
+    @property
+    def seq(self) -> int: ...
+
+
+S = TypeVar("S", bound=_Sequenced)
+
+
+def newest_first(
+    request: web.Request,
+    items: Sequence[S],
+    limit: int,
+    filters: Mapping[str, object],
+    render: Callable[[S], dict[str, Any]],
+) -> Reply:
+    """:func:`page_reply` for a feed (predictions, trades, webhook events): by ``seq``, newest
+    first."""
+    return page_reply(request, items, lambda x: x.seq, limit, filters, render, descending=True)
 
 
 def status_filter(request: web.Request) -> set[str] | None:

@@ -22,6 +22,7 @@ from kashbot.sim.replies import (
     int_param,
     key_of,
     meta_block,
+    newest_first,
     page_reply,
     single_reply,
     status_filter,
@@ -113,15 +114,8 @@ async def list_predictions(request: web.Request) -> Reply:
         for p in venue.predictions(request.match_info["id"])
         if (side is None or p.side == side) and (outcome is None or p.outcome == outcome)
     ]
-    return page_reply(
-        request,
-        preds,
-        lambda p: p.seq,
-        limit,
-        {"side": side, "outcomeIndex": outcome},
-        ser.prediction,
-        descending=True,
-    )
+    filters = {"side": side, "outcomeIndex": outcome}
+    return newest_first(request, preds, limit, filters, ser.prediction)
 
 
 async def get_quote(request: web.Request) -> Reply:
@@ -149,15 +143,9 @@ async def list_trades(request: web.Request) -> Reply:
     market_id = request.query.get("marketId")
     limit = parse_limit(request.query.get("limit"), 20)
     trades = venue.list_trades(key_of(request), statuses, market_id)
-    return page_reply(
-        request,
-        trades,
-        lambda t: t.seq,
-        limit,
-        {"status": sorted(statuses or ()), "marketId": market_id},
-        lambda t: ser.trade(venue, t, version_of(request)),
-        descending=True,
-    )
+    filters = {"status": sorted(statuses or ()), "marketId": market_id}
+    version = version_of(request)
+    return newest_first(request, trades, limit, filters, lambda t: ser.trade(venue, t, version))
 
 
 async def get_trade(request: web.Request) -> Reply:
@@ -219,12 +207,5 @@ async def list_events(request: web.Request) -> Reply:
             raise SimError("VALIDATION_FAILED", "from must be an ISO timestamp") from None
     limit = parse_limit(request.query.get("limit"), 25)
     events = venue.list_events(key_of(request), statuses, since)
-    return page_reply(
-        request,
-        events,
-        lambda e: e.seq,
-        limit,
-        {"status": sorted(statuses or ()), "from": since_raw},
-        ser.webhook_event,
-        descending=True,
-    )
+    filters = {"status": sorted(statuses or ()), "from": since_raw}
+    return newest_first(request, events, limit, filters, ser.webhook_event)

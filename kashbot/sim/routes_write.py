@@ -56,6 +56,14 @@ def _trade_body(raw: bytes, strict: bool) -> dict[str, Any]:
     return body
 
 
+async def _lenient_body(request: web.Request) -> Any:
+    """The parsed JSON body; None when empty or not JSON (the caller's shape check refuses it)."""
+    try:
+        return json.loads(await request.read() or b"null")
+    except (ValueError, RecursionError):
+        return None
+
+
 async def create_trade(request: web.Request) -> Reply:
     venue = request.app[VENUE]
     body = _trade_body(await request.read(), venue.scenario.api.strict_bodies)
@@ -93,10 +101,7 @@ async def create_trade(request: web.Request) -> Reply:
 
 async def confirm_trade(request: web.Request) -> Reply:
     venue = request.app[VENUE]
-    try:
-        body = json.loads(await request.read() or b"null")
-    except (ValueError, RecursionError):
-        body = None
+    body = await _lenient_body(request)
     token = body.get("token") if isinstance(body, dict) else None
     if not isinstance(token, str) or not 40 <= len(token) <= 64:
         raise SimError("VALIDATION_FAILED", "token must be a 40-64 char string", issues=["token"])
@@ -125,10 +130,7 @@ async def rotate_secret(request: web.Request) -> Reply:
 
 async def create_redemption(request: web.Request) -> Reply:
     venue = request.app[VENUE]
-    try:
-        body = json.loads(await request.read() or b"null")
-    except (ValueError, RecursionError):
-        body = None
+    body = await _lenient_body(request)
     if not isinstance(body, dict) or set(body) != {"marketId", "outcomeIndex"}:
         raise SimError("VALIDATION_FAILED", "body must be {marketId, outcomeIndex}")
     oi = body["outcomeIndex"]

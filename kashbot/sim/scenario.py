@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -41,15 +41,6 @@ __all__ = [
 DEFAULT_SCENARIO = Path(__file__).resolve().parents[2] / "configs" / "sim" / "default.yaml"
 
 KEY_RE = re.compile(r"^kash_test_[A-Za-z0-9]{32}$")
-ALL_SCOPES = (
-    "markets:read",
-    "markets:quote",
-    "portfolio:read",
-    "trades:read",
-    "trades:write",
-    "webhooks:manage",
-    "auth:manage",
-)
 Tier = Literal["free", "developer", "enterprise", "mm"]
 Scope = Literal[
     "markets:read",
@@ -60,6 +51,7 @@ Scope = Literal[
     "webhooks:manage",
     "auth:manage",
 ]
+ALL_SCOPES: tuple[str, ...] = get_args(Scope)
 
 
 class ScenarioError(ValueError):

@@ -23,6 +23,12 @@ from kashbot.sim.trade_checks import (
 )
 from kashbot.sim.webhook_outbox import WebhookOutbox
 
+# The message of a trade a lifecycle step ends (by the scenario's rate or a fault).
+_END_MESSAGES = {
+    "rejected": "rejected by the risk engine",
+    "failed": "on-chain execution reverted",
+}
+
 
 class TradeLifecycle(WebhookOutbox):
     """Holds USDC or tokens at submission, executes on the pool, emits the trade's webhooks."""
@@ -290,27 +296,34 @@ class TradeLifecycle(WebhookOutbox):
     def _step_trade(self, t: TradeRecord, at: float) -> None:
         lc = self.scenario.lifecycle
         if t.status == "pending":
-            self._set_status(t, "validating", at, "com.kash.trade.validating.v1")
-            self._schedule(at + self._scaled(lc.validating_s), "trade", t.id)
+            self._advance(t, at, "validating", lc.validating_s)
         elif t.status == "validating":
-            forced = t.forced_outcome
-            if (forced and forced[0] == "rejected") or (
-                forced is None and lc.reject_rate > 0 and self._rng_life.random() < lc.reject_rate
-            ):
-                code = forced[1] if forced else "risk_check_failed"
-                self._finish(t, "rejected", at, code, "rejected by the risk engine")
-                return
-            self._set_status(t, "executing", at, "com.kash.trade.executing.v1")
-            self._schedule(at + self._scaled(lc.executing_s), "trade", t.id)
-        elif t.status == "executing":
-            forced = t.forced_outcome
-            if (forced and forced[0] == "failed") or (
-                forced is None and lc.fail_rate > 0 and self._rng_life.random() < lc.fail_rate
-            ):
-                code = forced[1] if forced else "EXECUTION_REVERTED"
-                self._finish(t, "failed", at, code, "on-chain execution reverted")
-                return
+            if not self._ended(t, at, "rejected", lc.reject_rate, "risk_check_failed"):
+                self._advance(t, at, "executing", lc.executing_s)
+        elif t.status == "executing" and not self._ended(
+            t, at, "failed", lc.fail_rate, "EXECUTION_REVERTED"
+        ):
             self._execute(t, at)
+
+    def _advance(self, t: TradeRecord, at: float, status: str, stay_s: float) -> None:
+        """Enter the next step and schedule the one after it ``stay_s`` (scenario seconds) on."""
+        self._set_status(t, status, at, f"com.kash.trade.{status}.v1")
+        self._schedule(at + self._scaled(stay_s), "trade", t.id)
+
+    def _ended(self, t: TradeRecord, at: float, status: str, rate: float, code: str) -> bool:
+        """Does this step end the trade in ``status`` (``rejected`` or ``failed``)?
+
+        A fault's forced outcome decides alone (no draw); otherwise one draw at ``rate``.
+        """
+        forced = t.forced_outcome
+        if forced is not None:
+            if forced[0] != status:
+                return False
+            code = forced[1]
+        elif not (rate > 0 and self._rng_life.random() < rate):
+            return False
+        self._finish(t, status, at, code, _END_MESSAGES[status])
+        return True
 
     def _release(self, t: TradeRecord, refund_volume: bool) -> None:
         user = self.users[t.user_id]

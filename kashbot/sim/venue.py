@@ -25,11 +25,8 @@ the telemetry views (usage, trade history).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from kashbot.clock import Clock
 from kashbot.money import usdc_to_atomic
 from kashbot.sim.ids import iso
 from kashbot.sim.keys import KEY_FORMAT
@@ -38,14 +35,13 @@ from kashbot.sim.market_lifecycle import STEPS as MARKET_STEPS
 from kashbot.sim.models import (
     IN_FLIGHT,
     TERMINAL,
-    Delivery,
     KeyState,
     MarketTick,
     TradeRecord,
     UserState,
 )
 from kashbot.sim.redemptions import PortfolioAndRedemptions
-from kashbot.sim.scenario import FaultSpec, Scenario
+from kashbot.sim.scenario import FaultSpec
 from kashbot.sim.trade_checks import validate_metadata
 
 __all__ = ["KEY_FORMAT", "MarketTick", "Venue", "validate_metadata"]
@@ -54,22 +50,7 @@ __all__ = ["KEY_FORMAT", "MarketTick", "Venue", "validate_metadata"]
 class Venue(PortfolioAndRedemptions):
     """The whole simulated Kash. See the module docstring for the time model."""
 
-    def __init__(
-        self,
-        scenario: Scenario | str | Path | dict[str, Any] | None = None,
-        *,
-        clock: Clock | None = None,
-        seed: int | None = None,
-        time_scale: float = 1.0,
-        webhook_sink: Callable[[Delivery], int | None] | None = None,
-    ) -> None:
-        super().__init__(
-            scenario,
-            clock=clock,
-            seed=seed,
-            time_scale=time_scale,
-            webhook_sink=webhook_sink,
-        )
+    def _populate(self) -> None:
         sc = self.scenario
         for u in sc.users:
             self.users[u.id] = UserState(

@@ -93,6 +93,11 @@ class VenueState(abc.ABC):
         self._noise_rng: dict[str, Any] = {}
         self._block = FIRST_BLOCK
         self._advancing = False
+        self._populate()
+
+    @abc.abstractmethod
+    def _populate(self) -> None:
+        """Fill the empty tables from the scenario (users, keys, markets, armed faults)."""
 
     def _scaled(self, seconds: float) -> float:
         return seconds / self.time_scale

@@ -17,7 +17,6 @@ import json
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from types import TracebackType
 
 from kashbot.risk.ledger import SpendEntry
 from kashbot.store.connection import AioConnection, Connection, Row, SyncConnection
@@ -101,12 +100,7 @@ class Store:
     async def __aenter__(self) -> Store:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
     async def _migrate(self) -> None:
@@ -178,17 +172,12 @@ class Store:
         detail: str | None = None,
     ) -> None:
         async with self._tx():
-            await self._update_intent(intent_id, status, now, trade_id=trade_id, detail=detail)
+            await self._update_intent(intent_id, status, now, trade_id, detail)
 
     async def _update_intent(
-        self,
-        intent_id: str,
-        status: str,
-        now: float,
-        *,
-        trade_id: str | None = None,
-        detail: str | None = None,
+        self, intent_id: str, status: str, now: float, trade_id: str | None, detail: str | None
     ) -> None:
+        """``update_intent`` inside a caller's transaction (None keeps the stored value)."""
         await self._db.execute(
             "UPDATE intents SET status=?, trade_id=COALESCE(?, trade_id),"
             " detail=COALESCE(?, detail), updated_ts=? WHERE intent_id=?",
@@ -249,7 +238,7 @@ class Store:
             await self._upsert_trade(t)
             if spend is not None:
                 await self._put_spend(spend)
-            await self._update_intent(t.intent_id, intent_status, now, trade_id=t.trade_id)
+            await self._update_intent(t.intent_id, intent_status, now, t.trade_id, None)
 
     async def record_refused(
         self, intent_id: str, reservation_id: str, now: float, detail: str
@@ -268,7 +257,7 @@ class Store:
         """No trade exists for the intent: its reservation goes with the status change."""
         async with self._tx():
             await self._db.execute("DELETE FROM spend WHERE entry_id=?", (reservation_id,))
-            await self._update_intent(intent_id, status, now, detail=detail)
+            await self._update_intent(intent_id, status, now, None, detail)
 
     async def get_trade(self, trade_id: str) -> TradeRecord | None:
         rows = await self._query(f"SELECT {TRADE_COLS} FROM trades WHERE trade_id=?", (trade_id,))
@@ -412,12 +401,7 @@ class _Tx:
             self._lock.release()
             raise
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
         try:
             if exc_type is None:
                 await self._db.execute("COMMIT")
