@@ -160,7 +160,9 @@ async def venue_markets(cfg: KashbotConfig, client: KashClient) -> VenueMarkets:
             if m.chain is not None:
                 chains[mid] = m.chain
         listed = len(cfg.markets)
-    check_startup(pin=client.api_version, listed=listed, expected=True, errors=errors)
+    # `markets: []` names none: nothing expected (resolve_markets refuses it below)
+    expected = cfg.discovers_markets or listed > 0
+    check_startup(pin=client.api_version, listed=listed, expected=expected, errors=errors)
     markets = resolve_markets(cfg, active, chains)
     log.info("markets", count=len(markets), ids=markets)
     return VenueMarkets(markets, titles, chains)
