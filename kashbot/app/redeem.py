@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from kashbot.app.venue_access import venue_access
 from kashbot.client import KashClient
@@ -28,9 +28,12 @@ from kashbot.sources.convert import market_snapshot
 from kashbot.store.store import Store
 
 
-async def redeem_once(cfg: KashbotConfig, *, out: TextIO | None = None) -> int:
+async def redeem_once(
+    cfg: KashbotConfig, *, out: TextIO | None = None, sim: Any | None = None
+) -> int:
     """One recover-and-claim pass; prints one line per position closed. Exit code: 0, or 1 when
-    claiming is off for the account (REDEMPTIONS_NOT_ENABLED)."""
+    claiming is off for the account (REDEMPTIONS_NOT_ENABLED). ``sim``: a running simulator
+    (paper mode; None starts a fresh one, which holds nothing)."""
     out = out or sys.stdout
     clock = WallClock()
     async with (
