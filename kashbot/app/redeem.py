@@ -22,7 +22,7 @@ from kashbot.config import KashbotConfig
 from kashbot.core import redeem_settings
 from kashbot.engine.state import EngineState
 from kashbot.events import Event, PositionRedeemed
-from kashbot.execution.redeem import Redeemer, redeem_all
+from kashbot.execution.redeem import Redeemer
 from kashbot.money import fmt_usdc
 from kashbot.sources.convert import market_snapshot
 from kashbot.store.store import Store
@@ -37,7 +37,7 @@ async def redeem_once(
     out = out or sys.stdout
     clock = WallClock()
     async with (
-        venue_access(cfg) as acc,
+        venue_access(cfg, sim) as acc,
         KashClient(
             acc.api_key,
             acc.base_url,
@@ -61,7 +61,12 @@ async def redeem_once(
 
         try:
             redeemer = Redeemer(client, store, state, emit, clock, redeem_settings(cfg))
-            await redeem_all(redeemer)
+            recovered = await redeemer.recover()
+            handled = await redeemer.run_once()
+            now_closed = {(r.market_id, r.outcome) for r in recovered}
+            now_closed |= {(c.market_id, c.outcome) for c in handled}
+            # a position a previous run closed is booked again in memory, not re-claimed
+            closed = [ev for ev in closed if (ev.market_id, ev.outcome) in now_closed]
         finally:
             await store.close()
     for ev in closed:

@@ -10,6 +10,7 @@ seconds with ``daemon_cfg.fast_lifecycle``; the simulator is the ground truth th
 from __future__ import annotations
 
 import asyncio
+import io
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import yaml
 from daemon_cfg import FAIR_VALUE, daemon_cfg, fast_lifecycle
 
 from kashbot.app.daemon import Daemon
+from kashbot.app.redeem import redeem_once
 from kashbot.app.run import run_daemon
 from kashbot.client import KashClient
 from kashbot.events import Side
@@ -163,6 +165,31 @@ async def test_lost_redemption_answer_is_not_claimed_twice_after_restart(tmp_pat
         assert [(r.status, r.redemption_id) for r in rows] == [(REDEEM_ACCEPTED, first.id)]
         await asyncio.sleep(0.1)  # the payout lands redemption_s later
         assert sim.venue.balance(key.api_key) == balance_after_first + claims[0].payout
+
+
+async def test_kashbot_redeem_claims_each_settled_position_once(tmp_path: Path) -> None:
+    sc = scenario_dict()
+    for m in sc["markets"]:
+        m["noise"] = {**m.get("noise", {}), "enabled": False}
+    async with run_sim(sc, seed=2, time_scale=10) as sim:
+        key = sim.key("developer")
+        async with KashClient(key.api_key, sim.base_url) as client:
+            for outcome in (0, 1):
+                created = await client.create_trade(BASE, outcome, Side.BUY.value, "10")
+                for _ in range(100):
+                    if (await client.get_trade(created.trade.id)).status == "completed":
+                        break
+                    await asyncio.sleep(0.05)
+        sim.venue.resolve_market(BASE, [1])
+        cfg = _cfg(tmp_path / "r.sqlite", strategies=[])
+        first, second = io.StringIO(), io.StringIO()
+        assert await redeem_once(cfg, out=first, sim=sim) == 0
+        assert await redeem_once(cfg, out=second, sim=sim) == 0
+    claims = [r for r in sim.venue.redemptions.values() if r.user_id == key.user_id]
+    assert [(r.market_id, r.outcome) for r in claims] == [(BASE, 1)]  # the loser: no request
+    assert f"{BASE} outcome 1: resolved, payout" in first.getvalue()
+    assert f"{BASE} outcome 0: lost, payout 0" in first.getvalue()
+    assert "nothing to redeem" in second.getvalue()
 
 
 def test_pin_that_hides_solana_markets_refuses_to_start(
