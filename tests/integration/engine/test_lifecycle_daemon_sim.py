@@ -134,6 +134,7 @@ async def test_lost_redemption_answer_is_not_claimed_twice_after_restart(tmp_pat
                 await asyncio.sleep(0.05)
             sim.venue.resolve_market(SOLANA, [0])
             position = (await client.list_positions(SOLANA))[0]
+            balance_before = sim.venue.balance(key.api_key)
             # the POST the crashed process sent: the venue created the claim ...
             first = await client.create_redemption(
                 SOLANA, 0, idempotency_key=redemption_key(SOLANA, 0)
@@ -153,7 +154,6 @@ async def test_lost_redemption_answer_is_not_claimed_twice_after_restart(tmp_pat
             )
         )
         await store.close()
-        balance_after_first = sim.venue.balance(key.api_key)
         cfg = _cfg(store_path, strategies=[])
         async with Daemon(cfg, sim=sim, control_port=0) as d:
             stopper = asyncio.create_task(_stop_when(d, lambda: d.engine.state.redemptions, 10))
@@ -164,7 +164,7 @@ async def test_lost_redemption_answer_is_not_claimed_twice_after_restart(tmp_pat
         assert [r.id for r in claims] == [first.id]  # one claim, the first one
         assert [(r.status, r.redemption_id) for r in rows] == [(REDEEM_ACCEPTED, first.id)]
         await asyncio.sleep(0.1)  # the payout lands redemption_s later
-        assert sim.venue.balance(key.api_key) == balance_after_first + claims[0].payout
+        assert sim.venue.balance(key.api_key) == balance_before + claims[0].payout  # paid once
 
 
 async def test_kashbot_redeem_claims_each_settled_position_once(tmp_path: Path) -> None:
