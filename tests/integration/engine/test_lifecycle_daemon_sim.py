@@ -22,8 +22,9 @@ from kashbot.app.daemon import Daemon
 from kashbot.app.redeem import redeem_once
 from kashbot.app.run import run_daemon
 from kashbot.client import KashClient
-from kashbot.events import Side
+from kashbot.events import OrderIntent, Side
 from kashbot.execution.redeem import redemption_key
+from kashbot.risk.gate import Approval, Denial
 from kashbot.sim.embedded import SimHandle, run_sim, scenario_dict
 from kashbot.store.records import REDEEM_ACCEPTED, REDEEM_REQUESTED, RedemptionRecord
 from kashbot.store.store import Store
@@ -64,6 +65,16 @@ async def test_paper_daemon_trades_freezes_resolves_and_redeems_once(tmp_path: P
     async with run_sim(_scenario(), seed=5, time_scale=5) as sim:
         venue = sim.venue
         async with Daemon(_cfg(tmp_path / "a.sqlite"), sim=sim, control_port=0) as d:
+            approved: list[tuple[float, OrderIntent]] = []  # every buy the gate approved, when
+            check = d.gate.check
+
+            def spy(intent: OrderIntent, now: float | None = None) -> Approval | Denial:
+                verdict = check(intent, now)
+                if isinstance(verdict, Approval) and intent.side is Side.BUY:
+                    approved.append((d.clock.now() if now is None else now, intent))
+                return verdict
+
+            d.gate.check = spy  # type: ignore[method-assign]
 
             def redeemed() -> bool:
                 done = {r.market_id for r in d.engine.state.redemptions} >= {SOLANA, BASE}
@@ -83,8 +94,10 @@ async def test_paper_daemon_trades_freezes_resolves_and_redeems_once(tmp_path: P
             assert m.freeze_at is not None
             buys = [t for t in ours if t.market_id == mid and t.side == "buy"]
             assert buys, f"no buy in {mid}"
-            # the gate approved no buy past the margin (venue time of acceptance, + its latency)
-            assert all(t.created_at <= m.freeze_at - MARGIN + 0.5 for t in buys)
+            # the gate approved no buy past the margin, and the venue saw none after it
+            mine = [ts for ts, i in approved if i.market_id == mid]
+            assert mine and all(ts < m.freeze_at - MARGIN for ts in mine)
+            assert all(t.created_at <= m.freeze_at - MARGIN + 1.0 for t in buys)
         # one redemption per winning position: the venue's ground truth
         claims = [r for r in venue.redemptions.values() if r.user_id == user_id]
         positions = [(r.market_id, r.outcome) for r in claims]
