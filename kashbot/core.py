@@ -10,17 +10,20 @@ simulated), the store, the venue's ACTIVE markets, and ``inline`` for a backtest
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import structlog
 
+from kashbot import amm
 from kashbot.clock import Clock
 from kashbot.config import KashbotConfig, StrategyConfig
 from kashbot.engine.engine import Engine
+from kashbot.engine.state import EngineState
 from kashbot.engine.strategy import AnyStrategy, build_strategy
 from kashbot.execution.executor import ExecutionSettings, Executor
 from kashbot.execution.pools import pool_view_of
+from kashbot.execution.redeem import Redeemer, RedeemSettings, RedemptionVenue
 from kashbot.execution.router import OrderRouter
 from kashbot.execution.venue import TradingVenue
 from kashbot.risk.gate import RiskGate
@@ -36,19 +39,50 @@ class CoreError(ValueError):
     """The config cannot be assembled into a trading core (the message says what to change)."""
 
 
-def resolve_markets(cfg: KashbotConfig, active: Iterable[str]) -> list[str]:
+def resolve_markets(
+    cfg: KashbotConfig, active: Iterable[str], chains: Mapping[str, str | None] | None = None
+) -> list[str]:
     """The configured markets: ``markets: all`` is every market the venue lists as ACTIVE
-    (``active``, in its order), a list is exactly those ids. An empty result is refused (nothing
-    to trade): ``markets: []`` means no markets, never all of them."""
-    if cfg.markets == "all":
-        markets = list(active)
+    (``active``, in its order), ``markets: {chains: [...]}`` those of them on the chains
+    (``chains``: market id -> chainRef), a list is exactly those ids. An empty result is
+    refused (nothing to trade): ``markets: []`` means no markets, never all of them."""
+    if cfg.discovers_markets:
+        chain_of = chains or {}
+        markets = [m for m in active if cfg.selects(chain_of.get(m)) or cfg.markets == "all"]
         if not markets:
-            raise CoreError("no markets to trade (markets: all found no ACTIVE market)")
+            raise CoreError(
+                f"no markets to trade (markets: {_selection(cfg)} found no ACTIVE market)"
+            )
     else:
+        assert isinstance(cfg.markets, list)
         markets = list(cfg.markets)
         if not markets:
             raise CoreError("no markets to trade (markets: [] names none; `all` = every market)")
     return markets
+
+
+def _selection(cfg: KashbotConfig) -> str:
+    return (
+        "all" if cfg.markets == "all" else f"{{chains: {list(getattr(cfg.markets, 'chains', []))}}}"
+    )
+
+
+def redeem_settings(cfg: KashbotConfig) -> RedeemSettings:
+    """``redemption:`` as the redeemer wants it."""
+    r = cfg.redemption
+    return RedeemSettings(
+        enabled=r.enabled,
+        interval_s=r.interval_s,
+        write_off_not_claimable=r.write_off_not_claimable,
+    )
+
+
+def fee_overrides(cfg: KashbotConfig) -> dict[str, amm.Fees]:
+    """``market_fees:``: per-market fees that beat the venue's and the default."""
+    return {
+        mid: amm.Fees(protocol_bps=f.protocol_bps, amm_sell_bps=f.amm_sell_bps)
+        for mid, f in cfg.market_fees.items()
+    }
 
 
 def strategy_markets(s: StrategyConfig, markets: Sequence[str]) -> list[str]:
@@ -68,6 +102,29 @@ class Core:
     limits: Limits
     markets: tuple[str, ...]
     strategies: tuple[AnyStrategy, ...]
+    redeemer: Redeemer | None = None  # None: the venue cannot redeem
+    # strategies that trade every selected market (their config names none): discovery adds to them
+    follows_selection: tuple[AnyStrategy, ...] = ()
+
+    def add_markets(self, market_ids: Iterable[str]) -> list[str]:
+        """Markets found while running: strategies that trade the whole selection trade them
+        too; returns the ids that were new to them."""
+        new = [m for m in dict.fromkeys(market_ids) if not self._traded(m)]
+        if not new:
+            return []
+        for strategy in self.follows_selection:
+            if strategy.markets is not None:
+                strategy.markets = strategy.markets | frozenset(new)
+        engine = self.engine
+        engine.strategies[:] = [
+            (s, replace(ctx, markets=s.markets)) for s, ctx in engine.strategies
+        ]
+        for mid in new:
+            engine.state.market(mid)
+        return new
+
+    def _traded(self, market_id: str) -> bool:
+        return all(s.markets is None or market_id in s.markets for s in self.follows_selection)
 
     async def close(self) -> None:
         """Timers, the router (its reconcile loop and followers), then the store."""
@@ -102,6 +159,7 @@ async def build_core(
     markets: Sequence[str],
     run_id: str,
     inline: bool = False,
+    redemptions: RedemptionVenue | None = None,
 ) -> Core:
     """Build and wire the parts, recover (crash-only startup), then add the strategies.
 
@@ -116,7 +174,11 @@ async def build_core(
     inbox until the engine runs.
     """
     engine = Engine(
-        clock, run_id=run_id, inline_intents=inline, max_inflight=cfg.engine.max_inflight_intents
+        clock,
+        run_id=run_id,
+        inline_intents=inline,
+        max_inflight=cfg.engine.max_inflight_intents,
+        state=EngineState(fee_overrides=fee_overrides(cfg)),
     )
     gate = RiskGate(
         limits,
@@ -142,6 +204,12 @@ async def build_core(
         engine.state.set_position(pos.market_id, pos.outcome, pos.shares, pos.cost_basis)
 
     strategies = _add_strategies(engine, cfg.strategies, markets)
+    claims = redemptions if redemptions is not None else venue
+    redeemer = (
+        Redeemer(claims, store, engine.state, engine.emit, clock, redeem_settings(cfg))
+        if isinstance(claims, RedemptionVenue)
+        else None
+    )
     return Core(
         engine=engine,
         gate=gate,
@@ -151,6 +219,12 @@ async def build_core(
         limits=limits,
         markets=tuple(markets),
         strategies=strategies,
+        redeemer=redeemer,
+        follows_selection=tuple(
+            st for st, sc in zip(strategies, cfg.strategies, strict=True) if sc.markets is None
+        )
+        if cfg.discovers_markets
+        else (),
     )
 
 

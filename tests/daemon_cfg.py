@@ -57,3 +57,28 @@ def daemon_cfg(
     }
     raw.update(sections)
     return parse_config(yaml.safe_dump(raw, sort_keys=False), "test.yaml", {})
+
+
+LIFECYCLE_KEYS = ("expires_after_s", "freeze_lead_s", "freeze_after_s")
+RESOLVE_KEYS = ("after_s", "dispute_window_s", "settle_s")
+
+
+def fast_lifecycle(scenario: dict[str, Any], factor: float) -> dict[str, Any]:
+    """``scenario`` (a dict, e.g. ``scenario_dict()``) with every market's freeze / expiry /
+    resolution offsets divided by ``factor``: the sim's ``time_scale`` leaves those on the clock
+    (so recorded freeze times replay exactly), this squeezes the default scenario's six-minute
+    lifecycle into seconds for a test."""
+    out = dict(scenario)
+    markets = []
+    for m in scenario["markets"]:
+        m = dict(m)
+        for key in LIFECYCLE_KEYS:
+            if key in m:
+                m[key] = m[key] / factor
+        if isinstance(m.get("resolve"), dict):
+            m["resolve"] = {
+                k: (v / factor if k in RESOLVE_KEYS else v) for k, v in m["resolve"].items()
+            }
+        markets.append(m)
+    out["markets"] = markets
+    return out

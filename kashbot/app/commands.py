@@ -1,5 +1,5 @@
 """``kashbot run``, ``kashbot config check``, ``kashbot halt``/``resume``/``reduce``/``confirm``/
-``status``.
+``status``, ``kashbot redeem``.
 
 Heavy imports (the daemon, the simulator) happen inside the command functions so that
 ``kashbot --help`` stays fast.
@@ -44,6 +44,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             p.add_argument("--reason", default="operator", help="recorded with the state change")
         p.set_defaults(func=cmd_control, control_action=name)
 
+    redeem = subparsers.add_parser(
+        "redeem", help="claim every position in a resolved or cancelled market (once each)"
+    )
+    redeem.add_argument("config", nargs="?", default=DEFAULT_CONFIG, help="YAML config file")
+    redeem.set_defaults(func=cmd_redeem)
+
     confirm = subparsers.add_parser(
         "confirm", help="release a high-value trade the daemon holds for confirmation"
     )
@@ -79,6 +85,30 @@ def cmd_run(args: argparse.Namespace) -> int:
     from kashbot.app.run import run_daemon
 
     return run_daemon(cfg, duration=args.duration, status=not args.no_status)
+
+
+def cmd_redeem(args: argparse.Namespace) -> int:
+    """``kashbot redeem``: one claim pass (:mod:`kashbot.app.redeem`); the daemon does it too."""
+    import asyncio
+
+    from kashbot.config import load_config_or_report
+
+    cfg = load_config_or_report(args.config)
+    if cfg is None:
+        return 1
+    from kashbot.app.redeem import redeem_once
+    from kashbot.app.run import startup_error_text
+    from kashbot.client.config import KashConfigError
+    from kashbot.client.errors import KashError
+
+    try:
+        return asyncio.run(redeem_once(cfg))
+    except KashConfigError as exc:
+        print(f"kashbot redeem: {startup_error_text(cfg, exc)}", file=sys.stderr)
+        return 2
+    except KashError as exc:
+        print(f"kashbot redeem: the venue answered {exc}", file=sys.stderr)
+        return 1
 
 
 def cmd_control(args: argparse.Namespace) -> int:

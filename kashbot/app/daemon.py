@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import secrets
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,10 +27,11 @@ from rich.live import Live
 
 from kashbot.app.control import ControlServer
 from kashbot.app.endpoints import Endpoints, start_endpoints
-from kashbot.app.sources import DaemonSources, start_sources
+from kashbot.app.sources import DaemonSources, Discovery, start_sources
 from kashbot.app.summary import Summary
 from kashbot.app.venue_access import VenueAccess, venue_access, venue_markets
 from kashbot.client import KashClient
+from kashbot.client.models import Market
 from kashbot.client.request_budget import BudgetRegistry, UserBudget
 from kashbot.clock import Clock, WallClock
 from kashbot.config import KashbotConfig
@@ -37,6 +39,7 @@ from kashbot.core import Core, build_core
 from kashbot.engine.engine import Engine
 from kashbot.execution.router import OrderRouter
 from kashbot.execution.venue import TradingVenue
+from kashbot.lifecycle import Phase
 from kashbot.obs.http import Health
 from kashbot.obs.logging import register_secret
 from kashbot.obs.metrics import DaemonMetrics, MeteredVenue, Readings, watch_loop_lag
@@ -49,6 +52,8 @@ from kashbot.sources.webhook import WebhookReceiver
 from kashbot.store.store import Store
 
 log = structlog.get_logger("kashbot.daemon")
+
+FINAL_PHASES = frozenset({Phase.RESOLVED, Phase.CANCELLED, Phase.ABANDONED})
 
 
 def _opt_int(value: object) -> int | None:
@@ -92,6 +97,7 @@ class Daemon:
         self._engine_task: asyncio.Task[None] | None = None
         self.markets: list[str] = []
         self.titles: dict[str, str] = {}
+        self.chains: dict[str, str] = {}
         self._stop = asyncio.Event()
         # Called once, right before strategies stop (a journal marks the spot for replays).
         self.on_strategies_stopping: list[Callable[[], None]] = []
@@ -156,7 +162,8 @@ class Daemon:
             register_secret(secret)
         limits = Limits.from_config(cfg.risk, acc.tier)  # a bad limit stops us before any I/O
         self.client = await self._open_client()
-        self.markets, self.titles = await venue_markets(cfg, self.client)
+        found = await venue_markets(cfg, self.client)  # refuses a pin that hides our markets
+        self.markets, self.titles, self.chains = found.ids, found.titles, found.chains
         venue: TradingVenue = self.client
         if cfg.metrics.enabled:
             self.metrics = DaemonMetrics(self.readings)
@@ -169,6 +176,7 @@ class Daemon:
             limits=limits,
             markets=self.markets,
             run_id=secrets.token_hex(4),
+            redemptions=self.client,
         )
         if self.metrics is not None:
             self.metrics.attach(self.core.engine.bus)
@@ -180,6 +188,7 @@ class Daemon:
             self.clock,
             self._stack,
             webhook_port=self._webhook_port,
+            discovery=self._discovery() if cfg.discovers_markets else None,
         )
         self.endpoints = await start_endpoints(
             cfg,
@@ -192,6 +201,29 @@ class Daemon:
             control_port=self._control_port,
             metrics_port=self._metrics_port,
         )
+
+    def _discovery(self) -> Discovery:
+        """Markets found while running join the strategies that trade the whole selection;
+        settled ones with nothing left to claim are retired."""
+        cfg = self.cfg
+
+        def selects(m: Market) -> bool:
+            return m.status == "ACTIVE" and cfg.selects(m.chain)
+
+        def found(ids: list[str]) -> None:
+            added = self.core.add_markets(ids)
+            self.markets.extend(m for m in ids if m not in self.markets)
+            log.info("markets_added", ids=ids, strategies_follow=bool(added))
+
+        return Discovery(selects=selects, on_new=found, retire=self._retired)
+
+    def _retired(self, market_id: str) -> bool:
+        """Settled (or abandoned) and nothing of ours left in it: stop polling the market."""
+        view = self.engine.state.markets.get(market_id)
+        if view is None or view.phase(self.clock.now()) not in FINAL_PHASES:
+            return False
+        held = self.engine.state.portfolio.holdings
+        return not any(m == market_id and h.shares > 0 for (m, _), h in held.items())
 
     async def _open_client(self) -> KashClient:
         cfg, acc = self.cfg, self.access
@@ -233,6 +265,7 @@ class Daemon:
             router_status=self.router.status(),
             budget=self.budget,
             sources=self.sources.status_lines(),
+            redeemer=self.core.redeemer.status() if self.core.redeemer is not None else None,
         )
 
     def status_json(self) -> dict[str, Any]:
@@ -268,7 +301,17 @@ class Daemon:
                 if v.updated_ts
             },
             market_stale={v.market_id: v.stale for v in state.markets.values()},
+            market_chain={
+                v.market_id: v.chain_ref or self.chains.get(v.market_id, "unknown")
+                for v in state.markets.values()
+            },
+            redemptions=dict(Counter(r.kind for r in state.redemptions)),
+            redemption_payout=sum(r.payout for r in state.redemptions),
+            deprecation_notices=self.client.deprecation_notices,
         )
+        if self.core.redeemer is not None:
+            claimable = self.core.redeemer.status().get("claimable")
+            r.redemptions_claimable = len(claimable) if isinstance(claimable, list) else 0
         self.sources.read_into(r)
         if engine.timer_source is not None:
             r.timers_fired = dict(engine.timer_source.fired)
@@ -303,6 +346,9 @@ class Daemon:
         """Trade until ``stop()`` or ``duration`` seconds, then shut down and summarise."""
         self.started_at = time.monotonic()
         runner = self._engine_task = asyncio.create_task(self.engine.run(), name="engine")
+        redeemer = self.core.redeemer
+        if redeemer is not None and self.cfg.redemption.enabled:
+            self.engine.supervisor.spawn("redeemer", redeemer.run)  # stopped with the sources
         refresher = asyncio.create_task(self._refresh(live), name="status-view") if live else None
         lag = (
             asyncio.create_task(

@@ -20,6 +20,7 @@ from kashbot.app.daemon import Daemon
 from kashbot.app.errors import DaemonError
 from kashbot.app.summary import Summary
 from kashbot.client.config import KashConfigError
+from kashbot.client.pin_checks import VenueMismatch
 from kashbot.config import KashbotConfig
 from kashbot.core import CoreError
 from kashbot.engine.supervisor import install_signal_handlers
@@ -93,7 +94,7 @@ def run_daemon(cfg: KashbotConfig, *, duration: float | None = None, status: boo
     """Entry point of ``kashbot run``; returns the process exit code."""
     try:
         summary = asyncio.run(run_async(cfg, duration=duration, status=status))
-    except (DaemonError, CoreError) as exc:
+    except (DaemonError, CoreError, VenueMismatch) as exc:
         print(f"kashbot run: {exc}", file=sys.stderr)
         return 2
     except (LimitsError, KashConfigError, MoneyError) as exc:

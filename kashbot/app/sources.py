@@ -7,6 +7,7 @@ Each is built from its config section, added to the engine, and reported on by
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import structlog
@@ -14,6 +15,7 @@ import structlog
 from kashbot.app.errors import DaemonError
 from kashbot.app.venue_access import VenueAccess, register_sim_webhook
 from kashbot.client import KashClient
+from kashbot.client.models import Market
 from kashbot.clock import Clock
 from kashbot.config import SourcesConfig
 from kashbot.core import Core
@@ -26,6 +28,15 @@ from kashbot.sources.stream import StreamSource, stream_api_key
 from kashbot.sources.webhook import WebhookReceiver, route_to
 
 log = structlog.get_logger("kashbot.daemon")
+
+
+@dataclass(frozen=True, slots=True)
+class Discovery:
+    """Markets the selection takes while running (``markets: all`` or ``{chains: [...]}``)."""
+
+    selects: Callable[[Market], bool]
+    on_new: Callable[[list[str]], None]
+    retire: Callable[[str], bool]
 
 
 @dataclass(slots=True)
@@ -90,6 +101,7 @@ async def start_sources(
     stack: contextlib.AsyncExitStack,
     *,
     webhook_port: int | None = None,
+    discovery: Discovery | None = None,
 ) -> DaemonSources:
     """Build the enabled sources for ``core.markets`` and add them to the engine (which starts
     them when it runs); the webhook receiver listens at once (``stack`` stops it)."""
@@ -126,6 +138,11 @@ async def start_sources(
             quote_amount=usdc_to_atomic(cfg.poller.quote_amount_usdc),
             reserve_fraction=cfg.poller.reserve_fraction,
             stale_after=cfg.poller.stale_after_s,
+            on_error=core.gate.note_error,  # a wrong API version pin halts, naming the pin
+            discover_interval=cfg.poller.discover_interval_s,
+            selects=discovery.selects if discovery is not None else None,
+            on_new_markets=discovery.on_new if discovery is not None else None,
+            retire=discovery.retire if discovery is not None else None,
         )
         core.engine.add_source(found.poller)
     if cfg.sim_truth.enabled and access.admin_url is not None:

@@ -9,7 +9,7 @@ from typing import Any
 from kashbot.engine.state import EngineState
 from kashbot.events import Side
 from kashbot.money import fmt_usdc
-from kashbot.obs.status import StatusSnapshot
+from kashbot.obs.status import StatusSnapshot, redemption_line
 
 
 @dataclass(slots=True)
@@ -60,6 +60,8 @@ class Summary:
                 f"  requests last minute: {snap.requests_used} (budget {snap.requests_budget}/min,"
                 f" 429s: {snap.quota_rejections})"
             )
+        if snap.redemptions:
+            lines.append("  " + redemption_line(snap.redemptions))
         denials = ", ".join(f"{k}={v}" for k, v in sorted(self.denials_by_reason.items()))
         lines.append(f"  denials: {denials or 'none'}")
         return "\n".join(lines)

@@ -19,6 +19,8 @@ import structlog
 from kashbot.app.errors import DaemonError
 from kashbot.client import KashClient
 from kashbot.client.config import check_api_key
+from kashbot.client.errors import KashError
+from kashbot.client.pin_checks import check_startup, pin_halt_reason
 from kashbot.config import KashbotConfig
 from kashbot.core import resolve_markets
 from kashbot.obs.logging import register_secret
@@ -113,20 +115,54 @@ async def register_sim_webhook(access: VenueAccess, url: str) -> None:
     log.info("webhook_registered", url=url)
 
 
-async def venue_markets(cfg: KashbotConfig, client: KashClient) -> tuple[list[str], dict[str, str]]:
+@dataclass(slots=True)
+class VenueMarkets:
+    """The markets to trade, their titles (status view) and chains (status view, metrics)."""
+
+    ids: list[str]
+    titles: dict[str, str]
+    chains: dict[str, str]
+
+
+async def venue_markets(cfg: KashbotConfig, client: KashClient) -> VenueMarkets:
     """The markets to trade (:func:`kashbot.core.resolve_markets` over the venue's ACTIVE
-    markets) and their titles for the status view (an id when the venue does not say)."""
+    markets) with their titles (an id when the venue does not say) and chains.
+
+    Refuses to start (:class:`~kashbot.client.pin_checks.VenueMismatch`, naming the pinned API
+    version) when the selection finds nothing, or a named market answers CHAIN_NOT_SUPPORTED /
+    API_VERSION_UNSUPPORTED: under ``2026-04-29`` Kash hides every Solana market."""
     titles: dict[str, str] = {}
+    chains: dict[str, str] = {}
     active: list[str] = []
-    if cfg.markets == "all":
-        async for m in client.iter_markets(status="ACTIVE"):
-            active.append(m.id)
-            titles[m.id] = m.title or m.id
-    markets = resolve_markets(cfg, active)
-    if cfg.markets != "all":
-        for mid in markets:
-            with contextlib.suppress(Exception):
+    errors: list[BaseException] = []
+    if cfg.discovers_markets:
+        try:
+            async for m in client.iter_markets(status="ACTIVE"):
+                if m.chain is not None:
+                    chains[m.id] = m.chain
+                if cfg.selects(m.chain):
+                    active.append(m.id)
+                    titles[m.id] = m.title or m.id
+        except KashError as exc:
+            if pin_halt_reason(exc) is None:
+                raise  # not a version problem: the error as it is
+            errors.append(exc)
+        listed = len(active)
+    else:
+        assert isinstance(cfg.markets, list)
+        for mid in cfg.markets:
+            try:
                 m = await client.get_market(mid)
-                titles[mid] = m.title or mid
+            except KashError as exc:
+                errors.append(exc)
+                continue
+            titles[mid] = m.title or mid
+            if m.chain is not None:
+                chains[mid] = m.chain
+        listed = len(cfg.markets)
+    # `markets: []` names none: nothing expected (resolve_markets refuses it below)
+    expected = cfg.discovers_markets or listed > 0
+    check_startup(pin=client.api_version, listed=listed, expected=expected, errors=errors)
+    markets = resolve_markets(cfg, active, chains)
     log.info("markets", count=len(markets), ids=markets)
-    return markets, titles
+    return VenueMarkets(markets, titles, chains)

@@ -11,7 +11,14 @@ from kashbot.backtest.venue_adapter import SimVenueAdapter
 from kashbot.clock import SimClock
 from kashbot.config import KashbotConfig
 from kashbot.core import Core, CoreError, build_core, resolve_markets
-from kashbot.events import FairValueUpdate, OrderIntent, PriceChange, RiskDenied, TradeUpdate
+from kashbot.events import (
+    FairValueUpdate,
+    OrderIntent,
+    PositionRedeemed,
+    PriceChange,
+    RiskDenied,
+    TradeUpdate,
+)
 from kashbot.risk.limits import Limits
 from kashbot.store.store import Store
 
@@ -47,6 +54,7 @@ async def assemble(
     bus.subscribe(FairValueUpdate, tape.on_fair)
     bus.subscribe(RiskDenied, tape.on_denied)
     bus.subscribe(TradeUpdate, tape.on_trade)
+    bus.subscribe(PositionRedeemed, tape.on_redeemed)
     core.engine.intent_listeners.append(tape.on_intent)
     core.engine.intent_listeners.extend(intent_listeners)
     for strategy in core.strategies:

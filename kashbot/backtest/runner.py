@@ -46,7 +46,7 @@ from kashbot.backtest.inputs import (
     scenario_inputs,
     settings_document,
 )
-from kashbot.backtest.metrics import RunTotals, compute_metrics, mark_value
+from kashbot.backtest.metrics import RunTotals, compute_metrics, mark_value, usdc_signed
 from kashbot.backtest.observed_replay import ObservedReplay
 from kashbot.backtest.recording import Recordable
 from kashbot.backtest.report import Report, RunArtifacts, write_outputs
@@ -160,6 +160,13 @@ def _artifacts(session: Session, run: RunInputs, anchored: ObservedReplay | None
     metrics["intents"] = len(tape.intents)
     metrics["rate_limited_requests"] = adapter.rate_limited
     metrics["requests_by_route"] = dict(sorted(adapter.requests.items()))
+    # settled positions (issue 11): realised PnL from redemptions, apart from the sales' PnL
+    metrics["redemptions"] = {
+        "positions": len(tape.redemptions),
+        "payout_usdc": usdc_signed(sum(r.payout for r in tape.redemptions)),
+        "realised_pnl_usdc": usdc_signed(tape.redeemed_pnl),
+    }
+    metrics["market_chains"] = {mid: m.chain for mid, m in sorted(session.venue.markets.items())}
     if anchored is not None:
         metrics["observed_replay"] = anchored.metrics()
     return RunArtifacts(

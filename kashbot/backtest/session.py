@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from kashbot import amm
@@ -21,14 +22,24 @@ from kashbot.backtest.config import BacktestSettings
 from kashbot.backtest.metrics import Book
 from kashbot.backtest.tape import Tape
 from kashbot.backtest.venue_adapter import SimVenueAdapter
+from kashbot.client.models import Market
 from kashbot.client.webhooks import construct_event
 from kashbot.clock import SimClock
 from kashbot.config import KashbotConfig
 from kashbot.core import Core
-from kashbot.events import Event, OrderIntent, PredictionSeen, PriceChange, Side
-from kashbot.sim.models import Delivery, Prediction
+from kashbot.events import (
+    Event,
+    MarketSnapshot,
+    OrderIntent,
+    PredictionSeen,
+    PriceChange,
+    Side,
+)
+from kashbot.sim import serialize
+from kashbot.sim.models import Delivery, MarketState, Prediction
 from kashbot.sim.scenario import Scenario
 from kashbot.sim.venue import MarketTick, Venue
+from kashbot.sources.convert import market_snapshot
 from kashbot.sources.webhook import route_to
 
 _INF = float("inf")
@@ -43,6 +54,18 @@ def prediction_event(p: Prediction) -> PredictionSeen:
     return PredictionSeen(
         p.ts, p.market_id, p.id, p.outcome, Side(p.side), usdc, tokens, p.probability
     )
+
+
+def lifecycle_snapshot(venue: Venue, market_id: str, ts: float) -> MarketSnapshot:
+    """A venue market as the poller would see it under ``2026-08-19`` (lifecycle, chain, fees),
+    with its pool (a backtest knows it)."""
+    m = venue.markets[market_id]
+    snap = market_snapshot(Market.model_validate(serialize.market(m)), ts, m.pool)
+    return replace(snap, probabilities=amm.probabilities(m.pool))
+
+
+def _life(m: MarketState) -> tuple[object, ...]:
+    return (m.status, m.resolution_state, m.freeze_at, tuple(m.winners))
 
 
 class Session:
@@ -95,6 +118,8 @@ class Session:
         self.feed_ticks = True
         self.on_user_fill: Callable[[Prediction], None] | None = None
         self.hold: Callable[[Delivery], bool] | None = None
+        # each market's lifecycle as last told to the engine (scenario mode follows it)
+        self._life = {mid: _life(m) for mid, m in self.venue.markets.items()}
 
     async def setup(self, intent_listeners: Sequence[Callable[[OrderIntent], None]] = ()) -> None:
         active = [mid for mid, m in self.venue.markets.items() if m.status == "ACTIVE"]
@@ -176,6 +201,25 @@ class Session:
             await self.engine.drain()
         self.venue.advance(t)
         await self.flush()
+        if self.feed_ticks:
+            await self.follow_lifecycle()
+
+    async def follow_lifecycle(self) -> None:
+        """Tell the engine of every market whose life moved on (a poller would see it), then
+        claim what settled, as the daemon's redeemer does."""
+        now = self.clock.now()
+        settled = False
+        for mid, m in self.venue.markets.items():
+            life = _life(m)
+            if life == self._life[mid]:
+                continue
+            self._life[mid] = life
+            await self.feed(lifecycle_snapshot(self.venue, mid, now))
+            settled = settled or m.resolution_state in ("resolved", "cancelled")
+        redeemer = self.core.redeemer
+        if settled and redeemer is not None and self.cfg.redemption.enabled:
+            await redeemer.run_once()
+            await self.engine.drain()
 
     async def advance_through(self, t: float) -> None:
         """Everything due up to ``t`` (engine timers, venue steps), each at its own time."""

@@ -13,6 +13,7 @@ from kashbot.backtest.metrics import Book, EquityPoint, InventoryPoint, mark_val
 from kashbot.events import (
     FairValueUpdate,
     OrderIntent,
+    PositionRedeemed,
     PriceChange,
     RiskDenied,
     Side,
@@ -38,6 +39,8 @@ class Tape:
     intents: list[dict[str, Any]] = field(default_factory=list)
     failed: int = 0
     skipped_external: int = 0
+    redemptions: list[PositionRedeemed] = field(default_factory=list)
+    redeemed_pnl: int = 0  # realised PnL from redemptions (atomic USDC)
 
     def on_price(self, ev: PriceChange) -> None:
         series = self.prices.setdefault(ev.market_id, [])
@@ -53,6 +56,13 @@ class Tape:
     def on_trade(self, ev: TradeUpdate) -> None:
         if ev.status in ("failed", "rejected", "cancelled", "expired"):
             self.failed += 1
+
+    def on_redeemed(self, ev: PositionRedeemed) -> None:
+        """A settled position left the book at its payout (0 for a loser)."""
+        self.redemptions.append(ev)
+        self.redeemed_pnl += self.book.portfolio.redeem(
+            ev.market_id, ev.outcome, ev.payout, last=ev.last
+        )
 
     def on_intent(self, intent: OrderIntent) -> None:
         self.intents.append(

@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from kashbot.client.errors import KashError, RequestDeadlineExceeded, error_from_problem
-from kashbot.client.models import Page, Position, Trade, TradeCreated
+from kashbot.client.models import Page, Position, Redemption, Trade, TradeCreated
 from kashbot.execution.venue import Action
 from kashbot.money import usdc_to_atomic
 from kashbot.sim import serialize
@@ -179,3 +179,16 @@ class SimVenueAdapter:
         except SimError as exc:
             raise _to_client_error(exc) from None
         return [Position.model_validate(serialize.position(p)) for p in rows]
+
+    async def create_redemption(
+        self, market_id: str, outcome_index: int, *, idempotency_key: str | None = None
+    ) -> Redemption:
+        """``POST /v1/redemptions`` in process: one claim per position, a repeat answers the
+        first (``idempotent``), as the venue does over HTTP."""
+        self._request("POST /v1/redemptions", write=True)
+        try:
+            r, replay = self.venue.create_redemption(self._key, market_id, outcome_index)
+        except SimError as exc:
+            raise _to_client_error(exc) from None
+        found = Redemption.model_validate(serialize.redemption(r))
+        return found.model_copy(update={"idempotent": replay})

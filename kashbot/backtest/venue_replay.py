@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from rich.progress import Progress
 
 from kashbot import amm
-from kashbot.backtest.session import Session
+from kashbot.backtest.session import Session, lifecycle_snapshot
 from kashbot.events import (
     DataFresh,
     Event,
@@ -58,18 +58,8 @@ async def run_venue_replay(
 ) -> None:
     """Run from the session's start to ``end`` over ``recorded`` inputs (none: a scenario)."""
     await s.advance(s.start)
-    for mid, m in s.venue.markets.items():  # what a stream subscription starts with
-        await s.feed(
-            MarketSnapshot(
-                s.start,
-                mid,
-                m.status,
-                amm.probabilities(m.pool),
-                m.pool,
-                m.freeze_at,
-                tuple(m.labels),
-            )
-        )
+    for mid in s.venue.markets:  # what a stream subscription starts with, lifecycle included
+        await s.feed(lifecycle_snapshot(s.venue, mid, s.start))
     await s.engine.start()
     truth = s.cfg.sources.sim_truth
     truth_every = truth.interval_s if truth.enabled and not recorded else None

@@ -100,6 +100,9 @@ class RiskConfig(_Model):
     contract_override: bool = Field(
         False, description="your Kash contract sets caps above the tier's: allow them"
     )
+    freeze_margin_s: float = Field(
+        60.0, ge=0, description="no buys this long before a market's freezeAt (sells go on)"
+    )
 
 
 class PollerConfig(_Model):
@@ -112,6 +115,11 @@ class PollerConfig(_Model):
         0.2, ge=0, lt=1, description="share of X-RateLimit-Remaining kept for order traffic"
     )
     stale_after_s: float = Field(60.0, gt=0)
+    discover_interval_s: float = Field(
+        60.0,
+        ge=0,
+        description="markets: all / {chains}: list ACTIVE markets this often for new ones (0: off)",
+    )
 
 
 class WebhookConfig(_Model):
@@ -302,6 +310,32 @@ class ExecutionConfig(_Model):
         return self
 
 
+class RedemptionConfig(_Model):
+    """Claiming settled positions (``kashbot.execution.redeem.RedeemSettings``)."""
+
+    enabled: bool = Field(True, description="claim winnings/refunds with POST /v1/redemptions")
+    interval_s: float = Field(30.0, gt=0, description="how often settled positions are claimed")
+    write_off_not_claimable: bool = Field(
+        True,
+        description="409 POSITION_NOT_CLAIMABLE on a first claim: book the position at 0 "
+        "(frees its exposure); false keeps it on the book",
+    )
+
+
+class MarketSelection(_Model):
+    """``markets: {chains: [...]}``: every ACTIVE market on these chains (``chainRef``), found at
+    startup and while running."""
+
+    chains: list[str] = Field(min_length=1, description="chainRef values, e.g. solana:mainnet-beta")
+
+
+class MarketFees(_Model):
+    """A market's fees, overriding what the venue publishes (and the 100/100 bps default)."""
+
+    protocol_bps: int = Field(ge=0, lt=10_000)
+    amm_sell_bps: int = Field(ge=0, lt=10_000)
+
+
 class EngineConfig(_Model):
     shutdown_grace_s: float = Field(10.0, ge=0)
     max_inflight_intents: int = Field(64, ge=1)
@@ -313,7 +347,11 @@ class KashbotConfig(_Model):
     risk: RiskConfig = RiskConfig()
     execution: ExecutionConfig = ExecutionConfig()
     sources: SourcesConfig = SourcesConfig()
-    markets: list[str] | Literal["all"] = "all"
+    markets: list[str] | Literal["all"] | MarketSelection = "all"
+    market_fees: dict[str, MarketFees] = Field(
+        default_factory=dict, description="market id -> fees overriding the venue's"
+    )
+    redemption: RedemptionConfig = RedemptionConfig()
     strategies: list[StrategyConfig] = Field(default_factory=list)
     store: StoreConfig = StoreConfig()
     logging: LoggingConfig = LoggingConfig()
@@ -331,6 +369,17 @@ class KashbotConfig(_Model):
         path: KeyPath = tuple(key.split(".")) if key else ()
         line = line_for(self._lines, path) if path else None
         return self._source if line is None else f"{self._source}:{line}"
+
+    @property
+    def discovers_markets(self) -> bool:
+        """``all`` or a chain selection: the set of markets follows the venue while running."""
+        return not isinstance(self.markets, list)
+
+    def selects(self, chain: str | None) -> bool:
+        """Does the market selection take a market on ``chain``?"""
+        if isinstance(self.markets, MarketSelection):
+            return chain in self.markets.chains
+        return self.markets == "all"
 
     def effective_tier(self) -> Tier | None:
         """The key's tier: ``account.tier``; on paper, else the simulator key's tier."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import structlog
 
@@ -48,6 +48,7 @@ from kashbot.store.store import Store
 log = structlog.get_logger("kashbot.redeem")
 
 
+@runtime_checkable
 class RedemptionVenue(Protocol):
     async def create_redemption(
         self, market_id: str, outcome_index: int, *, idempotency_key: str | None = None
@@ -142,6 +143,7 @@ class Redeemer:
         self.settings = settings or RedeemSettings()
         self.disabled_reason: str | None = None  # REDEMPTIONS_NOT_ENABLED: stop asking
         self._booked: set[tuple[str, int]] = set()  # positions this process closed already
+        self.pending: dict[tuple[str, int], Claim] = {}  # sent, no answer yet (re-sent later)
 
     async def run(self) -> None:
         """Claim every ``interval_s`` until cancelled."""
@@ -187,13 +189,16 @@ class Redeemer:
         return done
 
     def status(self) -> dict[str, object]:
-        """The redeemer's part of the status view: what is claimable now."""
+        """The redeemer's part of the status view: what is claimable now, what awaits an answer."""
         return {
             "enabled": self.settings.enabled and self.disabled_reason is None,
             "disabled_reason": self.disabled_reason,
             "claimable": [
-                (c.market_id, c.outcome, c.kind, c.payout) for c in plan_claims(self.state)
+                (c.market_id, c.outcome, c.kind, c.payout)
+                for c in plan_claims(self.state)
+                if claim_key(c) not in self._booked and claim_key(c) not in self.pending
             ],
+            "pending": [(c.market_id, c.outcome, c.kind, c.payout) for c in self.pending.values()],
         }
 
     # ---- internals ---------------------------------------------------------------------------
@@ -234,31 +239,18 @@ class Redeemer:
         if row is None:
             await self._put(claim, REDEEM_REQUESTED)
         key = row.idempotency_key if row is not None else redemption_key(*claim_key(claim))
+        self.pending[claim_key(claim)] = claim
         try:
             redemption = await self.venue.create_redemption(
                 claim.market_id, claim.outcome, idempotency_key=key
             )
-        except PositionNotClaimable as exc:
-            await self._not_claimable(claim, exc, resent)
-            return
-        except RedemptionsNotEnabled as exc:
-            self.disabled_reason = f"REDEMPTIONS_NOT_ENABLED: {exc.detail or exc}"
-            await self._put(claim, REDEEM_DISABLED, detail=self.disabled_reason)
-            log.error(
-                "redemptions_not_enabled",
-                detail=exc.detail,
-                action="self-service redemption is switched off for this account: claim "
-                "the winnings in the Kash app or ask support to enable it; kashbot stops asking",
-            )
-            return
         except KashError as exc:
-            if not exc.definite_refusal:
-                log.warning("redemption_retry_later", market_id=claim.market_id, error=str(exc))
-                return  # unknown outcome: the same key is re-sent next pass
-            detail = f"{exc.code or type(exc).__name__}: {exc.detail or exc}"
-            await self._put(claim, REDEEM_REFUSED, detail=detail)
-            log.error("redemption_refused", market_id=claim.market_id, detail=detail)
+            final = isinstance(exc, PositionNotClaimable | RedemptionsNotEnabled)
+            if final or exc.definite_refusal:
+                self.pending.pop(claim_key(claim), None)
+            await self._refused(claim, exc, resent)
             return
+        self.pending.pop(claim_key(claim), None)
         await self._put(claim, REDEEM_ACCEPTED, redemption_id=redemption.id)
         log.info(
             "redemption_accepted",
@@ -270,6 +262,27 @@ class Redeemer:
             expected_payout=claim.payout,
         )
         self._book(claim, claim.payout, redemption.kind or claim.kind, redemption.id)
+
+    async def _refused(self, claim: Claim, exc: KashError, resent: bool) -> None:
+        """Act on a claim's error: operator messages, never a retry, except a transient one."""
+        if isinstance(exc, PositionNotClaimable):
+            await self._not_claimable(claim, exc, resent)
+        elif isinstance(exc, RedemptionsNotEnabled):
+            self.disabled_reason = f"REDEMPTIONS_NOT_ENABLED: {exc.detail or exc}"
+            await self._put(claim, REDEEM_DISABLED, detail=self.disabled_reason)
+            log.error(
+                "redemptions_not_enabled",
+                detail=exc.detail,
+                action="self-service redemption is switched off for this account: claim "
+                "the winnings in the Kash app or ask support to enable it; kashbot stops asking",
+            )
+        elif not exc.definite_refusal:
+            log.warning("redemption_retry_later", market_id=claim.market_id, error=str(exc))
+            # unknown outcome: the same key is re-sent next pass
+        else:
+            detail = f"{exc.code or type(exc).__name__}: {exc.detail or exc}"
+            await self._put(claim, REDEEM_REFUSED, detail=detail)
+            log.error("redemption_refused", market_id=claim.market_id, detail=detail)
 
     async def _not_claimable(self, claim: Claim, exc: PositionNotClaimable, resent: bool) -> None:
         detail = exc.detail or str(exc)

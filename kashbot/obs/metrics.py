@@ -62,6 +62,11 @@ class Readings:
     market_stale: Mapping[str, bool] = field(default_factory=dict)
     timers_fired: Mapping[str, int] = field(default_factory=dict)
     timers_skipped: int = 0
+    market_chain: Mapping[str, str] = field(default_factory=dict)  # market -> chainRef
+    redemptions: Mapping[str, int] = field(default_factory=dict)  # kind -> positions closed
+    redemption_payout: int = 0  # atomic USDC booked from redemptions
+    redemptions_claimable: int = 0  # settled positions still to close
+    deprecation_notices: int = 0  # responses that carried Deprecation/Sunset
 
 
 def _usdc(atomic: int) -> float:
@@ -334,6 +339,13 @@ def _market_readings(r: Readings) -> Iterable[Metric]:
     for market, flag in sorted(r.market_stale.items()):
         stale.add_metric([market], 1.0 if flag else 0.0)
     yield stale
+    chain = GaugeMetricFamily(
+        "kashbot_market_chain", "1 per market, labelled with its chain", labels=["market", "chain"]
+    )
+    for market, ref in sorted(r.market_chain.items()):
+        chain.add_metric([market, ref], 1.0)
+    yield chain
+    yield from _lifecycle_readings(r)
     timers = CounterMetricFamily(
         "kashbot_timer_events", "Timer events fired, by timer name", labels=["name"]
     )
@@ -419,3 +431,28 @@ async def watch_loop_lag(metrics: DaemonMetrics, interval_s: float) -> None:
         start = loop.time()
         await asyncio.sleep(interval_s)
         metrics.observe_loop_lag(max(0.0, loop.time() - start - interval_s))
+
+
+def _lifecycle_readings(r: Readings) -> Iterable[Metric]:
+    """Redemptions and the venue's deprecation notices (issue 11)."""
+    done = CounterMetricFamily(
+        "kashbot_redemptions", "Settled positions closed, by kind", labels=["kind"]
+    )
+    for kind, n in sorted(r.redemptions.items()):
+        done.add_metric([kind], n)
+    yield done
+    yield CounterMetricFamily(
+        "kashbot_redemption_payout_usdc",
+        "USDC booked from redemptions (the engine's expected payouts)",
+        value=_usdc(r.redemption_payout),
+    )
+    yield _gauge(
+        "kashbot_redemptions_claimable",
+        "Positions in settled markets not closed yet",
+        r.redemptions_claimable,
+    )
+    yield CounterMetricFamily(
+        "kashbot_client_deprecation_notices",
+        "Responses that carried Deprecation/Sunset for our pinned API version",
+        value=r.deprecation_notices,
+    )

@@ -10,6 +10,7 @@ Without a known pool the position is marked at cost (unrealised PnL zero) and fl
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -55,6 +56,7 @@ class StatusSnapshot:
     requests_limit: int | None = None
     quota_rejections: int | None = None
     sources: dict[str, str] = field(default_factory=dict)
+    redemptions: dict[str, Any] = field(default_factory=dict)
 
     @property
     def pnl(self) -> Atomic:
@@ -92,6 +94,7 @@ class StatusSnapshot:
             "denials_by_reason": self.denials_by_reason,
             "last_denials": [list(d) for d in self.denials],
             "sources": self.sources,
+            "redemptions": self.redemptions,
         }
 
 
@@ -107,6 +110,30 @@ def mark_positions(state: EngineState) -> list[PositionMark]:
     return out
 
 
+def redemption_view(state: EngineState, redeemer: Mapping[str, object] | None) -> dict[str, Any]:
+    """Closed positions and their payouts (realised PnL from redemptions apart), and what the
+    redeemer (``Redeemer.status()``) still has to claim or awaits an answer for."""
+
+    def rows(key: str) -> list[dict[str, Any]]:
+        found = (redeemer or {}).get(key)
+        return [
+            {"market_id": m, "outcome": o, "kind": k, "payout_usdc": fmt_usdc(p)}
+            for m, o, k, p in (found if isinstance(found, list) else [])
+        ]
+
+    done = state.redemptions
+    return {
+        "enabled": bool((redeemer or {}).get("enabled", False)),
+        "disabled_reason": (redeemer or {}).get("disabled_reason"),
+        "closed": len(done),
+        "claimed": sum(r.kind in ("resolved", "cancelled") for r in done),
+        "payout_usdc": fmt_usdc(sum(r.payout for r in done)),
+        "realized_usdc": fmt_usdc(state.portfolio.redeemed),
+        "claimable": rows("claimable"),
+        "pending": rows("pending"),
+    }
+
+
 def take_snapshot(
     state: EngineState,
     *,
@@ -115,6 +142,7 @@ def take_snapshot(
     router_status: dict[str, object] | None = None,
     budget: Any = None,
     sources: dict[str, str] | None = None,
+    redeemer: Mapping[str, object] | None = None,
 ) -> StatusSnapshot:
     marks = mark_positions(state)
     markets = []
@@ -122,7 +150,9 @@ def take_snapshot(
         markets.append(
             {
                 "market_id": m.market_id,
+                "chain": m.chain_ref,
                 "status": m.status,
+                "phase": str(m.phase(now)),
                 "pool": [f"{wad_to_decimal(q):.4f}" for q in m.probabilities],
                 "fair": [f"{wad_to_decimal(q):.4f}" for q in m.fair] if m.fair else None,
                 "pool_known": m.pool is not None,
@@ -142,6 +172,7 @@ def take_snapshot(
         denials=[(d.intent_id, d.reason, d.detail) for d in state.denials[-5:]],
         denials_by_reason=dict(Counter(d.reason for d in state.denials)),
         sources=sources or {},
+        redemptions=redemption_view(state, redeemer),
     )
     if router_status is not None:
         snap.state = str(router_status.get("state", snap.state))
@@ -175,7 +206,7 @@ def render(snap: StatusSnapshot, titles: dict[str, str] | None = None) -> Render
         f" (limit {snap.requests_limit if snap.requests_limit is not None else '-'})"
     )
     markets = Table(title="markets: pool vs fair", expand=True)
-    for col in ("market", "status", "pool q", "fair", "data"):
+    for col in ("market", "chain", "phase", "pool q", "fair", "data"):
         markets.add_column(col)
     for m in snap.markets:
         label = titles.get(m["market_id"], m["market_id"][:8])
@@ -184,7 +215,8 @@ def render(snap: StatusSnapshot, titles: dict[str, str] | None = None) -> Render
             data += " (no pool)"
         markets.add_row(
             label[:40],
-            m["status"],
+            m.get("chain") or "-",
+            m.get("phase") or m["status"],
             " ".join(m["pool"]),
             " ".join(m["fair"]) if m["fair"] else "-",
             data,
@@ -202,8 +234,23 @@ def render(snap: StatusSnapshot, titles: dict[str, str] | None = None) -> Render
             fmt_usdc(p.value - p.cost),
         )
     parts: list[RenderableType] = [head, budget, markets, positions]
+    red = snap.redemptions
+    if red and (red["closed"] or red["claimable"] or red["pending"]):
+        parts.append(Text(redemption_line(red)))
     if snap.denials:
         parts.append(
             Text("last denials: " + "; ".join(f"{r} {i}" for i, r, _ in snap.denials), "yellow")
         )
     return Group(*parts)
+
+
+def redemption_line(red: Mapping[str, Any]) -> str:
+    """One line on settled positions (status view and run summary)."""
+    line = (
+        f"redemptions: {red['closed']} position(s) closed ({red['claimed']} claimed), payout "
+        f"{red['payout_usdc']} USDC, realised PnL {red['realized_usdc']} USDC; "
+        f"claimable {len(red['claimable'])}, pending {len(red['pending'])}"
+    )
+    if red.get("disabled_reason"):
+        line += f" (claiming off: {red['disabled_reason']})"
+    return line

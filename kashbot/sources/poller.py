@@ -11,6 +11,12 @@ the real API. Budget rules, because the quota is shared per *user* with order tr
 * jobs due at the same time run markets first, then predictions, then quotes (cheapest to skip);
 * a 429/503 with ``Retry-After`` pauses the whole poller for that long.
 
+Market discovery (``markets: all`` or a chain selection): a ``discover`` job lists the venue's
+ACTIVE markets every ``discover_interval`` (through the same budget; the ETag cache makes an
+unchanged list a 304), starts polling the new ones the selection takes and tells
+``on_new_markets``. A market whose ``retire`` says so (settled, nothing left to redeem) is
+dropped. Every poll error goes to ``on_error`` (the risk gate halts on a wrong API version pin).
+
 A quote is also how the pool is seen: :func:`kashbot.sources.convert.pool_from_buy_quote`.
 """
 
@@ -40,8 +46,9 @@ from kashbot.sources.watchdog import StalenessWatchdog
 log = structlog.get_logger("kashbot.poller")
 
 Emit = Callable[[Event], None]
-JobKind = Literal["markets", "predictions", "quotes"]
-_PRIORITY: dict[JobKind, int] = {"markets": 0, "predictions": 1, "quotes": 2}
+JobKind = Literal["discover", "markets", "predictions", "quotes"]
+_PRIORITY: dict[JobKind, int] = {"discover": 0, "markets": 1, "predictions": 2, "quotes": 3}
+PER_MARKET: tuple[JobKind, ...] = ("markets", "predictions", "quotes")
 MAX_STRETCH = 8.0
 
 
@@ -113,11 +120,17 @@ class PollerSource:
         reserve_fraction: float = 0.2,
         stale_after: float = 60.0,
         fees: amm.Fees = amm.DEFAULT_FEES,
+        discover_interval: float = 0.0,
+        selects: Callable[[Market], bool] | None = None,
+        on_new_markets: Callable[[list[str]], None] | None = None,
+        retire: Callable[[str], bool] | None = None,
+        on_error: Callable[[KashError], None] | None = None,
     ) -> None:
         self.client = client
         self._markets = markets
         self.clock = clock
         self.intervals: dict[JobKind, float] = {
+            "discover": discover_interval if selects is not None else 0.0,
             "markets": markets_interval,
             "predictions": predictions_interval,
             "quotes": quotes_interval,
@@ -132,24 +145,32 @@ class PollerSource:
         self._last_market: dict[str, Market] = {}
         self._head: dict[str, str | None] = {}  # market -> newest prediction id seen
         self._jobs: list[_Job] = []
+        self.selects = selects
+        self.on_new_markets = on_new_markets
+        self.retire = retire
+        self.on_error = on_error
+        self.discovered: list[str] = []  # markets found while running
+        self.retired: set[str] = set()
+        self._watchdog: StalenessWatchdog | None = None
 
     def markets(self) -> list[str]:
-        return list(self._markets() if callable(self._markets) else self._markets)
+        given = list(self._markets() if callable(self._markets) else self._markets)
+        return [m for m in dict.fromkeys([*given, *self.discovered]) if m not in self.retired]
 
     def _schedule(self, kind: JobKind, market_id: str, due: float) -> None:
         if self.intervals[kind] > 0:
             heapq.heappush(self._jobs, _Job(due, _PRIORITY[kind], kind, market_id))
 
     async def run(self, emit: Emit) -> None:
-        watchdog = StalenessWatchdog(self.name, self.stale_after, emit)
+        watchdog = self._watchdog = StalenessWatchdog(self.name, self.stale_after, emit)
         now = self.clock.now()
         markets = self.markets()
         watchdog.watch(markets, now)
         self._jobs = []
-        kinds: tuple[JobKind, ...] = ("markets", "predictions", "quotes")
         for m in markets:
-            for kind in kinds:
+            for kind in PER_MARKET:
                 self._schedule(kind, m, now)
+        self._schedule("discover", "", now + self.intervals["discover"])
         while self._jobs:
             job = heapq.heappop(self._jobs)
             now = self.clock.now()
@@ -163,13 +184,19 @@ class PollerSource:
                 log.info("poller_yielding_budget", wait_s=round(wait, 2))
                 self.paused_s += wait
                 await self.clock.sleep(wait)
+            if job.market_id in self.retired:
+                continue
             ok = await self._run_job(job, emit, watchdog)
             watchdog.check(self.clock.now())
+            if job.kind == "markets" and self.retire is not None and self.retire(job.market_id):
+                self._retire(job.market_id)
+                continue
             interval = self.intervals[job.kind] * stretch * (1 if ok else 2)
             self._schedule(job.kind, job.market_id, self.clock.now() + interval)
 
     async def _run_job(self, job: _Job, emit: Emit, watchdog: StalenessWatchdog) -> bool:
         handlers: dict[JobKind, Callable[[str, Emit, StalenessWatchdog], Awaitable[None]]] = {
+            "discover": self._discover,
             "markets": self._poll_market,
             "predictions": self._poll_predictions,
             "quotes": self._poll_quote,
@@ -186,8 +213,44 @@ class PollerSource:
                 code=exc.code,
                 status=exc.status,
             )
+            if self.on_error is not None:
+                self.on_error(exc)
             return False
         return True
+
+    async def _discover(self, _: str, emit: Emit, watchdog: StalenessWatchdog) -> None:
+        """List the ACTIVE markets; poll the ones the selection takes that are new to us."""
+        assert self.selects is not None
+        known = set(self.markets()) | self.retired
+        found: list[Market] = []
+        cursor: str | None = None
+        while True:
+            page = await self.client.list_markets(status="ACTIVE", cursor=cursor)
+            found.extend(m for m in page.data if m.id not in known and self.selects(m))
+            cursor = page.cursor
+            if not page.has_more or cursor is None:
+                break
+        if not found:
+            return
+        now = self.clock.now()
+        new = [m.id for m in found]
+        self.discovered.extend(new)
+        watchdog.watch(new, now)
+        for m in found:
+            self._last_market[m.id] = m
+            emit(market_snapshot(m, now))
+            for kind in PER_MARKET:
+                self._schedule(kind, m.id, now)
+        log.info("markets_discovered", count=len(new), ids=new)
+        if self.on_new_markets is not None:
+            self.on_new_markets(new)
+
+    def _retire(self, market_id: str) -> None:
+        """Stop polling a settled market (its jobs are dropped as they come due)."""
+        self.retired.add(market_id)
+        if self._watchdog is not None:
+            self._watchdog.forget(market_id)
+        log.info("market_retired", market_id=market_id)
 
     async def _poll_market(self, market_id: str, emit: Emit, watchdog: StalenessWatchdog) -> None:
         market = await self.client.get_market(market_id)

@@ -27,6 +27,11 @@ class StalenessWatchdog:
             self._last.setdefault(m, now)
         self._last.setdefault(None, now)
 
+    def forget(self, market_id: str) -> None:
+        """No more data is expected about ``market_id`` (retired): it never goes stale."""
+        self._last.pop(market_id, None)
+        self._stale.discard(market_id)
+
     def touch(self, market_id: str | None, now: float) -> None:
         """Fresh data about ``market_id`` (None: a sign of life such as a heartbeat)."""
         self._mark(None, now)

@@ -100,7 +100,13 @@ async def test_the_backtest_assembly_uses_the_section() -> None:
         {},
     )
     tape = SimpleNamespace(
-        on_price=None, on_fair=None, on_denied=None, on_trade=None, on_intent=None, fair={}
+        on_price=None,
+        on_fair=None,
+        on_denied=None,
+        on_trade=None,
+        on_redeemed=None,
+        on_intent=None,
+        fair={},
     )
     parts = await assemble(
         cfg,

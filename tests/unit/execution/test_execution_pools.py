@@ -36,7 +36,13 @@ async def test_the_backtest_assembly_guards_limits_with_the_engine_pools() -> No
         {},
     )
     tape = SimpleNamespace(
-        on_price=None, on_fair=None, on_denied=None, on_trade=None, on_intent=None, fair={}
+        on_price=None,
+        on_fair=None,
+        on_denied=None,
+        on_trade=None,
+        on_redeemed=None,
+        on_intent=None,
+        fair={},
     )
     parts = await assemble(
         cfg,
