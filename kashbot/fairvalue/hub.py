@@ -99,6 +99,7 @@ class FairValueHub:
         ):
             return
         self.forwarded[market_id] = combined
+        self._stale = self._stale - {market_id}  # forced once on the way back from stale
         self._emit(combined)
         if self._depth >= _MAX_DERIVE_DEPTH:
             log.warning("fair_value_derive_loop", market_id=market_id)

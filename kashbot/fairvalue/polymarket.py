@@ -44,8 +44,8 @@ class Book:
     asks: dict[Decimal, Decimal] = field(default_factory=dict)
 
     def replace_with(self, bids: Iterable[Any], asks: Iterable[Any]) -> None:
-        self.bids = _levels(bids)
-        self.asks = _levels(asks)
+        new_bids, new_asks = _levels(bids), _levels(asks)  # both parse, or the book stays
+        self.bids, self.asks = new_bids, new_asks
 
     def set_level(self, side: str, price: Decimal, size: Decimal) -> None:
         levels = self.bids if side.upper() == "BUY" else self.asks

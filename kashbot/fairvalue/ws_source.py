@@ -45,7 +45,7 @@ class WebsocketSource(WsSource[WebsocketParams]):
 
     async def on_connect(self, ws: ClientConnection, emit: Emit) -> None:
         for msg in self.params.subscribe:
-            await ws.send(msg if isinstance(msg, str) else json.dumps(msg))
+            await ws.send(msg if isinstance(msg, str) else json.dumps(msg, default=_number))
 
     def on_message(self, raw: str | bytes, emit: Emit) -> bool:
         try:
@@ -65,3 +65,10 @@ class WebsocketSource(WsSource[WebsocketParams]):
                 self.deliver(u, emit)
                 delivered = True
         return delivered
+
+
+def _number(value: object) -> int | float:
+    """YAML config numbers arrive as Decimal: back to a JSON number for the wire."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
