@@ -31,7 +31,9 @@ P50 = (WAD // 2, WAD // 2)
 class Manual(FairValueSource[SourceParams]):
     name = "manual"
 
-    def __init__(self, sid: str, max_age: float, clock: SimClock, promised: set[str] = set()):
+    def __init__(
+        self, sid: str, max_age: float, clock: SimClock, promised: frozenset[str] = frozenset()
+    ) -> None:
         super().__init__(SourceParams(max_age_s=max_age), clock=clock, source_id=sid)
         self.promised = frozenset(promised)
 
