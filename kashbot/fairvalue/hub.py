@@ -56,7 +56,9 @@ class FairValueHub:
         self.tracker = StalenessTracker()
         for s in self.sources:
             self.tracker.expect(s.markets())
-        self._stale: frozenset[str] = frozenset()
+        self._stale: frozenset[str] = frozenset()  # as last reported to on_stale_change
+        self._force: set[str] = set()  # forward once even if unchanged (back from stale)
+        self._checking = False
         self._depth = 0
         self.restarts: dict[str, int] = {}
 
@@ -79,6 +81,8 @@ class FairValueHub:
         self.tracker.observe(update, self.max_age[update.source])
         self.latest.setdefault(update.market_id, {})[update.source] = update
         self._recombine(update.market_id, self.clock.now())
+        if update.market_id in self._stale and not self._checking:
+            self.check()  # tell the gate now, not at the next check tick
 
     def _recombine(self, market_id: str, now: float) -> None:
         combined = combine(
@@ -95,11 +99,11 @@ class FairValueHub:
         if (
             last is not None
             and last.probabilities == combined.probabilities
-            and market_id not in self._stale
+            and market_id not in self._force
         ):
             return
         self.forwarded[market_id] = combined
-        self._stale = self._stale - {market_id}  # forced once on the way back from stale
+        self._force.discard(market_id)
         self._emit(combined)
         if self._depth >= _MAX_DERIVE_DEPTH:
             log.warning("fair_value_derive_loop", market_id=market_id)
@@ -115,9 +119,14 @@ class FairValueHub:
     def check(self) -> frozenset[str]:
         """Re-judge staleness (and fall back to the next fresh source); returns the stale set."""
         now = self.clock.now()
-        for market_id in list(self.latest):
-            self._recombine(market_id, now)
+        self._checking = True
+        try:
+            for market_id in list(self.latest):
+                self._recombine(market_id, now)
+        finally:
+            self._checking = False
         became_stale, became_fresh = self.tracker.transitions(now)
+        self._force |= became_stale
         for m in sorted(became_stale):
             log.warning("fair_value_stale", market_id=m, age_s=self.tracker.ages(now).get(m))
         for m in sorted(became_fresh):

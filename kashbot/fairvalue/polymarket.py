@@ -175,7 +175,7 @@ class PolymarketSource(WsSource[PolymarketParams]):
                     async with session.get(url, params={"token_id": token}) as resp:
                         resp.raise_for_status()
                         body = await resp.json(content_type=None)
-                    if self.handle({**body, "event_type": "book", "asset_id": token}, emit):
+                    if self.handle([{**body, "event_type": "book", "asset_id": token}], emit):
                         self._delivered = True
                 except (aiohttp.ClientError, TimeoutError, ValueError, TypeError) as exc:
                     log.warning(
@@ -194,32 +194,39 @@ class PolymarketSource(WsSource[PolymarketParams]):
             self.refused += 1
             log.warning("fair_value_ws_bad_message", source=self.source_id, reason="not JSON")
             return False
-        events = doc if isinstance(doc, list) else [doc]
-        return any([self.handle(e, emit) for e in events])
+        return self.handle(doc if isinstance(doc, list) else [doc], emit)
 
-    def handle(self, msg: Any, emit: Emit) -> bool:
-        """One channel event; True when a market's value was delivered."""
-        kind = msg.get("event_type") if isinstance(msg, dict) else None
-        try:
-            if not isinstance(msg, dict):
-                raise TypeError("not an object")
-            touched = apply_event(self.books, msg)
-            ts = float(to_decimal(msg["timestamp"])) / 1000 if self.params.venue_time else None
-        except (KeyError, TypeError, RowError) as exc:
-            self.refused += 1
-            log.warning(
-                "fair_value_ws_bad_message",
-                source=self.source_id,
-                type=kind,
-                reason=f"{type(exc).__name__}: {exc}"[:200],
-            )
-            return False
+    def handle(self, events: list[Any], emit: Emit) -> bool:
+        """Apply one frame's events (an initial dump is an array: applied as one), then emit
+        each touched market once; True when a value was delivered."""
+        touched: set[str] = set()
+        ts: float | None = None
+        kinds: list[str] = []
+        for msg in events:
+            kind = msg.get("event_type") if isinstance(msg, dict) else None
+            try:
+                if not isinstance(msg, dict):
+                    raise TypeError("not an object")
+                touched |= apply_event(self.books, msg)
+                if self.params.venue_time:
+                    ts = float(to_decimal(msg["timestamp"])) / 1000
+            except (KeyError, TypeError, RowError) as exc:
+                self.refused += 1
+                log.warning(
+                    "fair_value_ws_bad_message",
+                    source=self.source_id,
+                    type=kind,
+                    reason=f"{type(exc).__name__}: {exc}"[:200],
+                )
+                continue
+            kinds.append(str(kind))
         delivered = False
         for market in sorted({self.market_of[t] for t in touched}):
             got = market_chances(self.books, self.params.markets[market], self.params.max_spread)
             if got is None:
                 continue
-            u = self.accept(market, got[0], row=f"{kind} {market}", source_ts=ts, confidence=got[1])
+            row = f"{'+'.join(sorted(set(kinds)))} {market}"
+            u = self.accept(market, got[0], row=row, source_ts=ts, confidence=got[1])
             if u is not None and self._sent.get(market) != u.probabilities:
                 self._sent[market] = u.probabilities
                 self.deliver(u, emit)
