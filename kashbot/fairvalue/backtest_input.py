@@ -4,9 +4,9 @@ So a user can backtest "my model against Kash" without a paper run: the rows bec
 ``FairValueUpdate`` events at their own times (``ts`` and ``source_ts`` are the row's time),
 sorted stably by time, ready to be merged into a replayed or simulated run.
 
-* CSV: the ``file`` source's layout, ``market,ts,p0..p7[,confidence]`` (or ``yes``);
+* CSV: the ``file`` source's layout, ``market,ts,p0..p7[,confidence]`` (or ``p_yes``);
 * JSONL: one object per line, ``{"ts": 1796461200, "market": "m1", "chances": ["0.4", "0.6"]}``
-  (``yes`` instead of ``chances`` for a binary market; optional ``confidence``). ``ts`` is epoch
+  (``p_yes`` instead of ``chances`` for a binary market; optional ``confidence``). ``ts`` is epoch
   seconds or ISO-8601 with a zone.
 
 A bad row raises :class:`FairValueFileError` naming ``file:line`` (a backtest's inputs must be
@@ -33,7 +33,7 @@ from kashbot.money import decimal_to_wad
 log = structlog.get_logger("kashbot.fairvalue")
 
 _JSONL_CHANCES = FieldMap(market="market", chances="chances", ts="ts", confidence=None)
-_JSONL_YES = FieldMap(market="market", yes="yes", ts="ts", confidence=None)
+_JSONL_YES = FieldMap(market="market", p_yes="p_yes", ts="ts", confidence=None)
 
 
 class FairValueFileError(ValueError):
@@ -54,7 +54,7 @@ def _jsonl_rows(text: str) -> list[RawRow | BadRow]:
         if not isinstance(obj, dict):
             out.append(BadRow(where, "not an object"))
             continue
-        row = row_from(obj, None, _JSONL_YES if "yes" in obj else _JSONL_CHANCES, where)
+        row = row_from(obj, None, _JSONL_YES if "p_yes" in obj else _JSONL_CHANCES, where)
         if isinstance(row, RawRow) and "confidence" in obj:
             try:
                 row = replace(row, confidence=to_decimal(obj["confidence"]))

@@ -62,7 +62,7 @@ def file_format(path: str, fmt: Format) -> Literal["json", "yaml", "csv"]:
 
 
 def parse_csv(text: str) -> list[RawRow | BadRow]:
-    """``market,ts,p0..p7[,confidence]`` rows (or a ``yes`` column for a binary market)."""
+    """``market,ts,p0..p7[,confidence]`` rows (or a ``p_yes`` column for a binary market)."""
     out: list[RawRow | BadRow] = []
     reader = csv.DictReader(io.StringIO(text))
     for lineno, rec in enumerate(reader, start=2):
@@ -71,8 +71,8 @@ def parse_csv(text: str) -> list[RawRow | BadRow]:
             market = (rec.get("market") or "").strip()
             if not market:
                 raise RowError("no market")
-            if rec.get("yes") not in (None, ""):
-                p = to_decimal(rec["yes"])
+            if rec.get("p_yes") not in (None, ""):
+                p = to_decimal(rec["p_yes"])
                 chances: tuple[Decimal, ...] = (p, 1 - p)
             else:
                 cells = [rec.get(f"p{i}") for i in range(MAX_OUTCOMES)]

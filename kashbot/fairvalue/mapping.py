@@ -69,8 +69,8 @@ def row_from(node: Any, key: str | None, fmap: FieldMap, where: str) -> RawRow |
                 raise RowError(f"{fmap.chances}: not a list")
             chances = tuple(to_decimal(c) for c in raw)
         else:
-            assert fmap.yes is not None
-            chances = tuple(binary_from_yes(select_one(node, _p(fmap.yes), key)))
+            assert fmap.p_yes is not None
+            chances = tuple(binary_from_yes(select_one(node, _p(fmap.p_yes), key)))
         ts = None if fmap.ts is None else parse_ts(select_one(node, _p(fmap.ts), key), fmap.ts_unit)
         conf = (
             None

@@ -104,10 +104,11 @@ def select_one(doc: Any, path: Path, key: str | None = None) -> Any:
 class FieldMap(BaseModel):
     """Where a feed keeps its rows and, in each row, the market, chances, time and confidence.
 
-    Exactly one of ``chances`` (a list of every outcome's chance) or ``yes`` (a binary market's
-    first outcome; the other is ``1 - yes``) is set. ``market`` is a path in the row, ``market_id``
-    a constant for a single-market feed; ``markets`` renames the feed's ids to Kash market ids
-    (an id not in it is skipped when it is given).
+    Exactly one of ``chances`` (a list of every outcome's chance) or ``p_yes`` (a binary
+    market's first outcome; the other is ``1 - p_yes``; not ``yes``, which YAML reads as true)
+    is set. ``market`` is a path in the row, ``market_id`` a constant for a single-market feed;
+    ``markets`` renames the feed's ids to Kash market ids (an id not in it is skipped when it is
+    given).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -117,12 +118,12 @@ class FieldMap(BaseModel):
     market_id: str | None = Field(None, description="a single-market feed's Kash market id")
     markets: dict[str, str] | None = Field(None, description="feed id -> Kash market id")
     chances: str | None = Field(None, description="path (in a row) of the list of chances")
-    yes: str | None = Field(None, description="path (in a row) of a binary market's first chance")
+    p_yes: str | None = Field(None, description="path (in a row) of a binary market's first chance")
     ts: str | None = Field(None, description="path (in a row) of the row's time (epoch s or ISO)")
     ts_unit: float = Field(1.0, gt=0, description="seconds per unit of ts (0.001 for ms)")
     confidence: str | None = Field(None, description="path (in a row) of a 0-1 confidence")
 
-    @field_validator("rows", "market", "chances", "yes", "ts", "confidence")
+    @field_validator("rows", "market", "chances", "p_yes", "ts", "confidence")
     @classmethod
     def _parses(cls, v: str | None) -> str | None:
         if v is not None and v != "@key":
@@ -131,8 +132,8 @@ class FieldMap(BaseModel):
 
     @model_validator(mode="after")
     def _one_of_each(self) -> FieldMap:
-        if (self.chances is None) == (self.yes is None):
-            raise ValueError("set exactly one of 'chances' or 'yes'")
+        if (self.chances is None) == (self.p_yes is None):
+            raise ValueError("set exactly one of 'chances' or 'p_yes'")
         if (self.market is None) == (self.market_id is None):
             raise ValueError("set exactly one of 'market' (a path) or 'market_id' (a constant)")
         return self

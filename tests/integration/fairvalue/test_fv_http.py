@@ -68,7 +68,7 @@ async def test_etag_304_backoff_and_bad_rows() -> None:
                         "rows": "data.markets[*]",
                         "market": "slug",
                         "markets": {"btc": "kash-btc", "eth": "kash-eth"},
-                        "yes": "prob",
+                        "p_yes": "prob",
                         "ts": "updated",
                         "ts_unit": 0.001,
                     },

@@ -68,7 +68,7 @@ async def test_kill_and_restart_goes_stale_then_fresh() -> None:
                         "rows": "rows[*]",
                         "market": "id",
                         "markets": {"ext-1": "m1"},
-                        "yes": "p",
+                        "p_yes": "p",
                     },
                     "max_age_s": 0.4,
                     "refresh_s": 0.05,
@@ -146,7 +146,7 @@ async def test_heartbeat_deadline_reconnects_a_silent_connection() -> None:
                     "heartbeat_s": 0.2,
                     "backoff_initial_s": 0.01,
                     "backoff_max_s": 0.02,
-                    "mapping": {"market_id": "m1", "yes": "p"},
+                    "mapping": {"market_id": "m1", "p_yes": "p"},
                 },
             }
         ]

@@ -18,7 +18,7 @@ def test_jsonl_sorted_by_time_stable_on_ties(tmp_path: Path) -> None:
     f.write_text(
         '{"ts": 20, "market": "m1", "chances": ["0.3", "0.7"]}\n'
         "\n"
-        '{"ts": 10, "market": "m2", "yes": 0.25, "confidence": "0.5"}\n'
+        '{"ts": 10, "market": "m2", "p_yes": 0.25, "confidence": "0.5"}\n'
         '{"ts": "1970-01-01T00:00:10Z", "market": "m1", "chances": [0.5, 0.5]}\n'
     )
     got = load_fair_value_file(f, source="mymodel")

@@ -77,10 +77,10 @@ def test_bad_rows_are_refused_with_one_line_each(tmp_path: Path) -> None:
     assert "sum" in refused[0]["reason"] and "ts" in refused[1]["reason"]
 
 
-def test_csv_with_yes_column_and_confidence(tmp_path: Path) -> None:
+def test_csv_with_p_yes_column_and_confidence(tmp_path: Path) -> None:
     f = tmp_path / "fair.csv"
     f.write_text(
-        "market,ts,p0,p1,p2,yes,confidence\n"
+        "market,ts,p0,p1,p2,p_yes,confidence\n"
         "m1,100,0.2,0.3,0.5,,0.9\n"
         "m2,2026-01-01T00:00:00Z,,,,0.7,\n"
         "m3,100,0.2,x,0.5,,\n"

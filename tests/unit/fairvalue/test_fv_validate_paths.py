@@ -64,14 +64,14 @@ def test_path_syntax() -> None:
 
 
 def test_field_map_needs_one_chance_field_and_one_market_field() -> None:
-    with pytest.raises(ValidationError, match="exactly one of 'chances' or 'yes'"):
+    with pytest.raises(ValidationError, match="exactly one of 'chances' or 'p_yes'"):
         FieldMap(market="id")
     with pytest.raises(ValidationError, match="exactly one of 'market'"):
-        FieldMap(yes="p")
+        FieldMap(p_yes="p")
     with pytest.raises(ValidationError, match="bad path"):
-        FieldMap(market="id", yes="a..b")
+        FieldMap(market="id", p_yes="a..b")
     with pytest.raises(ValidationError, match="extra"):
-        FieldMap.model_validate({"market": "id", "yes": "p", "prop": "x"})
+        FieldMap.model_validate({"market": "id", "p_yes": "p", "prop": "x"})
 
 
 def test_extract_maps_rows_renames_markets_and_reports_bad_rows() -> None:
@@ -79,7 +79,7 @@ def test_extract_maps_rows_renames_markets_and_reports_bad_rows() -> None:
         rows="data.markets[*]",
         market="id",
         markets={"ext-1": "m1", "ext-2": "m2", "ext-3": "m3"},
-        yes="prob",
+        p_yes="prob",
         ts="t",
         ts_unit=0.001,
         confidence="c",
