@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from typing import Any
 
 import structlog
 
@@ -20,7 +21,7 @@ from kashbot.clock import Clock
 from kashbot.events import FairValueUpdate
 from kashbot.fairvalue.base import AnySource
 from kashbot.fairvalue.combine import CombineRule, combine
-from kashbot.fairvalue.loader import FairValuesConfig
+from kashbot.fairvalue.loader import FairValuesConfig, KeyPath, build_sources
 from kashbot.fairvalue.staleness import StalenessTracker
 from kashbot.fairvalue.supervise import DEFAULT_RESTART, run_supervised
 from kashbot.retry import Backoff
@@ -31,12 +32,16 @@ _MAX_DERIVE_DEPTH = 4  # a derived-from-derived chain deeper than this is a conf
 
 
 class FairValueHub:
+    """Also an engine ``Source`` (``name`` + ``run(emit)``): ``engine.add_source(hub)``."""
+
+    name = "fair_values"
+
     def __init__(
         self,
         cfg: FairValuesConfig,
         sources: Sequence[AnySource],
         clock: Clock,
-        emit: Callable[[FairValueUpdate], None],
+        emit: Callable[[FairValueUpdate], None] | None = None,
         *,
         on_stale_change: Callable[[frozenset[str]], None] | None = None,
         check_interval_s: float = 1.0,
@@ -45,7 +50,7 @@ class FairValueHub:
         self.cfg = cfg
         self.sources = list(sources)
         self.clock = clock
-        self._emit = emit
+        self._emit: Callable[[FairValueUpdate], None] = emit or (lambda _u: None)
         self._on_stale_change = on_stale_change
         self.check_interval_s = check_interval_s
         self.restart_backoff = restart_backoff
@@ -145,8 +150,28 @@ class FairValueHub:
     def _count_restart(self, name: str, restarts: int) -> None:
         self.restarts[name] = restarts
 
-    async def run(self) -> None:
-        """Every source, supervised, plus the staleness check loop; until cancelled."""
+    @classmethod
+    def from_config(
+        cls,
+        data: Mapping[str, Any] | FairValuesConfig,
+        clock: Clock,
+        *,
+        on_stale_change: Callable[[frozenset[str]], None] | None = None,
+        file: str | None = None,
+        lines: Mapping[KeyPath, int] | None = None,
+    ) -> FairValueHub:
+        """Validate a ``fair_values:`` section and build its hub (errors name file:line)."""
+        cfg, sources = build_sources(data, clock, file=file, lines=lines)
+        return cls(cfg, sources, clock, on_stale_change=on_stale_change)
+
+    async def run(self, emit: Callable[[FairValueUpdate], None] | None = None) -> None:
+        """Every source, supervised, plus the staleness check loop; until cancelled.
+
+        ``emit`` (the engine's, when the hub is added as an engine source) replaces the one
+        given at construction.
+        """
+        if emit is not None:
+            self._emit = emit
         rng = random.Random(self.cfg.seed)
         async with asyncio.TaskGroup() as tg:
             for s in self.sources:

@@ -180,3 +180,26 @@ def test_gate_refuses_buys_not_sells_on_a_stale_fair_value() -> None:
     assert denial is not None and denial.reason is Reason.FAIR_VALUE_STALE
     assert evaluate(intent(Side.SELL), snap, limits) is None
     assert evaluate(intent(Side.BUY), RiskSnapshot(TradingState.ACTIVE, 0, {}, 0), limits) is None
+
+
+async def test_from_config_runs_as_an_engine_source(tmp_path: Any) -> None:
+    f = tmp_path / "fair.json"
+    f.write_text('{"markets": {"m1": {"chances": [0.4, 0.6], "ts": 1000}}}')
+    clock = SimClock(1000.0)
+    stale: list[frozenset[str]] = []
+    hub = FairValueHub.from_config(
+        {"sources": [{"name": "file", "params": {"path": str(f), "max_age_s": 30}}]},
+        clock,
+        on_stale_change=stale.append,
+    )
+    got: list[Any] = []
+    task = asyncio.create_task(hub.run(got.append))  # what engine.add_source(hub) does
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert [(u.market_id, u.probabilities, u.source) for u in got] == [("m1", P40, "file")]
+    clock.advance(31)
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert stale == [frozenset({"m1"})] and hub.name == "fair_values"
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
