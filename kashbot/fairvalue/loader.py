@@ -142,11 +142,18 @@ def load_source_class(spec: str) -> type[AnySource]:
     raise SourceLoadError(f"cannot load fair-value source {spec!r}: " + "; ".join(errors))
 
 
-class FairValueConfigError(ValueError):
-    """Every problem in a ``fair_values:`` section, one per line: ``file:line: path: message``."""
+Problem = tuple[int | None, str, str]  # line, dotted key path, message (as config.loader's)
 
-    def __init__(self, problems: Sequence[str]) -> None:
+
+class FairValueConfigError(ValueError):
+    """Every problem in a ``fair_values:`` section, one per line: ``file:line: path: message``.
+
+    ``entries`` are the same as (line, key path, message), for a config checker to merge.
+    """
+
+    def __init__(self, problems: Sequence[str], entries: Sequence[Problem] = ()) -> None:
         self.problems = list(problems)
+        self.entries = list(entries)
         super().__init__("\n".join(self.problems))
 
 
@@ -166,14 +173,15 @@ def _dotted(path: KeyPath) -> str:
 
 class _Problems:
     def __init__(self, file: str | None, lines: Mapping[KeyPath, int]) -> None:
-        self.file, self.lines, self.items = file, lines, list[str]()
+        self.file, self.lines = file, lines
+        self.items: list[str] = []
+        self.entries: list[Problem] = []
 
     def add(self, loc: KeyPath, msg: str) -> None:
-        where = ""
-        if self.file is not None:
-            line = _line(self.lines, loc)
-            where = f"{self.file}:{line if line is not None else '?'}: "
+        line = _line(self.lines, loc)
+        where = "" if self.file is None else f"{self.file}:{line if line is not None else '?'}: "
         self.items.append(f"{where}{_dotted(loc) or '<root>'}: {msg}")
+        self.entries.append((line, _dotted(loc), msg))
 
     def add_validation(self, base: KeyPath, exc: ValidationError, prefix: str = "") -> None:
         for err in exc.errors():
@@ -193,7 +201,7 @@ def validate_fair_values(
         cfg = data if isinstance(data, FairValuesConfig) else FairValuesConfig.model_validate(data)
     except ValidationError as exc:
         problems.add_validation(base, exc)
-        raise FairValueConfigError(problems.items) from None
+        raise FairValueConfigError(problems.items, problems.entries) from None
     built: list[tuple[type[AnySource], SourceParams]] = []
     for i, sc in enumerate(cfg.sources):
         loc: KeyPath = (*base, "sources", i)
@@ -205,7 +213,7 @@ def validate_fair_values(
         except ValidationError as exc:
             problems.add_validation((*loc, "params"), exc, f"source {sc.source_id!r}: ")
     if problems.items:
-        raise FairValueConfigError(problems.items)
+        raise FairValueConfigError(problems.items, problems.entries)
     return cfg, built
 
 

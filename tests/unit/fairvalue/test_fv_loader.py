@@ -72,6 +72,7 @@ def test_unknown_keys_and_names_are_reported_with_file_and_line() -> None:
     assert problems[0].startswith("live.yaml:12: fair_values.sources[1].params.colour: ")
     assert "source 'polymarket'" in problems[0] and "xtra" in problems[0]
     assert problems[1].startswith("live.yaml:13: fair_values.sources[2].name: source 'nope'")
+    assert err.value.entries[1][:2] == (13, "fair_values.sources[2].name")
 
 
 def test_section_level_errors() -> None:
