@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import replace
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import structlog
 from pydantic import Field
@@ -49,8 +49,12 @@ WP = TypeVar("WP", bound=WsParams)
 class WsSource(FairValueSource[WP]):
     """Subclasses implement ``on_connect`` and ``on_message``; both use :meth:`deliver`."""
 
-    connects = 0
-    disconnects = 0
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.connects = 0
+        self.disconnects = 0
+        self._last: dict[str, FairValueUpdate] = {}  # re-vouched while the connection lives
+        self._delivered = False
 
     async def on_connect(self, ws: ClientConnection, emit: Emit) -> None:
         """Subscribe (and take a snapshot) on a fresh connection."""
@@ -66,7 +70,7 @@ class WsSource(FairValueSource[WP]):
     async def run(self, emit: Emit) -> None:
         p = self.params
         backoff = Backoff(p.backoff_initial_s, p.backoff_max_s, jitter="full")
-        self._last: dict[str, FairValueUpdate] = {}
+        self._last.clear()
         attempt = 0
         while True:
             self._delivered = False

@@ -36,7 +36,6 @@ def source(**over: object) -> PolymarketSource:
 
 def replay(src: PolymarketSource) -> list[FairValueUpdate]:
     out: list[FairValueUpdate] = []
-    src._last = {}  # what run() sets up
     for line in (FIXTURES / "market_channel.jsonl").read_text().splitlines():
         src.on_message(line, out.append)
     return out
