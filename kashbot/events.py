@@ -99,11 +99,17 @@ class QuoteSeen(Event):
 
 @dataclass(frozen=True, slots=True)
 class FairValueUpdate(Event):
-    """An outside view of the true chances (config, a feed, a model)."""
+    """An outside view of the true chances (config, a feed, a model).
+
+    ``source_ts`` is when the source says the value held (a model's row time; None: ``ts``);
+    ``confidence`` is the source's own 0-1 weight in WAD (a venue's spread, None: not given).
+    """
 
     market_id: str
     probabilities: tuple[Wad, ...]
     source: str = "config"
+    source_ts: float | None = None
+    confidence: Wad | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -114,6 +114,7 @@ class RiskGate:
         self._resume_to = TradingState.ACTIVE
         self._failures = 0
         self.markets = MarketFlags()  # stale, refused by the venue, lifecycle
+        self.fair_value_stale: frozenset[str] = frozenset()
         self._known: dict[str, None] = {}  # a dict for its read-only keys() view
         self.exposure = Exposure()  # settled (a portfolio) + in flight, per market
         self._issued: dict[str, Approval] = {}  # reservation id -> the open Approval minted
@@ -173,6 +174,10 @@ class RiskGate:
 
     def mark_fresh(self, market_id: str) -> None:
         self.markets.stale.discard(market_id)
+
+    def set_fair_value_stale(self, markets: frozenset[str]) -> None:
+        """The markets whose fair value is stale (``FairValueHub``'s ``on_stale_change``)."""
+        self.fair_value_stale = markets
 
     def mark_untradeable(self, market_id: str) -> None:
         self.markets.untradeable[market_id] = self.clock.now()
@@ -259,6 +264,7 @@ class RiskGate:
             market_exposure=self.exposure.by_market(),
             total_exposure=self.total_exposure(),
             stale_markets=frozenset(self.markets.stale),
+            fair_value_stale=self.fair_value_stale,
             untradeable_markets=frozenset(self.markets.untradeable),
             known_intents=self._known.keys(),  # a view: copying grew with every intent
             now=now,

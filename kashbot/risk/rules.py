@@ -35,6 +35,7 @@ class Reason(StrEnum):
     MARKET_EXPOSURE = "MARKET_EXPOSURE"
     TOTAL_EXPOSURE = "TOTAL_EXPOSURE"
     STALE_DATA = "STALE_DATA"
+    FAIR_VALUE_STALE = "FAIR_VALUE_STALE"  # a buy where the fair value is older than max_age_s
     MARKET_NOT_TRADEABLE = "MARKET_NOT_TRADEABLE"
     MARKET_FROZEN = "MARKET_FROZEN"  # a buy within ``freeze_margin_s`` of freezeAt
     MARKET_CLOSED = "MARKET_CLOSED"  # any trade once trading is closed (frozen, resolving, ...)
@@ -70,6 +71,7 @@ class RiskSnapshot:
     market_exposure: Mapping[str, Atomic]
     total_exposure: Atomic
     stale_markets: frozenset[str] = frozenset()
+    fair_value_stale: frozenset[str] = frozenset()  # kashbot.fairvalue: buys refused there
     untradeable_markets: frozenset[str] = frozenset()
     known_intents: AbstractSet[str] = frozenset()
     now: float = 0.0  # the time the lifecycle is judged at
@@ -116,6 +118,8 @@ def evaluate(intent: OrderIntent, snap: RiskSnapshot, limits: Limits) -> Denial 
         return deny(Reason.MARKET_NOT_TRADEABLE)
     if intent.market_id in snap.stale_markets and not reduces_exposure(intent):
         return deny(Reason.STALE_DATA)
+    if intent.market_id in snap.fair_value_stale and not reduces_exposure(intent):
+        return deny(Reason.FAIR_VALUE_STALE)
     amount = intent.amount
     if amount < max(1, limits.min_trade):
         return deny(Reason.BELOW_MINIMUM, f"{amount} < {limits.min_trade}")
