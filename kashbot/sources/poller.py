@@ -104,6 +104,13 @@ class _Job:
     market_id: str
 
 
+def quotable(market: Market, now: float) -> bool:
+    """Can the venue quote this market: ACTIVE (or status unknown) and not past ``freezeAt``."""
+    if market.status not in (None, "ACTIVE"):
+        return False
+    return market.freeze_at is None or now < market.freeze_at.timestamp()
+
+
 class PollerSource:
     name = "poller"
 
@@ -284,6 +291,9 @@ class PollerSource:
             emit(prediction_seen(p, now))
 
     async def _poll_quote(self, market_id: str, emit: Emit, watchdog: StalenessWatchdog) -> None:
+        last = self._last_market.get(market_id)
+        if last is not None and not quotable(last, self.clock.now()):
+            return  # a frozen or settled pool answers 409 and cannot move: save the request
         quote = await self.client.get_quote(market_id, 0, "buy", self.quote_amount)
         now = self.clock.now()
         watchdog.touch(market_id, now)

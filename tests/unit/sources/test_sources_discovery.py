@@ -153,3 +153,33 @@ def test_lifecycle_config_keys_and_unknown_keys_with_line() -> None:
         cfg("risk:\n  freeze_margin_s: 15\nredemption:\n  intervall_s: 5\n")
     with pytest.raises(ConfigError, match="chainz"):
         cfg("markets: {chainz: [solana:mainnet-beta]}\n")
+
+
+async def test_no_quote_requests_for_a_frozen_or_settled_market() -> None:
+    """Seen in a paper run: quotes kept being asked of a frozen market (409 each time)."""
+    from datetime import UTC, datetime
+
+    clock = SimClock(1_000.0)
+    venue = Venue()
+    frozen = market("frozen", "solana:mainnet-beta").model_copy(
+        update={"freeze_at": datetime.fromtimestamp(900.0, UTC)}
+    )
+    settled = market("settled", "evm:8453", status="RESOLVED")
+    open_ = market("open", "solana:mainnet-beta").model_copy(
+        update={"freeze_at": datetime.fromtimestamp(5_000.0, UTC)}
+    )
+    venue.listed = [frozen, settled, open_]
+    quoted: list[str] = []
+
+    async def get_quote(market_id: str, outcome_index: int, action: Any, amount: int) -> Quote:
+        quoted.append(market_id)
+        raise ChainNotSupported("stop here", status=400, code="CHAIN_NOT_SUPPORTED")
+
+    venue.get_quote = get_quote  # type: ignore[method-assign]
+    poller = PollerSource(venue, ["frozen", "settled", "open"], clock, quotes_interval=5.0)
+    task = asyncio.create_task(poller.run(lambda e: None))
+    try:
+        await steps(clock, 6)
+    finally:
+        task.cancel()
+    assert quoted and set(quoted) == {"open"}
