@@ -82,3 +82,46 @@ def fast_lifecycle(scenario: dict[str, Any], factor: float) -> dict[str, Any]:
         markets.append(m)
     out["markets"] = markets
     return out
+
+
+def live_yaml(
+    store: Path,
+    base_url: str,
+    *,
+    tier: str,
+    user_id: str,
+    markets: Sequence[str],
+    poller: dict[str, float],
+    strategies: Sequence[dict[str, Any]] = (FAIR_VALUE,),
+    webhook_port: int | None = None,
+    **sections: Any,
+) -> str:
+    """A ``kashbot run`` YAML in live mode against ``base_url`` (a simulator started as its own
+    process): the key comes from ``${KASH_API_KEY}`` as in configs/live.example.yaml, never the
+    file; no stream, sim truth, status screen or metrics; ephemeral control port. A webhook
+    receiver on 127.0.0.1:``webhook_port`` with ``${KASH_WEBHOOK_SECRET}`` (None: none; without
+    one the order path polls a trade only after 30 s of silence). ``sections``: top-level
+    sections to set/replace."""
+    webhook: dict[str, Any] = {"enabled": False}
+    if webhook_port is not None:
+        webhook = {"port": webhook_port, "secret": "${KASH_WEBHOOK_SECRET}"}
+    raw: dict[str, Any] = {
+        "venue": {"mode": "live", "api_key": "${KASH_API_KEY}", "base_url": base_url},
+        "account": {"user_id": user_id, "tier": tier},
+        "risk": {"per_trade_cap_usdc": 50, "daily_cap_usdc": 2000},
+        "sources": {
+            "poller": poller,
+            "webhook": webhook,
+            "stream": {"enabled": False},
+        },
+        "markets": list(markets),
+        "strategies": list(strategies),
+        "store": {"path": str(store)},
+        "logging": {"format": "json"},
+        "status": {"enabled": False},
+        "control": {"port": 0},
+        "metrics": {"enabled": False},
+        "engine": {"shutdown_grace_s": 5},
+    }
+    raw.update(sections)
+    return yaml.safe_dump(raw, sort_keys=False)
