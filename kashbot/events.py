@@ -158,6 +158,7 @@ class PositionRedeemed(Event):
     kind: str  # resolved | cancelled | lost (paid 0, no request) | written_off
     redemption_id: str | None = None
     last: bool = False  # no other position of ours is left in the market
+    cost: Atomic | None = None  # the claim's recorded cost basis (the book may no longer hold it)
 
 
 @dataclass(frozen=True, slots=True)

@@ -127,14 +127,24 @@ class Portfolio:
         self.holdings[key] = Holding(max(0, shares), max(0, cost))
         return before
 
-    def redeem(self, market_id: str, outcome: int, payout: Atomic, *, last: bool = False) -> Atomic:
+    def redeem(
+        self,
+        market_id: str,
+        outcome: int,
+        payout: Atomic,
+        *,
+        last: bool = False,
+        cost: Atomic | None = None,
+    ) -> Atomic:
         """A settled holding paid ``payout`` (0 for a loser) and leaves the book; its PnL.
 
         Its cost basis comes off the market's exposure; with ``last`` (no other holding of ours
         left in the market, which a book holding only market totals cannot tell) the market's
-        exposure is dropped whole.
+        exposure is dropped whole. ``cost``: the claim's recorded cost basis, used when the book
+        no longer holds the position (a claim re-sent after a restart, when the venue had already
+        zeroed it), so the PnL is the payout less what was paid, not the whole payout.
         """
-        held = self.holdings.pop((market_id, outcome), None) or Holding()
+        held = self.holdings.pop((market_id, outcome), None) or Holding(cost=cost or 0)
         self.cash += payout
         pnl = payout - held.cost
         self.realized += pnl

@@ -61,7 +61,7 @@ class Tape:
         """A settled position left the book at its payout (0 for a loser)."""
         self.redemptions.append(ev)
         self.redeemed_pnl += self.book.portfolio.redeem(
-            ev.market_id, ev.outcome, ev.payout, last=ev.last
+            ev.market_id, ev.outcome, ev.payout, last=ev.last, cost=ev.cost
         )
 
     def on_intent(self, intent: OrderIntent) -> None:

@@ -313,7 +313,9 @@ class EngineState:
             self._sync_position(event)
         elif kind is PositionRedeemed:
             assert isinstance(event, PositionRedeemed)
-            self.portfolio.redeem(event.market_id, event.outcome, event.payout, last=event.last)
+            self.portfolio.redeem(
+                event.market_id, event.outcome, event.payout, last=event.last, cost=event.cost
+            )
             self.redemptions.append(event)
         elif kind is RiskDenied:
             assert isinstance(event, RiskDenied)

@@ -320,6 +320,7 @@ class Redeemer:
                 kind=kind,
                 redemption_id=redemption_id,
                 last=last,
+                cost=claim.cost,
             )
         )
 

@@ -380,7 +380,10 @@ class RiskGate:
         if isinstance(event, MarketSnapshot):
             self.observe_market(event)
         elif isinstance(event, PositionRedeemed):
-            self.exposure.book.redeem(event.market_id, event.outcome, event.payout, last=event.last)
+            book = self.exposure.book
+            book.redeem(
+                event.market_id, event.outcome, event.payout, last=event.last, cost=event.cost
+            )
         else:
             self.exposure.observe(event)
 

@@ -28,7 +28,7 @@ import pytest
 import yaml
 from daemon_cfg import FAIR_VALUE, fast_lifecycle, live_yaml
 
-from kashbot.money import parse_usdc_str
+from kashbot.money import fmt_usdc, parse_usdc_str
 from kashbot.sim.embedded import scenario_dict
 from kashbot.store.records import REDEEM_ACCEPTED, REDEEM_REQUESTED
 
@@ -291,3 +291,14 @@ async def test_kill9_between_redemption_post_and_answer_claims_once(tmp_path: Pa
         out = _tail(second_log, 1_000_000)
         assert '"redemption_accepted"' in out and '"replay": true' in out, out[-3000:]
         assert "redemptions: 1 position(s) closed (1 claimed)" in out, out[-3000:]
+        # the PnL is the expected payout less what the position cost, although the restarted
+        # daemon's book no longer held it (the venue had zeroed it): not the whole payout
+        db = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
+        try:
+            cost, expected = db.execute(
+                "SELECT cost_basis, expected_payout FROM redemptions"
+            ).fetchone()
+        finally:
+            db.close()
+        pnl = fmt_usdc(int(expected) - int(cost)).removesuffix(" USDC")
+        assert f"realised PnL {pnl} USDC" in out, out[-3000:]
