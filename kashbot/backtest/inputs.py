@@ -265,6 +265,7 @@ class RunInputs:
     pools: dict[str, amm.Pool] = field(default_factory=dict)
     plan: ObservedPlan | None = None
     time_scale: float = 1.0
+    sim_truth: bool = True  # False: an external fair-value file replaces the simulator's truth
 
 
 _REPLAYED = (PredictionSeen, MarketSnapshot, FairValueUpdate, StaleData, DataFresh)
@@ -362,7 +363,7 @@ def add_fair_values(run: RunInputs, path: str | Path) -> None:
     """Merge an external fair-value file (CSV/JSONL) into ``run`` by time: "my model against Kash".
 
     Its rows replace the fair values the run would otherwise have (a scenario's simulated truth:
-    off once anything is replayed; a journal's recorded ``FairValueUpdate`` events: dropped), so
+    off; a journal's recorded ``FairValueUpdate`` events: dropped), so
     the strategies trade on the model alone. Rows for markets the venue does not list are
     counted and skipped; a row whose outcome count differs from its market's is an error, as is
     any bad row (``file:line``). The merge is a stable sort: deterministic.
@@ -394,3 +395,4 @@ def add_fair_values(run: RunInputs, path: str | Path) -> None:
     )
     kept = [e for e in run.recorded if not isinstance(e, FairValueUpdate)]
     run.recorded = sorted([*kept, *used], key=lambda e: e.ts)
+    run.sim_truth = False

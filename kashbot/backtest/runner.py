@@ -131,7 +131,9 @@ async def run_backtest_async(
             if anchored is not None:
                 await anchored.run(run.end)
             else:
-                await run_venue_replay(session, run.recorded, run.end, progress=show)
+                await run_venue_replay(
+                    session, run.recorded, run.end, progress=show, sim_truth=run.sim_truth
+                )
         doc["settings"] = settings_document(settings)
         art = _artifacts(session, run, anchored)
     finally:

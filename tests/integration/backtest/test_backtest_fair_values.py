@@ -137,3 +137,13 @@ async def test_refused_where_it_cannot_apply(tmp_path: Path) -> None:
         await run_backtest_async(
             _data_config(replay="observed"), data=_recording(), fair_values=model
         )
+
+
+async def test_a_file_with_no_usable_row_still_replaces_the_truth(tmp_path: Path) -> None:
+    model = tmp_path / "elsewhere.csv"
+    model.write_text(f"market,ts,p_yes\nanother-venue-market,{T0},0.5\n")
+    report = await run_backtest_async(
+        _config(120.0), scenario=SCENARIO, fair_values=model, progress=False
+    )
+    assert report.inputs["fair_value_rows_unknown_market"] == 1
+    assert report.artifacts is not None and report.artifacts.fair == {}  # no simulator truth
