@@ -189,6 +189,7 @@ class Daemon:
             self._stack,
             webhook_port=self._webhook_port,
             discovery=self._discovery() if cfg.discovers_markets else None,
+            fair_values=cfg.fair_values,
         )
         self.endpoints = await start_endpoints(
             cfg,
@@ -265,6 +266,7 @@ class Daemon:
             router_status=self.router.status(),
             budget=self.budget,
             sources=self.sources.status_lines(),
+            fair_values=self.sources.fair_value_view(),
             redeemer=self.core.redeemer.status() if self.core.redeemer is not None else None,
         )
 

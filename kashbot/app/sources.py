@@ -1,4 +1,5 @@
-"""The daemon's event sources: webhook receiver, stream, poller and (paper) the simulator's truth.
+"""The daemon's event sources: webhook receiver, stream, poller, fair values (the
+:class:`~kashbot.fairvalue.FairValueHub`) and (paper) the simulator's truth.
 
 Each is built from its config section, added to the engine, and reported on by
 :class:`DaemonSources` (status line, metrics readings, readiness checks).
@@ -9,6 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 
@@ -19,6 +21,7 @@ from kashbot.client.models import Market
 from kashbot.clock import Clock
 from kashbot.config import SourcesConfig
 from kashbot.core import Core
+from kashbot.fairvalue import FairValueConfigError, FairValueHub, FairValuesConfig
 from kashbot.inbound import InboundLimits
 from kashbot.money import usdc_to_atomic
 from kashbot.obs.metrics import Readings
@@ -46,6 +49,19 @@ class DaemonSources:
     receiver: WebhookReceiver | None = None
     stream: StreamSource | None = None
     poller: PollerSource | None = None
+    fair_values: FairValueHub | None = None
+
+    def fair_value_view(self) -> dict[str, Any] | None:
+        """Per market: seconds since a source last vouched for its fair value (None: never),
+        the stale ones (buys refused), and each source's restarts; None without sources."""
+        hub = self.fair_values
+        if hub is None:
+            return None
+        return {
+            "age_s": {m: None if a is None else round(a, 1) for m, a in sorted(hub.ages().items())},
+            "stale": sorted(hub.stale()),
+            "restarts": _restarts(hub),
+        }
 
     def status_lines(self) -> dict[str, str]:
         lines = {}
@@ -59,6 +75,12 @@ class DaemonSources:
             lines["stream"] = f"{self.stream.connects} connects, {self.stream.messages} msgs"
         if self.poller is not None:
             lines["poller"] = f"{self.poller.requests} requests, {self.poller.errors} errors"
+        fv = self.fair_value_view()
+        if fv is not None:
+            lines["fair_values"] = (
+                f"{len(fv['restarts'])} sources, {len(fv['age_s'])} markets, "
+                f"{len(fv['stale'])} stale, {sum(fv['restarts'].values())} restarts"
+            )
         return lines
 
     def read_into(self, r: Readings) -> None:
@@ -79,6 +101,15 @@ class DaemonSources:
         if self.poller is not None:
             r.poller_requests = self.poller.requests
             r.poller_errors = self.poller.errors
+        hub = self.fair_values
+        if hub is not None:
+            ages = hub.ages()
+            r.fair_value_age_s = {m: a for m, a in ages.items() if a is not None}
+            stale = hub.stale()
+            r.fair_value_stale = {m: m in stale for m in ages}
+            r.fair_value_restarts = {
+                s.source_id: hub.restarts.get(s.source_id, 0) for s in hub.sources
+            }
 
     def checks(self) -> dict[str, bool]:
         """Readiness: each running source is live."""
@@ -92,6 +123,11 @@ class DaemonSources:
         return checks
 
 
+def _restarts(hub: FairValueHub) -> dict[str, int]:
+    """Every source's restart count (0 for one that never died)."""
+    return {s.source_id: hub.restarts.get(s.source_id, 0) for s in hub.sources}
+
+
 async def start_sources(
     cfg: SourcesConfig,
     access: VenueAccess,
@@ -102,10 +138,14 @@ async def start_sources(
     *,
     webhook_port: int | None = None,
     discovery: Discovery | None = None,
+    fair_values: FairValuesConfig | None = None,
 ) -> DaemonSources:
     """Build the enabled sources for ``core.markets`` and add them to the engine (which starts
     them when it runs); the webhook receiver listens at once (``stack`` stops it)."""
     found = DaemonSources()
+    if fair_values is not None and fair_values.sources:
+        found.fair_values = _fair_value_hub(fair_values, core, clock)
+        core.engine.add_source(found.fair_values)
     if cfg.webhook.enabled:
         found.receiver = await _start_receiver(cfg, access, core, clock, stack, webhook_port)
         core.engine.add_source(found.receiver)
@@ -148,6 +188,17 @@ async def start_sources(
     if cfg.sim_truth.enabled and access.admin_url is not None:
         core.engine.add_source(SimTruthSource(access.admin_url, clock, cfg.sim_truth.interval_s))
     return found
+
+
+def _fair_value_hub(cfg: FairValuesConfig, core: Core, clock: Clock) -> FairValueHub:
+    """The hub runs under the engine's supervisor like the other sources (each of its own
+    sources is restarted by the hub); the gate refuses buys where its values are stale."""
+    try:
+        hub = FairValueHub.from_config(cfg, clock, on_stale_change=core.gate.set_fair_value_stale)
+    except FairValueConfigError as exc:  # a config not validated by kashbot.config.check
+        raise DaemonError(f"fair_values: {exc}") from None
+    log.info("fair_values_configured", sources=[s.source_id for s in hub.sources])
+    return hub
 
 
 async def _start_receiver(

@@ -16,6 +16,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     src = bt.add_mutually_exclusive_group(required=True)
     src.add_argument("--data", help="a journal written by `kashbot record`")
     src.add_argument("--scenario", help="a sim scenario whose noise traders make the flow")
+    bt.add_argument(
+        "--fair-values",
+        metavar="FILE",
+        help="external fair values (CSV/JSONL with timestamps) to trade on instead of the "
+        "simulator's truth or the recorded ones (docs/fair-values.md)",
+    )
     bt.add_argument("--out", required=True, help="output directory")
     bt.add_argument("--seed", type=int, default=0)
     bt.add_argument(
@@ -69,6 +75,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     block: dict[str, Any] = dict(config.get("backtest") or {})
     block["data"] = str(Path(args.data).resolve()) if args.data else None
     block["scenario"] = str(Path(args.scenario).resolve()) if args.scenario else None
+    if args.fair_values:  # only when given: a run without one keeps its config digest
+        block["fair_values"] = str(Path(args.fair_values).resolve())
     config["backtest"] = block
     console = Console()
     out = Path(args.out)

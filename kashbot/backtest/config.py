@@ -34,6 +34,11 @@ class BacktestSettings(BaseModel):
 
     data: str | None = Field(None, description="journal to replay (or --data)")
     scenario: str | None = Field(None, description="sim scenario to generate flow (or --scenario)")
+    fair_values: str | None = Field(
+        None,
+        description="external fair-value CSV/JSONL (or --fair-values): replaces the simulator's "
+        "truth and the recorded fair values (docs/fair-values.md)",
+    )
     duration_s: float = Field(3600.0, gt=0, description="scenario mode: simulated span")
     settle_s: float = Field(60.0, ge=0, description="data mode: time after the last event")
     initial_cash_usdc: Decimal | None = Field(

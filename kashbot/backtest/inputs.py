@@ -1,6 +1,7 @@
 """What a backtest runs on: the venue scenario (a sim scenario, or one built from a recording),
-our key in it, the events to replay (:func:`journal_inputs`, :func:`scenario_inputs`), and how
-the inputs are named in ``report.json`` (by file name and SHA-256)."""
+our key in it, the events to replay (:func:`journal_inputs`, :func:`scenario_inputs`, and an
+external fair-value file merged in by :func:`add_fair_values`), and how the inputs are named in
+``report.json`` (by file name and SHA-256)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from kashbot.events import (
     PredictionSeen,
     StaleData,
 )
+from kashbot.fairvalue import load_fair_value_file
 from kashbot.money import WAD, Wad
 from kashbot.sim.ids import parse_iso
 from kashbot.sim.scenario import Scenario, ScenarioError, load_scenario
@@ -58,10 +60,10 @@ def _input_names(block: Mapping[str, Any]) -> dict[str, Any]:
 
     A path differs between checkouts of the same inputs (the CLI resolves it), so keeping it
     would make the report's bytes depend on where it ran; the files' content is named by
-    ``inputs.data_sha256`` / ``inputs.scenario_sha256``.
+    ``inputs.data_sha256`` / ``inputs.scenario_sha256`` / ``inputs.fair_values_sha256``.
     """
     doc = dict(block)
-    for key in ("data", "scenario"):
+    for key in ("data", "scenario", "fair_values"):
         if doc.get(key) is not None:
             doc[key] = Path(str(doc[key])).name
     return doc
@@ -86,8 +88,12 @@ def market_names(
 
 
 def settings_document(settings: BacktestSettings) -> dict[str, Any]:
-    """The settings for ``report.json`` (input files by name)."""
-    return _input_names(json.loads(settings.model_dump_json()))
+    """The settings for ``report.json`` (input files by name; ``fair_values`` only when set, so
+    reports of runs without one keep their bytes)."""
+    doc = _input_names(json.loads(settings.model_dump_json()))
+    if doc.get("fair_values") is None:
+        doc.pop("fair_values", None)
+    return doc
 
 
 def config_digest(config: Mapping[str, Any]) -> str:
@@ -259,6 +265,7 @@ class RunInputs:
     pools: dict[str, amm.Pool] = field(default_factory=dict)
     plan: ObservedPlan | None = None
     time_scale: float = 1.0
+    sim_truth: bool = True  # False: an external fair-value file replaces the simulator's truth
 
 
 _REPLAYED = (PredictionSeen, MarketSnapshot, FairValueUpdate, StaleData, DataFresh)
@@ -347,3 +354,45 @@ def _replayed_events(
             recorded.append(e)
     recorded.sort(key=lambda e: e.ts)  # stable: equal times keep recording order
     return recorded, pools
+
+
+EXTERNAL_SOURCE = "external"  # the FairValueUpdate.source of an external file's rows
+
+
+def add_fair_values(run: RunInputs, path: str | Path) -> None:
+    """Merge an external fair-value file (CSV/JSONL) into ``run`` by time: "my model against Kash".
+
+    Its rows replace the fair values the run would otherwise have (a scenario's simulated truth:
+    off; a journal's recorded ``FairValueUpdate`` events: dropped), so
+    the strategies trade on the model alone. Rows for markets the venue does not list are
+    counted and skipped; a row whose outcome count differs from its market's is an error, as is
+    any bad row (``file:line``). The merge is a stable sort: deterministic.
+    """
+    if run.plan is not None:
+        raise BacktestError(
+            "an external fair-value file needs replay: venue (an observed replay feeds exactly"
+            " what the recorded run saw)"
+        )
+    p = Path(path)
+    rows = load_fair_value_file(p, source=EXTERNAL_SOURCE)
+    outcomes = {m.id: len(m.outcomes) for m in run.scenario.markets}
+    used = []
+    for u in rows:
+        n = outcomes.get(u.market_id)
+        if n is None:
+            continue
+        if n != len(u.probabilities):
+            raise BacktestError(
+                f"{p.name}: market {u.market_id} has {n} outcomes; a row at ts {u.ts:g}"
+                f" gives {len(u.probabilities)} chances"
+            )
+        used.append(u)
+    run.doc.update(
+        fair_values=p.name,
+        fair_values_sha256=sha256_file(p),
+        fair_value_rows=len(rows),
+        fair_value_rows_unknown_market=len(rows) - len(used),
+    )
+    kept = [e for e in run.recorded if not isinstance(e, FairValueUpdate)]
+    run.recorded = sorted([*kept, *used], key=lambda e: e.ts)
+    run.sim_truth = False

@@ -39,6 +39,7 @@ from kashbot.backtest.config import split_config
 from kashbot.backtest.inputs import (
     BacktestError,
     RunInputs,
+    add_fair_values,
     config_digest,
     data_scenario,
     journal_inputs,
@@ -87,17 +88,20 @@ async def run_backtest_async(
     *,
     data: str | Path | Sequence[Recordable] | None = None,
     scenario: str | Path | None = None,
+    fair_values: str | Path | None = None,
     seed: int = 0,
     out_dir: str | Path | None = None,
     params: Mapping[str, Any] | None = None,
     progress: bool | None = None,
 ) -> Report:
     """Backtest ``config`` (a config mapping, see :mod:`kashbot.backtest.config`) on a journal
-    (``data``: a file, or its already decoded events) or a sim scenario (``scenario``); writes
-    the outputs to ``out_dir`` if given. :func:`run_backtest` is the blocking form."""
+    (``data``: a file, or its already decoded events) or a sim scenario (``scenario``), with the
+    fair values of an external file if given (``fair_values``, else ``backtest.fair_values``);
+    writes the outputs to ``out_dir`` if given. :func:`run_backtest` is the blocking form."""
     cfg, settings = split_config(config)
     data = data if data is not None else settings.data
     scenario = scenario if scenario is not None else settings.scenario
+    fair_values = fair_values if fair_values is not None else settings.fair_values
     if (data is None) == (scenario is None):
         raise BacktestError("give exactly one of data (a journal) or scenario (a sim scenario)")
     doc: dict[str, Any] = {"seed": seed, "params": dict(params or {})}
@@ -107,6 +111,8 @@ async def run_backtest_async(
     else:
         assert scenario is not None
         run = scenario_inputs(scenario, cfg, settings, doc)
+    if fair_values is not None:
+        add_fair_values(run, fair_values)
     show = sys.stdout.isatty() if progress is None else progress
     session = Session(
         cfg,
@@ -125,7 +131,9 @@ async def run_backtest_async(
             if anchored is not None:
                 await anchored.run(run.end)
             else:
-                await run_venue_replay(session, run.recorded, run.end, progress=show)
+                await run_venue_replay(
+                    session, run.recorded, run.end, progress=show, sim_truth=run.sim_truth
+                )
         doc["settings"] = settings_document(settings)
         art = _artifacts(session, run, anchored)
     finally:

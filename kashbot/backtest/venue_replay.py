@@ -54,15 +54,16 @@ async def apply_recorded(s: Session, ev: Event) -> None:
 
 
 async def run_venue_replay(
-    s: Session, recorded: Sequence[Event], end: float, *, progress: bool
+    s: Session, recorded: Sequence[Event], end: float, *, progress: bool, sim_truth: bool = True
 ) -> None:
-    """Run from the session's start to ``end`` over ``recorded`` inputs (none: a scenario)."""
+    """Run from the session's start to ``end`` over ``recorded`` inputs (none: a scenario);
+    ``sim_truth=False``: never the simulator's truth (an external fair-value file replaces it)."""
     await s.advance(s.start)
     for mid in s.venue.markets:  # what a stream subscription starts with, lifecycle included
         await s.feed(lifecycle_snapshot(s.venue, mid, s.start))
     await s.engine.start()
     truth = s.cfg.sources.sim_truth
-    truth_every = truth.interval_s if truth.enabled and not recorded else None
+    truth_every = truth.interval_s if truth.enabled and sim_truth and not recorded else None
     next_truth = s.start if truth_every is not None else _INF
     n = len(recorded)
     i = 0

@@ -30,6 +30,7 @@ from kashbot.config.loader import (
 from kashbot.config.models import KashbotConfig, StrategyConfig
 from kashbot.engine.strategy import StrategyLoadError, load_strategy_class
 from kashbot.events import Timer
+from kashbot.fairvalue.loader import FairValueConfigError, validate_fair_values
 from kashbot.risk.limits import Limits, LimitsError
 
 
@@ -54,6 +55,11 @@ def validate_config(
     for i, strat in enumerate(cfg.strategies):
         problems.extend(_strategy_problems(strat, ("strategies", i), lines))
     problems.extend(_deployment_problems(cfg, lines))
+    if cfg.fair_values.sources:
+        try:  # each source loads and its params validate, before startup
+            validate_fair_values(cfg.fair_values, file=file, lines=lines)
+        except FairValueConfigError as exc:
+            problems.extend(exc.entries)
     if problems:
         raise ConfigError(file, problems)
     cfg._source = file

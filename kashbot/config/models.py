@@ -26,6 +26,7 @@ from pydantic import (
 
 from kashbot.config.loader import KeyPath, line_for
 from kashbot.engine.protections import ProtectionsConfig
+from kashbot.fairvalue.loader import FairValuesConfig
 from kashbot.sources.timer import MIN_INTERVAL_S
 from kashbot.units import UsdcDecimal
 
@@ -359,6 +360,10 @@ class KashbotConfig(_Model):
     control: ControlConfig = ControlConfig()
     metrics: MetricsConfig = MetricsConfig()
     engine: EngineConfig = EngineConfig()
+    fair_values: FairValuesConfig = Field(
+        default_factory=FairValuesConfig,
+        description="live fair-value sources (docs/fair-values.md); none: the strategies' own",
+    )
 
     # where the config came from, for errors found after loading (``file:line``)
     _source: str = PrivateAttr("<config>")

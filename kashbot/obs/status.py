@@ -57,6 +57,7 @@ class StatusSnapshot:
     quota_rejections: int | None = None
     sources: dict[str, str] = field(default_factory=dict)
     redemptions: dict[str, Any] = field(default_factory=dict)
+    fair_values: dict[str, Any] = field(default_factory=dict)  # {} = no fair-value sources
 
     @property
     def pnl(self) -> Atomic:
@@ -95,6 +96,7 @@ class StatusSnapshot:
             "last_denials": [list(d) for d in self.denials],
             "sources": self.sources,
             "redemptions": self.redemptions,
+            "fair_values": self.fair_values,
         }
 
 
@@ -143,8 +145,12 @@ def take_snapshot(
     budget: Any = None,
     sources: dict[str, str] | None = None,
     redeemer: Mapping[str, object] | None = None,
+    fair_values: Mapping[str, Any] | None = None,
 ) -> StatusSnapshot:
+    """``fair_values``: ``DaemonSources.fair_value_view()`` (age per market, stale, restarts)."""
     marks = mark_positions(state)
+    fv_age: Mapping[str, float | None] = (fair_values or {}).get("age_s", {})
+    fv_stale = set((fair_values or {}).get("stale", ()))
     markets = []
     for m in sorted(state.markets.values(), key=lambda v: v.market_id):
         markets.append(
@@ -160,6 +166,9 @@ def take_snapshot(
                 "age_s": round(now - m.updated_ts, 1) if m.updated_ts else None,
             }
         )
+        if fair_values is not None:
+            markets[-1]["fair_age_s"] = fv_age.get(m.market_id)
+            markets[-1]["fair_stale"] = m.market_id in fv_stale
     snap = StatusSnapshot(
         state=str(state.trading_state),
         uptime_s=uptime_s,
@@ -173,6 +182,7 @@ def take_snapshot(
         denials_by_reason=dict(Counter(d.reason for d in state.denials)),
         sources=sources or {},
         redemptions=redemption_view(state, redeemer),
+        fair_values=dict(fair_values or {}),
     )
     if router_status is not None:
         snap.state = str(router_status.get("state", snap.state))
@@ -218,7 +228,7 @@ def render(snap: StatusSnapshot, titles: dict[str, str] | None = None) -> Render
             m.get("chain") or "-",
             m.get("phase") or m["status"],
             " ".join(m["pool"]),
-            " ".join(m["fair"]) if m["fair"] else "-",
+            _fair_cell(m),
             data,
         )
     positions = Table(title="positions", expand=True)
@@ -242,6 +252,16 @@ def render(snap: StatusSnapshot, titles: dict[str, str] | None = None) -> Render
             Text("last denials: " + "; ".join(f"{r} {i}" for i, r, _ in snap.denials), "yellow")
         )
     return Group(*parts)
+
+
+def _fair_cell(m: Mapping[str, Any]) -> str:
+    """The fair chances, and with fair-value sources their age (STALE: buys refused)."""
+    cell = " ".join(m["fair"]) if m["fair"] else "-"
+    if "fair_age_s" not in m:
+        return cell
+    age = m["fair_age_s"]
+    when = "never" if age is None else f"{age:,.0f}s"
+    return f"{cell} (STALE {when})" if m.get("fair_stale") else f"{cell} ({when})"
 
 
 def redemption_line(red: Mapping[str, Any]) -> str:
