@@ -19,6 +19,7 @@ import itertools
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -61,11 +62,13 @@ class Hanging:
 
     def __init__(self, inner: KashClient) -> None:
         self.inner = inner
+        self.sending = asyncio.Event()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
     async def create_trade(self, *args: Any, **kwargs: Any) -> Any:
+        self.sending.set()
         await asyncio.Event().wait()
 
 
@@ -90,13 +93,13 @@ class Fleet:
         self.budgets = BudgetRegistry()
         self.stack = AsyncExitStack()
 
-    async def start(self, hang: bool = False) -> Daemon:
+    async def start(self, hang: bool = False, store_path: str = ":memory:") -> Daemon:
         key = self.sim.keys[KEY]
         budget = self.budgets.get(key.user_id, tier=KEY)
         client = await self.stack.enter_async_context(
             KashClient(key.api_key, self.sim.base_url, budget=budget)
         )
-        store = await Store.open(":memory:")
+        store = await Store.open(store_path)
         self.stack.push_async_callback(store.close)
         redis = SharedRedis(connect(self.url, timeout_s=0.5), prefix=self.prefix, op_timeout_s=0.5)
         self.stack.push_async_callback(redis.aclose)
@@ -162,8 +165,8 @@ async def test_killed_daemons_reservation_lapses_by_lease(
         a, b = await fleet.start(), await fleet.start()
         victim = await fleet.start(hang=True)
         send = asyncio.create_task(victim.buy(40 * U))
-        while not victim.shared.ledger.held():  # reserved on Redis, now stuck in its POST
-            await asyncio.sleep(0.01)
+        await victim.router.executor.ctx.venue.sending.wait()  # stuck in its POST
+        assert victim.shared.ledger.held()  # reserved on Redis before that
         for t in (send, *victim.shared.tasks):  # kill -9: nothing released, no more renewals
             t.cancel()
         await asyncio.gather(send, *victim.shared.tasks, return_exceptions=True)
@@ -208,3 +211,27 @@ async def test_redis_killed_mid_run_fails_closed_then_resumes(
         assert Reason.DAILY_CAP_SHARED in reasons(rest)
         assert fleet.venue_buys() == 100 * U
         assert fleet.spending_limit_answers() == 0
+
+
+async def test_a_restarted_daemon_puts_its_spend_back_on_an_empty_ledger(
+    sim: SimHandle, redis_url: str, redis_prefix: str, tmp_path: Path
+) -> None:
+    db = str(tmp_path / "a.db")
+    first = Fleet(sim, redis_url, redis_prefix, rejoin_grace_s=0)
+    async with first.stack:
+        a = await first.start(store_path=db)
+        assert spent([await a.buy(10 * U) for _ in range(3)]) == 30 * U
+    # the same daemon (same store) restarts on an empty ledger (a new prefix stands for one)
+    again = Fleet(sim, redis_url, redis_prefix + "b", rejoin_grace_s=0)
+    async with again.stack:
+        a = await again.start(store_path=db)
+        await a.shared.flush()
+        assert await a.shared.ledger.used(WallClock().now()) == 30 * U
+        b = await again.start()
+        rest = await asyncio.gather(*(b.buy(10 * U) for _ in range(9)))
+        assert spent(rest) == 70 * U
+        assert fleet_ok(again)
+
+
+def fleet_ok(fleet: Fleet) -> bool:
+    return fleet.venue_buys() == 100 * U and fleet.spending_limit_answers() == 0
