@@ -28,7 +28,7 @@ from kashbot.money import Atomic
 from kashbot.risk.approval import Approval
 from kashbot.risk.ledger import LedgerError, SpendEntry
 from kashbot.risk.rules import Reason
-from kashbot.shared.redis_client import SharedStateUnavailable
+from kashbot.shared.redis_client import SharedRedis, SharedStateUnavailable, connect
 from kashbot.shared.redis_ledger import RedisSpendLedger
 from kashbot.shared.settings import SharedStateConfig, allow_while_unavailable
 
@@ -47,14 +47,34 @@ class SharedSpend:
     """One key's shared ledger, as the order path uses it; see the module docstring."""
 
     def __init__(
-        self, ledger: RedisSpendLedger, cfg: SharedStateConfig, *, retry_s: float = 0.2
+        self,
+        ledger: RedisSpendLedger,
+        cfg: SharedStateConfig,
+        *,
+        retry_s: float = 0.2,
+        owns_redis: bool = False,
     ) -> None:
+        """``owns_redis``: :meth:`close` closes the ledger's Redis client too."""
         self.ledger = ledger
         self.cfg = cfg
         self.retry_s = retry_s
+        self.owns_redis = owns_redis
         self._ops: asyncio.Queue[_Op] = asyncio.Queue()
         self._mine: dict[str, float] = {}  # ids this daemon holds on Redis -> their ts
         self._tasks: list[asyncio.Task[None]] = []
+
+    @classmethod
+    def connect(cls, cfg: SharedStateConfig, key_ref: str) -> SharedSpend:
+        """The daemon's: one Redis client for this key's ledger, closed with it. ``key_ref``:
+        the API key (only ever used hashed). No I/O here; recovery makes the first call."""
+        s = cfg.op_timeout_s
+        redis = SharedRedis(
+            connect(cfg.url.get_secret_value(), timeout_s=s), prefix=cfg.prefix, op_timeout_s=s
+        )
+        ledger = RedisSpendLedger(
+            redis, key_ref, lease_s=cfg.lease_s, rejoin_grace_s=cfg.rejoin_grace_s
+        )
+        return cls(ledger, cfg, owns_redis=True)
 
     # ---- the door ----------------------------------------------------------------------------
 
@@ -137,6 +157,8 @@ class SharedSpend:
         for t in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
+        if self.owns_redis:
+            await self.ledger.redis.aclose()
 
     async def _replay(self) -> None:
         with contextlib.suppress(SharedStateUnavailable):  # a fresh ledger's grace starts now

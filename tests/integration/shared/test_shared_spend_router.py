@@ -34,7 +34,7 @@ from kashbot.execution.shared_spend import SharedSpend
 from kashbot.money import USDC_ONE
 from kashbot.risk.gate import Approval, Denial, Reason, RiskGate
 from kashbot.risk.limits import Limits
-from kashbot.shared import RedisSpendLedger, SharedRedis, SharedStateConfig, connect
+from kashbot.shared import SharedStateConfig
 from kashbot.sim.embedded import SimHandle, run_sim, scenario_dict
 from kashbot.store.store import Store
 
@@ -49,7 +49,6 @@ _ids = itertools.count()
 class Daemon:
     router: OrderRouter
     shared: SharedSpend
-    redis: SharedRedis
     events: list[Event] = field(default_factory=list)
 
     async def buy(self, amount: int) -> Approval | Denial:
@@ -101,12 +100,8 @@ class Fleet:
         )
         store = await Store.open(store_path)
         self.stack.push_async_callback(store.close)
-        redis = SharedRedis(connect(self.url, timeout_s=0.5), prefix=self.prefix, op_timeout_s=0.5)
-        self.stack.push_async_callback(redis.aclose)
-        ledger = RedisSpendLedger(
-            redis, key.api_key, lease_s=self.cfg.lease_s, rejoin_grace_s=self.cfg.rejoin_grace_s
-        )
-        shared = SharedSpend(ledger, self.cfg, retry_s=0.05)
+        shared = SharedSpend.connect(self.cfg, key.api_key)  # closed with the router
+        shared.retry_s = 0.05
         clock = WallClock()
         events: list[Event] = []
         gate = RiskGate(Limits.for_tier(KEY, daily_cap=CAP), clock=clock, emit=events.append)
@@ -118,7 +113,7 @@ class Fleet:
         )
         self.stack.push_async_callback(router.close)
         await router.recover()
-        return Daemon(router, shared, redis, events)
+        return Daemon(router, shared, events)
 
     def venue_buys(self) -> int:
         """The key's buy volume on the venue (ground truth)."""
