@@ -26,6 +26,7 @@ from kashbot.events import Event, OrderIntent
 from kashbot.execution.executor import Executor
 from kashbot.execution.recovery import Recovery, RecoveryError, RecoveryReport
 from kashbot.execution.settings import ExecutionContext, ExecutionSettings, PoolView
+from kashbot.execution.shared_spend import SharedSpend
 from kashbot.execution.trades import Update
 from kashbot.execution.venue import TradingVenue
 from kashbot.money import Wad
@@ -51,10 +52,13 @@ class OrderRouter:
         executor: Executor | None = None,
         settings: ExecutionSettings | None = None,
         pool_view: PoolView | None = None,
+        shared_spend: SharedSpend | None = None,
     ) -> None:
         """``settings``: the router's knobs (reconcile loop, recovery); default: the given
         executor's, else the defaults. ``pool_view`` (for an executor built here): the engine's
         current pool of a market, to re-check ``limit_probability`` before sending.
+        ``shared_spend``: the key's ledger shared with other daemons (None: this daemon's only);
+        every approved intent must pass it too, and it hears the gate's commits and releases.
         """
         if executor is not None and pool_view is not None:
             raise ValueError("pool_view is for an executor built here; give it to your executor")
@@ -69,6 +73,9 @@ class OrderRouter:
         self._ctx = ExecutionContext(venue, gate, store, self.clock, settings, emit)
         self.reconcile_task: asyncio.Task[None] | None = None
         self.ready = False
+        self.shared_spend = shared_spend
+        if shared_spend is not None:
+            gate.spend_mirror = shared_spend
 
     async def submit(self, intent: OrderIntent) -> Decision:
         """Gate the intent; if approved, send it (returns once the venue answered or gave up)."""
@@ -77,6 +84,11 @@ class OrderRouter:
         verdict = self.gate.check(intent)
         if isinstance(verdict, Denial):
             return verdict
+        if self.shared_spend is not None:
+            why = await self.shared_spend.admit(verdict, self.gate.limits.daily_cap)
+            if why is not None:
+                self.gate.release(verdict)
+                return self.gate.deny(intent, *why)
         await self.executor.execute(verdict)
         return verdict
 
@@ -107,6 +119,8 @@ class OrderRouter:
 
     async def recover(self) -> RecoveryReport:
         """Reload, reconcile with the venue, and only then accept intents."""
+        if self.shared_spend is not None:  # replays recovery's commits/releases, renews leases
+            self.shared_spend.start()
         report = await Recovery(self._ctx, self.executor).run()
         self.ready = True
         self._start_reconcile_loop()
@@ -119,6 +133,8 @@ class OrderRouter:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.executor.close()
+        if self.shared_spend is not None:
+            await self.shared_spend.close()
 
     # ---- reconcile loop ----------------------------------------------------------------------
 

@@ -55,7 +55,7 @@ from kashbot.lifecycle import Phase
 from kashbot.money import Atomic, usdc_str
 from kashbot.risk.approval import Approval, mint, reservation_for
 from kashbot.risk.exposure import Exposure
-from kashbot.risk.ledger import SpendEntry, SpendLedger
+from kashbot.risk.ledger import NoMirror, SpendEntry, SpendLedger, SpendMirror
 from kashbot.risk.limits import Limits
 from kashbot.risk.markets import MarketFlags
 from kashbot.risk.rules import (
@@ -106,6 +106,7 @@ class RiskGate:
         self.limits = limits
         self.clock: Clock = clock or WallClock()
         self.ledger = ledger or SpendLedger()
+        self.spend_mirror: SpendMirror = NoMirror()  # a shared ledger hears commits/releases
         self._emit = emit
         self.max_consecutive_failures = max_consecutive_failures
         self._state = TradingState.ACTIVE
@@ -206,13 +207,17 @@ class RiskGate:
     def restore_spend(self, entries: Iterable[SpendEntry], now: float) -> list[str]:
         """Reload the daily ledger (recovery); the ids of entries already out of the window."""
         self.ledger.restore(entries)
-        return self.ledger.prune(now)
+        gone = self.ledger.prune(now)
+        self.spend_mirror.restored(self.ledger.entries())
+        return gone
 
     def commit_recovered(self, reservation_id: str, draw: Atomic, now: float) -> SpendEntry:
         """An approved intent the venue did create while we were down: its draw counts now."""
         if self.ledger.get(reservation_id) is None:
             self.ledger.reserve(reservation_id, draw, now)
-        return self.ledger.commit(reservation_id, now)
+        entry = self.ledger.commit(reservation_id, now)
+        self.spend_mirror.committed(entry)
+        return entry
 
     def adopt_spend(self, entry_id: str, amount: Atomic, ts: float) -> SpendEntry:
         """A buy on this key the ledger lacks (another process, a human): it counts from ``ts``."""
@@ -350,13 +355,18 @@ class RiskGate:
     def commit(self, approval: Approval, now: float | None = None) -> SpendEntry:
         """The venue accepted the trade (201/202): its daily draw now counts for 24 h."""
         self._failures = 0
-        return self.ledger.commit(approval.reservation_id, self.clock.now() if now is None else now)
+        t = self.clock.now() if now is None else now
+        entry = self.ledger.commit(approval.reservation_id, t)
+        self.spend_mirror.committed(entry)
+        return entry
 
     def release(self, approval: Approval) -> Atomic:
         """The trade never counted on the venue: headroom and exposure come back exactly."""
         self.exposure.drop(approval.reservation_id)
         self._issued.pop(approval.reservation_id, None)
-        return self.ledger.release(approval.reservation_id)
+        amount = self.ledger.release(approval.reservation_id)
+        self.spend_mirror.released(approval.reservation_id)
+        return amount
 
     def release_draw(self, reservation_id: str) -> bool:
         """Give back a daily draw the venue refunded or never counted (a gated trade that never
@@ -364,6 +374,7 @@ class RiskGate:
         if self.ledger.get(reservation_id) is None:
             return False
         self.ledger.release(reservation_id)
+        self.spend_mirror.released(reservation_id)
         return True
 
     def settle(self, reservation_id: str, *, side: Side, amount: Atomic, completed: bool) -> None:

@@ -15,6 +15,7 @@ import itertools
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 from kashbot.money import Atomic
 
@@ -33,6 +34,34 @@ class SpendEntry:
     amount: Atomic
     ts: float
     committed: bool
+
+
+class SpendMirror(Protocol):
+    """Told of every commit and release the gate makes (a shared ledger replays them).
+
+    Synchronous, like the gate: an implementation queues the work (see
+    :mod:`kashbot.execution.shared_spend`). Spend adopted from the venue is not mirrored: on a
+    shared ledger the daemon that made the buy recorded it already.
+    """
+
+    def committed(self, entry: SpendEntry) -> None: ...
+
+    def released(self, entry_id: str) -> None: ...
+
+    def restored(self, entries: list[SpendEntry]) -> None: ...
+
+
+class NoMirror:
+    """The embedded default: nothing to tell."""
+
+    def committed(self, entry: SpendEntry) -> None:
+        pass
+
+    def released(self, entry_id: str) -> None:
+        pass
+
+    def restored(self, entries: list[SpendEntry]) -> None:
+        pass
 
 
 class SpendLedger:

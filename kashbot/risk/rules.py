@@ -49,6 +49,9 @@ class Reason(StrEnum):
     LIMIT_BREACHED = "LIMIT_BREACHED"  # the pool already crossed the intent's limit_probability
     OUTCOME_NOT_FOUND = "OUTCOME_NOT_FOUND"  # outcome was unknown; the venue never created it
     FOLLOW_TIMEOUT = "FOLLOW_TIMEOUT"  # the trade exists but stayed open past ``max_follow_s``
+    # the shared spend ledger's (kashbot.execution.shared_spend), after the gate approved
+    DAILY_CAP_SHARED = "DAILY_CAP_SHARED"  # the key's cap is spent by all daemons together
+    SHARED_STATE_UNAVAILABLE = "SHARED_STATE_UNAVAILABLE"  # Redis unreachable: fail closed
 
 
 @dataclass(frozen=True, slots=True)
