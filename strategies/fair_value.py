@@ -18,7 +18,8 @@ Notation (all WAD integers; BPS = 10_000): ``f_i`` fair chance of outcome ``i`` 
 * **Buy** outcome ``i`` when ``q_i < buy_limit_i``:
   ``amount = min(buy_amount_to_reach(pool, i, buy_limit_i), max_trade_usdc,
   max_position_usdc - cost_basis_i)`` — the exact AMM inversion, so the trade never pushes the
-  pool past the limit. Guard: ``limit_probability = buy_limit_i`` (q must stay <= it).
+  pool past the limit (not run when the two caps alone leave less than ``min_trade_usdc``).
+  Guard: ``limit_probability = buy_limit_i`` (q must stay <= it).
 * At most one intent per market per decision: the sell with the largest excess
   ``q_i - sell_limit_i`` if any (it reduces inventory), else the buy with the largest gap
   ``buy_limit_i - q_i``; ties go to the lower outcome index. Nothing is sent while this
@@ -226,11 +227,14 @@ def decide_market(
                 return [_intent(strategy, view, i, Side.SELL, amount, lim, reason)]
     if best_buy is not None:
         _, i, lim = best_buy
-        headroom = p.max_position - state.position(view.market_id, i).cost
-        amount = min(amm.buy_amount_to_reach(pool, i, lim, _fees(p)), p.max_trade, headroom)
-        if amount >= p.min_trade:
-            reason = f"q={_fmt(q[i])} < buy_limit={_fmt(lim)} fair={_fmt(fair[i])}"
-            return [_intent(strategy, view, i, Side.BUY, amount, lim, reason)]
+        # the cap first: at a full position (the usual case) the AMM inversion is not needed
+        cap = min(p.max_trade, p.max_position - state.position(view.market_id, i).cost)
+        least = p.min_trade
+        if cap >= least:
+            amount = min(amm.buy_amount_to_reach(pool, i, lim, _fees(p)), cap)
+            if amount >= least:
+                reason = f"q={_fmt(q[i])} < buy_limit={_fmt(lim)} fair={_fmt(fair[i])}"
+                return [_intent(strategy, view, i, Side.BUY, amount, lim, reason)]
     return []
 
 
