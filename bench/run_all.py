@@ -107,6 +107,9 @@ def main() -> int:
     ap.add_argument("--webhook-concurrency", type=int, default=8)
     ap.add_argument("--skip-webhook", action="store_true")
     ap.add_argument("--skip-nautilus", action="store_true")
+    ap.add_argument("--memory-scales", default="1,10", help="scenario backtest lengths (x 6 h)")
+    ap.add_argument("--memory-days", type=float, default=0.0, help="also an N-day backtest")
+    ap.add_argument("--skip-memory", action="store_true")
     args = ap.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
     n = args.events
@@ -172,13 +175,34 @@ def main() -> int:
             [("kashbot receiver, SQLite dedupe (daemon wiring)", wh["kashbot"], "bare", wh["bare"])]
         )
 
+    mem: list[tuple[str, dict[str, float]]] = []
+    if not args.skip_memory:
+        import bench_memory
+
+        scales = [float(x) for x in args.memory_scales.split(",")]
+        mem = bench_memory.run(6.0, scales, args.memory_days, plots=False)
+        print("\nmemory: peak RSS of scenario backtests (MiB; ratio to the first, plots off)")
+        for name, m in mem:
+            label = f"{name}, {m['events']:,} events, {m['trades']} our trades"
+            show([(label, m["peak_mib"], "first", mem[0][1]["peak_mib"])])
+
     print("\ngoals of issue 17")
     goal("others' trades vs Nautilus tick", r["flow"] / ntick if ntick else None, 2)
     goal("AMM trade/100 vs Nautilus order/100", r["trade100"] / norder if norder else None, 2)
     goal("fair_value vs trivial, market data (within 2x)", r["fv_md"] / r["md"], 0.5)
     goal("fair_value vs trivial, swinging fair (within 2x)", r["fv"] / r["md_swing"], 0.5)
     goal("webhook ingest vs bare anchor", wh["kashbot"] / wh["bare"] if wh else None, 0.9)
-    print("  request budget (poller): not measured by this suite")
+    days = [m for name, m in mem if name.endswith("days")]
+    if days:
+        peak = days[0]["peak_mib"]
+        verdict = "met" if peak < 300 else "NOT met"
+        print(
+            f"  GOAL {args.memory_days:g}-day backtest under 300 MiB: {peak:.0f} MiB -> {verdict}"
+        )
+    if len(mem) > 1:
+        growth = mem[-1][1]["peak_mib"] / mem[0][1]["peak_mib"]
+        print(f"  GOAL peak RSS independent of length: {growth:.2f}x from shortest to longest")
+    print("  request budget (poller) and daemon RSS soak: not measured by this suite")
     return 0
 
 
