@@ -5,9 +5,10 @@
 Each run is ``kashbot backtest configs/backtest.example.yaml --scenario
 configs/sim/default.yaml`` with ``backtest.duration_s`` set to ``hours * scale`` (``--days 30``
 adds a 30-day run), in a fresh child process that prints its own peak RSS
-(``ru_maxrss``) and CPU time. The 1x run is the anchor: a length-independent backtest shows
-a ratio near 1.00 at every scale. Plots are off unless ``--plots`` (matplotlib's own memory is
-then part of the figure).
+(``VmHWM`` from ``/proc/self/status``: Linux carries ``ru_maxrss`` over from the parent across
+``exec``, so a big parent would hide the child's figure) and CPU time. The 1x run is the
+anchor: a length-independent backtest shows a ratio near 1.00 at every scale. Plots are off
+unless ``--plots`` (matplotlib's own memory is then part of the figure).
 """
 
 from __future__ import annotations
@@ -22,6 +23,15 @@ ROOT = Path(__file__).resolve().parent.parent
 
 CHILD = r"""
 import json, logging, resource, sys, tempfile, time
+
+def hwm_kib():
+    # VmHWM starts afresh at exec; ru_maxrss would carry over the parent's peak on Linux
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(l.split()[1]) for l in f if l.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
 import structlog, yaml
 structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
 from kashbot.backtest.runner import run_backtest
@@ -31,7 +41,7 @@ cfg["backtest"]["plots"] = sys.argv[4] == "1"
 t = time.process_time()
 report = run_backtest(cfg, scenario=sys.argv[2], out_dir=tempfile.mkdtemp(), progress=False)
 print(json.dumps({
-    "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    "peak_mib": hwm_kib() / 1024,
     "cpu_s": time.process_time() - t,
     "events": report.metrics.get("events"),
     "trades": report.metrics.get("trades"),
