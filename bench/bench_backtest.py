@@ -114,14 +114,29 @@ def trade_journal(n: int) -> list[Recordable]:
     return out
 
 
-def config(trade_every: int) -> dict[str, Any]:
+def fair_swing_journal(n: int) -> list[Recordable]:
+    """Fair values that swing 0.4 -> 0.6 -> 0.4 over 6,000 updates, so ``fair_value`` buys,
+    holds, sells and keeps re-deciding with positions open (what the issue profiled)."""
+    out = _snapshots()
+    for i in range(n):
+        k = i // 3 % 2000
+        p = WAD * 4 // 10 + (k if k < 1000 else 2000 - k) * WAD // 5000
+        out.append(FairValueUpdate(T0 + 1 + i * 0.01, MARKETS[i % 3], (p, WAD - p), "feed"))
+    return out
+
+
+def config(trade_every: int, strategy: str = "trivial") -> dict[str, Any]:
+    """The backtest config of a case: ``Trivial`` (ordering every ``trade_every`` events) or,
+    with ``strategy="fair_value"``, the built-in strategy with its default params."""
+    entry: dict[str, Any] = {"name": "fair_value", "id": "fv", "params": {}}
+    if strategy == "trivial":
+        entry = {"name": "__main__:Trivial", "id": "t", "params": {"trade_every": trade_every}}
+
     return {
         "venue": {"mode": "paper", "sim": {"key_tier": "developer"}},
         "risk": {"max_market_exposure_usdc": 5000, "max_total_exposure_usdc": 10000},
         "markets": MARKETS,
-        "strategies": [
-            {"name": "__main__:Trivial", "id": "t", "params": {"trade_every": trade_every}}
-        ],
+        "strategies": [entry],
         "backtest": {
             "plots": False,
             "latency_s": 0.2,
@@ -161,10 +176,13 @@ async def engine_only(n: int) -> float:
     return len(events) / (time.perf_counter() - t)
 
 
-async def full(events: list[Recordable], trade_every: int) -> tuple[float, dict[str, Any]]:
+async def full(
+    events: list[Recordable], trade_every: int, strategy: str = "trivial"
+) -> tuple[float, dict[str, Any]]:
     """Recorded events replayed per second (decoding excluded: it is measured on its own)."""
+    cfg = config(trade_every, strategy)
     t = time.perf_counter()
-    report = await run_backtest_async(config(trade_every), data=events, progress=False)
+    report = await run_backtest_async(cfg, data=events, progress=False)
     dt = time.perf_counter() - t
     return len(events) / dt, report.metrics
 

@@ -10,14 +10,16 @@ Notation (all WAD integers; BPS = 10_000): ``f_i`` fair chance of outcome ``i`` 
 * **Sell** (closing) outcome ``i`` when we hold shares of it and ``q_i > sell_limit_i``:
   ``tokens = min(sell_tokens_to_reach(pool, i, sell_limit_i), shares_i)``, and the intent's
   amount is the USDC that sale pays (``amm.sell(...).payout``, what a REST sell's ``amount`` means),
-  capped at ``max_trade_usdc``. Guard: ``limit_probability = sell_limit_i`` (q must stay >= it).
+  capped at ``max_trade_usdc`` (priced only when :func:`payout_bound` says the sale could reach
+  ``min_trade_usdc``). Guard: ``limit_probability = sell_limit_i`` (q must stay >= it).
   At the pool decided on, the venue burns ``tokens_for_payout(pool, i, amount) <= shares_i``; no
   sell is offered for an outcome we hold nothing of (``shares_i`` follows our sells, and the
   venue's own figure after each one — see ``kashbot.execution.executor``).
 * **Buy** outcome ``i`` when ``q_i < buy_limit_i``:
   ``amount = min(buy_amount_to_reach(pool, i, buy_limit_i), max_trade_usdc,
   max_position_usdc - cost_basis_i)`` — the exact AMM inversion, so the trade never pushes the
-  pool past the limit. Guard: ``limit_probability = buy_limit_i`` (q must stay <= it).
+  pool past the limit (not run when the two caps alone leave less than ``min_trade_usdc``).
+  Guard: ``limit_probability = buy_limit_i`` (q must stay <= it).
 * At most one intent per market per decision: the sell with the largest excess
   ``q_i - sell_limit_i`` if any (it reduces inventory), else the buy with the largest gap
   ``buy_limit_i - q_i``; ties go to the lower outcome index. Nothing is sent while this
@@ -55,7 +57,15 @@ from kashbot.events import (
     PriceChange,
     Side,
 )
-from kashbot.money import WAD, Atomic, Wad, decimal_to_wad, usdc_to_atomic, wad_to_decimal
+from kashbot.money import (
+    ATOMIC_TO_WAD,
+    WAD,
+    Atomic,
+    Wad,
+    decimal_to_wad,
+    usdc_to_atomic,
+    wad_to_decimal,
+)
 from kashbot.units import UsdcDecimal
 
 BPS = 10_000
@@ -155,6 +165,21 @@ def sell_limit(fair: Wad, p: FairValueParams) -> Wad:
     return -(-fair * BPS * BPS // denom) + p.edge_bps * EDGE_UNIT
 
 
+def payout_bound(pool: amm.Pool, outcome: int, tokens: Wad, p: FairValueParams) -> Atomic:
+    """An upper bound on ``amm.sell(pool, outcome, tokens).payout``, without pricing the sale.
+
+    Most decisions that find a sell worth closing hold only dust (what the venue left after the
+    last sale), worth less than ``min_trade``; this bound lets them skip ``amm.sell`` with the
+    same outcome. Why it holds: along the sale's constant-``c`` curve the reserve is
+    ``R * sqrt(1 + a (x**2 - s**2) / A)``, convex in the supply ``x``, so burning ``t`` tokens
+    releases at most the marginal price times ``t``: ``R * a * s * t / A`` (the integer gross
+    release rounds down from the exact one); each fee keeps at most ``(BPS - fee) / BPS``.
+    """
+    a, s = pool.weights[outcome], pool.supplies[outcome]
+    gross = pool.reserve * a * s * tokens // amm.curve_sum(pool) // ATOMIC_TO_WAD
+    return gross * (BPS - p.amm_sell_fee_bps) * (BPS - p.protocol_fee_bps) // (BPS * BPS)
+
+
 def _fmt(w: Wad) -> str:
     return f"{wad_to_decimal(w):.4f}"
 
@@ -194,7 +219,7 @@ def decide_market(
         _, i, lim = best_sell
         held = state.position(view.market_id, i).shares
         tokens = min(amm.sell_tokens_to_reach(pool, i, lim), held, pool.supplies[i] - 1)
-        if tokens > 0:
+        if tokens > 0 and payout_bound(pool, i, tokens, p) >= p.min_trade:
             payout = amm.sell(pool, i, tokens, _fees(p)).payout
             amount = min(payout, p.max_trade)
             if amount >= p.min_trade:
@@ -202,11 +227,14 @@ def decide_market(
                 return [_intent(strategy, view, i, Side.SELL, amount, lim, reason)]
     if best_buy is not None:
         _, i, lim = best_buy
-        headroom = p.max_position - state.position(view.market_id, i).cost
-        amount = min(amm.buy_amount_to_reach(pool, i, lim, _fees(p)), p.max_trade, headroom)
-        if amount >= p.min_trade:
-            reason = f"q={_fmt(q[i])} < buy_limit={_fmt(lim)} fair={_fmt(fair[i])}"
-            return [_intent(strategy, view, i, Side.BUY, amount, lim, reason)]
+        # the cap first: at a full position (the usual case) the AMM inversion is not needed
+        cap = min(p.max_trade, p.max_position - state.position(view.market_id, i).cost)
+        least = p.min_trade
+        if cap >= least:
+            amount = min(amm.buy_amount_to_reach(pool, i, lim, _fees(p)), cap)
+            if amount >= least:
+                reason = f"q={_fmt(q[i])} < buy_limit={_fmt(lim)} fair={_fmt(fair[i])}"
+                return [_intent(strategy, view, i, Side.BUY, amount, lim, reason)]
     return []
 
 

@@ -62,5 +62,5 @@ async def assemble(
         for mid in markets:
             value = fair(mid) if callable(fair) else None
             if value:
-                tape.fair.setdefault(mid, []).append((start, tuple(value)))
+                tape.add_fair(mid, start, tuple(value))
     return core

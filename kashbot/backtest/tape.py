@@ -23,6 +23,43 @@ from kashbot.money import Wad
 from kashbot.sim.models import Prediction, TradeRecord
 from kashbot.valuation import Fill
 
+ProbPoint = tuple[float, tuple[Wad, ...]]
+SERIES_POINTS = 8_192  # kept per plotted series; the plots draw at most 4,000 of them
+
+
+class ThinnedSeries(list[ProbPoint]):
+    """A time series for the plots whose memory does not grow with the run's length.
+
+    Below ``cap`` points it is exactly the list of every point appended. At ``cap`` it keeps
+    every other point (the 1st, 3rd, ...; the stride doubles), so it always holds an even
+    sample of at most ``cap`` points, plus the newest point appended, which is always last:
+    ``series[-1]`` is what a plain list would give (the report's final prices and the price
+    sampling interval read it).
+    """
+
+    __slots__ = ("cap", "seen", "stride", "tail")
+
+    def __init__(self, cap: int = SERIES_POINTS) -> None:
+        super().__init__()
+        self.cap = max(2, cap)
+        self.stride = 1  # points kept: indexes 0, stride, 2 * stride, ... of those appended
+        self.seen = 0
+        self.tail = False  # the last element is the newest point, off the stride
+
+    def append(self, point: ProbPoint) -> None:
+        if self.tail:
+            self.pop()
+        i = self.seen
+        self.seen += 1
+        super().append(point)
+        self.tail = i % self.stride != 0
+        if not self.tail and len(self) >= self.cap:
+            del self[1::2]  # kept: multiples of 2 * stride
+            self.stride *= 2
+            if i % self.stride:  # the newest point was thinned out: keep it as the tail
+                super().append(point)
+                self.tail = True
+
 
 @dataclass(slots=True)
 class Tape:
@@ -33,8 +70,9 @@ class Tape:
     fills: list[Fill] = field(default_factory=list)
     equity: list[EquityPoint] = field(default_factory=list)
     inventory: list[InventoryPoint] = field(default_factory=list)
-    prices: dict[str, list[tuple[float, tuple[Wad, ...]]]] = field(default_factory=dict)
-    fair: dict[str, list[tuple[float, tuple[Wad, ...]]]] = field(default_factory=dict)
+    # bounded for any run length (:class:`ThinnedSeries`): what the plots draw
+    prices: dict[str, list[ProbPoint]] = field(default_factory=dict)
+    fair: dict[str, list[ProbPoint]] = field(default_factory=dict)
     denials: list[str] = field(default_factory=list)
     intents: list[dict[str, Any]] = field(default_factory=list)
     failed: int = 0
@@ -43,12 +81,20 @@ class Tape:
     redeemed_pnl: int = 0  # realised PnL from redemptions (atomic USDC)
 
     def on_price(self, ev: PriceChange) -> None:
-        series = self.prices.setdefault(ev.market_id, [])
+        series = self.prices.get(ev.market_id)
+        if series is None:
+            series = self.prices[ev.market_id] = ThinnedSeries()
         if not series or ev.ts - series[-1][0] >= self.settings.sample_interval_s:
             series.append((ev.ts, ev.probabilities))
 
     def on_fair(self, ev: FairValueUpdate) -> None:
-        self.fair.setdefault(ev.market_id, []).append((ev.ts, ev.probabilities))
+        self.add_fair(ev.market_id, ev.ts, ev.probabilities)
+
+    def add_fair(self, market_id: str, ts: float, probabilities: tuple[Wad, ...]) -> None:
+        series = self.fair.get(market_id)
+        if series is None:
+            series = self.fair[market_id] = ThinnedSeries()
+        series.append((ts, probabilities))
 
     def on_denied(self, ev: RiskDenied) -> None:
         self.denials.append(ev.reason)

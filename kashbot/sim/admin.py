@@ -96,7 +96,7 @@ async def state(request: web.Request) -> web.StreamResponse:
                 "chainRef": m.chain,
                 "resolutionState": m.resolution_state,
                 "fees": {"protocolBps": m.fees.protocol_bps, "sellBps": m.fees.amm_sell_bps},
-                "trades": len(m.predictions),
+                "trades": m.executions,
             }
         )
     return _json(
@@ -124,7 +124,8 @@ async def truth(request: web.Request) -> web.StreamResponse:
 
 
 async def all_trades(request: web.Request) -> web.StreamResponse:
-    """Every executed trade (users', noise, external) oldest first, plus every user trade."""
+    """Executed trades (users', noise, external) oldest first -- the newest
+    ``api.prediction_log_size`` of each market -- plus every user trade."""
     venue = _venue(request)
     venue.advance()
     source = request.query.get("source")

@@ -4,6 +4,8 @@ external trades, freezing and resolution. All pool maths is :mod:`kashbot.amm`.
 
 from __future__ import annotations
 
+from collections import deque
+
 from kashbot import amm
 from kashbot.money import WAD, Atomic, Wad, decimal_to_wad, usdc_to_atomic
 from kashbot.sim.chains import SIGNATURE_CHARS, base58, is_solana, signature
@@ -59,6 +61,7 @@ class MarketsAndNoise(KeysAndLimits):
             true_logits=logits_from(truth),
             truth_at=self.start,
             noise_holdings=[0] * n,
+            predictions=deque(maxlen=self.scenario.api.prediction_log_size),
         )
         if m.status == "ABANDONED":
             market.resolution_state = "cancelled"
@@ -225,6 +228,7 @@ class MarketsAndNoise(KeysAndLimits):
             trade_id=trade_id,
         )
         m.predictions.append(pred)
+        m.executions += 1
         tick = MarketTick(m.id, pred)
         for listener in list(self.listeners):
             listener(tick)

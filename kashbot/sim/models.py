@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -103,7 +104,10 @@ class MarketState:
     # resolving | proposed | settling | resolved | cancelled; None while trading (before expiry)
     resolution_state: str | None = None
     proposal: Proposal | None = None
-    predictions: list[Prediction] = field(default_factory=list)
+    # newest executed-trade rows (bounded: scenario ``api.prediction_log_size``); ``executions``
+    # counts every one ever made
+    predictions: deque[Prediction] = field(default_factory=deque)
+    executions: int = 0
     true_logits: list[float] = field(default_factory=list)
     truth_at: float = 0.0
     noise_holdings: list[Wad] = field(default_factory=list)

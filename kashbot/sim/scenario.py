@@ -156,6 +156,9 @@ class ApiChoices(_Model):
     cancelled_market_status: Literal["ABANDONED", "RESOLVED"] = "ABANDONED"
     gate_trades_by_version: bool = True  # POST /v1/trades on Solana under 2026-04-29: 400
     request_log_size: int = Field(default=20_000, gt=0)
+    # Executed-trade rows kept per market for GET /predictions and the admin trade log: the
+    # newest N (older ones are dropped, so a long run or backtest does not grow without bound).
+    prediction_log_size: int = Field(default=2_000, gt=0)
 
     _amounts = field_validator("min_trade_usdc", "max_usdc_per_trade", mode="before")(usdc_field)
 

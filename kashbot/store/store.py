@@ -40,6 +40,7 @@ from kashbot.store.records import (
     trade_from_row,
 )
 from kashbot.store.schema import SCHEMA, SCHEMA_VERSION
+from kashbot.store.seen import SeenBatch
 
 # Re-exported: callers import the records and statuses from here.
 __all__ = [
@@ -65,6 +66,9 @@ class Store:
     def __init__(self, db: Connection) -> None:
         self._db = db
         self._lock = asyncio.Lock()
+        # webhook dedupe: grouped commits on the worker-thread connection; the inline one
+        # (backtests, never suspends) keeps one short transaction per call
+        self._seen_batch = None if isinstance(db, SyncConnection) else SeenBatch(db, self._tx)
 
     def _tx(self) -> _Tx:
         return _Tx(self._db, self._lock)
@@ -95,6 +99,8 @@ class Store:
         return store
 
     async def close(self) -> None:
+        if self._seen_batch is not None:
+            await self._seen_batch.drain()
         await self._db.close()
 
     async def __aenter__(self) -> Store:
@@ -364,6 +370,8 @@ class Store:
         ``now`` (default: wall time) only dates the row for ``forget_seen_before``.
         """
         now = time.time() if now is None else now
+        if self._seen_batch is not None:  # on disk: group commit (kashbot.store.seen)
+            return await self._seen_batch.seen(event_id, now)
         async with self._tx():
             inserted = (
                 await self._db.execute_count(

@@ -1,0 +1,185 @@
+"""Webhook ingest: kashbot's receiver as the daemon wires it, next to a bare aiohttp + HMAC server.
+
+    .venv/bin/python bench/bench_webhook.py [--seconds 3] [--concurrency 8]
+
+Each server runs in its own process; this process POSTs signed trade events, each with a new
+event id (so every one is a first delivery, persisted for dedupe), over ``--concurrency``
+keep-alive loopback connections for ``--seconds`` each, and prints requests/s and the ratio.
+
+- ``bare``: an aiohttp app that checks the ``X-Kash-Signature`` HMAC over the raw body, parses
+  the JSON and answers 200 (the least any receiver must do);
+- ``kashbot``: :class:`kashbot.sources.webhook.WebhookReceiver` exactly as ``kashbot run`` wires
+  it (inbound guard, signature, pydantic event, dedupe in the daemon's on-disk SQLite
+  :class:`kashbot.store.Store`, WAL + ``synchronous=FULL``, the worker task handing each event
+  to a no-op handler). Logging is filtered to errors in both servers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+
+from kashbot.client.webhooks import SIGNATURE_HEADER, sign
+
+SECRET = "whsec_bench_secret_value_0123456789"
+PATH = "/kash/webhook"
+
+BARE = """
+import hashlib, hmac, json, sys
+from aiohttp import web
+SECRET = sys.argv[2].encode()
+async def handle(request):
+    body = await request.read()
+    head = dict(p.split("=", 1) for p in request.headers["X-Kash-Signature"].split(","))
+    want = hmac.new(SECRET, head["t"].encode() + b"." + body, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(want, head["v1"]):
+        return web.json_response({"error": "invalid signature"}, status=401)
+    json.loads(body)
+    return web.json_response({"ok": True})
+app = web.Application()
+app.router.add_post(sys.argv[3], handle)
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
+"""
+
+KASHBOT = """
+import asyncio, logging, sys
+import structlog
+structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
+from kashbot.clock import WallClock
+from kashbot.sources.webhook import WebhookReceiver
+from kashbot.store import Store
+
+async def main():
+    store = await Store.open(sys.argv[4])
+    async def handler(event):
+        return None
+    rx = WebhookReceiver(secrets=[sys.argv[2]], seen=store, handler=handler,
+                         clock=WallClock(), port=int(sys.argv[1]), path=sys.argv[3])
+    await rx.run(lambda e: None)
+
+asyncio.run(main())
+"""
+
+
+def body(i: int) -> bytes:
+    return json.dumps(
+        {
+            "id": f"evt_{i:012x}",
+            "type": "trade.completed",
+            "apiVersion": "2026-04-29",
+            "createdAt": "2026-01-01T00:00:00Z",
+            "data": {
+                "tradeId": f"t-{i}",
+                "marketId": "m-1",
+                "outcomeIndex": 0,
+                "amount": "10",
+                "side": "buy",
+                "status": "completed",
+                "metadata": {"kb_intent": f"i-{i}"},
+                "tokensOut": "1000",
+            },
+        }
+    ).encode()
+
+
+def requests(n: int, first: int) -> list[tuple[bytes, dict[str, str]]]:
+    """Signed deliveries, built before the clock starts (the client must not be the limit)."""
+    now_ms = int(time.time() * 1000)
+    out = []
+    for i in range(first, first + n):
+        b = body(i)
+        out.append(
+            (b, {"Content-Type": "application/json", SIGNATURE_HEADER: sign(SECRET, b, now_ms)})
+        )
+    return out
+
+
+async def wait_up(url: str) -> None:
+    b = body(10**9)
+    h = {
+        "Content-Type": "application/json",
+        SIGNATURE_HEADER: sign(SECRET, b, int(time.time() * 1000)),
+    }
+    async with aiohttp.ClientSession() as s:
+        for _ in range(400):
+            try:
+                async with s.post(url, data=b, headers=h) as r:
+                    if r.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.05)
+    raise RuntimeError(f"server at {url} did not come up")
+
+
+async def hammer(
+    url: str, reqs: list[tuple[bytes, dict[str, str]]], seconds: float, conc: int
+) -> float:
+    ok = bad = 0
+    it = iter(reqs)
+    connector = aiohttp.TCPConnector(limit=conc)
+    async with aiohttp.ClientSession(connector=connector) as s:
+        deadline = time.perf_counter() + seconds
+
+        async def worker() -> None:
+            nonlocal ok, bad
+            for data, headers in it:
+                if time.perf_counter() >= deadline:
+                    return
+                async with s.post(url, data=data, headers=headers) as r:
+                    await r.read()
+                    ok += r.status == 200
+                    bad += r.status != 200
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(conc)))
+        elapsed = time.perf_counter() - start
+    if bad:
+        raise RuntimeError(f"{bad} non-200 answers from {url}")
+    return ok / elapsed
+
+
+def measure(seconds: float, concurrency: int, budget: int = 200_000) -> dict[str, float]:
+    """requests/s of each server, measured one after the other in this run."""
+    from bench_sim_quotes import free_port
+
+    tmp = Path(tempfile.mkdtemp(prefix="kashbot-bench-wh-"))
+    rates: dict[str, float] = {}
+    for i, (name, code) in enumerate((("bare", BARE), ("kashbot", KASHBOT))):
+        port = free_port()
+        argv = [sys.executable, "-c", code, str(port), SECRET, PATH, str(tmp / "store.db")]
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
+        try:
+            url = f"http://127.0.0.1:{port}{PATH}"
+            asyncio.run(wait_up(url))
+            reqs = requests(budget, first=i * budget)
+            rates[name] = asyncio.run(hammer(url, reqs, seconds, concurrency))
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+    return rates
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=3.0)
+    ap.add_argument("--concurrency", type=int, default=8)
+    args = ap.parse_args()
+    r = measure(args.seconds, args.concurrency)
+    print(f"bare aiohttp + HMAC : {r['bare']:8.0f} req/s")
+    print(
+        f"kashbot receiver    : {r['kashbot']:8.0f} req/s  ({r['kashbot'] / r['bare']:.2f}x bare)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
