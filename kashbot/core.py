@@ -21,10 +21,12 @@ from kashbot.config import KashbotConfig, StrategyConfig
 from kashbot.engine.engine import Engine
 from kashbot.engine.state import EngineState
 from kashbot.engine.strategy import AnyStrategy, build_strategy
+from kashbot.execution.adoption import SpendAdopter
 from kashbot.execution.executor import ExecutionSettings, Executor
 from kashbot.execution.pools import pool_view_of
 from kashbot.execution.redeem import Redeemer, RedeemSettings, RedemptionVenue
 from kashbot.execution.router import OrderRouter
+from kashbot.execution.shared_spend import SharedSpend
 from kashbot.execution.venue import TradingVenue
 from kashbot.risk.gate import RiskGate
 from kashbot.risk.limits import Limits
@@ -105,6 +107,8 @@ class Core:
     redeemer: Redeemer | None = None  # None: the venue cannot redeem
     # strategies that trade every selected market (their config names none): discovery adds to them
     follows_selection: tuple[AnyStrategy, ...] = ()
+    # reads the key's trade list for buys this daemon did not make (None: a backtest, or off)
+    adopter: SpendAdopter | None = None
 
     def add_markets(self, market_ids: Iterable[str]) -> list[str]:
         """Markets found while running: strategies that trade the whole selection trade them
@@ -160,6 +164,7 @@ async def build_core(
     run_id: str,
     inline: bool = False,
     redemptions: RedemptionVenue | None = None,
+    shared_spend: SharedSpend | None = None,
 ) -> Core:
     """Build and wire the parts, recover (crash-only startup), then add the strategies.
 
@@ -172,6 +177,11 @@ async def build_core(
     the router adopts no spend from the venue (a fresh venue has none). Observers (metrics, a
     tape, a journal) subscribe to ``core.engine.bus`` afterwards: recovery's events wait in the
     inbox until the engine runs.
+
+    ``shared_spend``: the key's ledger on Redis, shared with the other daemons on the key (the
+    router closes it); None keeps the ledger in process. Unless ``inline``, ``core.adopter``
+    (``shared_state.adopt_interval_s`` > 0) is there for the daemon to run: it keeps adopting the
+    key's buys this daemon did not make after recovery's one pass.
     """
     engine = Engine(
         clock,
@@ -194,6 +204,7 @@ async def build_core(
         clock=clock,
         settings=execution_settings(cfg, inline=inline),
         pool_view=pool_view_of(engine.state),
+        shared_spend=shared_spend,
     )
     executor = router.executor
     engine.attach_router(router)
@@ -225,7 +236,17 @@ async def build_core(
         )
         if cfg.discovers_markets
         else (),
+        adopter=_adopter(cfg, gate, venue, store, clock) if not inline else None,
     )
+
+
+def _adopter(
+    cfg: KashbotConfig, gate: RiskGate, venue: TradingVenue, store: Store, clock: Clock
+) -> SpendAdopter | None:
+    every = cfg.shared_state.adopt_interval_s
+    if every <= 0 or not execution_settings(cfg).adopt_venue_spend:
+        return None
+    return SpendAdopter(gate, venue, store, clock, interval_s=every)
 
 
 def _add_strategies(

@@ -27,17 +27,19 @@ from rich.live import Live
 
 from kashbot.app.control import ControlServer
 from kashbot.app.endpoints import Endpoints, start_endpoints
+from kashbot.app.fleet import SharedState, member_info
 from kashbot.app.sources import DaemonSources, Discovery, start_sources
 from kashbot.app.summary import Summary
 from kashbot.app.venue_access import VenueAccess, venue_access, venue_markets
 from kashbot.client import KashClient
 from kashbot.client.models import Market
-from kashbot.client.request_budget import BudgetRegistry, UserBudget
+from kashbot.client.request_budget import BudgetBase, BudgetRegistry
 from kashbot.clock import Clock, WallClock
 from kashbot.config import KashbotConfig
 from kashbot.core import Core, build_core
 from kashbot.engine.engine import Engine
 from kashbot.execution.router import OrderRouter
+from kashbot.execution.shared_spend import SharedSpend
 from kashbot.execution.venue import TradingVenue
 from kashbot.lifecycle import Phase
 from kashbot.obs.http import Health
@@ -89,7 +91,8 @@ class Daemon:
         self.access: VenueAccess
         self.core: Core
         self.client: KashClient
-        self.budget: UserBudget
+        self.budget: BudgetBase
+        self.shared: SharedState | None = None  # shared_state.backend: redis
         self.sources = DaemonSources()
         self.endpoints = Endpoints()
         self.metrics: DaemonMetrics | None = None
@@ -161,6 +164,7 @@ class Daemon:
         for secret in (acc.api_key, *acc.webhook_secrets, self._control_token):
             register_secret(secret)
         limits = Limits.from_config(cfg.risk, acc.tier)  # a bad limit stops us before any I/O
+        spend = self._open_shared(limits)
         self.client = await self._open_client()
         found = await venue_markets(cfg, self.client)  # refuses a pin that hides our markets
         self.markets, self.titles, self.chains = found.ids, found.titles, found.chains
@@ -177,9 +181,12 @@ class Daemon:
             markets=self.markets,
             run_id=secrets.token_hex(4),
             redemptions=self.client,
+            shared_spend=spend,
         )
         if self.metrics is not None:
             self.metrics.attach(self.core.engine.bus)
+            if self.shared is not None:
+                self.metrics.registry.register(self.shared.collector())
         self.sources = await start_sources(
             cfg.sources,
             acc,
@@ -202,6 +209,21 @@ class Daemon:
             control_port=self._control_port,
             metrics_port=self._metrics_port,
         )
+        if self.shared is not None:
+            self.shared.start(self.fleet_info)
+
+    def _open_shared(self, limits: Limits) -> SharedSpend | None:
+        """``shared_state.backend: redis``: the key's ledger and the user's budget on Redis
+        (no I/O yet: recovery and the first request make the first calls)."""
+        cfg = self.cfg.shared_state
+        if not cfg.shared:
+            return None
+        shared = self.shared = SharedState(cfg, self.access.user_id, clock=self.clock)
+        self._stack.push_async_callback(shared.close)
+        spend = shared.spend = SharedSpend.connect(cfg, self.access.api_key)  # the router closes it
+        shared.spend_cap = limits.daily_cap
+        log.info("shared_state", backend="redis", prefix=cfg.prefix, member=shared.member_id)
+        return spend
 
     def _discovery(self) -> Discovery:
         """Markets found while running join the strategies that trade the whole selection;
@@ -228,12 +250,19 @@ class Daemon:
 
     async def _open_client(self) -> KashClient:
         cfg, acc = self.cfg, self.access
-        self.budget = self.budgets.get(
-            acc.user_id,
-            tier=acc.tier,
-            requests_per_min=cfg.account.requests_per_minute,
-            share=cfg.risk.budget_share,  # the sim's rate windows run on wall time: no scaling
-        )
+        if self.shared is not None:  # one bucket for every daemon of the user
+            self.budget = self.shared.request_budget(
+                tier=acc.tier,
+                requests_per_min=cfg.account.requests_per_minute,
+                share=cfg.risk.budget_share,
+            )
+        else:
+            self.budget = self.budgets.get(
+                acc.user_id,
+                tier=acc.tier,
+                requests_per_min=cfg.account.requests_per_minute,
+                share=cfg.risk.budget_share,  # the sim's rate windows run on wall time
+            )
         client = KashClient(
             acc.api_key,
             acc.base_url,
@@ -273,7 +302,16 @@ class Daemon:
     def status_json(self) -> dict[str, Any]:
         """``kashbot status``: the snapshot plus the trades held for a human's confirmation."""
         held = self.router.status().get("held_trades")
-        return {**self.snapshot().as_json(), "held_trades": held if isinstance(held, list) else []}
+        return {
+            **self.snapshot().as_json(),
+            "held_trades": held if isinstance(held, list) else [],
+            "shared_state": self.shared.status() if self.shared else {"backend": "embedded"},
+            "spend_adoption": self.core.adopter.status() if self.core.adopter else None,
+        }
+
+    def fleet_info(self) -> dict[str, Any]:
+        """What this daemon tells the fleet (``kashbot status --all``) at each heartbeat."""
+        return member_info(self)
 
     def readings(self) -> Readings:
         """Scrape-time values for the metrics collector (nothing here runs per event)."""
@@ -351,6 +389,8 @@ class Daemon:
         redeemer = self.core.redeemer
         if redeemer is not None and self.cfg.redemption.enabled:
             self.engine.supervisor.spawn("redeemer", redeemer.run)  # stopped with the sources
+        if self.core.adopter is not None:  # the key's buys we did not make, as they appear
+            self.engine.supervisor.spawn("spend-adopter", self.core.adopter.run)
         refresher = asyncio.create_task(self._refresh(live), name="status-view") if live else None
         lag = (
             asyncio.create_task(

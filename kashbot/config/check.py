@@ -136,7 +136,25 @@ def _deployment_problems(cfg: KashbotConfig, lines: Mapping[KeyPath, int]) -> li
             add(("control", "token_file"), str(exc))
     if cfg.venue.mode == "live":
         _live_problems(cfg, add)
+    if cfg.shared_state.shared:
+        _shared_problems(cfg, add)
     return out
+
+
+def _shared_problems(cfg: KashbotConfig, add: Callable[[KeyPath, str], None]) -> None:
+    """``shared_state.backend: redis`` shares with other daemons of one Kash user and key."""
+    if cfg.venue.mode == "paper":
+        add(
+            ("shared_state", "backend"),
+            "paper mode trades a simulator of its own, with nobody to share with:"
+            " use backend: embedded (or venue.mode: live against a shared `kashbot sim`)",
+        )
+    elif cfg.account.user_id == "default":
+        add(
+            ("account", "user_id"),
+            "required with shared_state.backend: redis: the shared request budget is the Kash"
+            " user's; every daemon of the user must name it alike",
+        )
 
 
 def _live_problems(cfg: KashbotConfig, add: Callable[[KeyPath, str], None]) -> None:

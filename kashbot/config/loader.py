@@ -29,6 +29,7 @@ Problem = tuple[int | None, str, str]
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _ENV_ONLY_RE = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")
 SECRET_KEYS = frozenset({"api_key", "secret", "previous_secret", "webhook_secret"})
+SECRET_PATHS = frozenset({("shared_state", "url")})  # a Redis URL may hold its password
 
 
 class ConfigError(ValueError):
@@ -79,7 +80,8 @@ class _Walker:
             resolved = Decimal(value)  # money must never pass through a float
         else:
             resolved = _SCALAR_LOADER.construct_object(node, deep=True)
-        secret = bool(path) and path[-1] in SECRET_KEYS and resolved is not None
+        secret = bool(path) and (path[-1] in SECRET_KEYS or path in SECRET_PATHS)
+        secret = secret and resolved is not None
         if secret and not _ENV_ONLY_RE.match(str(value).strip()):
             self.problems.append(
                 (

@@ -27,6 +27,7 @@ from pydantic import (
 from kashbot.config.loader import KeyPath, line_for
 from kashbot.engine.protections import ProtectionsConfig
 from kashbot.fairvalue.loader import FairValuesConfig
+from kashbot.shared.settings import SharedStateConfig
 from kashbot.sources.timer import MIN_INTERVAL_S
 from kashbot.units import UsdcDecimal
 
@@ -363,6 +364,11 @@ class KashbotConfig(_Model):
     fair_values: FairValuesConfig = Field(
         default_factory=FairValuesConfig,
         description="live fair-value sources (docs/fair-values.md); none: the strategies' own",
+    )
+    shared_state: SharedStateConfig = Field(
+        default_factory=SharedStateConfig,
+        description="request budget and spend ledger: this process only, or shared on Redis"
+        " with every daemon of the user (docs/shared-state.md)",
     )
 
     # where the config came from, for errors found after loading (``file:line``)

@@ -69,7 +69,7 @@ class SharedSpend:
         the API key (only ever used hashed). No I/O here; recovery makes the first call."""
         s = cfg.op_timeout_s
         redis = SharedRedis(
-            connect(cfg.url.get_secret_value(), timeout_s=s), prefix=cfg.prefix, op_timeout_s=s
+            connect(cfg.redis_url(), timeout_s=s), prefix=cfg.prefix, op_timeout_s=s
         )
         ledger = RedisSpendLedger(
             redis, key_ref, lease_s=cfg.lease_s, rejoin_grace_s=cfg.rejoin_grace_s

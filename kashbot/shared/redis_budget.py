@@ -181,6 +181,26 @@ class RedisUserBudget(BudgetBase):
         except SharedStateUnavailable as exc:  # we still pause locally
             log.warning("shared_budget_pause_unpublished", error=str(exc))
 
+    async def shared_view(self) -> dict[str, float]:
+        """The user's bucket as every daemon sees it: tokens now (refilled), its size, the
+        shared pause left (seconds). For the status view; raises SharedStateUnavailable."""
+        spec = self._main
+        pipe = self.redis.client.pipeline(transaction=True)
+        pipe.time()
+        pipe.hmget(self._k_main, ["tokens", "ts"])
+        pipe.get(self._k_pause)
+        (sec, usec), (tokens, ts), pause = await self.redis.run("budget view", pipe.execute())
+        now = int(sec) + int(usec) / 1_000_000
+        level = float(spec.burst)
+        if tokens is not None and ts is not None:
+            level = min(level, float(tokens) + max(0.0, now - float(ts)) * spec.rate_per_s)
+        return {
+            "tokens": round(level, 3),
+            "burst": float(spec.burst),
+            "rate_per_min": round(spec.rate_per_s * 60, 3),
+            "paused_for_s": round(max(0.0, float(pause or 0) - now), 3),
+        }
+
     async def flush(self) -> None:
         """Wait until every pause this instance observed has reached Redis."""
         if self._pending:

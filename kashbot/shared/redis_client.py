@@ -20,7 +20,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError
 
-DEFAULT_PREFIX = "kashbot"
+from kashbot.shared.settings import DEFAULT_PREFIX
 
 Arg = str | int | float
 

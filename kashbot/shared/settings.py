@@ -1,15 +1,19 @@
-"""The ``shared_state:`` settings the composition root will read (not yet in kashbot.config).
+"""The ``shared_state:`` config section: where the request budget and spend ledger live.
 
-Kept beside the backends so they arrive as one piece; the lead moves or embeds this model when
-wiring the daemon. Same model conventions as kashbot.config: frozen, unknown keys rejected, the
-URL (it may hold a password) a ``SecretStr`` that comes from the environment.
+Kept beside the backends (``kashbot.config.models`` embeds it as ``KashbotConfig.shared_state``).
+Same conventions as kashbot.config: frozen, unknown keys rejected; the URL may hold a password,
+so it is a ``SecretStr`` that the loader only accepts as ``${ENV_VAR}`` (never a literal).
 """
 
 from __future__ import annotations
 
+from typing import Literal
+from urllib.parse import urlsplit
+
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from kashbot.shared.redis_client import DEFAULT_PREFIX
+DEFAULT_PREFIX = "kashbot"
+REDIS_SCHEMES = ("redis", "rediss", "unix")
 
 
 class SharedStateConfig(BaseModel):
@@ -17,7 +21,10 @@ class SharedStateConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    url: SecretStr = Field(description="redis://host:port/db, e.g. ${KASHBOT_REDIS_URL}")
+    backend: Literal["embedded", "redis"] = Field(
+        "embedded", description="embedded: this process only; redis: every daemon on the url"
+    )
+    url: SecretStr | None = Field(None, description="redis://host:port/db from ${KASH_REDIS_URL}")
     prefix: str = Field(DEFAULT_PREFIX, pattern=r"^[^{}\s]+$", description="key namespace")
     op_timeout_s: float = Field(1.0, gt=0, description="deadline of one Redis call")
     lease_s: float = Field(30.0, gt=0, description="an open reservation's life without renewal")
@@ -29,12 +36,44 @@ class SharedStateConfig(BaseModel):
     budget_fallback_share: float | None = Field(
         None, gt=0, lt=1, description="in-process budget share while Redis is down; None = wait"
     )
+    heartbeat_s: float = Field(
+        2.0, gt=0, description="fleet view: how often a daemon re-registers (and reads the ledger)"
+    )
+    member_ttl_s: float = Field(
+        10.0, gt=0, description="fleet view: a daemon silent this long is gone from the list"
+    )
+    adopt_interval_s: float = Field(
+        10.0,
+        ge=0,
+        description="read the key's trade list this often for buys this daemon did not make "
+        "(0: at startup only)",
+    )
 
     @model_validator(mode="after")
-    def _renew_within_lease(self) -> SharedStateConfig:
+    def _consistent(self) -> SharedStateConfig:
         if self.renew_every_s is not None and self.renew_every_s >= self.lease_s:
             raise ValueError("renew_every_s: must be shorter than lease_s")
+        if self.member_ttl_s <= self.heartbeat_s:
+            raise ValueError("member_ttl_s: must be longer than heartbeat_s")
+        if self.backend == "redis":
+            if self.url is None:
+                raise ValueError("url: required with backend: redis (url: ${KASH_REDIS_URL})")
+            scheme = urlsplit(self.url.get_secret_value()).scheme
+            if scheme not in REDIS_SCHEMES:
+                raise ValueError(
+                    f"url: must be a redis://, rediss:// or unix:// URL, not {scheme!r}"
+                )
         return self
+
+    @property
+    def shared(self) -> bool:
+        """True when the budget and the ledger live on Redis."""
+        return self.backend == "redis"
+
+    def redis_url(self) -> str:
+        if self.url is None:
+            raise ValueError("shared_state.url is not set")
+        return self.url.get_secret_value()
 
 
 def allow_while_unavailable(*, draws_cap: bool, cfg: SharedStateConfig) -> bool:
