@@ -1,0 +1,273 @@
+"""A daemon's side of the shared state (issue 14): its Redis budget, its fleet membership, the
+shared view in its status and metrics, and ``kashbot status --all``.
+
+With ``shared_state.backend: redis`` a daemon builds, from one :class:`SharedState`:
+
+* the user's request budget, a :class:`~kashbot.shared.RedisUserBudget` (every daemon of the
+  user draws on one bucket and honours one pause from ``Retry-After`` / ``X-RateLimit-*``);
+* a heartbeat task that registers the daemon in the user's fleet
+  (:class:`~kashbot.shared.fleet_registry.FleetRegistry`: id, host, pid, strategies, markets,
+  state, spend, requests) every ``heartbeat_s``, and reads back what the status view shows of
+  the shared state: the key's ledger used on Redis, the shared bucket, the fleet's size.
+
+The status view and metrics read that cached view (they never wait on Redis). The key's shared
+ledger itself is :class:`~kashbot.execution.shared_spend.SharedSpend`, in the order path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import socket
+import sys
+import time
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from prometheus_client.core import GaugeMetricFamily, Metric
+
+from kashbot.client.request_budget import UserBudget, tier_requests_per_min
+from kashbot.clock import Clock
+from kashbot.execution.shared_spend import SharedSpend
+from kashbot.money import Atomic, fmt_usdc
+from kashbot.shared.fleet_registry import FleetRegistry
+from kashbot.shared.redis_budget import RedisUserBudget
+from kashbot.shared.redis_client import SharedRedis, SharedStateUnavailable, connect, scope_id
+from kashbot.shared.settings import SharedStateConfig
+
+if TYPE_CHECKING:
+    from kashbot.app.daemon import Daemon
+
+log = structlog.get_logger("kashbot.fleet")
+
+Info = Callable[[], dict[str, Any]]
+
+
+def member_id() -> str:
+    """``host:pid:random``: unique per process start, readable in the fleet list."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+def open_redis(cfg: SharedStateConfig) -> SharedRedis:
+    """A Redis client for the shared state (no I/O until the first call)."""
+    s = cfg.op_timeout_s
+    return SharedRedis(connect(cfg.redis_url(), timeout_s=s), prefix=cfg.prefix, op_timeout_s=s)
+
+
+class SharedState:
+    """One daemon's budget, fleet membership and shared view on Redis; see the module."""
+
+    def __init__(
+        self,
+        cfg: SharedStateConfig,
+        user_id: str,
+        *,
+        clock: Clock,
+        redis: SharedRedis | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.user_id = user_id
+        self.clock = clock
+        self.redis = redis or open_redis(cfg)
+        self.fleet = FleetRegistry(self.redis, user_id)
+        self.member_id = member_id()
+        self.budget: RedisUserBudget | None = None
+        self.spend: SharedSpend | None = None
+        self.spend_cap: Atomic | None = None
+        self._view: dict[str, Any] = {"backend": "redis", "member_id": self.member_id}
+        self._task: asyncio.Task[None] | None = None
+
+    def request_budget(
+        self, *, tier: str, requests_per_min: int | None, share: float
+    ) -> RedisUserBudget:
+        """The user's budget on Redis (with an in-process fallback if configured)."""
+        limit = tier_requests_per_min(tier, requests_per_min)
+        fb = self.cfg.budget_fallback_share
+        self.budget = RedisUserBudget(
+            self.redis,
+            self.user_id,
+            limit,
+            share=share,
+            fallback=UserBudget(limit, share=fb) if fb is not None else None,
+        )
+        return self.budget
+
+    def start(self, info: Info) -> None:
+        """Start the heartbeat: register ``info()`` and refresh the shared view."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._heartbeat(info), name="fleet-heartbeat")
+
+    async def beat(self, info: Info) -> None:
+        """One heartbeat: register, then read the ledger, the bucket and the fleet."""
+        view: dict[str, Any] = {"backend": "redis", "member_id": self.member_id}
+        try:
+            await self.fleet.register(self.member_id, info(), self.cfg.member_ttl_s)
+            members = await self.fleet.members()
+            view["fleet_members"] = len(members)
+            view["fleet_requests_last_minute"] = sum(
+                int(m.get("requests_last_minute") or 0) for m in members
+            )
+            if self.spend is not None:
+                used = await self.spend.ledger.used(self.clock.now())
+                view["ledger_used"] = used
+                view["ledger_used_usdc"] = fmt_usdc(used)
+                if self.spend_cap is not None:
+                    view["ledger_cap_usdc"] = fmt_usdc(self.spend_cap)
+            if self.budget is not None:
+                view["budget"] = await self.budget.shared_view()
+            view["reachable"] = True
+        except SharedStateUnavailable as exc:
+            view = {**self._view, "reachable": False, "error": str(exc)}
+        view["updated_at"] = self.clock.now()
+        self._view = view
+
+    async def _heartbeat(self, info: Info) -> None:
+        while True:
+            await self.beat(info)
+            await asyncio.sleep(self.cfg.heartbeat_s)
+
+    def status(self) -> dict[str, Any]:
+        """The last heartbeat's view (for ``kashbot status`` and the status screen)."""
+        return {k: v for k, v in self._view.items() if k != "ledger_used"}
+
+    def collector(self) -> SharedStateCollector:
+        return SharedStateCollector(self)
+
+    async def close(self) -> None:
+        """Stop the heartbeat, leave the fleet (best effort), close the client."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self.budget is not None:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(2 * self.cfg.op_timeout_s):
+                    await self.budget.flush()
+        with contextlib.suppress(SharedStateUnavailable):
+            await self.fleet.leave(self.member_id)
+        await self.redis.aclose()
+
+
+def member_info(d: Daemon) -> dict[str, Any]:
+    """What a daemon tells the fleet at each heartbeat (no secrets: the key only hashed)."""
+    status = d.router.status()
+    used, cap = status.get("daily_used"), status.get("daily_cap")
+    adopter = d.core.adopter
+    return {
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "key": scope_id(d.access.api_key)[:12],
+        "strategies": [s.strategy_id for s in d.core.strategies],
+        "markets": list(d.markets),
+        "state": str(d.gate.state),
+        "ready": bool(status.get("ready")),
+        "spend_used_usdc": fmt_usdc(used) if isinstance(used, int) else None,
+        "spend_cap_usdc": fmt_usdc(cap) if isinstance(cap, int) else None,
+        "adopted_spend_usdc": adopter.status()["adopted_spend_usdc"] if adopter else None,
+        "requests_last_minute": d.budget.stats().used_last_window,
+        "uptime_s": round(time.monotonic() - d.started_at, 1),
+    }
+
+
+class SharedStateCollector:
+    """Prometheus gauges of the shared view (registered on the daemon's own registry)."""
+
+    def __init__(self, shared: SharedState) -> None:
+        self.shared = shared
+
+    def collect(self) -> Iterable[Metric]:
+        view = self.shared._view
+        yield GaugeMetricFamily(
+            "kashbot_shared_state_up",
+            "1 if the last heartbeat reached Redis (shared budget and ledger)",
+            value=1.0 if view.get("reachable") else 0.0,
+        )
+        if "ledger_used" in view:
+            yield GaugeMetricFamily(
+                "kashbot_shared_spend_used_usdc",
+                "The key's rolling-24h buys and open reservations on the shared ledger",
+                value=int(view["ledger_used"]) / 1_000_000,
+            )
+        if "fleet_members" in view:
+            yield GaugeMetricFamily(
+                "kashbot_fleet_members",
+                "Daemons sharing the user's budget",
+                value=view["fleet_members"],
+            )
+        budget = view.get("budget")
+        if isinstance(budget, dict):
+            yield GaugeMetricFamily(
+                "kashbot_shared_budget_tokens",
+                "Requests the user's shared bucket holds now",
+                value=float(budget.get("tokens", 0.0)),
+            )
+            yield GaugeMetricFamily(
+                "kashbot_shared_budget_paused_seconds",
+                "Seconds left of the user's shared pause (429 / Retry-After)",
+                value=float(budget.get("paused_for_s", 0.0)),
+            )
+
+
+# ---- kashbot status --all --------------------------------------------------------------------
+
+
+def add_all_flag(parser: argparse.ArgumentParser) -> None:
+    """``kashbot status --all CONFIG``: the fleet sharing the config's budget (from Redis)."""
+    parser.add_argument(
+        "--all",
+        action="store_true",
+        help="list every daemon sharing this config's budget (shared_state.backend: redis)",
+    )
+    control = parser.get_default("func")
+
+    def dispatch(args: argparse.Namespace) -> int:
+        return cmd_status_all(args) if args.all else int(control(args))
+
+    parser.set_defaults(func=dispatch)
+
+
+def cmd_status_all(args: argparse.Namespace) -> int:
+    from kashbot.config import load_config_or_report
+
+    cfg = load_config_or_report(args.config)
+    if cfg is None:
+        return 1
+    if not cfg.shared_state.shared:
+        print(
+            f"kashbot status --all: {cfg.where('shared_state')}: shared_state.backend is"
+            " embedded; only daemons on a shared (redis) backend have a fleet",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        members = asyncio.run(fleet_members(cfg.shared_state, cfg.account.user_id))
+    except SharedStateUnavailable as exc:
+        print(f"kashbot status --all: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(fleet_report(cfg.account.user_id, members), indent=2))
+    return 0
+
+
+async def fleet_members(cfg: SharedStateConfig, user_id: str) -> list[dict[str, Any]]:
+    redis = open_redis(cfg)
+    try:
+        return await FleetRegistry(redis, user_id).members()
+    finally:
+        await redis.aclose()
+
+
+def fleet_report(user_id: str, members: list[dict[str, Any]]) -> dict[str, Any]:
+    """What ``status --all`` prints: the members, newest heartbeat last, and their totals."""
+    return {
+        "user": scope_id(user_id),
+        "at": time.time(),
+        "daemons": len(members),
+        "requests_last_minute": sum(int(m.get("requests_last_minute") or 0) for m in members),
+        "members": members,
+    }
