@@ -43,6 +43,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         if name != "status":
             p.add_argument("--reason", default="operator", help="recorded with the state change")
         p.set_defaults(func=cmd_control, control_action=name)
+        if name == "status":  # --all: the fleet sharing the budget (kashbot.app.fleet)
+            from kashbot.app.fleet_cli import add_all_flag
+
+            add_all_flag(p)
 
     redeem = subparsers.add_parser(
         "redeem", help="claim every position in a resolved or cancelled market (once each)"

@@ -16,14 +16,11 @@ ledger itself is :class:`~kashbot.execution.shared_spend.SharedSpend`, in the or
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
-import json
 import os
 import secrets
 import socket
-import sys
 import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
@@ -94,6 +91,7 @@ class SharedState:
             limit,
             share=share,
             fallback=UserBudget(limit, share=fb) if fb is not None else None,
+            wait_unavailable_s=max(0.1, self.cfg.op_timeout_s),
         )
         return self.budget
 
@@ -212,62 +210,3 @@ class SharedStateCollector:
                 "Seconds left of the user's shared pause (429 / Retry-After)",
                 value=float(budget.get("paused_for_s", 0.0)),
             )
-
-
-# ---- kashbot status --all --------------------------------------------------------------------
-
-
-def add_all_flag(parser: argparse.ArgumentParser) -> None:
-    """``kashbot status --all CONFIG``: the fleet sharing the config's budget (from Redis)."""
-    parser.add_argument(
-        "--all",
-        action="store_true",
-        help="list every daemon sharing this config's budget (shared_state.backend: redis)",
-    )
-    control = parser.get_default("func")
-
-    def dispatch(args: argparse.Namespace) -> int:
-        return cmd_status_all(args) if args.all else int(control(args))
-
-    parser.set_defaults(func=dispatch)
-
-
-def cmd_status_all(args: argparse.Namespace) -> int:
-    from kashbot.config import load_config_or_report
-
-    cfg = load_config_or_report(args.config)
-    if cfg is None:
-        return 1
-    if not cfg.shared_state.shared:
-        print(
-            f"kashbot status --all: {cfg.where('shared_state')}: shared_state.backend is"
-            " embedded; only daemons on a shared (redis) backend have a fleet",
-            file=sys.stderr,
-        )
-        return 2
-    try:
-        members = asyncio.run(fleet_members(cfg.shared_state, cfg.account.user_id))
-    except SharedStateUnavailable as exc:
-        print(f"kashbot status --all: {exc}", file=sys.stderr)
-        return 1
-    print(json.dumps(fleet_report(cfg.account.user_id, members), indent=2))
-    return 0
-
-
-async def fleet_members(cfg: SharedStateConfig, user_id: str) -> list[dict[str, Any]]:
-    redis = open_redis(cfg)
-    try:
-        return await FleetRegistry(redis, user_id).members()
-    finally:
-        await redis.aclose()
-
-
-def fleet_report(user_id: str, members: list[dict[str, Any]]) -> dict[str, Any]:
-    """What ``status --all`` prints: the members, newest heartbeat last, and their totals."""
-    return {
-        "user": scope_id(user_id),
-        "at": time.time(),
-        "daemons": len(members),
-        "requests_last_minute": sum(int(m.get("requests_last_minute") or 0) for m in members),
-        "members": members,
-    }

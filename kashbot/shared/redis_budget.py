@@ -92,7 +92,11 @@ class RedisUserBudget(BudgetBase):
         max_pause_s: float = 300.0,
         waiter_ttl_s: float = 2.0,
         fallback: RequestBudget | None = None,
+        wait_unavailable_s: float | None = None,
     ) -> None:
+        """Redis out of reach: ``acquire`` waits on ``fallback`` if given; else, with
+        ``wait_unavailable_s``, tries Redis again that often until it answers (nothing is sent
+        meanwhile: the daemon's choice, so a client never sees a non-Kash error); else raises."""
         super().__init__(
             requests_per_min,
             share=share,
@@ -106,6 +110,7 @@ class RedisUserBudget(BudgetBase):
         self.redis = redis
         self.waiter_ttl_s = waiter_ttl_s
         self.fallback = fallback
+        self.wait_unavailable_s = wait_unavailable_s
         main, writes, waiters, pause = redis.keys(
             "budget", scope_id(user_ref), "main", "writes", "waiters", "pause"
         )
@@ -114,17 +119,22 @@ class RedisUserBudget(BudgetBase):
         self._pending: set[asyncio.Task[None]] = set()
 
     async def acquire(self, route: str, *, write: bool) -> None:
-        try:
-            if write:
-                await self._acquire_write()
-            else:
-                async with self._read_lock:  # reads queue FIFO behind each other, per process
-                    await self._acquire_read()
-        except SharedStateUnavailable as exc:
-            if self.fallback is None:
-                raise
-            log.warning("shared_budget_unavailable", route=route, error=str(exc))
-            await self.fallback.acquire(route, write=write)
+        while True:
+            try:
+                if write:
+                    await self._acquire_write()
+                else:
+                    async with self._read_lock:  # reads queue FIFO behind each other, per process
+                        await self._acquire_read()
+                break
+            except SharedStateUnavailable as exc:
+                if self.fallback is None and self.wait_unavailable_s is None:
+                    raise
+                log.warning("shared_budget_unavailable", route=route, error=str(exc))
+                if self.fallback is not None:
+                    await self.fallback.acquire(route, write=write)
+                    break
+                await asyncio.sleep(self.wait_unavailable_s or 0.0)
         self._sent.append(self._now())
 
     async def _acquire_write(self) -> None:
