@@ -27,7 +27,7 @@ from rich.live import Live
 
 from kashbot.app.control import ControlServer
 from kashbot.app.endpoints import Endpoints, start_endpoints
-from kashbot.app.fleet import SharedState, member_info
+from kashbot.app.fleet import SharedState, member_info, shared_line
 from kashbot.app.sources import DaemonSources, Discovery, start_sources
 from kashbot.app.summary import Summary
 from kashbot.app.venue_access import VenueAccess, venue_access, venue_markets
@@ -422,7 +422,8 @@ class Daemon:
 
     async def _refresh(self, live: Live) -> None:
         while True:
-            live.update(render(self.snapshot(), self.titles))
+            view = render(self.snapshot(), self.titles)
+            live.update(shared_line(view, self.shared, self.core.adopter))
             await asyncio.sleep(self.cfg.status.refresh_s)
 
     def summary(self) -> Summary:

@@ -27,9 +27,12 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 from prometheus_client.core import GaugeMetricFamily, Metric
+from rich.console import Group, RenderableType
+from rich.text import Text
 
 from kashbot.client.request_budget import UserBudget, tier_requests_per_min
 from kashbot.clock import Clock
+from kashbot.execution.adoption import SpendAdopter
 from kashbot.execution.shared_spend import SharedSpend
 from kashbot.money import Atomic, fmt_usdc
 from kashbot.shared.fleet_registry import FleetRegistry
@@ -171,6 +174,30 @@ def member_info(d: Daemon) -> dict[str, Any]:
         "requests_last_minute": d.budget.stats().used_last_window,
         "uptime_s": round(time.monotonic() - d.started_at, 1),
     }
+
+
+def shared_line(
+    view: RenderableType, shared: SharedState | None, adopter: SpendAdopter | None
+) -> RenderableType:
+    """The status screen plus one line: the shared ledger and bucket, the adopted spend."""
+    parts: list[str] = []
+    if shared is not None:
+        v = shared.status()
+        if not v.get("reachable", False):
+            parts.append(f"shared state UNREACHABLE ({v.get('error', 'no heartbeat yet')})")
+        else:
+            b = v.get("budget") or {}
+            parts.append(
+                f"shared: ledger {v.get('ledger_used_usdc', '?')}"
+                f" of {v.get('ledger_cap_usdc', '?')} USDC,"
+                f" bucket {b.get('tokens', '?')}/{b.get('burst', '?')},"
+                f" fleet {v.get('fleet_members', '?')} daemon(s)"
+                f" ({v.get('fleet_requests_last_minute', '?')} req/min)"
+            )
+    if adopter is not None and adopter.stats.adopted_trades:
+        a = adopter.status()
+        parts.append(f"adopted {a['adopted_spend_usdc']} USDC in {a['adopted_trades']} buy(s)")
+    return Group(view, Text("; ".join(parts), style="cyan")) if parts else view
 
 
 class SharedStateCollector:

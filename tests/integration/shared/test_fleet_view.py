@@ -80,3 +80,26 @@ async def test_unreachable_redis_shows_in_the_view(redis_url: str, redis_prefix:
         assert view["reachable"] is False and "redis" in view["error"]
     finally:
         await state.close()
+
+
+def test_status_screen_line() -> None:
+    from rich.console import Console
+    from rich.text import Text
+
+    from kashbot.app.fleet import shared_line
+
+    cfg = SharedStateConfig.model_validate({"backend": "redis", "url": "redis://127.0.0.1:1/0"})
+    state = SharedState(cfg, USER, clock=WallClock())
+    state._view = {
+        "reachable": True,
+        "ledger_used_usdc": "12.00",
+        "ledger_cap_usdc": "100.00",
+        "budget": {"tokens": 3.5, "burst": 14.0},
+        "fleet_members": 2,
+        "fleet_requests_last_minute": 40,
+    }
+    console = Console(width=200, record=True)
+    console.print(shared_line(Text("view"), state, None))
+    out = console.export_text()
+    assert "ledger 12.00 of 100.00 USDC" in out and "fleet 2 daemon(s)" in out
+    assert shared_line(Text("view"), None, None).plain == "view"  # type: ignore[union-attr]
