@@ -129,8 +129,16 @@ class SharedState:
 
     async def _heartbeat(self, info: Info) -> None:
         while True:
-            await self.beat(info)
+            try:
+                await self.beat(info)
+            except Exception:  # a bug in one beat must not end the membership
+                log.exception("fleet_heartbeat_failed")
             await asyncio.sleep(self.cfg.heartbeat_s)
+
+    @property
+    def view(self) -> dict[str, Any]:
+        """The last heartbeat's raw view (``ledger_used`` in atomic units too)."""
+        return self._view
 
     def status(self) -> dict[str, Any]:
         """The last heartbeat's view (for ``kashbot status`` and the status screen)."""
@@ -207,7 +215,7 @@ class SharedStateCollector:
         self.shared = shared
 
     def collect(self) -> Iterable[Metric]:
-        view = self.shared._view
+        view = self.shared.view
         yield GaugeMetricFamily(
             "kashbot_shared_state_up",
             "1 if the last heartbeat reached Redis (shared budget and ledger)",
