@@ -1,0 +1,148 @@
+"""Sweep backends: --cluster/--seeds parsing, clear errors, grid order whatever finishes first."""
+
+from __future__ import annotations
+
+import socket
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from kashbot.backtest import sweep as sw
+from kashbot.backtest import sweep_backends as sb
+
+
+def slow_unit(config: dict[str, Any], params: dict[str, Any], seed: int) -> dict[str, Any]:
+    """The first tasks sleep longest, so runs finish in roughly reverse order."""
+    if params["x"] == 3:
+        raise ValueError("x=3 is bad")
+    time.sleep(0.05 * (4 - params["x"]))
+    return {"score": str(config["k"] * params["x"] + seed)}
+
+
+def test_parse_cluster_forms() -> None:
+    assert sb.parse_cluster("local") == sb.ClusterSpec()
+    assert sb.parse_cluster("local:3") == sb.ClusterSpec(workers=3)
+    assert sb.parse_cluster("tcp://127.0.0.1:8786") == sb.ClusterSpec(
+        address="tcp://127.0.0.1:8786"
+    )
+
+
+@pytest.mark.parametrize("spec", ["local:0", "local:x", "remote", "tcp://nohost", "tcp://h:port"])
+def test_parse_cluster_rejects_and_names_the_value(spec: str) -> None:
+    with pytest.raises(sb.ClusterError, match="--cluster") as err:
+        sb.parse_cluster(spec)
+    assert repr(spec) in str(err.value)
+    assert isinstance(err.value, sw.SweepError)  # the CLI's catch covers it
+
+
+def test_parse_seeds_lists_and_ranges() -> None:
+    assert sw.parse_seeds("3") == [3]
+    assert sw.parse_seeds("1, 2,5-8") == [1, 2, 5, 6, 7, 8]
+
+
+@pytest.mark.parametrize("spec", ["", "a", "1,,2", "-1", "5-3", "1-x", "1,1", "1-3,2"])
+def test_parse_seeds_rejects(spec: str) -> None:
+    with pytest.raises(sw.SweepError, match="--seeds"):
+        sw.parse_seeds(spec)
+
+
+def test_workers_and_a_sized_cluster_conflict() -> None:
+    for cluster in ("local:2", "tcp://127.0.0.1:1"):
+        with pytest.raises(sb.ClusterError, match="--workers 3"), sb.open_backend(cluster, 3):
+            pass
+
+
+def test_missing_distributed_gives_the_install_hint(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "distributed", None)  # import raises ImportError
+    with pytest.raises(sb.ClusterError, match=r"kashbot\[cluster\]"), sb.open_backend("local:1"):
+        pass
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
+
+
+def test_unreachable_scheduler_names_its_address() -> None:
+    address = f"tcp://127.0.0.1:{_closed_port()}"
+    with (
+        pytest.raises(sb.ClusterError, match="cannot reach the Dask scheduler") as err,
+        sb.open_backend(address, connect_timeout_s=1.0),
+    ):
+        pass
+    assert address in str(err.value)
+
+
+def test_process_pool_grid_times_seeds_in_order_with_errors() -> None:
+    axes = {"x": [0, 1, 2, 3]}
+    rows = sw.run_sweep(slow_unit, {"k": 10}, axes, 0, seeds=[5, 6], workers=2, progress=False)
+    assert [(r.params["x"], r.seed) for r in rows] == [(x, s) for x in range(4) for s in (5, 6)]
+    assert [r.metrics.get("score") for r in rows][:6] == ["5", "6", "15", "16", "25", "26"]
+    assert [r.error for r in rows][6:] == ["ValueError: x=3 is bad"] * 2
+    table = sw.sweep_table(rows, "score", columns=("score",))
+    assert [c.header for c in table.columns] == ["x", "seed", "score"]
+
+
+@pytest.fixture(scope="module")
+def thread_client() -> Iterator[Any]:
+    """An in-process cluster (threads): enough to test DaskBackend's bookkeeping quickly."""
+    import logging
+
+    from distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(
+            n_workers=1,
+            threads_per_worker=4,
+            processes=False,
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client
+
+
+GATE = threading.Event()
+
+
+def gated_unit(config: dict[str, Any], params: dict[str, Any], seed: int) -> dict[str, Any]:
+    """x=0 waits until an x=3 run has failed: the first task finishes after a later one."""
+    if params["x"] == 0:
+        assert GATE.wait(60), "the x=3 run never ran"
+    elif params["x"] == 3:
+        GATE.set()
+    return slow_unit(config, params, seed)
+
+
+def test_dask_backend_reports_by_index_as_runs_complete(thread_client: Any) -> None:
+    GATE.clear()
+    backend = sb.DaskBackend(thread_client, "test cluster")
+    tasks = [({"x": x}, s) for x in range(4) for s in (1, 2)]
+    outcomes = list(backend.run(gated_unit, {"k": 10}, tasks))
+    order = [i for i, _, _ in outcomes]
+    assert sorted(order) == list(range(8))
+    assert order.index(0) > min(order.index(6), order.index(7))  # out of grid order
+    by_index = sorted(outcomes, key=lambda o: o[0])
+    pool = sorted(sb.ProcessPoolBackend(2).run(slow_unit, {"k": 10}, tasks), key=lambda o: o[0])
+    assert by_index == pool  # same metrics, same error strings
+    assert by_index[6] == (6, None, "ValueError: x=3 is bad")
+
+
+def test_progress_lines_on_a_pipe_for_long_sweeps(capsys: pytest.CaptureFixture[str]) -> None:
+    axes = {"x": [0, 1, 2], "y": [0, 1, 2, 3]}
+    rows = sw.run_sweep(_sum_unit, {}, axes, 0, workers=2)  # progress=None: auto
+    err = capsys.readouterr().err
+    assert len(rows) == 12
+    assert "sweep: 12 runs on process pool, 2 workers" in err
+    assert "sweep: 12/12 runs done, 0 failed" in err
+
+
+def _sum_unit(config: dict[str, Any], params: dict[str, Any], seed: int) -> dict[str, Any]:
+    return {"s": params["x"] + params["y"] + seed}
