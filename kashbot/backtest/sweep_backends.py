@@ -14,6 +14,7 @@ exception in a run is reported as ``"<Type>: <message>"`` the same way on both b
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import os
 import uuid
@@ -101,6 +102,17 @@ class DaskBackend:
         self.client = client
         self.description = description
 
+    def warm(self, module: str = "kashbot.backtest.runner") -> None:
+        """Import the backtest code on every worker now: spawned workers start bare, and a
+        worker without kashbot installed is reported here, by address, not per run."""
+        try:
+            self.client.run(importlib.import_module, module)
+        except ImportError as exc:
+            raise ClusterError(
+                f"--cluster: a worker of {self.description} cannot import {module} "
+                f"({describe_error(exc)}); install kashbot on the workers"
+            ) from exc
+
     def run(self, unit: Unit, config: dict[str, Any], tasks: Sequence[Task]) -> Iterator[Outcome]:
         dask_completed: Any = _import_distributed().as_completed
 
@@ -127,6 +139,18 @@ class DaskBackend:
             base.release()
 
 
+# Scheduler and workers on 127.0.0.1, ephemeral ports, no dashboard. The scheduler always
+# serves /health and /metrics over HTTP, on 8787 unless given an address: port 0 avoids
+# colliding with (and warning about) another cluster on the machine.
+LOOPBACK_CLUSTER: dict[str, Any] = {
+    "host": "127.0.0.1",
+    "scheduler_port": 0,
+    "dashboard_address": "127.0.0.1:0",
+    "scheduler_kwargs": {"dashboard": False},
+    "silence_logs": logging.ERROR,
+}
+
+
 def _import_distributed() -> Any:
     try:
         import distributed
@@ -150,8 +174,17 @@ def dask_backend(spec: ClusterSpec, *, connect_timeout_s: float = 10.0) -> Itera
                 f"within {connect_timeout_s:g} s ({describe_error(exc)})"
             ) from exc
         with client:
-            workers = len(client.scheduler_info().get("workers", {}))
-            yield DaskBackend(client, f"dask scheduler {spec.address}, {workers} workers")
+            try:
+                client.wait_for_workers(1, timeout=connect_timeout_s)
+            except TimeoutError as exc:
+                raise ClusterError(
+                    f"--cluster {spec.address}: the scheduler has no workers "
+                    f"after {connect_timeout_s:g} s"
+                ) from exc
+            workers = len(client.nthreads())
+            backend = DaskBackend(client, f"dask scheduler {spec.address}, {workers} workers")
+            backend.warm()
+            yield backend
         return
     workers = spec.workers or os.cpu_count() or 1
     with (
@@ -159,15 +192,15 @@ def dask_backend(spec: ClusterSpec, *, connect_timeout_s: float = 10.0) -> Itera
             n_workers=workers,
             threads_per_worker=1,  # a backtest is CPU-bound Python: one per process
             processes=True,
-            host="127.0.0.1",
-            scheduler_port=0,
-            dashboard_address=None,
-            silence_logs=logging.ERROR,
+            **LOOPBACK_CLUSTER,
         ) as cluster,
         distributed.Client(cluster) as client,
     ):
-        where = f"dask LocalCluster {cluster.scheduler_address}, {workers} workers"
-        yield DaskBackend(client, where)
+        backend = DaskBackend(
+            client, f"dask LocalCluster {cluster.scheduler_address}, {workers} workers"
+        )
+        backend.warm()
+        yield backend
 
 
 @contextlib.contextmanager

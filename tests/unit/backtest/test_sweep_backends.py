@@ -92,7 +92,6 @@ def test_process_pool_grid_times_seeds_in_order_with_errors() -> None:
 @pytest.fixture(scope="module")
 def thread_client() -> Iterator[Any]:
     """An in-process cluster (threads): enough to test DaskBackend's bookkeeping quickly."""
-    import logging
 
     from distributed import Client, LocalCluster
 
@@ -101,8 +100,8 @@ def thread_client() -> Iterator[Any]:
             n_workers=1,
             threads_per_worker=4,
             processes=False,
-            dashboard_address=None,
-            silence_logs=logging.ERROR,
+            protocol="tcp://",  # loopback TCP, so the by-address path can connect to it
+            **sb.LOOPBACK_CLUSTER,
         ) as cluster,
         Client(cluster) as client,
     ):
@@ -146,3 +145,32 @@ def test_progress_lines_on_a_pipe_for_long_sweeps(capsys: pytest.CaptureFixture[
 
 def _sum_unit(config: dict[str, Any], params: dict[str, Any], seed: int) -> dict[str, Any]:
     return {"s": params["x"] + params["y"] + seed}
+
+
+def test_existing_scheduler_by_address_runs_the_sweep(thread_client: Any) -> None:
+    address = thread_client.scheduler.address
+    assert address.startswith("tcp://127.0.0.1:")
+    axes = {"x": [0, 1, 2], "y": [0, 1]}
+    remote = sw.run_sweep(_sum_unit, {}, axes, 0, seeds=[0, 9], cluster=address, progress=False)
+    local = sw.run_sweep(_sum_unit, {}, axes, 0, seeds=[0, 9], workers=2, progress=False)
+    assert remote == local
+    assert len(remote) == 12
+
+
+def test_scheduler_without_workers_is_an_error() -> None:
+
+    from distributed import LocalCluster
+
+    with LocalCluster(
+        n_workers=0,
+        processes=False,
+        protocol="tcp://",
+        **sb.LOOPBACK_CLUSTER,
+    ) as empty:
+        address = empty.scheduler_address
+        with (
+            pytest.raises(sb.ClusterError, match="no workers") as err,
+            sb.open_backend(address, connect_timeout_s=1.0),
+        ):
+            pass
+    assert address in str(err.value)
