@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from kashbot.backtest import sweep as sw
 from kashbot.backtest import sweep_backends as sb
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def slow_unit(config: dict[str, Any], params: dict[str, Any], seed: int) -> dict[str, Any]:
@@ -174,3 +178,22 @@ def test_scheduler_without_workers_is_an_error() -> None:
         ):
             pass
     assert address in str(err.value)
+
+
+def test_the_process_pool_path_never_imports_dask() -> None:
+    """``dev.py paper`` and plain sweeps work without the ``cluster`` extra installed."""
+    code = f"""
+import sys
+sys.modules["distributed"] = None  # as if not installed: importing it raises ImportError
+import kashbot.cli
+from kashbot.backtest.config import load_backtest_file
+from kashbot.backtest.sweep import run_sweep
+from kashbot.backtest.sweep_unit import run_unit_digest
+cfg = load_backtest_file({str(ROOT / "configs/backtest.example.yaml")!r})
+scenario = {str(ROOT / "configs/sim/default.yaml")!r}
+cfg["backtest"].update(duration_s=60, plots=False, scenario=scenario)
+rows = run_sweep(run_unit_digest, cfg, {{}}, 0, seeds=[1, 2], workers=2, progress=False)
+assert [r.error for r in rows] == [None, None], rows
+assert rows[0].metrics["report_sha256"] != rows[1].metrics["report_sha256"]
+"""
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
