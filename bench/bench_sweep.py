@@ -9,7 +9,7 @@ backend at each worker count, in this process. Printed per row:
 
 - ``run s``: from handing the tasks over to the last result (minimum over ``--rounds``);
 - ``total s``: the same plus starting and stopping the pool or cluster (what a user waits);
-- speed-ups of both against the 1-worker row of the same backend measured in the same run.
+- speed-ups of both against the first (by default 1-worker) row of the same backend, same run.
 
 Every row's results (metrics and report sha256, in grid order) must equal the first row's,
 or the bench fails: the speed-up is only worth printing for identical work.
