@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
+
+CLUSTER_ENV = "KASHBOT_CLUSTER"  # kashbot.backtest.sweep_backends.CLUSTER_ENV, without importing it
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -23,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "simulator's truth or the recorded ones (docs/fair-values.md)",
     )
     bt.add_argument("--out", required=True, help="output directory")
-    bt.add_argument("--seed", type=int, default=0)
+    bt.add_argument("--seed", type=int, default=None, help="simulation seed (default 0)")
     bt.add_argument(
         "--sweep",
         action="append",
@@ -37,7 +40,25 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="METRIC",
         help="sweep table order: descending, or ascending with a leading +",
     )
-    bt.add_argument("--workers", type=int, default=None, help="sweep processes (default: cores)")
+    bt.add_argument(
+        "--seeds",
+        default=None,
+        metavar="S1,S2,A-B",
+        help="run every sweep point (or, without --sweep, the config) once per seed",
+    )
+    bt.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="sweep processes, or local cluster workers (default: cores)",
+    )
+    bt.add_argument(
+        "--cluster",
+        default=os.environ.get(CLUSTER_ENV) or None,
+        metavar="local[:N]|tcp://HOST:PORT",
+        help=f"run the sweep on Dask: a LocalCluster on 127.0.0.1 with N workers, or an "
+        f"existing scheduler (default: ${CLUSTER_ENV}, else the local process pool)",
+    )
     bt.add_argument("--verbose", action="store_true", help="show the engine's warnings")
     bt.set_defaults(func=cmd_backtest)
 
@@ -62,8 +83,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
 
     from kashbot.backtest.config import load_backtest_file
     from kashbot.backtest.report import print_summary
-    from kashbot.backtest.runner import BacktestError, run_backtest, run_unit
-    from kashbot.backtest.sweep import SweepError, parse_axes, print_sweep, run_sweep
+    from kashbot.backtest.runner import BacktestError, run_backtest
+    from kashbot.backtest.sweep import SweepError
     from kashbot.config import ConfigError
 
     _quiet_logs(args.verbose)
@@ -81,14 +102,11 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     console = Console()
     out = Path(args.out)
     try:
-        if args.sweep:
-            axes = parse_axes(args.sweep)
-            rows = run_sweep(run_unit, config, axes, args.seed, workers=args.workers)
-            print_sweep(rows, args.sort_by, console)
-            out.mkdir(parents=True, exist_ok=True)
-            _write_sweep(out / "sweep.json", rows)
-            return 0 if all(r.error is None for r in rows) else 1
-        report = run_backtest(config, seed=args.seed, out_dir=out)
+        if args.sweep or args.seeds is not None:
+            return _sweep(args, config, console, out)
+        if args.cluster is not None and os.environ.get(CLUSTER_ENV) != args.cluster:
+            raise SweepError("--cluster runs sweeps: give --sweep or --seeds")
+        report = run_backtest(config, seed=args.seed or 0, out_dir=out)
     except (BacktestError, SweepError, ConfigError, FileNotFoundError, ValueError) as exc:
         print(f"kashbot backtest: {exc}", file=sys.stderr)
         return 1
@@ -96,10 +114,35 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sweep(args: argparse.Namespace, config: dict[str, Any], console: Any, out: Path) -> int:
+    from kashbot.backtest.sweep import SweepError, parse_axes, parse_seeds, print_sweep, run_sweep
+    from kashbot.backtest.sweep_unit import run_unit_digest
+
+    seeds = parse_seeds(args.seeds) if args.seeds is not None else None
+    if seeds is not None and args.seed is not None:
+        raise SweepError("give --seed or --seeds, not both")
+    axes = parse_axes(args.sweep)
+    rows = run_sweep(
+        run_unit_digest,
+        config,
+        axes,
+        args.seed or 0,
+        seeds=seeds,
+        workers=args.workers,
+        cluster=args.cluster,
+    )
+    print_sweep(rows, args.sort_by, console)
+    out.mkdir(parents=True, exist_ok=True)
+    _write_sweep(out / "sweep.json", rows)
+    return 0 if all(r.error is None for r in rows) else 1
+
+
 def _write_sweep(path: Path, rows: Any) -> None:
     import json
 
-    doc = [{"params": r.params, "metrics": r.metrics, "error": r.error} for r in rows]
+    doc = [
+        {"params": r.params, "seed": r.seed, "metrics": r.metrics, "error": r.error} for r in rows
+    ]
     path.write_text(json.dumps(doc, sort_keys=True, indent=2, default=str) + "\n")
 
 

@@ -1,8 +1,8 @@
-"""Parameter sweeps: a grid of config overrides run in parallel, one row of metrics per point.
+"""Parameter sweeps: a grid of config overrides × seeds run in parallel, one row per run.
 
 The unit of work is a plain top-level function ``unit(config, params, seed) -> metrics`` whose
-arguments and result are plain picklable data, so the same grid can later be handed to Ray or
-Dask (``ray.remote(unit)`` / ``client.map(unit, ...)``) instead of the process pool used here.
+arguments and result are plain picklable data, so the same function runs unchanged on the local
+process pool (the default) or a Dask cluster (:mod:`kashbot.backtest.sweep_backends`).
 
 A sweep axis is ``name=v1,v2,...`` where ``name`` is a dotted path into the config mapping
 (list items by index: ``strategies.0.params.edge_bps=50,100``). Values are parsed as YAML
@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import copy
 import itertools
-import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -129,6 +127,23 @@ class SweepRow:
     params: dict[str, Any]
     metrics: dict[str, Any]
     error: str | None = None
+    seed: int | None = None
+
+
+def parse_seeds(spec: str) -> list[int]:
+    """``"1,2,5-8"`` → ``[1, 2, 5, 6, 7, 8]``: comma-separated seeds and inclusive ranges."""
+    seeds: list[int] = []
+    for part in (p.strip() for p in spec.split(",")):
+        lo, dash, hi = part.partition("-")
+        if not lo.isdigit() or (dash and not hi.isdigit()):
+            raise SweepError(f"--seeds {spec!r}: {part!r} is not a seed N or a range A-B")
+        first, last = int(lo), int(hi) if dash else int(lo)
+        if last < first:
+            raise SweepError(f"--seeds {spec!r}: range {part!r} runs backwards")
+        seeds.extend(range(first, last + 1))
+    if len(set(seeds)) != len(seeds):
+        raise SweepError(f"--seeds {spec!r}: a seed is given twice")
+    return seeds
 
 
 def sort_rows(rows: Sequence[SweepRow], sort_by: str) -> list[SweepRow]:
@@ -145,39 +160,71 @@ def sort_rows(rows: Sequence[SweepRow], sort_by: str) -> list[SweepRow]:
     return sorted(rows, key=key)  # stable: ties keep grid order
 
 
+class _Progress:
+    """A bar on a terminal; on a pipe or file, a line to stderr every tenth of a long sweep."""
+
+    LONG = 10  # runs: below this a pipe gets no progress lines
+
+    def __init__(self, total: int, show: bool | None, label: str) -> None:
+        tty = sys.stdout.isatty()
+        self.total, self.done, self.errors, self.label = total, 0, 0, label
+        self.bar = Progress(disable=not (tty if show is None else show), transient=True)
+        self.lines = show is None and not tty and total >= self.LONG
+        self.step = max(1, total // 10)
+
+    def __enter__(self) -> _Progress:
+        self.bar.__enter__()
+        self.task = self.bar.add_task("sweep", total=self.total)
+        if self.lines:
+            print(f"sweep: {self.total} runs on {self.label}", file=sys.stderr, flush=True)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.__exit__(None, None, None)
+
+    def advance(self, error: bool) -> None:
+        self.done += 1
+        self.errors += error
+        self.bar.advance(self.task)
+        if self.lines and (self.done % self.step == 0 or self.done == self.total):
+            print(
+                f"sweep: {self.done}/{self.total} runs done, {self.errors} failed",
+                file=sys.stderr,
+                flush=True,
+            )
+
+
 def run_sweep(
     unit: Unit,
     config: Mapping[str, Any],
     axes: Mapping[str, Sequence[Any]],
     seed: int,
     *,
+    seeds: Sequence[int] | None = None,
     workers: int | None = None,
+    cluster: str | None = None,
     progress: bool | None = None,
 ) -> list[SweepRow]:
-    """Run ``unit`` over the grid on a process pool; rows come back in grid order.
+    """Run ``unit`` over the grid × ``seeds`` (default: just ``seed``); rows in grid order,
+    seeds within a point in the order given, whatever order the runs finish in.
 
-    A point that raises becomes a row with ``error`` set rather than killing the sweep.
+    ``cluster`` None runs on a local process pool of ``workers``; otherwise a Dask cluster,
+    see :func:`kashbot.backtest.sweep_backends.open_backend`. A point that raises becomes a
+    row with ``error`` set rather than killing the sweep.
     """
+    from kashbot.backtest.sweep_backends import open_backend
+
     points = grid(axes)
-    base = dict(config)
-    workers = workers or os.cpu_count() or 1
-    show = sys.stdout.isatty() if progress is None else progress
-    rows: list[SweepRow | None] = [None] * len(points)
+    tasks = [(p, s) for p in points for s in (seeds if seeds is not None else [seed])]
+    rows: list[SweepRow | None] = [None] * len(tasks)
     with (
-        ProcessPoolExecutor(max_workers=min(workers, max(1, len(points)))) as pool,
-        Progress(disable=not show, transient=True) as bar,
+        open_backend(cluster, workers) as backend,
+        _Progress(len(tasks), progress, backend.description) as bar,
     ):
-        task = bar.add_task("sweep", total=len(points))
-        futures: dict[Future[dict[str, Any]], int] = {
-            pool.submit(unit, base, p, seed): i for i, p in enumerate(points)
-        }
-        for fut in as_completed(futures):
-            i = futures[fut]
-            try:
-                rows[i] = SweepRow(points[i], fut.result())
-            except Exception as exc:  # a bad point is a row, not the end of the sweep
-                rows[i] = SweepRow(points[i], {}, f"{type(exc).__name__}: {exc}")
-            bar.advance(task)
+        for i, metrics, error in backend.run(unit, dict(config), tasks):
+            params, s = tasks[i]
+            rows[i] = SweepRow(params, metrics or {}, error, s)
+            bar.advance(error is not None)
     return [r for r in rows if r is not None]
 
 
@@ -199,13 +246,14 @@ def sweep_table(
     key_name = sort_by.lstrip("+-")
     cols = [key_name, *[c for c in columns if c != key_name]]
     names = list(rows[0].params) if rows else []
+    with_seed = len({r.seed for r in rows}) > 1
     table = Table(title=f"Sweep ({len(rows)} runs) sorted by {sort_by}")
-    for n in names:
+    for n in [*names, "seed"] if with_seed else names:
         table.add_column(n, style="cyan")
     for c in cols:
         table.add_column(c, justify="right")
     for row in sort_rows(rows, sort_by):
-        cells = [str(row.params[n]) for n in names]
+        cells = [str(row.params[n]) for n in names] + ([str(row.seed)] if with_seed else [])
         if row.error is not None:
             cells += [f"[red]{row.error}[/red]", *[""] * (len(cols) - 1)]
         else:
