@@ -40,6 +40,7 @@ from kashbot.engine.engine import Engine
 from kashbot.execution.router import OrderRouter
 from kashbot.execution.venue import TradingVenue
 from kashbot.lifecycle import Phase
+from kashbot.obs.book import BookTracker
 from kashbot.obs.http import Health
 from kashbot.obs.logging import register_secret
 from kashbot.obs.metrics import DaemonMetrics, MeteredVenue, Readings, watch_loop_lag
@@ -93,6 +94,7 @@ class Daemon:
         self.sources = DaemonSources()
         self.endpoints = Endpoints()
         self.metrics: DaemonMetrics | None = None
+        self.book: BookTracker | None = None  # per-market realised PnL and fees, for metrics
         self._control_token = secrets.token_urlsafe(32)
         self._engine_task: asyncio.Task[None] | None = None
         self.markets: list[str] = []
@@ -180,6 +182,8 @@ class Daemon:
         )
         if self.metrics is not None:
             self.metrics.attach(self.core.engine.bus)
+            self.book = BookTracker(self.core.engine.state)
+            self.book.attach(self.core.engine.bus)
         self.sources = await start_sources(
             cfg.sources,
             acc,
@@ -310,6 +314,7 @@ class Daemon:
             redemptions=dict(Counter(r.kind for r in state.redemptions)),
             redemption_payout=sum(r.payout for r in state.redemptions),
             deprecation_notices=self.client.deprecation_notices,
+            book=self.book.read(self.gate) if self.book is not None else None,
         )
         if self.core.redeemer is not None:
             claimable = self.core.redeemer.status().get("claimable")
