@@ -79,7 +79,7 @@ async def _start_control(
         status=status,
         halt=lambda reason: gate.halt(reason),
         resume=lambda reason: gate.resume(reason),
-        reduce=lambda reason: gate.reduce(reason),
+        reduce=lambda reason: gate.reduce(reason, operator=True),  # lifts an operator halt
         confirm=core.router.confirm_held,
         token=token,
         routes=routes,
