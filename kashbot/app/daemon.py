@@ -28,6 +28,7 @@ from rich.live import Live
 from kashbot.app.control import ControlServer
 from kashbot.app.endpoints import Endpoints, start_endpoints
 from kashbot.app.sources import DaemonSources, Discovery, start_sources
+from kashbot.app.state_reminder import remind_trading_state
 from kashbot.app.summary import Summary
 from kashbot.app.venue_access import VenueAccess, venue_access, venue_markets
 from kashbot.client import KashClient
@@ -364,6 +365,7 @@ class Daemon:
             if self.metrics is not None
             else None
         )
+        reminder = asyncio.create_task(remind_trading_state(self.gate, self.clock), name="remind")
         try:
             waiter = asyncio.create_task(self._stop.wait())
             await asyncio.wait({runner, waiter}, timeout=duration, return_when="FIRST_COMPLETED")
@@ -378,7 +380,7 @@ class Daemon:
             for hook in self.on_strategies_stopping:
                 hook()  # nothing is handled between here and the engine refusing new intents
             await self.engine.shutdown(self.cfg.engine.shutdown_grace_s)
-            for helper in (refresher, lag):
+            for helper in (refresher, lag, reminder):
                 if helper is not None:
                     helper.cancel()
                     with contextlib.suppress(asyncio.CancelledError):

@@ -322,8 +322,8 @@ class RiskGate:
 
     def record_denial(self, denial: Denial) -> None:
         """One log line and one event per denial, whoever found the reason."""
-        i = denial.intent
-        log.warning(
+        i = denial.intent  # a denial by the state is routine: its change was the warning
+        (log.debug if denial.reason in (Reason.HALTED, Reason.REDUCING_ONLY) else log.warning)(
             "risk_denied",
             reason=str(denial.reason),
             detail=denial.detail,
