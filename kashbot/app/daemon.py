@@ -38,6 +38,7 @@ from kashbot.clock import Clock, WallClock
 from kashbot.config import KashbotConfig
 from kashbot.core import Core, build_core
 from kashbot.engine.engine import Engine
+from kashbot.events import RiskDenied
 from kashbot.execution.router import OrderRouter
 from kashbot.execution.venue import TradingVenue
 from kashbot.lifecycle import Phase
@@ -96,6 +97,7 @@ class Daemon:
         self.endpoints = Endpoints()
         self.metrics: DaemonMetrics | None = None
         self.book: BookTracker | None = None  # per-market realised PnL and fees, for metrics
+        self.denial_counts: Counter[str] = Counter()  # every denial (the state keeps the last 50)
         self._control_token = secrets.token_urlsafe(32)
         self._engine_task: asyncio.Task[None] | None = None
         self.markets: list[str] = []
@@ -181,6 +183,7 @@ class Daemon:
             run_id=secrets.token_hex(4),
             redemptions=self.client,
         )
+        self.core.engine.bus.subscribe(RiskDenied, self._count_denial)
         if self.metrics is not None:
             self.metrics.attach(self.core.engine.bus)
             self.book = BookTracker(self.core.engine.state)
@@ -263,8 +266,11 @@ class Daemon:
 
     # ---- what it says about itself -----------------------------------------------------------
 
+    def _count_denial(self, ev: RiskDenied) -> None:
+        self.denial_counts[ev.reason] += 1
+
     def snapshot(self) -> StatusSnapshot:
-        return take_snapshot(
+        snap = take_snapshot(
             self.engine.state,
             uptime_s=time.monotonic() - self.started_at,
             now=self.clock.now(),
@@ -274,6 +280,8 @@ class Daemon:
             fair_values=self.sources.fair_value_view(),
             redeemer=self.core.redeemer.status() if self.core.redeemer is not None else None,
         )
+        snap.denials_by_reason = dict(sorted(self.denial_counts.items()))  # all, not the last 50
+        return snap
 
     def status_json(self) -> dict[str, Any]:
         """``kashbot status``: the snapshot plus the trades held for a human's confirmation."""
@@ -380,12 +388,28 @@ class Daemon:
             for hook in self.on_strategies_stopping:
                 hook()  # nothing is handled between here and the engine refusing new intents
             await self.engine.shutdown(self.cfg.engine.shutdown_grace_s)
+            await self._final_reconcile()
             for helper in (refresher, lag, reminder):
                 if helper is not None:
                     helper.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await helper
         return self.summary()
+
+    async def _final_reconcile(self) -> None:
+        """Ask the venue once more about trades still open after the grace, and apply what it
+        says, so the summary counts what the venue completed (a failed lookup is logged)."""
+        ex = self.router.executor
+        try:
+            async with asyncio.timeout(max(5.0, self.cfg.engine.shutdown_grace_s)):
+                still_open = await ex.follower.poll_open()
+                await ex.reconcile_unknown()
+        except Exception as exc:  # a late lookup must not cost the summary; recovery has it
+            log.warning("final_reconcile_failed", error=repr(exc))
+            still_open = len(ex.follower.tracked)
+        await self.engine.drain()
+        if still_open:
+            log.warning("trades_open_at_exit", count=still_open, note="the next start follows them")
 
     async def _refresh(self, live: Live) -> None:
         while True:

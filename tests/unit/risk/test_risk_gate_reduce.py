@@ -46,7 +46,7 @@ def test_automatic_reduce_keeps_a_halt() -> None:
 def test_operator_reduce_in_a_venue_halt_is_refused_and_follows_it() -> None:
     gate, _, clock = make()
     gate.record_failure("API_TRADE_PROCESSING_HALTED", retry_after=60.0)
-    with pytest.raises(ValueError, match="venue halted trading .*API_TRADE_PROCESSING_HALTED"):
+    with pytest.raises(ValueError, match=r"venue halted trading .*API_TRADE_PROCESSING_HALTED"):
         gate.reduce("unwind", operator=True)
     assert gate.state is TradingState.HALTED
     clock.advance(61.0)
