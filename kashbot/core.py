@@ -23,6 +23,7 @@ from kashbot.engine.state import EngineState
 from kashbot.engine.strategy import AnyStrategy, build_strategy
 from kashbot.execution.adoption import SpendAdopter
 from kashbot.execution.executor import ExecutionSettings, Executor
+from kashbot.execution.follow import PROMPT_POLL_S
 from kashbot.execution.pools import pool_view_of
 from kashbot.execution.redeem import Redeemer, RedeemSettings, RedemptionVenue
 from kashbot.execution.router import OrderRouter
@@ -141,7 +142,8 @@ def execution_settings(cfg: KashbotConfig, *, inline: bool = False) -> Execution
     """The order path's knobs: ``execution:`` names its fields as ``ExecutionSettings`` does, the
     rest keep their defaults. ``inline`` (a backtest's in-process venue): never poll (in-process
     deliveries are never lost) and adopt no venue spend (a fresh venue has none)."""
-    settings = ExecutionSettings(**cfg.execution.model_dump())
+    prompt = None if cfg.sources.webhook.enabled else PROMPT_POLL_S  # no webhooks: poll soon
+    settings = ExecutionSettings(**cfg.execution.model_dump(), prompt_poll_s=prompt)
     if not inline:
         return settings
     return replace(
@@ -149,6 +151,7 @@ def execution_settings(cfg: KashbotConfig, *, inline: bool = False) -> Execution
         poll_after_s=NEVER,
         poll_interval_s=NEVER,
         max_follow_s=NEVER,
+        prompt_poll_s=None,
         adopt_venue_spend=False,
     )
 

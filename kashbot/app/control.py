@@ -165,7 +165,11 @@ class ControlServer:
         name = request.path.strip("/")
         reason = body.get("reason")
         reason = reason[:200] if isinstance(reason, str) else "operator via control endpoint"
-        self._actions[name](reason)
+        try:
+            self._actions[name](reason)
+        except ValueError as exc:  # the gate refused the change (e.g. reduce in a venue halt)
+            log.warning("operator_action_refused", action=name, error=str(exc))
+            return _error(409, str(exc))
         log.warning("operator_action", action=name, reason=reason)
         return web.json_response({"ok": True, "action": name, "reason": reason})
 

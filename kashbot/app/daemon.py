@@ -29,6 +29,7 @@ from kashbot.app.control import ControlServer
 from kashbot.app.endpoints import Endpoints, start_endpoints
 from kashbot.app.fleet import SharedState, member_info, shared_line
 from kashbot.app.sources import DaemonSources, Discovery, start_sources
+from kashbot.app.state_reminder import remind_trading_state
 from kashbot.app.summary import Summary
 from kashbot.app.venue_access import VenueAccess, venue_access, venue_markets
 from kashbot.client import KashClient
@@ -38,10 +39,12 @@ from kashbot.clock import Clock, WallClock
 from kashbot.config import KashbotConfig
 from kashbot.core import Core, build_core
 from kashbot.engine.engine import Engine
+from kashbot.events import RiskDenied
 from kashbot.execution.router import OrderRouter
 from kashbot.execution.shared_spend import SharedSpend
 from kashbot.execution.venue import TradingVenue
 from kashbot.lifecycle import Phase
+from kashbot.obs.book import BookTracker
 from kashbot.obs.http import Health
 from kashbot.obs.logging import register_secret
 from kashbot.obs.metrics import DaemonMetrics, MeteredVenue, Readings, watch_loop_lag
@@ -96,6 +99,8 @@ class Daemon:
         self.sources = DaemonSources()
         self.endpoints = Endpoints()
         self.metrics: DaemonMetrics | None = None
+        self.book: BookTracker | None = None  # per-market realised PnL and fees, for metrics
+        self.denial_counts: Counter[str] = Counter()  # every denial (the state keeps the last 50)
         self._control_token = secrets.token_urlsafe(32)
         self._engine_task: asyncio.Task[None] | None = None
         self.markets: list[str] = []
@@ -183,10 +188,13 @@ class Daemon:
             redemptions=self.client,
             shared_spend=spend,
         )
+        self.core.engine.bus.subscribe(RiskDenied, self._count_denial)
         if self.metrics is not None:
             self.metrics.attach(self.core.engine.bus)
             if self.shared is not None:
                 self.metrics.registry.register(self.shared.collector())
+            self.book = BookTracker(self.core.engine.state)
+            self.book.attach(self.core.engine.bus)
         self.sources = await start_sources(
             cfg.sources,
             acc,
@@ -287,8 +295,11 @@ class Daemon:
 
     # ---- what it says about itself -----------------------------------------------------------
 
+    def _count_denial(self, ev: RiskDenied) -> None:
+        self.denial_counts[ev.reason] += 1
+
     def snapshot(self) -> StatusSnapshot:
-        return take_snapshot(
+        snap = take_snapshot(
             self.engine.state,
             uptime_s=time.monotonic() - self.started_at,
             now=self.clock.now(),
@@ -298,6 +309,8 @@ class Daemon:
             fair_values=self.sources.fair_value_view(),
             redeemer=self.core.redeemer.status() if self.core.redeemer is not None else None,
         )
+        snap.denials_by_reason = dict(sorted(self.denial_counts.items()))  # all, not the last 50
+        return snap
 
     def status_json(self) -> dict[str, Any]:
         """``kashbot status``: the snapshot plus the trades held for a human's confirmation."""
@@ -348,6 +361,7 @@ class Daemon:
             redemptions=dict(Counter(r.kind for r in state.redemptions)),
             redemption_payout=sum(r.payout for r in state.redemptions),
             deprecation_notices=self.client.deprecation_notices,
+            book=self.book.read(self.gate) if self.book is not None else None,
         )
         if self.core.redeemer is not None:
             claimable = self.core.redeemer.status().get("claimable")
@@ -399,6 +413,7 @@ class Daemon:
             if self.metrics is not None
             else None
         )
+        reminder = asyncio.create_task(remind_trading_state(self.gate, self.clock), name="remind")
         try:
             waiter = asyncio.create_task(self._stop.wait())
             await asyncio.wait({runner, waiter}, timeout=duration, return_when="FIRST_COMPLETED")
@@ -413,12 +428,28 @@ class Daemon:
             for hook in self.on_strategies_stopping:
                 hook()  # nothing is handled between here and the engine refusing new intents
             await self.engine.shutdown(self.cfg.engine.shutdown_grace_s)
-            for helper in (refresher, lag):
+            await self._final_reconcile()
+            for helper in (refresher, lag, reminder):
                 if helper is not None:
                     helper.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await helper
         return self.summary()
+
+    async def _final_reconcile(self) -> None:
+        """Ask the venue once more about trades still open after the grace, and apply what it
+        says, so the summary counts what the venue completed (a failed lookup is logged)."""
+        ex = self.router.executor
+        try:
+            async with asyncio.timeout(max(5.0, self.cfg.engine.shutdown_grace_s)):
+                still_open = await ex.follower.poll_open()
+                await ex.reconcile_unknown()
+        except Exception as exc:  # a late lookup must not cost the summary; recovery has it
+            log.warning("final_reconcile_failed", error=repr(exc))
+            still_open = len(ex.follower.tracked)
+        await self.engine.drain()
+        if still_open:
+            log.warning("trades_open_at_exit", count=still_open, note="the next start follows them")
 
     async def _refresh(self, live: Live) -> None:
         while True:

@@ -1,7 +1,9 @@
 """The daemon's HTTP endpoints on 127.0.0.1: control (halt/resume/reduce/confirm/status behind a
 bearer token written beside the store) and metrics/health (on the control port, or their own).
 
-A port that is taken is logged and skipped: trading does not depend on either endpoint.
+A port that is taken stops startup (:class:`DaemonError`, exit 2) before any order: a daemon
+without its kill switch and metrics must not trade (the message names the other process if it
+can be found, :mod:`~kashbot.app.port_owner`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import structlog
 
 from kashbot.app.control import ControlServer, remove_token, write_token
 from kashbot.app.errors import DaemonError
+from kashbot.app.port_owner import port_owner
 from kashbot.config import KashbotConfig
 from kashbot.core import Core
 from kashbot.obs.http import Handler, Health, obs_routes
@@ -50,10 +53,9 @@ async def start_endpoints(
         try:
             await server.start()
         except OSError as exc:
-            log.warning("metrics_unavailable", port=port, error=str(exc))
-        else:
-            found.metrics = server
-            stack.push_async_callback(server.stop)
+            raise port_taken("metrics.port", cfg.metrics.host, port, exc) from None
+        found.metrics = server
+        stack.push_async_callback(server.stop)
         routes = {}
     if cfg.control.enabled:
         found.control = await _start_control(cfg, core, stack, token, status, routes, control_port)
@@ -79,7 +81,7 @@ async def _start_control(
         status=status,
         halt=lambda reason: gate.halt(reason),
         resume=lambda reason: gate.resume(reason),
-        reduce=lambda reason: gate.reduce(reason),
+        reduce=lambda reason: gate.reduce(reason, operator=True),  # lifts an operator halt
         confirm=core.router.confirm_held,
         token=token,
         routes=routes,
@@ -89,11 +91,20 @@ async def _start_control(
     try:
         await control.start()
     except OSError as exc:
-        log.warning("control_unavailable", port=port, error=str(exc))
-        return None
+        raise port_taken("control.port", c.host, port, exc) from None
     stack.push_async_callback(control.stop)
     # only once we own the port: a second daemon that failed to bind leaves the token alone
     write_token(token_path, token)
     stack.callback(remove_token, token_path, token)
     log.info("control_token_written", path=str(token_path))
     return control
+
+
+def port_taken(key: str, host: str, port: int, exc: OSError) -> DaemonError:
+    """Why startup stops: the port, its config key, and who holds it if that can be found."""
+    owner = port_owner(port) if port else None
+    held = f"held by {owner}" if owner else "held by another process"
+    return DaemonError(
+        f"{key}: cannot listen on {host}:{port} ({exc.strerror or exc}); {held}. Another kashbot"
+        " on this config? Stop it, or give this one another port. Not trading without it."
+    )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +35,7 @@ class Summary:
             volume=sum(f.usdc for f in fills),
             pnl=snap.pnl,
             pending=len(state.pending),
-            denials_by_reason=dict(Counter(d.reason for d in state.denials)),
+            denials_by_reason=dict(snap.denials_by_reason),  # every denial: the daemon counts
             snapshot=snap,
         )
 

@@ -1,10 +1,12 @@
 """Following accepted trades to a terminal state: webhook updates, polling, the confirm gate.
 
 Updates reach :meth:`TradeFollower.on_trade_update` (webhooks, via the router) or come from
-``get_trade`` polls after ``poll_after_s`` of silence; an update older than what we know is
-ignored. A 202 is confirmed automatically up to the gate's ceiling, otherwise held for an
-operator (``confirm_held``). At the end the gate settles the trade, the store records it, and a
-``TradeUpdate`` goes out.
+``get_trade`` polls after ``poll_after_s`` of silence; without webhooks (``prompt_poll_s`` set)
+polls start that soon after submit and back off (x2) to ``poll_interval_s``, each through the
+client's request budget. An update older than what we know is ignored. A 202 is confirmed
+automatically up to the gate's ceiling, otherwise held for an operator (``confirm_held``). At the
+end the gate settles the trade, the store records it, and a ``TradeUpdate`` goes out.
+:meth:`TradeFollower.poll_open` asks once more about every open trade (at shutdown).
 
 Sells: Kash's trade resource and webhook carry ``tokensOut`` only (set on buys); how many tokens
 a sell burned is not reported (kash-api.md §18 item 3). When an update does carry the count (the
@@ -44,6 +46,8 @@ from kashbot.risk.gate import Reason
 from kashbot.store.store import DONE
 
 log = structlog.get_logger("kashbot.execution")
+
+PROMPT_POLL_S = 0.5  # first poll of a trade when no webhook will tell us (core.execution_settings)
 
 _MAX_EARLY = 1000  # trades whose updates beat their 201 back to us, kept at most
 
@@ -326,13 +330,18 @@ class TradeFollower:
         t.task = asyncio.create_task(self._follow(t), name=f"follow-{t.trade_id}")
 
     async def _follow(self, t: Tracked) -> None:
-        """Wait for webhook updates; poll ``get_trade`` when none came for a while."""
+        """Wait for webhook updates; poll ``get_trade`` when none came for a while (without
+        webhooks: poll promptly, backing off)."""
         s = self.ctx.settings
         started = self.ctx.clock.now()
-        wait = s.poll_after_s
+        prompt = s.prompt_poll_s
+        wait = s.poll_after_s if prompt is None else prompt
         try:
             while t.trade_id in self.tracked:
-                if await self._wait_changed(t, wait):
+                if prompt is not None:  # our own polls are the only news: no early wake-up
+                    t.changed.clear()
+                    await self.ctx.clock.sleep(wait)
+                elif await self._wait_changed(t, wait):
                     wait = s.poll_after_s
                     continue
                 if self.ctx.clock.now() - started > s.max_follow_s:
@@ -344,7 +353,7 @@ class TradeFollower:
                     self.ctx.gate.deny(t.intent, Reason.FOLLOW_TIMEOUT, timeout)
                     return
                 await self.refresh(t, None)
-                wait = s.poll_interval_s
+                wait = s.poll_interval_s if prompt is None else min(2 * wait, s.poll_interval_s)
         except Exception:  # the trade stays open in the store; recovery picks it up
             log.exception("trade_follow_failed", trade_id=t.trade_id)
 
@@ -374,6 +383,13 @@ class TradeFollower:
             if trade_id not in self.tracked:
                 self.given_up.discard(trade_id)
         return len(self.given_up)
+
+    async def poll_open(self) -> int:
+        """Poll every trade still followed once (shutdown: the summary counts what the venue
+        completed meanwhile); how many are still open."""
+        for t in list(self.tracked.values()):
+            await self.refresh(t, None)
+        return len(self.tracked)
 
     async def close(self) -> None:
         """Stop following (trades stay open in the store; recovery picks them up)."""

@@ -28,6 +28,7 @@ class ExecutionSettings:
 
     Following: ``poll_after_s`` of webhook silence before polling a trade, then every
     ``poll_interval_s``; after ``max_follow_s`` the follower gives up (the reconcile loop polls).
+    ``prompt_poll_s`` (no webhooks): poll that soon after submit, x2 up to ``poll_interval_s``.
     Unknown outcomes: ``reconcile_attempts`` lookups/replays at ``reconcile_backoff_s * 2**n``,
     over at most ``reconcile_pages`` pages of the market's trades; a complete lookup that misses
     the trade ``unknown_settle_s`` after the last send proves it was never created (the venue
@@ -42,6 +43,7 @@ class ExecutionSettings:
     poll_after_s: float = 30.0
     poll_interval_s: float = 10.0
     max_follow_s: float = 3600.0
+    prompt_poll_s: float | None = None
     reconcile_attempts: int = 3
     reconcile_backoff_s: float = 1.0
     reconcile_pages: int = 5

@@ -14,7 +14,8 @@ from decimal import Decimal
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from kashbot.events import TradingState
-from kashbot.money import USDC_ONE
+from kashbot.money import USDC_ONE, WAD, Atomic, Wad
+from kashbot.obs.book import BookReadings
 
 
 @dataclass(slots=True)
@@ -54,10 +55,17 @@ class Readings:
     fair_value_age_s: Mapping[str, float] | None = None  # None: no fair-value sources
     fair_value_stale: Mapping[str, bool] = field(default_factory=dict)
     fair_value_restarts: Mapping[str, int] = field(default_factory=dict)  # source id -> restarts
+    book: BookReadings | None = None  # positions, exposure, PnL, fees (None: not read)
 
 
-def _usdc(atomic: int) -> float:
-    return float(Decimal(atomic) / USDC_ONE)  # display only
+# Money stays exact ints (atomic USDC, WAD tokens) everywhere else; Prometheus samples are
+# floats, so the conversion happens here, at scrape time, and nowhere upstream of it.
+def _usdc(atomic: Atomic) -> float:
+    return float(Decimal(atomic) / USDC_ONE)
+
+
+def _tokens(wad: Wad) -> float:
+    return float(Decimal(wad) / WAD)
 
 
 def counter_family(
@@ -83,6 +91,8 @@ def reading_metrics(r: Readings) -> Iterable[Metric]:
     yield from _feed_readings(r)
     yield from _market_readings(r)
     yield from _fair_value_readings(r)
+    if r.book is not None:
+        yield from _book_readings(r.book)
 
 
 def _engine_readings(r: Readings) -> Iterable[Metric]:
@@ -274,3 +284,87 @@ def _fair_value_readings(r: Readings) -> Iterable[Metric]:
         ("source",),
         (((k,), v) for k, v in r.fair_value_restarts.items()),
     )
+
+
+def _usdc_family(
+    name: str, doc: str, labels: Sequence[str], values: Iterable[tuple[tuple[str, ...], Atomic]]
+) -> GaugeMetricFamily:
+    fam = GaugeMetricFamily(name, doc, labels=list(labels))
+    for key, atomic in values:
+        fam.add_metric(list(key), _usdc(atomic))
+    return fam
+
+
+def _book_readings(b: BookReadings) -> Iterable[Metric]:
+    """Positions, exposure against the caps, realised and marked PnL, fees (in USDC)."""
+    pos = [((p.market_id, str(p.outcome)), p) for p in b.positions]
+    tokens = GaugeMetricFamily(
+        "kashbot_position_tokens", "Outcome tokens held", labels=["market", "outcome"]
+    )
+    for key, p in pos:
+        tokens.add_metric(list(key), _tokens(p.tokens))
+    yield tokens
+    yield _usdc_family(
+        "kashbot_position_cost_usdc",
+        "Cost basis of the tokens held",
+        ("market", "outcome"),
+        ((k, p.cost) for k, p in pos),
+    )
+    yield _usdc_family(
+        "kashbot_position_value_usdc",
+        "What selling the position into the current pool would pay (cost if the pool is unknown)",
+        ("market", "outcome"),
+        ((k, p.value) for k, p in pos),
+    )
+    marked = GaugeMetricFamily(
+        "kashbot_position_marked",
+        "1 if the position is marked at the pool, 0 if at cost (pool unknown)",
+        labels=["market", "outcome"],
+    )
+    for key, p in pos:
+        marked.add_metric(list(key), 1.0 if p.marked else 0.0)
+    yield marked
+    yield _usdc_family(
+        "kashbot_exposure_usdc",
+        "Exposure per market (cost basis held plus buys in flight)",
+        ("market",),
+        (((m,), v) for m, v in sorted(b.exposure.items())),
+    )
+    yield _gauge(
+        "kashbot_exposure_total_usdc", "Exposure over all markets", _usdc(b.exposure_total)
+    )
+    caps = [("market", b.market_exposure_cap), ("total", b.total_exposure_cap)]
+    yield _usdc_family(
+        "kashbot_exposure_cap_usdc",
+        "Configured exposure caps (scope market: each market's; total: all markets')",
+        ("scope",),
+        (((scope,), cap) for scope, cap in caps if cap is not None),
+    )
+    yield _usdc_family(
+        "kashbot_pnl_realized_usdc",
+        "Realised PnL per market (sales and redemptions minus the cost they released)",
+        ("market",),
+        (((m,), v) for m, v in sorted(b.realized.items())),
+    )
+    yield _gauge(
+        "kashbot_pnl_realized_total_usdc", "Realised PnL, all markets", _usdc(b.realized_total)
+    )
+    yield _usdc_family(
+        "kashbot_pnl_marked_usdc",
+        "PnL at mark per market: realised plus open positions at the pool's exit value",
+        ("market",),
+        (((m,), v) for m, v in b.marked().items()),
+    )
+    yield _gauge(
+        "kashbot_pnl_marked_total_usdc",
+        "PnL at mark, all markets (the status view's PnL@mark)",
+        _usdc(b.realized_total + b.unrealized_total),
+    )
+    fees = CounterMetricFamily(
+        "kashbot_fees_paid_usdc",
+        "Fees paid on our fills (from the fee schedule; the venue reports none per trade)",
+        labels=["market"],
+    )
+    for m, atomic in sorted(b.fees.items()):
+        fees.add_metric([m], _usdc(atomic))
+    yield fees

@@ -139,10 +139,13 @@ class RiskGate:
         self._halt_until = until
         self._set_state(TradingState.HALTED, reason)
 
-    def reduce(self, reason: str) -> None:
-        """Only sells pass until ``resume()`` (a buy never reduces exposure on Kash)."""
-        if self._state is TradingState.HALTED:
-            self._resume_to = TradingState.REDUCING
+    def reduce(self, reason: str, *, operator: bool = False) -> None:
+        """Only sells pass until ``resume()`` (a buy never reduces exposure on Kash). A halt stays
+        unless ``operator`` (``kashbot reduce`` lifts it), but a venue halt window: ValueError."""
+        if self.state is TradingState.HALTED and (not operator or self._halt_until is not None):
+            self._resume_to = TradingState.REDUCING  # what follows a venue halt window
+            if operator:
+                raise ValueError(f"the venue halted trading ({self._state_reason}); REDUCING after")
             return
         self._set_state(TradingState.REDUCING, reason)
 
@@ -319,8 +322,8 @@ class RiskGate:
 
     def record_denial(self, denial: Denial) -> None:
         """One log line and one event per denial, whoever found the reason."""
-        i = denial.intent
-        log.warning(
+        i = denial.intent  # a denial by the state is routine: its change was the warning
+        (log.debug if denial.reason in (Reason.HALTED, Reason.REDUCING_ONLY) else log.warning)(
             "risk_denied",
             reason=str(denial.reason),
             detail=denial.detail,
@@ -378,9 +381,8 @@ class RiskGate:
         return True
 
     def settle(self, reservation_id: str, *, side: Side, amount: Atomic, completed: bool) -> None:
-        """A trade reached a terminal state: a completed one moves into settled exposure
-        (:meth:`Exposure.settle`). The daily draw stays committed either way: the server
-        counted the buy when it accepted it."""
+        """A trade reached a terminal state: a completed one moves into settled exposure; the daily
+        draw stays committed either way (the server counted the buy when it accepted it)."""
         self._issued.pop(reservation_id, None)
         self.exposure.settle(reservation_id, side=side, amount=amount, completed=completed)
 
@@ -391,10 +393,8 @@ class RiskGate:
         if isinstance(event, MarketSnapshot):
             self.observe_market(event)
         elif isinstance(event, PositionRedeemed):
-            book = self.exposure.book
-            book.redeem(
-                event.market_id, event.outcome, event.payout, last=event.last, cost=event.cost
-            )
+            b = self.exposure.book
+            b.redeem(event.market_id, event.outcome, event.payout, last=event.last, cost=event.cost)
         else:
             self.exposure.observe(event)
 

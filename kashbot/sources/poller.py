@@ -219,6 +219,8 @@ class PollerSource:
                 market_id=job.market_id,
                 code=exc.code,
                 status=exc.status,
+                error_type=type(exc).__name__,
+                error=str(exc),  # code, status, the venue's message, request id; never the key
             )
             if self.on_error is not None:
                 self.on_error(exc)

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import io
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from daemon_cfg import FAIR_VALUE, daemon_cfg, fast_lifecycle
+from prometheus_client.parser import text_string_to_metric_families
 
 from kashbot.app.daemon import Daemon
 from kashbot.app.redeem import redeem_once
@@ -64,7 +66,8 @@ def _our(sim: SimHandle) -> tuple[str, str]:
 async def test_paper_daemon_trades_freezes_resolves_and_redeems_once(tmp_path: Path) -> None:
     async with run_sim(_scenario(), seed=5, time_scale=5) as sim:
         venue = sim.venue
-        async with Daemon(_cfg(tmp_path / "a.sqlite"), sim=sim, control_port=0) as d:
+        cfg = _cfg(tmp_path / "a.sqlite", metrics={"enabled": True})
+        async with Daemon(cfg, sim=sim, control_port=0) as d:
             approved: list[tuple[float, OrderIntent]] = []  # every buy the gate approved, when
             check = d.gate.check
 
@@ -84,6 +87,8 @@ async def test_paper_daemon_trades_freezes_resolves_and_redeems_once(tmp_path: P
             summary = await d.run()
             stopper.cancel()
             status = d.status_json()
+            assert d.metrics is not None
+            scrape = _scrape(d.metrics.exposition().decode())
         key_id, user_id = _our(sim)
         ours = [t for t in venue.trades.values() if t.key_id == key_id]
         chains = {venue.markets[t.market_id].chain for t in ours if t.status == "completed"}
@@ -116,8 +121,25 @@ async def test_paper_daemon_trades_freezes_resolves_and_redeems_once(tmp_path: P
         assert red["claimed"] >= 2 and red["payout_usdc"] != "0"
         chains_seen = {m["market_id"]: m["chain"] for m in status["markets"]}
         assert chains_seen[SOLANA] == "solana:mainnet-beta" and chains_seen[BASE] == "evm:84532"
+        # the scrape (issue 15): redemptions by kind, payout, and realised PnL per market
+        kinds = Counter(r.kind for r in state.redemptions)
+        assert scrape["kashbot_redemptions_total"] == {(("kind", k),): n for k, n in kinds.items()}
+        payout = sum(r.payout for r in state.redemptions) / 1e6
+        assert scrape["kashbot_redemption_payout_usdc_total"][()] == pytest.approx(payout)
+        realized = scrape["kashbot_pnl_realized_usdc"]
+        assert sum(realized.values()) == pytest.approx(state.realized / 1e6, abs=1e-5)
+        assert scrape["kashbot_pnl_realized_total_usdc"][()] == state.realized / 1e6
+        assert {(("market", SOLANA),), (("market", BASE),)} <= set(realized)
         # settled and nothing of ours left in them: the poller stopped asking about them
         assert d.poller is not None and {SOLANA, BASE} <= d.poller.retired
+
+
+def _scrape(text: str) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
+    out: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
+    for fam in text_string_to_metric_families(text):
+        for sample in fam.samples:
+            out.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = sample.value
+    return out
 
 
 async def _stop_when(d: Daemon, until: Any, seconds: float) -> None:
