@@ -25,6 +25,7 @@ from typing import Any
 import structlog
 from rich.live import Live
 
+from kashbot.app.alerting import alert_startup_failure, start_alerts
 from kashbot.app.control import ControlServer
 from kashbot.app.endpoints import Endpoints, start_endpoints
 from kashbot.app.sources import DaemonSources, Discovery, start_sources
@@ -147,8 +148,9 @@ class Daemon:
     async def __aenter__(self) -> Daemon:
         try:
             await self.start()
-        except BaseException:
+        except BaseException as exc:
             await self._stack.aclose()
+            await alert_startup_failure(self.cfg, exc)
             raise
         return self
 
@@ -180,6 +182,7 @@ class Daemon:
         )
         if self.metrics is not None:
             self.metrics.attach(self.core.engine.bus)
+        self.alerts = await start_alerts(cfg, self.core, self._stack, self.status_json)
         self.sources = await start_sources(
             cfg.sources,
             acc,
