@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+import structlog
+
 from kashbot.alerts.config import AlertsConfig
 from kashbot.alerts.dispatch import AlertDispatcher
 from kashbot.alerts.rules import alert_for, next_daily, summary_alert, unknown_alert
@@ -26,6 +28,8 @@ from kashbot.events import (
     StaleData,
     TradingStateChanged,
 )
+
+log = structlog.get_logger("kashbot.alerts")
 
 WATCHED: tuple[type[Event], ...] = (TradingStateChanged, RiskDenied, StaleData, PositionRedeemed)
 
@@ -80,6 +84,7 @@ class AlertService:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self.dispatcher.close()
+        log.info("alerts_stopped", **dict(self.dispatcher.stats))
 
     def check_unknown(self) -> None:
         """One alert per intent whose outcome became unknown (each intent once)."""
