@@ -15,11 +15,13 @@ from typing import Any
 import aiohttp
 import pytest
 from daemon_cfg import daemon_cfg
+from playwright.async_api import async_playwright, expect
 
 from kashbot.app.daemon import Daemon
 from kashbot.sim.embedded import SimHandle, run_sim
 
 pytestmark = pytest.mark.timeout(180)
+
 
 CHROMIUM = os.environ.get("KASHBOT_CHROMIUM", "/usr/bin/chromium")
 ARGS = [
@@ -32,6 +34,8 @@ ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+# Waits go through locators (Playwright's own world): a string predicate in wait_for_function
+# is an eval, which the page's CSP (no 'unsafe-eval') rightly refuses.
 WAIT_MS = 60_000  # generous: a loaded machine, the daemon's first trades
 # The developer tier has no confirm gate; this one holds every trade of 10 USDC or more (all of
 # this strategy's), so positions appear only once the page's Confirm button released one.
@@ -53,7 +57,6 @@ async def sim() -> AsyncIterator[SimHandle]:
 async def browser_page(tmp_path: Path) -> AsyncIterator[Any]:
     if shutil.which(CHROMIUM) is None:
         pytest.skip(f"{CHROMIUM} not installed (.ci/run installs Debian's chromium)")
-    from playwright.async_api import async_playwright
 
     async with async_playwright() as pw:
         context = await pw.chromium.launch_persistent_context(
@@ -111,16 +114,12 @@ async def test_status_page_in_chromium(sim: SimHandle, tmp_path: Path, browser_p
         # a wrong token: refused, and the page shows the error
         await page.fill("#token", "not-the-token")
         await page.click("#token-save")
-        await page.wait_for_function(
-            "document.getElementById('error').textContent.includes('401')", timeout=WAIT_MS
-        )
+        await expect(page.locator("#error")).to_contain_text("401", timeout=WAIT_MS)
 
         # the right token: state, markets, positions, a held trade
         await page.fill("#token", token)
         await page.click("#token-save")
-        await page.wait_for_function(
-            "document.getElementById('state').textContent === 'ACTIVE'", timeout=WAIT_MS
-        )
+        await expect(page.locator("#state")).to_have_text("ACTIVE", timeout=WAIT_MS)
         assert await page.is_hidden("#error")
         markets = await page.locator("#markets tbody tr").all_text_contents()
         assert markets and all(any(m in row for row in markets) for m in d.markets)
@@ -137,8 +136,11 @@ async def test_status_page_in_chromium(sim: SimHandle, tmp_path: Path, browser_p
             status, body = await api(url + "/status", token)
             return status == 200 and trade_id not in body["held_trades"]
 
+        async def confirmed_at_venue() -> bool:
+            return sim.venue.trades[trade_id].status != "pending_confirmation"
+
         await until("the confirmed trade left the held list", released)
-        assert sim.venue.trades[trade_id].status != "pending_confirmation"
+        await until("the venue has the confirmation", confirmed_at_venue)
         # the released trade fills: its position shows, with its PnL at mark
         await page.wait_for_selector("#positions tbody tr td:not(.empty)", timeout=WAIT_MS)
         shot = os.environ.get("KASHBOT_SCREENSHOT")
@@ -152,17 +154,13 @@ async def test_status_page_in_chromium(sim: SimHandle, tmp_path: Path, browser_p
             return status == 200 and body["state"] == want
 
         await until("halted from the page", lambda: state_is("HALTED"))
-        await page.wait_for_function(
-            "document.getElementById('state').textContent === 'HALTED'", timeout=WAIT_MS
-        )
+        await expect(page.locator("#state")).to_have_text("HALTED", timeout=WAIT_MS)
         assert "web page" in await page.text_content("#state-reason")
         await page.click("#resume")
         await until("resumed from the page", lambda: state_is("ACTIVE"))
 
         # forgetting the token empties the page again
         await page.click("#token-forget")
-        await page.wait_for_function(
-            "document.getElementById('state').textContent === 'unknown'", timeout=WAIT_MS
-        )
+        await expect(page.locator("#state")).to_have_text("unknown", timeout=WAIT_MS)
         d.stop()
         await run
