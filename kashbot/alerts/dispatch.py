@@ -75,6 +75,7 @@ class AlertDispatcher:
         last = self._last.get(alert.key)
         if last is not None and now - last < self.dedup_window_s:
             self.stats["suppressed"] += 1
+            self.stats[f"suppressed.{alert.event}"] += 1
             return False
         self._last[alert.key] = now
         if len(self._last) > 4096:  # forget keys older than the window

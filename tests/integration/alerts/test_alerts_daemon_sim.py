@@ -115,7 +115,7 @@ async def test_halt_is_one_notification_and_repeats_are_suppressed(
         await wait_for("the halt notification", lambda: len(endpoint.posts) == 1)
         d.gate.resume("operator test")  # not in this channel's events: filtered, not sent
         d.gate.halt("operator test")  # same key within the window: suppressed
-        await wait_for("the repeat suppressed", lambda: stats["suppressed"] == 1)
+        await wait_for("the repeat suppressed", lambda: stats["suppressed.halt"] == 1)
         d.gate.resume("operator test")
         d.gate.reduce("exposure")  # another event: sent
         await wait_for("the reduce notification", lambda: len(endpoint.posts) == 2)
