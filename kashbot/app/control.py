@@ -8,15 +8,19 @@ because anyone who can reach it can stop trading, or resume it.
 Loopback is not enough on its own: a web page open in the operator's browser can POST to
 127.0.0.1 (a "simple" no-cors request needs no preflight). So every control request must carry
 ``Authorization: Bearer <token>`` (the daemon writes the token to a 0600 file the CLI reads), a
-request with an ``Origin`` header (every browser POST has one) is refused, and POST bodies must
-be ``Content-Type: application/json`` (which a page cannot send without a CORS preflight).
+request with an ``Origin`` header (every browser POST has one) is refused unless it comes from
+the status page this endpoint serves itself (:func:`kashbot.web.pages.same_origin`: our own
+loopback host and port), and POST bodies must be ``Content-Type: application/json`` (which a
+page cannot send cross-origin without a CORS preflight, and none is ever answered). Every answer
+carries a ``default-src 'self'`` CSP and no-store/no-frame headers.
 
 Every request runs under :mod:`kashbot.inbound`'s deadlines and cap (head and body 5 s each,
 25 s in all -- under the CLI's 30 s -- and 16 at once). A confirm still running at the total
 deadline is not cancelled (it may have reached the venue): it finishes in the background and
 the answer says to check ``kashbot status``.
 
-Extra read-only GET routes (``/metrics``, ``/healthz``, ``/readyz`` from :mod:`kashbot.obs.http`)
+``reads``: more GET JSON routes behind the token (the page's ``/status/detail``). Extra read-only
+GET routes (``/metrics``, ``/healthz``, ``/readyz`` from :mod:`kashbot.obs.http`)
 can be mounted on the same listener; with no actions and only routes, the same class is the
 metrics listener of its own when ``metrics.port`` is set.
 """
@@ -43,6 +47,7 @@ from kashbot.inbound import (
     InboundLimits,
     http_url,
 )
+from kashbot.web.pages import SECURITY_HEADERS, same_origin
 
 log = structlog.get_logger("kashbot.control")
 
@@ -82,6 +87,7 @@ class ControlServer:
         confirm: Callable[[str], Awaitable[object]] | None = None,
         token: str | None = None,
         routes: Mapping[str, Handler] | None = None,
+        reads: Mapping[str, Callable[[], dict[str, Any]]] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
         label: str = "control",
@@ -95,6 +101,9 @@ class ControlServer:
             raise ValueError("token: required for a control endpoint with status or actions")
         self._token = token or ""
         self._routes = dict(routes or {})
+        self._reads = dict(reads or {})
+        if self._reads and not token:
+            raise ValueError("token: required for a control endpoint with reads")
         self.label = label
         self.host = host
         self.port = port
@@ -104,8 +113,11 @@ class ControlServer:
 
     async def start(self) -> None:
         app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[self.guard.middleware])
+        app.on_response_prepare.append(_secure_headers)
         if self._status is not None:
             app.router.add_get("/status", self._get_status)
+        for path in self._reads:
+            app.router.add_get(path, self._read)
         for name in self._actions:
             app.router.add_post(f"/{name}", self._action)
         if self._confirm is not None:
@@ -124,9 +136,9 @@ class ControlServer:
 
     def _refusal(self, request: web.Request) -> web.Response | None:
         """Why this request may not control the daemon, as the answer to send; None = allowed."""
-        if "Origin" in request.headers:
+        if "Origin" in request.headers and not same_origin(request.headers, self.port):
             log.warning("control_refused", reason="origin", path=request.path)
-            return _error(403, "requests from a web page (with an Origin header) are refused")
+            return _error(403, "requests from another web page (Origin header) are refused")
         given = request.headers.get("Authorization", "").encode()
         if not hmac.compare_digest(given, f"Bearer {self._token}".encode()):
             log.warning("control_refused", reason="token", path=request.path)
@@ -155,6 +167,12 @@ class ControlServer:
         if (refused := self._refusal(request)) is not None:
             return refused
         return web.json_response(self._status(), dumps=lambda o: json.dumps(o, default=str))
+
+    async def _read(self, request: web.Request) -> web.Response:
+        if (refused := self._refusal(request)) is not None:
+            return refused
+        body = self._reads[request.path]()
+        return web.json_response(body, dumps=lambda o: json.dumps(o, default=str))
 
     async def _action(self, request: web.Request) -> web.Response:
         if (refused := self._refusal(request)) is not None:
@@ -206,6 +224,10 @@ class ControlServer:
         self._background.discard(task)
         error = None if task.cancelled() else task.exception()
         log.info("operator_confirm_finished", ok=error is None and not task.cancelled())
+
+
+async def _secure_headers(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers.update(SECURITY_HEADERS)
 
 
 def _error(status: int, message: str) -> web.Response:

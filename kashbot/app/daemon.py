@@ -25,6 +25,7 @@ from typing import Any
 import structlog
 from rich.live import Live
 
+from kashbot.app.alerting import alert_startup_failure, start_alerts
 from kashbot.app.control import ControlServer
 from kashbot.app.endpoints import Endpoints, start_endpoints
 from kashbot.app.fleet import SharedState, member_info, shared_line
@@ -155,8 +156,9 @@ class Daemon:
     async def __aenter__(self) -> Daemon:
         try:
             await self.start()
-        except BaseException:
+        except BaseException as exc:
             await self._stack.aclose()
+            await alert_startup_failure(self.cfg, exc)
             raise
         return self
 
@@ -195,6 +197,7 @@ class Daemon:
                 self.metrics.registry.register(self.shared.collector())
             self.book = BookTracker(self.core.engine.state)
             self.book.attach(self.core.engine.bus)
+        self.alerts = await start_alerts(cfg, self.core, self._stack, self.status_json)
         self.sources = await start_sources(
             cfg.sources,
             acc,

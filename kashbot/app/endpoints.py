@@ -1,5 +1,6 @@
 """The daemon's HTTP endpoints on 127.0.0.1: control (halt/resume/reduce/confirm/status behind a
-bearer token written beside the store) and metrics/health (on the control port, or their own).
+bearer token written beside the store), the operator's status page (``/``, :mod:`kashbot.web`)
+and metrics/health (on the control port, or their own).
 
 A port that is taken stops startup (:class:`DaemonError`, exit 2) before any order: a daemon
 without its kill switch and metrics must not trade (the message names the other process if it
@@ -20,8 +21,11 @@ from kashbot.app.errors import DaemonError
 from kashbot.app.port_owner import port_owner
 from kashbot.config import KashbotConfig
 from kashbot.core import Core
+from kashbot.money import fmt_usdc
 from kashbot.obs.http import Handler, Health, obs_routes
 from kashbot.obs.metrics import DaemonMetrics
+from kashbot.obs.status import mark_positions
+from kashbot.web.pages import page_routes
 
 log = structlog.get_logger("kashbot.daemon")
 
@@ -84,7 +88,8 @@ async def _start_control(
         reduce=lambda reason: gate.reduce(reason, operator=True),  # lifts an operator halt
         confirm=core.router.confirm_held,
         token=token,
-        routes=routes,
+        routes={**routes, **page_routes()},
+        reads={"/status/detail": lambda: status_detail(core)},
         host=c.host,
         port=port,
     )
@@ -108,3 +113,37 @@ def port_taken(key: str, host: str, port: int, exc: OSError) -> DaemonError:
         f"{key}: cannot listen on {host}:{port} ({exc.strerror or exc}); {held}. Another kashbot"
         " on this config? Stop it, or give this one another port. Not trading without it."
     )
+def status_detail(core: Core) -> dict[str, Any]:
+    """What the status page shows beyond ``/status``: why trading is in its state, each held
+    trade's market/outcome/side/amount (``/status`` lists ids only), each position's PnL at
+    mark (exact, not the difference of two rounded figures), the outcomes' labels."""
+    state = core.engine.state
+    held = []
+    for t in core.router.executor.follower.tracked.values():
+        if t.token is None:
+            continue
+        i = t.intent
+        view = state.markets.get(i.market_id)
+        labels = view.labels if view is not None else ()
+        held.append(
+            {
+                "trade_id": t.trade_id,
+                "market_id": i.market_id,
+                "outcome": i.outcome,
+                "outcome_label": labels[i.outcome] if i.outcome < len(labels) else None,
+                "side": str(i.side),
+                "amount_usdc": fmt_usdc(i.amount),
+                "strategy": i.strategy,
+                "status": t.status,
+            }
+        )
+    return {
+        "state": str(core.gate.state),
+        "state_reason": core.gate.state_reason,
+        "held_trades": held,
+        "position_pnl": [
+            {"market_id": p.market_id, "outcome": p.outcome, "pnl_usdc": fmt_usdc(p.value - p.cost)}
+            for p in mark_positions(state)
+        ],
+        "labels": {m: list(v.labels) for m, v in state.markets.items() if v.labels},
+    }

@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from kashbot.alerts.config import AlertsConfig
 from kashbot.config.loader import KeyPath, line_for
 from kashbot.engine.protections import ProtectionsConfig
 from kashbot.fairvalue.loader import FairValuesConfig
@@ -357,6 +358,7 @@ class KashbotConfig(_Model):
     strategies: list[StrategyConfig] = Field(default_factory=list)
     store: StoreConfig = StoreConfig()
     logging: LoggingConfig = LoggingConfig()
+    alerts: AlertsConfig = AlertsConfig()  # notifications: kashbot.alerts, docs/operations.md
     status: StatusConfig = StatusConfig()
     control: ControlConfig = ControlConfig()
     metrics: MetricsConfig = MetricsConfig()
