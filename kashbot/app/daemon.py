@@ -273,7 +273,8 @@ class Daemon:
     def status_json(self) -> dict[str, Any]:
         """``kashbot status``: the snapshot plus the trades held for a human's confirmation."""
         held = self.router.status().get("held_trades")
-        return {**self.snapshot().as_json(), "held_trades": held if isinstance(held, list) else []}
+        ids, detail = (held if isinstance(held, list) else []), self.router.executor.held_details()
+        return {**self.snapshot().as_json(), "held_trades": ids, "held": detail}
 
     def readings(self) -> Readings:
         """Scrape-time values for the metrics collector (nothing here runs per event)."""
