@@ -14,9 +14,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
-
-import aiohttp
+from typing import TYPE_CHECKING, Any
 
 from kashbot.app.doctor_checks import (
     Check,
@@ -27,7 +25,11 @@ from kashbot.app.doctor_checks import (
     tier_check,
     version_check,
 )
-from kashbot.config import ConfigError, KashbotConfig, load_config
+
+if TYPE_CHECKING:  # `kashbot --help` registers this command without importing aiohttp
+    import aiohttp
+
+    from kashbot.config import KashbotConfig
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -38,6 +40,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     from kashbot.app.commands import CONFIG_ERROR, config_path
+    from kashbot.config import ConfigError, load_config
 
     path = config_path(args.config)
     try:
@@ -75,6 +78,8 @@ async def run_doctor(cfg: KashbotConfig, sim: Any | None = None) -> list[Check]:
 
 async def venue_checks(cfg: KashbotConfig, base_url: str, api_key: str, tier: str) -> list[Check]:
     """Reachability and clock, then the key, version, tier and scopes from GET probes."""
+    import aiohttp
+
     headers = {"X-API-Key": api_key}
     if cfg.venue.api_version:
         headers["X-Kash-Api-Version"] = cfg.venue.api_version
@@ -171,6 +176,8 @@ async def webhook_check(cfg: KashbotConfig) -> Check:
         return Check("webhook", "OK", "paper: the simulator is pointed at the receiver at startup")
     if not cfg.sources.webhook.enabled:
         return Check("webhook", "OK", "off: fills are learnt by polling (execution.reconcile)")
+    import aiohttp
+
     url = cfg.sources.webhook.public_url
     if not url:
         return Check(
