@@ -18,18 +18,25 @@ def _label(labels: Any, outcome: Any, given: Any = None) -> str:
     return f"#{outcome}"
 
 
+def _v(doc: Mapping[str, Any], key: str) -> Any:
+    """A field, "-" when missing or null (an older daemon's snapshot)."""
+    value = doc.get(key)
+    return "-" if value is None else value
+
+
 def status_text(doc: Mapping[str, Any]) -> str:
     """The snapshot as a few labelled sections (state, budget, markets, positions, held)."""
-    pnl = doc.get("pnl_usdc") or {}
+    raw_pnl = doc.get("pnl_usdc")
+    pnl: Mapping[str, Any] = raw_pnl if isinstance(raw_pnl, dict) else {}
     out = [
-        f"state      {doc.get('state')}   up {doc.get('uptime_s')}s   fills {doc.get('fills')}"
-        f"   pending {doc.get('pending_intents')}",
-        f"PnL@mark   {pnl.get('total')} USDC (realised {pnl.get('realized')}, unrealised "
-        f"{pnl.get('unrealized')})",
-        f"spend      {doc.get('spend_used_usdc')} / {doc.get('spend_cap_usdc')} USDC in 24 h",
-        f"requests   {doc.get('requests_used_last_minute')} / "
-        f"{doc.get('requests_budget_per_minute')} per min (limit "
-        f"{doc.get('requests_limit_per_minute')})",
+        f"state      {_v(doc, 'state')}   up {_v(doc, 'uptime_s')}s   fills {_v(doc, 'fills')}"
+        f"   pending {_v(doc, 'pending_intents')}",
+        f"PnL@mark   {_v(pnl, 'total')} USDC (realised {_v(pnl, 'realized')}, unrealised "
+        f"{_v(pnl, 'unrealized')})",
+        f"spend      {_v(doc, 'spend_used_usdc')} / {_v(doc, 'spend_cap_usdc')} USDC in 24 h",
+        f"requests   {_v(doc, 'requests_used_last_minute')} / "
+        f"{_v(doc, 'requests_budget_per_minute')} per min (limit "
+        f"{_v(doc, 'requests_limit_per_minute')})",
     ]
     markets = doc.get("markets") or []
     labels = {m.get("market_id"): m.get("labels") for m in markets}
@@ -52,7 +59,8 @@ def status_text(doc: Mapping[str, Any]) -> str:
             f"  {p.get('market_id')} {name}: {p.get('shares')} shares, cost "
             f"{p.get('cost_usdc')}, mark {p.get('value_usdc')}{mark} USDC"
         )
-    held = doc.get("held") or [{"trade_id": t} for t in doc.get("held_trades") or []]
+    ids = doc.get("held_trades") or []
+    held = doc.get("held") or [{"trade_id": t} for t in ids]
     out.append(f"held for confirmation ({len(held)})")
     for h in held:
         if "market_id" not in h:
