@@ -1,5 +1,9 @@
 """``kashbot run``, ``kashbot config check``, ``kashbot halt``/``resume``/``reduce``/``confirm``/
-``status``, ``kashbot redeem``.
+``status``, ``kashbot redeem``, ``kashbot init``, ``kashbot doctor``.
+
+Without a CONFIG argument a command reads ``./configs/paper.yaml`` when the current folder has one
+(the repository, a ``kashbot init``), else the paper config bundled in the wheel. A config that does
+not load is exit code 2, as ``kashbot run``'s startup refusals are.
 
 Heavy imports (the daemon, the simulator) happen inside the command functions so that
 ``kashbot --help`` stays fast.
@@ -15,12 +19,14 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-DEFAULT_CONFIG = "configs/paper.yaml"
+DEFAULT_CONFIG = None  # resolved by kashbot.bundled.default_config_path() when used
+CONFIG_HELP = "YAML config file (default: ./configs/paper.yaml if present, else the bundled one)"
+CONFIG_ERROR = 2  # what a config that does not load exits with, in every command
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run = subparsers.add_parser("run", help="run the trading daemon (default: paper trading)")
-    run.add_argument("config", nargs="?", default=DEFAULT_CONFIG, help="YAML config file")
+    run.add_argument("config", nargs="?", default=DEFAULT_CONFIG, help=CONFIG_HELP)
     run.add_argument("--duration", type=float, default=None, help="stop after SECONDS")
     run.add_argument("--no-status", action="store_true", help="no live status view")
     run.set_defaults(func=cmd_run)
@@ -36,12 +42,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         ("halt", "stop all new orders of a running daemon (exits still follow)"),
         ("resume", "let a halted daemon trade again"),
         ("reduce", "only let exposure-reducing orders through"),
-        ("status", "print a running daemon's status as JSON"),
+        ("status", "print a running daemon's status (--json: the raw snapshot)"),
     ):
         p = subparsers.add_parser(name, help=help_text)
         p.add_argument("config", nargs="?", default=DEFAULT_CONFIG, help="the daemon's config")
         if name != "status":
             p.add_argument("--reason", default="operator", help="recorded with the state change")
+        else:
+            p.add_argument("--json", action="store_true", help="print the snapshot as JSON")
         p.set_defaults(func=cmd_control, control_action=name)
         if name == "status":  # --all: the fleet sharing the budget (kashbot.app.fleet)
             from kashbot.app.fleet_cli import add_all_flag
@@ -51,7 +59,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     redeem = subparsers.add_parser(
         "redeem", help="claim every position in a resolved or cancelled market (once each)"
     )
-    redeem.add_argument("config", nargs="?", default=DEFAULT_CONFIG, help="YAML config file")
+    redeem.add_argument("config", nargs="?", default=DEFAULT_CONFIG, help=CONFIG_HELP)
     redeem.set_defaults(func=cmd_redeem)
 
     confirm = subparsers.add_parser(
@@ -60,6 +68,31 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     confirm.add_argument("trade_id", help="the held trade's id (see `kashbot status`)")
     confirm.add_argument("config", nargs="?", default=DEFAULT_CONFIG, help="the daemon's config")
     confirm.set_defaults(func=cmd_control, control_action="confirm")
+
+    from kashbot.app.doctor import register as register_doctor
+    from kashbot.app.init_cmd import register as register_init
+
+    register_init(subparsers)
+    register_doctor(subparsers)
+
+
+def config_path(arg: str | None) -> str:
+    """The CONFIG argument, or the default one (``./configs/paper.yaml``, else the bundled)."""
+    if arg is not None:
+        return arg
+    from kashbot.bundled import default_config_path
+
+    return str(default_config_path())
+
+
+def name_process() -> None:
+    """Make a daemon findable as ``kashbot`` (``pidof kashbot``, ``kill -USR1 $(pidof -s
+    kashbot)``): a console script runs as ``python``; pidof matches argv[0], so it is set whole."""
+    try:
+        import setproctitle
+    except ImportError:  # pragma: no cover - a dependency; kept optional for odd platforms
+        return
+    setproctitle.setproctitle("kashbot")
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
@@ -70,7 +103,7 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"config check FAILED: {len(exc.problems)} problem(s)", file=sys.stderr)
         print(str(exc), file=sys.stderr)
-        return 1
+        return CONFIG_ERROR
     if not args.quiet:
         print(f"# {args.file}: OK (effective config, defaults filled in, secrets masked)")
         print(effective_config_yaml(cfg), end="")
@@ -80,14 +113,18 @@ def cmd_config_check(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from kashbot.config import load_config_or_report
 
-    if not Path(args.config).exists():
-        print(f"no such config file: {args.config}", file=sys.stderr)
-        return 2
-    cfg = load_config_or_report(args.config)
+    path = config_path(args.config)
+    if not Path(path).exists():
+        print(f"no such config file: {path}", file=sys.stderr)
+        return CONFIG_ERROR
+    cfg = load_config_or_report(path)
     if cfg is None:
-        return 1
+        return CONFIG_ERROR
+    if args.config is None:
+        print(f"kashbot run: config {path}", file=sys.stderr)
     from kashbot.app.run import run_daemon
 
+    name_process()
     return run_daemon(cfg, duration=args.duration, status=not args.no_status)
 
 
@@ -97,9 +134,9 @@ def cmd_redeem(args: argparse.Namespace) -> int:
 
     from kashbot.config import load_config_or_report
 
-    cfg = load_config_or_report(args.config)
+    cfg = load_config_or_report(config_path(args.config))
     if cfg is None:
-        return 1
+        return CONFIG_ERROR
     from kashbot.app.redeem import redeem_once
     from kashbot.app.run import startup_error_text
     from kashbot.client.config import KashConfigError
@@ -119,16 +156,17 @@ def cmd_control(args: argparse.Namespace) -> int:
     """Talk to a running daemon's control endpoint with the token it wrote beside its store."""
     from kashbot.config import load_config_or_report
 
-    cfg = load_config_or_report(args.config)
+    config = config_path(args.config)
+    cfg = load_config_or_report(config)
     if cfg is None:
-        return 1
+        return CONFIG_ERROR
     token_path = cfg.control_token_path()
     try:
         token = token_path.read_text().strip()
     except OSError as exc:
         print(
             f"cannot read the control token {token_path} ({exc.strerror}): is the daemon of "
-            f"{args.config} running? It writes the token when its control endpoint starts.",
+            f"{config} running? It writes the token when its control endpoint starts.",
             file=sys.stderr,
         )
         return 1
@@ -159,9 +197,19 @@ def cmd_control(args: argparse.Namespace) -> int:
             f"cannot reach the daemon's control endpoint at {base}: {exc.reason}", file=sys.stderr
         )
         return 1
-    print(body)
-    if action == "status":
-        _hint_held(body)
+    if action != "status" or args.json:
+        print(body)
+        if action == "status":
+            _hint_held(body)
+        return 0
+    from kashbot.app.status_text import status_text
+
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        print(body)
+        return 0
+    print(status_text(doc))
     return 0
 
 

@@ -318,9 +318,11 @@ class Daemon:
     def status_json(self) -> dict[str, Any]:
         """``kashbot status``: the snapshot plus the trades held for a human's confirmation."""
         held = self.router.status().get("held_trades")
+        ids, detail = (held if isinstance(held, list) else []), self.router.executor.held_details()
         return {
             **self.snapshot().as_json(),
-            "held_trades": held if isinstance(held, list) else [],
+            "held_trades": ids,
+            "held": detail,
             "shared_state": self.shared.status() if self.shared else {"backend": "embedded"},
             "spend_adoption": self.core.adopter.status() if self.core.adopter else None,
         }

@@ -18,6 +18,7 @@ from rich.live import Live
 
 from kashbot.app.daemon import Daemon
 from kashbot.app.errors import DaemonError
+from kashbot.app.sdnotify import run_notifier
 from kashbot.app.summary import Summary
 from kashbot.client.config import KashConfigError
 from kashbot.client.pin_checks import VenueMismatch
@@ -79,6 +80,7 @@ async def run_async(
             on_resume=lambda: on_kill_switch(False),
         )
         log.info("daemon_running", signals="INT/TERM stop, USR1 halt, USR2 resume")
+        notifier = asyncio.create_task(run_notifier(lambda: daemon.health().live), name="sdnotify")
         try:
             if console is not None:
                 with Live(console=console, refresh_per_second=4, transient=False) as live:
@@ -86,6 +88,7 @@ async def run_async(
             else:
                 summary = await daemon.run(duration)
         finally:
+            notifier.cancel()
             uninstall()
     return summary
 

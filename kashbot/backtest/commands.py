@@ -92,7 +92,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         config = load_backtest_file(args.config)
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
-        return 1
+        return 2  # config errors exit 2 in every command (docs/operations.md)
     block: dict[str, Any] = dict(config.get("backtest") or {})
     block["data"] = str(Path(args.data).resolve()) if args.data else None
     block["scenario"] = str(Path(args.scenario).resolve()) if args.scenario else None
@@ -147,15 +147,6 @@ def _write_sweep(path: Path, rows: Any) -> None:
 
 
 def cmd_record(args: argparse.Namespace) -> int:
-    import asyncio
+    from kashbot.backtest.record import cmd_record as record_command
 
-    from kashbot.config import load_config_or_report
-
-    cfg = load_config_or_report(args.config)
-    if cfg is None:
-        return 1
-    from kashbot.backtest.record import record
-
-    count = asyncio.run(record(cfg, Path(args.out), args.duration, config_name=args.config))
-    print(f"recorded {count} events to {args.out}")
-    return 0
+    return record_command(args.config, Path(args.out), args.duration)

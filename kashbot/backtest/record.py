@@ -62,3 +62,24 @@ async def record(
             )
             await daemon.run(duration)
         return journal.count
+
+
+def cmd_record(config: str, out: Path, duration: float | None) -> int:
+    """``kashbot record``: logs to stderr (JSON or console, per ``logging``), then a summary of
+    what was recorded (events, seconds, file) on stdout; a config that does not load exits 2."""
+    import asyncio
+    import sys
+    import time
+
+    from kashbot.config import load_config_or_report
+    from kashbot.obs.logging import configure
+
+    cfg = load_config_or_report(config)
+    if cfg is None:
+        return 2
+    configure(level=cfg.logging.level, fmt=cfg.logging.format, stream=sys.stderr)
+    started = time.monotonic()
+    count = asyncio.run(record(cfg, out, duration, config_name=config))
+    took = time.monotonic() - started
+    print(f"recorded {count} events in {took:.1f} s to {out} ({out.stat().st_size:,} bytes)")
+    return 0

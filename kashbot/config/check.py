@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from kashbot.client.config import KashConfigError, check_api_key, resolve_settings
 from kashbot.client.request_budget import max_budget_share, tier_requests_per_min
+from kashbot.config.files import missing_file_problems
 from kashbot.config.loader import (
     ConfigError,
     KeyPath,
@@ -55,6 +56,7 @@ def validate_config(
     for i, strat in enumerate(cfg.strategies):
         problems.extend(_strategy_problems(strat, ("strategies", i), lines))
     problems.extend(_deployment_problems(cfg, lines))
+    problems.extend(missing_file_problems(cfg, lines))
     if cfg.fair_values.sources:
         try:  # each source loads and its params validate, before startup
             validate_fair_values(cfg.fair_values, file=file, lines=lines)

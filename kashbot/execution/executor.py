@@ -30,6 +30,7 @@ from kashbot.execution.settings import (
 from kashbot.execution.submit import Submitter
 from kashbot.execution.trades import ConfirmHeldError, TradeNotHeld, Update
 from kashbot.execution.venue import TradingVenue
+from kashbot.money import usdc_str
 from kashbot.risk.gate import Approval, RiskGate
 from kashbot.store.store import Store
 
@@ -135,6 +136,21 @@ class Executor:
 
     def held_trades(self) -> list[str]:
         return [t.trade_id for t in self.follower.tracked.values() if t.token is not None]
+
+    def held_details(self) -> list[dict[str, object]]:
+        """Each held trade with what it would do (``kashbot status``: not only an id)."""
+        return [
+            {
+                "trade_id": t.trade_id,
+                "market_id": t.intent.market_id,
+                "outcome": t.intent.outcome,
+                "side": str(t.intent.side),
+                "amount_usdc": usdc_str(t.intent.amount),
+                "strategy": t.intent.strategy,
+            }
+            for t in self.follower.tracked.values()
+            if t.token is not None
+        ]
 
     @property
     def unknown_intents(self) -> list[str]:

@@ -14,7 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from rich.console import Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
+from rich.segment import Segment
+from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
@@ -35,6 +37,7 @@ class PositionMark:
     cost: Atomic
     value: Atomic
     marked: bool  # False: pool unknown, marked at cost
+    label: str = ""  # the outcome's label ("Yes"), "" when the market has none
 
 
 @dataclass(slots=True)
@@ -72,6 +75,7 @@ class StatusSnapshot:
                 {
                     "market_id": p.market_id,
                     "outcome": p.outcome,
+                    "outcome_label": p.label or None,
                     "shares": str(wad_to_decimal(p.shares)),
                     "cost_usdc": fmt_usdc(p.cost),
                     "value_usdc": fmt_usdc(p.value),
@@ -108,8 +112,16 @@ def mark_positions(state: EngineState) -> list[PositionMark]:
         view = state.markets.get(market_id)
         pool = view.pool if view is not None else None
         mark = mark_position(pool, outcome, pos.shares, pos.cost, state.fees)
-        out.append(PositionMark(market_id, outcome, pos.shares, pos.cost, mark.value, mark.marked))
+        label = outcome_label(view.labels if view is not None else (), outcome)
+        out.append(
+            PositionMark(market_id, outcome, pos.shares, pos.cost, mark.value, mark.marked, label)
+        )
     return out
+
+
+def outcome_label(labels: tuple[str, ...] | list[str], outcome: int) -> str:
+    """The outcome's label, or ``#index`` when the market has none for it."""
+    return labels[outcome] if 0 <= outcome < len(labels) and labels[outcome] else f"#{outcome}"
 
 
 def redemption_view(state: EngineState, redeemer: Mapping[str, object] | None) -> dict[str, Any]:
@@ -159,6 +171,7 @@ def take_snapshot(
                 "chain": m.chain_ref,
                 "status": m.status,
                 "phase": str(m.phase(now)),
+                "labels": list(m.labels),
                 "pool": [f"{wad_to_decimal(q):.4f}" for q in m.probabilities],
                 "fair": [f"{wad_to_decimal(q):.4f}" for q in m.fair] if m.fair else None,
                 "pool_known": m.pool is not None,
@@ -198,7 +211,35 @@ def take_snapshot(
     return snap
 
 
+LOG_ROWS = 8  # terminal rows the live view leaves to the log lines scrolling above it
+
+
+class Budgeted:
+    """A renderable cut to the terminal's height minus :data:`LOG_ROWS`: a live view taller than
+    the screen hides every log line (an 80x24 terminal showed none)."""
+
+    def __init__(self, inner: RenderableType, reserve: int = LOG_ROWS) -> None:
+        self.inner, self.reserve = inner, reserve
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        budget = max(3, options.size.height - self.reserve)
+        lines = console.render_lines(self.inner, options.update(height=None), pad=False)
+        cut = len(lines) > budget
+        for line in lines[: budget - 1] if cut else lines:
+            yield from line
+            yield Segment.line()
+        if cut:
+            more = len(lines) - budget + 1
+            yield Segment(f"… {more} more line(s): `kashbot status` shows all", Style(dim=True))
+            yield Segment.line()
+
+
 def render(snap: StatusSnapshot, titles: dict[str, str] | None = None) -> RenderableType:
+    """The terminal view (header, markets, positions, denials), cut to leave room for logs."""
+    return Budgeted(render_full(snap, titles))
+
+
+def render_full(snap: StatusSnapshot, titles: dict[str, str] | None = None) -> RenderableType:
     """The terminal view: header line, markets, positions, last denials."""
     titles = titles or {}
     head = Text.assemble(
@@ -237,7 +278,7 @@ def render(snap: StatusSnapshot, titles: dict[str, str] | None = None) -> Render
     for p in snap.positions:
         positions.add_row(
             titles.get(p.market_id, p.market_id[:8])[:40],
-            str(p.outcome),
+            p.label or f"#{p.outcome}",
             f"{wad_to_decimal(p.shares):.4f}",
             fmt_usdc(p.cost),
             fmt_usdc(p.value) + ("" if p.marked else " (at cost)"),

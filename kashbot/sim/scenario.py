@@ -14,6 +14,7 @@ from typing import Any, Literal, get_args
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from kashbot.bundled import DEFAULT_SCENARIO as BUNDLED_SCENARIO
 from kashbot.sim.chains import V_BASE_ONLY, V_SOLANA
 from kashbot.sim.scenario_markets import (
     FeesConfig,
@@ -38,7 +39,7 @@ __all__ = [
     "load_scenario",
 ]
 
-DEFAULT_SCENARIO = Path(__file__).resolve().parents[2] / "configs" / "sim" / "default.yaml"
+DEFAULT_SCENARIO = BUNDLED_SCENARIO  # package data (kashbot/data -> configs/), works from a wheel
 
 KEY_RE = re.compile(r"^kash_test_[A-Za-z0-9]{32}$")
 Tier = Literal["free", "developer", "enterprise", "mm"]

@@ -52,7 +52,7 @@ def test_backtest_cli_rejects_bad_config_with_line(tmp_path: Path, capsys: Any) 
     cfg = tmp_path / "bad.yaml"
     cfg.write_text(EXAMPLE.read_text().replace("  per_trade_cap_usdc: 50", "  per_trade_cap: 50"))
     rc = main(["backtest", str(cfg), "--scenario", str(SCENARIO), "--out", str(tmp_path / "o")])
-    assert rc == 1
+    assert rc == 2  # config errors exit 2 in every command
     assert "bad.yaml:" in capsys.readouterr().err
 
 

@@ -163,6 +163,6 @@ def test_cli_config_check_rejects_what_run_would_die_on(
     bad.write_text(
         "venue: {mode: paper, sim: {key_tier: free}}\nrisk:\n  per_trade_cap_usdc: 600\n"
     )
-    assert main(["config", "check", str(bad)]) == 1
+    assert main(["config", "check", str(bad)]) == 2  # a config error
     err = capsys.readouterr().err
     assert f"{bad}:3: risk.per_trade_cap_usdc: 600 USDC is above the free tier's 500 USDC" in err

@@ -124,6 +124,6 @@ def test_cli_config_check(
 
     bad = tmp_path / "bad.yaml"
     bad.write_text("venue:\n  mode: paper\nstrategies:\n  - name: fair_value\n    parms: {}\n")
-    assert main(["config", "check", str(bad)]) == 1
+    assert main(["config", "check", str(bad)]) == 2  # a config error
     err = capsys.readouterr().err
     assert f"{bad}:5: strategies[0].parms: unknown key" in err

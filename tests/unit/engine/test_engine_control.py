@@ -179,9 +179,12 @@ async def test_cli_halt_status_confirm_through_the_endpoint(
     assert "control token" in capsys.readouterr().err
     write_token(tmp_path / "control.token", TOKEN)  # beside the store, as the daemon does
 
-    assert await asyncio.to_thread(main, ["status", str(cfg)]) == 0
+    assert await asyncio.to_thread(main, ["status", str(cfg), "--json"]) == 0
     out, err = capsys.readouterr()
     assert '"held_trades": ["t-held"]' in out and "kashbot confirm TRADE_ID" in err
+    assert await asyncio.to_thread(main, ["status", str(cfg)]) == 0  # readable by default
+    out, _ = capsys.readouterr()
+    assert "held for confirmation (1)\n  t-held" in out
     assert await asyncio.to_thread(main, ["halt", str(cfg), "--reason", "cli"]) == 0
     assert rig.state == "HALTED" and rig.reasons == ["cli"]
     assert await asyncio.to_thread(main, ["confirm", "t-held", str(cfg)]) == 0
