@@ -273,7 +273,13 @@ class Daemon:
     def status_json(self) -> dict[str, Any]:
         """``kashbot status``: the snapshot plus the trades held for a human's confirmation."""
         held = self.router.status().get("held_trades")
-        return {**self.snapshot().as_json(), "held_trades": held if isinstance(held, list) else []}
+        return {
+            **self.snapshot().as_json(),
+            "held_trades": held if isinstance(held, list) else [],
+            "strategy_errors": self.engine.errors.as_json(
+                [s.strategy_id for s, _ in self.engine.strategies]
+            ),
+        }
 
     def readings(self) -> Readings:
         """Scrape-time values for the metrics collector (nothing here runs per event)."""

@@ -340,6 +340,9 @@ class MarketFees(_Model):
 class EngineConfig(_Model):
     shutdown_grace_s: float = Field(10.0, ge=0)
     max_inflight_intents: int = Field(64, ge=1)
+    pause_strategy_after_errors: int = Field(
+        20, ge=0, description="a strategy raising this many times in a row is paused; 0: never"
+    )
 
 
 class KashbotConfig(_Model):
