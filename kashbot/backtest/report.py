@@ -271,7 +271,7 @@ def _breakdown_rows(
         n = (errors.get(sid) or {}).get("total", 0)
         note = f", {n} errors" if n else ""
         table.add_row(
-            f"  strategy {sid}", f"{row['pnl_at_mark_usdc']} USDC, {row['trades']} trades{note}"
+            f"  strategy {sid} ({row['trades']} trades{note})", f"{row['pnl_at_mark_usdc']} USDC"
         )
     for sid, err in errors.items():
         if err.get("total") and sid not in (metrics.get("by_strategy") or {}):
