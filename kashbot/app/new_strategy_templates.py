@@ -75,7 +75,8 @@ class {cls}(Strategy[{cls}Params]):
         for i, (f, q) in enumerate(zip(view.fair, view.probabilities, strict=False)):
             held = state.position(view.market_id, i)
             if held.shares > 0 and q > f + edge:  # sell back toward fair
-                tokens = min(amm.sell_tokens_to_reach(pool, i, f + edge), held.shares)
+                most = min(held.shares, pool.supplies[i] - 1)  # the pool keeps one token
+                tokens = min(amm.sell_tokens_to_reach(pool, i, f + edge), most)
                 payout = amm.sell(pool, i, tokens, fees).payout if tokens > 0 else 0
                 payout = min(payout, usdc_to_atomic(params.trade_usdc))
                 if payout >= least:

@@ -193,7 +193,7 @@ class SourcesConfig(_Model):
 
 
 class StrategyConfig(_Model):
-    name: str = Field(description="short name in strategies/ or a dotted path")
+    name: str = Field(description="built-in or entry-point name, or a dotted path")
     id: str | None = None
     markets: list[str] | None = Field(None, description="None = every configured market")
     params: dict[str, Any] = Field(default_factory=dict)

@@ -77,7 +77,12 @@ def test_the_tutorial_shows_the_generated_strategy_verbatim() -> None:
     files = skeleton("fair_gap", DEFAULT_SCENARIO)
     text = TUTORIAL.read_text()
     assert files["fair_gap.py"] in text
-    for name in ("fair_gap.py", "test_fair_gap.py", "fair_gap.backtest.yaml", "fair_gap.paper.yaml"):
+    for name in (
+        "fair_gap.py",
+        "test_fair_gap.py",
+        "fair_gap.backtest.yaml",
+        "fair_gap.paper.yaml",
+    ):
         assert (ROOT / "strategies" / name).read_text() == files[name], name
 
 
@@ -88,14 +93,14 @@ def test_names() -> None:
         assert check_name(bad) is not None, bad
 
 
-BOOM = '''
+BOOM = """
 from kashbot.engine.strategy import Strategy, StrategyParams
 
 
 class Boom(Strategy[StrategyParams]):
     def decide(self, state, event, params, now):
         raise ZeroDivisionError("every time")
-'''
+"""
 
 
 def test_a_strategy_raising_on_every_event_is_counted_paused_and_reported(tmp_path: Path) -> None:

@@ -110,7 +110,9 @@ def test_market_slices_always_sum_to_the_total(trades: list[tuple[str, str, int,
 
 
 def test_trades_csv_has_the_reason_and_the_strategy(tmp_path: Path) -> None:
-    f = Fill(1.0, "t1", "s-1", "a", 0, Side.BUY, 10**6, WAD, 10_000, reason="q=0.4, x", strategy="s")
+    f = Fill(
+        1.0, "t1", "s-1", "a", 0, Side.BUY, 10**6, WAD, 10_000, reason="q=0.4, x", strategy="s"
+    )
     write_trades_csv(tmp_path / "t.csv", [f])
     rows = list(csv.DictReader((tmp_path / "t.csv").open()))
     assert rows[0]["reason"] == "q=0.4, x" and rows[0]["strategy"] == "s"

@@ -18,7 +18,7 @@ from kashbot.engine import strategy as loader
 from kashbot.engine.strategy import StrategyLoadError, build_strategy, load_strategy_class
 from kashbot.strategies.fair_value import FairValue
 
-MODULE = '''
+MODULE = """
 from kashbot.engine.strategy import Strategy, StrategyParams
 
 
@@ -32,7 +32,7 @@ class {cls}(Strategy[P]):
 
     def decide(self, state, event, params, now):
         return []
-'''
+"""
 
 
 @pytest.fixture
