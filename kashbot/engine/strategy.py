@@ -161,15 +161,16 @@ _CONFIG_DIRS: list[Path] = []
 
 def search_dirs(config_file: str | Path | None = None) -> tuple[Path, ...]:
     """Where user strategies are imported from, ahead of ``sys.path``: ``config_file``'s
-    folder, the folders of config files loaded earlier in this process, the working directory."""
+    folder, the working directory, then the folders of config files loaded earlier in this
+    process (a backtest builds its run from a mapping that no longer names its file)."""
     dirs: list[Path] = []
     if config_file is not None and not str(config_file).startswith("<"):
         here = Path(config_file).resolve().parent
         dirs.append(here)
         if here not in _CONFIG_DIRS:
             _CONFIG_DIRS.append(here)
-    dirs.extend(_CONFIG_DIRS)
     dirs.append(Path.cwd().resolve())
+    dirs.extend(_CONFIG_DIRS)
     return tuple(dict.fromkeys(dirs))
 
 

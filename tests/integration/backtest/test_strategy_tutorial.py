@@ -104,14 +104,17 @@ class Boom(Strategy[StrategyParams]):
 
 
 def test_a_strategy_raising_on_every_event_is_counted_paused_and_reported(tmp_path: Path) -> None:
-    (tmp_path / "boom.py").write_text(BOOM)
+    """Run from the parent folder: the backtest finds boom.py beside its config, not in cwd."""
+    sub = tmp_path / "bots"
+    sub.mkdir()
+    (sub / "boom.py").write_text(BOOM)
     config = (ROOT / "strategies" / "fair_gap.backtest.yaml").read_text()
     config = config.replace("name: fair_gap:FairGap", "name: boom:Boom").replace(
         "duration_s: 3600", "duration_s: 600"
     )
     config = re.sub(r"    params:\n(      .*\n)+", "", config)
-    (tmp_path / "boom.yaml").write_text(config)
-    cmd = f"kashbot backtest boom.yaml --scenario {DEFAULT_SCENARIO} --out out --verbose"
+    (sub / "boom.yaml").write_text(config)
+    cmd = f"kashbot backtest bots/boom.yaml --scenario {DEFAULT_SCENARIO} --out out --verbose"
     done = run(cmd, tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     errors = json.loads((tmp_path / "out" / "report.json").read_text())["metrics"][
