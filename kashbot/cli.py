@@ -22,6 +22,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "kashbot.app.commands",  # run, config check, status, halt
     "kashbot.sim.cli",  # sim
     "kashbot.backtest.commands",  # record, backtest
+    "kashbot.app.new_strategy",  # new-strategy
 )
 
 

@@ -191,6 +191,7 @@ async def build_core(
         run_id=run_id,
         inline_intents=inline,
         max_inflight=cfg.engine.max_inflight_intents,
+        pause_strategy_after_errors=cfg.engine.pause_strategy_after_errors,
         state=EngineState(fee_overrides=fee_overrides(cfg)),
     )
     gate = RiskGate(
@@ -217,7 +218,7 @@ async def build_core(
     for pos in await store.positions():
         engine.state.set_position(pos.market_id, pos.outcome, pos.shares, pos.cost_basis)
 
-    strategies = _add_strategies(engine, cfg.strategies, markets)
+    strategies = _add_strategies(engine, cfg.strategies, markets, cfg.where(""))
     claims = redemptions if redemptions is not None else venue
     redeemer = (
         Redeemer(claims, store, engine.state, engine.emit, clock, redeem_settings(cfg))
@@ -253,12 +254,14 @@ def _adopter(
 
 
 def _add_strategies(
-    engine: Engine, configs: Sequence[StrategyConfig], markets: Sequence[str]
+    engine: Engine, configs: Sequence[StrategyConfig], markets: Sequence[str], config_file: str
 ) -> tuple[AnyStrategy, ...]:
     strategies: list[AnyStrategy] = []
     for s in configs:
         mine = strategy_markets(s, markets)
-        strategy = build_strategy(s.name, s.params, strategy_id=s.id, markets=mine)
+        strategy = build_strategy(
+            s.name, s.params, strategy_id=s.id, markets=mine, config_file=config_file
+        )
         engine.add_strategy(strategy, timers=s.timers, protections=s.protections)
         strategies.append(strategy)
         log.info("strategy_loaded", id=strategy.strategy_id, name=s.name, markets=len(mine))

@@ -45,7 +45,8 @@ class Fill:
     fee: Atomic | None = None  # protocol fee, plus the AMM sell fee on sells
     prob_before: Wad | None = None  # the outcome's chance just before / after our trade
     prob_after: Wad | None = None
-    reason: str = ""
+    reason: str = ""  # the intent's reason (why the strategy traded)
+    strategy: str = ""  # the strategy id that sent the intent
 
 
 @dataclass(frozen=True, slots=True)

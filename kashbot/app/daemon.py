@@ -323,6 +323,9 @@ class Daemon:
             **self.snapshot().as_json(),
             "held_trades": ids,
             "held": detail,
+            "strategy_errors": self.engine.errors.as_json(
+                [s.strategy_id for s, _ in self.engine.strategies]
+            ),
             "shared_state": self.shared.status() if self.shared else {"backend": "embedded"},
             "spend_adoption": self.core.adopter.status() if self.core.adopter else None,
         }

@@ -1,4 +1,5 @@
-"""Pure accounting for a backtest: positions, PnL, drawdown, a Sharpe-like ratio.
+"""Pure accounting for a backtest: positions, PnL, drawdown on the capital at risk, a Sharpe-like
+ratio (PnL per market and per strategy: :mod:`kashbot.backtest.attribution`).
 
 Money stays in integers (USDC atomic units, WAD tokens). Floats appear only for ratios (Sharpe,
 drawdown as a fraction), rounded to a fixed number of places so a report is byte-stable.
@@ -93,6 +94,7 @@ class EquityPoint:
     cash: Atomic
     mark: Atomic  # exit value of the positions
     equity: Atomic  # cash + mark
+    at_risk: Atomic = 0  # capital at risk: cost basis held + PnL realised so far (>= 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,18 +105,26 @@ class InventoryPoint:
     tokens: Wad
 
 
-def max_drawdown(equity: Sequence[Atomic]) -> tuple[Atomic, float]:
-    """Largest peak-to-trough fall (USDC atomic) and that fall as a fraction of its peak."""
+def max_drawdown(points: Sequence[tuple[Atomic, Atomic]]) -> tuple[Atomic, float]:
+    """Largest peak-to-trough fall of equity (USDC atomic), and that fall as a fraction of the
+    capital at risk: the most that was at risk between that peak and that trough.
+
+    ``points`` are (equity, capital at risk); capital at risk is the cost basis of the positions
+    held plus the PnL realised so far (see :attr:`EquityPoint.at_risk`). A run's idle cash is
+    not at risk, so dividing by the whole balance would understate a strategy's losses.
+    """
     peak: Atomic | None = None
+    risk_since_peak = 0
     worst = 0
     worst_frac = 0.0
-    for e in equity:
-        if peak is None or e > peak:
-            peak = e
-        dd = peak - e
+    for equity, at_risk in points:
+        if peak is None or equity > peak:
+            peak, risk_since_peak = equity, at_risk
+        risk_since_peak = max(risk_since_peak, at_risk)
+        dd = peak - equity
         if dd > worst:
             worst = dd
-            worst_frac = dd / peak if peak > 0 else 0.0
+            worst_frac = dd / risk_since_peak if risk_since_peak > 0 else 0.0
     return worst, round(worst_frac, RATIO_PLACES)
 
 
@@ -185,8 +195,7 @@ def wad_str(wad: Wad) -> str:
 
 def compute_metrics(t: RunTotals) -> dict[str, Any]:
     """The report's metrics block: money as exact decimal strings, ratios as rounded floats."""
-    equity_values = [p.equity for p in t.equity]
-    dd, dd_frac = max_drawdown([t.initial_cash, *equity_values])
+    dd, dd_frac = max_drawdown([(t.initial_cash, 0), *((p.equity, p.at_risk) for p in t.equity)])
     final_equity = t.book.cash + t.final_mark
     denials = Counter(t.denials)
     span = max(t.end_ts - t.start_ts, 0.0)

@@ -116,6 +116,7 @@ TRADE_COLUMNS = (
     "prob_before",
     "prob_after",
     "reason",
+    "strategy",
 )
 
 
@@ -139,6 +140,7 @@ def write_trades_csv(path: Path, fills: list[Fill]) -> None:
                     "" if f.prob_before is None else wad_str(f.prob_before),
                     "" if f.prob_after is None else wad_str(f.prob_after),
                     f.reason,
+                    f.strategy,
                 )
             )
 
@@ -247,6 +249,7 @@ def summary_table(
         art.markets if art is not None else {},
         final_chances(art) if art is not None else {},
     )
+    _breakdown_rows(table, metrics, art.markets if art is not None else {})
     for name, amount in rows[:MAX_HOLDINGS]:
         table.add_row(f"  holding {name}", amount)
     hidden = [f"{len(rows) - MAX_HOLDINGS} more"] if len(rows) > MAX_HOLDINGS else []
@@ -254,6 +257,37 @@ def summary_table(
     if hidden:
         table.add_row("  holdings in report.json only", ", ".join(hidden))
     return table
+
+
+MAX_MARKETS = 8  # markets listed by PnL in the summary (the rest: report.json)
+
+
+def _breakdown_rows(
+    table: Table, metrics: Mapping[str, Any], names: Mapping[str, MarketNames]
+) -> None:
+    """PnL at mark per strategy (with its exceptions) and per market, largest moves first."""
+    errors = metrics.get("strategy_errors") or {}
+    for sid, row in (metrics.get("by_strategy") or {}).items():
+        n = (errors.get(sid) or {}).get("total", 0)
+        note = f", {n} errors" if n else ""
+        table.add_row(
+            f"  strategy {sid} ({row['trades']} trades{note})", f"{row['pnl_at_mark_usdc']} USDC"
+        )
+    for sid, err in errors.items():
+        if err.get("total") and sid not in (metrics.get("by_strategy") or {}):
+            table.add_row(f"  strategy {sid}", f"no trades, {err['total']} errors")
+        if err.get("paused"):
+            table.add_row(f"  strategy {sid} PAUSED", str(err.get("last_error") or ""))
+    markets = metrics.get("by_market") or {}
+    ranked = sorted(
+        markets.items(), key=lambda kv: (-abs(Decimal(kv[1]["pnl_at_mark_usdc"])), kv[0])
+    )
+    for mid, row in ranked[:MAX_MARKETS]:
+        title = market_title(names, mid)
+        title = title if len(title) <= TITLE_CHARS else title[: TITLE_CHARS - 1] + "\u2026"
+        table.add_row(f"  market {title}", f"{row['pnl_at_mark_usdc']} USDC")
+    if len(ranked) > MAX_MARKETS:
+        table.add_row("  markets in report.json only", str(len(ranked) - MAX_MARKETS))
 
 
 def print_summary(

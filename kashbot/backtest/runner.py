@@ -175,6 +175,9 @@ def _artifacts(session: Session, run: RunInputs, anchored: ObservedReplay | None
         "realised_pnl_usdc": usdc_signed(tape.redeemed_pnl),
     }
     metrics["market_chains"] = {mid: m.chain for mid, m in sorted(session.venue.markets.items())}
+    metrics.update(tape.attribution.breakdown(pools_now, session.venue.fees))  # by_market, ..
+    ids = [s.strategy_id for s, _ in session.engine.strategies]
+    metrics["strategy_errors"] = session.engine.errors.as_json(ids)
     if anchored is not None:
         metrics["observed_replay"] = anchored.metrics()
     return RunArtifacts(

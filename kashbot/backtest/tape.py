@@ -1,5 +1,6 @@
-"""What a backtest run produced, gathered as it happens: our fills booked on the ``Book``, the
-equity curve, inventory, prices and fair values for the plots, denials and intents."""
+"""What a backtest run produced, gathered as it happens: our fills booked on the ``Book`` (and per
+market and strategy, :mod:`kashbot.backtest.attribution`), the equity curve with the capital at
+risk, inventory, prices and fair values for the plots, denials and intents."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kashbot import amm
+from kashbot.backtest.attribution import Attribution
 from kashbot.backtest.config import BacktestSettings
 from kashbot.backtest.metrics import Book, EquityPoint, InventoryPoint, mark_value
 from kashbot.events import (
@@ -79,6 +81,9 @@ class Tape:
     skipped_external: int = 0
     redemptions: list[PositionRedeemed] = field(default_factory=list)
     redeemed_pnl: int = 0  # realised PnL from redemptions (atomic USDC)
+    attribution: Attribution = field(default_factory=Attribution)
+    reasons: dict[str, tuple[str, str]] = field(default_factory=dict)  # intent id -> (strategy,
+    # reason), for the fills
 
     def on_price(self, ev: PriceChange) -> None:
         series = self.prices.get(ev.market_id)
@@ -109,8 +114,10 @@ class Tape:
         self.redeemed_pnl += self.book.portfolio.redeem(
             ev.market_id, ev.outcome, ev.payout, last=ev.last, cost=ev.cost
         )
+        self.attribution.redeemed(ev.market_id, ev.outcome, ev.payout)
 
     def on_intent(self, intent: OrderIntent) -> None:
+        self.reasons[intent.intent_id] = (intent.strategy, intent.reason)
         self.intents.append(
             {
                 "ts": intent.created_ts,
@@ -141,10 +148,12 @@ class Tape:
             sold = amm.sell(before, pred.outcome, tokens, fees)
             fee = sold.amm_fee + sold.protocol_fee
             side = Side.SELL
+        intent_id = trade.client_request_id or ""
+        strategy, reason = self.reasons.get(intent_id, (trade.metadata.get("kb_strategy", ""), ""))
         fill = Fill(
             ts=pred.ts,
             trade_id=trade.id,
-            intent_id=trade.client_request_id or "",
+            intent_id=intent_id,
             market_id=pred.market_id,
             outcome=pred.outcome,
             side=side,
@@ -153,9 +162,11 @@ class Tape:
             fee=fee,
             prob_before=amm.probability(before, pred.outcome),
             prob_after=pred.probability,
-            reason=trade.metadata.get("kb_strategy", ""),
+            reason=reason,
+            strategy=strategy,
         )
         self.book.apply(fill)
+        self.attribution.fill(fill, strategy)
         self.fills.append(fill)
         pos = self.book.positions[(fill.market_id, fill.outcome)]
         self.inventory.append(InventoryPoint(fill.ts, fill.market_id, fill.outcome, pos.tokens))
@@ -163,4 +174,6 @@ class Tape:
     def mark(self, ts: float, pools: Mapping[str, amm.Pool], fees: amm.Fees) -> None:
         """A point of the equity curve: cash plus the positions' mark at ``ts``."""
         value = mark_value(self.book.positions, pools, fees)
-        self.equity.append(EquityPoint(ts, self.book.cash, value, self.book.cash + value))
+        at_risk = self.book.realised + sum(h.cost for h in self.book.positions.values())
+        point = EquityPoint(ts, self.book.cash, value, self.book.cash + value, max(0, at_risk))
+        self.equity.append(point)

@@ -54,7 +54,7 @@ def validate_config(
         raise ConfigError(file, validation_problems(exc, lines, root=KashbotConfig)) from None
     problems: list[Problem] = []
     for i, strat in enumerate(cfg.strategies):
-        problems.extend(_strategy_problems(strat, ("strategies", i), lines))
+        problems.extend(_strategy_problems(strat, ("strategies", i), lines, file))
     problems.extend(_deployment_problems(cfg, lines))
     problems.extend(missing_file_problems(cfg, lines))
     if cfg.fair_values.sources:
@@ -70,7 +70,7 @@ def validate_config(
 
 
 def _strategy_problems(
-    strat: StrategyConfig, base: KeyPath, lines: Mapping[KeyPath, int]
+    strat: StrategyConfig, base: KeyPath, lines: Mapping[KeyPath, int], file: str
 ) -> list[Problem]:
     """The strategy loads, its params validate, its timers reach it, its protections hold."""
     out: list[Problem] = []
@@ -79,7 +79,7 @@ def _strategy_problems(
         out.append((line_for(lines, (*base, key)), dotted((*base, key)), msg))
 
     try:
-        cls = load_strategy_class(strat.name)
+        cls = load_strategy_class(strat.name, config_file=file)
     except StrategyLoadError as exc:
         add("name", str(exc))
         return out

@@ -195,7 +195,7 @@ class SourcesConfig(_Model):
 
 
 class StrategyConfig(_Model):
-    name: str = Field(description="short name in strategies/ or a dotted path")
+    name: str = Field(description="built-in or entry-point name, or a dotted path")
     id: str | None = None
     markets: list[str] | None = Field(None, description="None = every configured market")
     params: dict[str, Any] = Field(default_factory=dict)
@@ -342,6 +342,9 @@ class MarketFees(_Model):
 class EngineConfig(_Model):
     shutdown_grace_s: float = Field(10.0, ge=0)
     max_inflight_intents: int = Field(64, ge=1)
+    pause_strategy_after_errors: int = Field(
+        20, ge=0, description="a strategy raising this many times in a row is paused; 0: never"
+    )
 
 
 class KashbotConfig(_Model):

@@ -32,6 +32,7 @@ from kashbot.engine.bus import Bus, Inbox
 from kashbot.engine.protections import Protections, ProtectionsConfig
 from kashbot.engine.state import EngineState
 from kashbot.engine.strategy import AnyStrategy, StrategyContext
+from kashbot.engine.strategy_errors import DEFAULT_PAUSE_AFTER, StrategyErrors
 from kashbot.engine.supervisor import Supervisor
 from kashbot.events import (
     DataFresh,
@@ -95,6 +96,7 @@ class Engine:
         inline_intents: bool = False,
         max_inflight: int = 64,
         supervisor: Supervisor | None = None,
+        pause_strategy_after_errors: int = DEFAULT_PAUSE_AFTER,
     ) -> None:
         self.clock = clock
         self.router = router
@@ -114,7 +116,9 @@ class Engine:
         self.timer_source: TimerSource | None = None
         self.events_processed = 0
         self.intents_emitted = 0
-        self.strategy_errors = 0
+        # exceptions per (strategy, event type); a strategy failing N times in a row is paused
+        self.errors = StrategyErrors(pause_strategy_after_errors)
+        self.errors.on_pause.append(lambda _sid, _n, _err: self._routes.clear())
         self._routes: dict[type[Event], tuple[Route, ...]] = {}
         self._inflight: set[asyncio.Task[None]] = set()
         self._seq = 0
@@ -189,11 +193,26 @@ class Engine:
         """Hand an event to the engine (sources, router, webhook receiver); never blocks."""
         self.inbox.put(event)
 
+    @property
+    def strategy_errors(self) -> int:
+        """Exceptions raised by strategies so far (all of them, every event type)."""
+        return self.errors.total
+
+    def strategy_error_counts(self) -> dict[tuple[str, str], int]:
+        """(strategy id, event type) -> exceptions so far (for metrics and reports)."""
+        return self.errors.counts()
+
+    def resume_strategy(self, strategy_id: str) -> None:
+        """Call a strategy paused after repeated exceptions again."""
+        self.errors.resume(strategy_id)
+        self._routes.clear()
+
     def _routes_for(self, kind: type[Event]) -> tuple[Route, ...]:
+        paused = self.errors.paused
         found = tuple(
             (s, c, self.protections.get(s.strategy_id))
             for s, c in self.strategies
-            if issubclass(kind, s.handles)
+            if issubclass(kind, s.handles) and s.strategy_id not in paused
         )
         self._routes[kind] = found
         return found
@@ -213,6 +232,7 @@ class Engine:
         # a Timer goes to the strategy that declared it (``kind is`` first: near-free otherwise)
         addressee = event.strategy if kind is Timer and isinstance(event, Timer) else None
         out: list[OrderIntent] = []
+        errors_in_row = self.errors.in_row
         for strategy, ctx, guard in routes:
             if addressee is not None and strategy.strategy_id != addressee:
                 continue
@@ -221,12 +241,11 @@ class Engine:
                 continue
             try:
                 intents = strategy.on_event(event, ctx)
-            except Exception:
-                self.strategy_errors += 1
-                log.exception(
-                    "strategy_error", strategy=strategy.strategy_id, event_type=kind.__name__
-                )
+            except Exception as exc:  # counted, shown once, paused after N in a row
+                self.errors.record(strategy.strategy_id, kind.__name__, exc)
                 continue
+            if errors_in_row and strategy.strategy_id in errors_in_row:
+                self.errors.succeeded(strategy.strategy_id)
             if intents:
                 if guard is not None:
                     out.extend(self._guarded(strategy, guard, intents))

@@ -13,17 +13,25 @@ What must be remembered between events about denials and failures (cooldown, bac
 is not the strategy's business: the engine applies :mod:`kashbot.engine.protections` around
 ``decide``, with the class's ``protections`` as defaults and the YAML ``protections:`` on top.
 
-Strategies are loaded by short name from the top-level ``strategies`` package (``fair_value`` ->
-``strategies.fair_value``) or by dotted path
-(``mypkg.mymod:MyStrategy``, ``mypkg.mymod.MyStrategy``).
+Strategies are loaded (:func:`load_strategy_class`) by short name: a built-in
+(``fair_value`` -> ``kashbot.strategies.fair_value``), else an installed distribution's entry
+point in the group ``kashbot.strategies``, else a top-level module beside the config; or by
+dotted path (``mybots.momentum:Momentum``, ``mybots.momentum.Momentum``, ``mybots.momentum``),
+imported from the config file's folder, the working directory or ``sys.path``, with no
+``PYTHONPATH`` needed: those folders are searched for that import only.
 """
 
 from __future__ import annotations
 
 import importlib
 import inspect
-from collections.abc import Iterable, Mapping
+import sys
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
@@ -141,35 +149,115 @@ def _strategy_in_module(module: Any) -> type[AnyStrategy]:
     return found[0]
 
 
-def load_strategy_class(spec: str) -> type[AnyStrategy]:
-    """Resolve ``fair_value``, ``pkg.mod``, ``pkg.mod:Class`` or ``pkg.mod.Class``."""
+ENTRY_POINT_GROUP = "kashbot.strategies"
+BUILTIN_PACKAGE = "kashbot.strategies"
+_IMPORT_LOCK = threading.Lock()
+
+
+# Folders of the config files strategies were loaded for in this process: a backtest validates
+# its file, then builds the run from the mapping (which has no file), possibly in a forked worker.
+_CONFIG_DIRS: list[Path] = []
+
+
+def search_dirs(config_file: str | Path | None = None) -> tuple[Path, ...]:
+    """Where user strategies are imported from, ahead of ``sys.path``: ``config_file``'s
+    folder, the working directory, then the folders of config files loaded earlier in this
+    process (a backtest builds its run from a mapping that no longer names its file)."""
+    dirs: list[Path] = []
+    if config_file is not None and not str(config_file).startswith("<"):
+        here = Path(config_file).resolve().parent
+        dirs.append(here)
+        if here not in _CONFIG_DIRS:
+            _CONFIG_DIRS.append(here)
+    dirs.append(Path.cwd().resolve())
+    dirs.extend(_CONFIG_DIRS)
+    return tuple(dict.fromkeys(dirs))
+
+
+@contextmanager
+def _searching(dirs: Sequence[Path]) -> Iterator[None]:
+    """Put ``dirs`` in front of ``sys.path`` for one import, then restore it."""
+    with _IMPORT_LOCK:
+        saved = list(sys.path)
+        sys.path[:0] = [str(d) for d in dirs if str(d) not in sys.path]
+        importlib.invalidate_caches()  # a file written since the last import is seen
+        try:
+            yield
+        finally:
+            sys.path[:] = saved
+
+
+def _import(mod_name: str, dirs: Sequence[Path]) -> Any | str:
+    """The module, or why it is not there (a missing dependency *inside* it propagates)."""
+    try:
+        with _searching(dirs):
+            return importlib.import_module(mod_name)
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and (mod_name + ".").startswith(exc.name + "."):
+            return f"no module {mod_name!r}"
+        raise
+
+
+def _from(mod_name: str, attr: str, dirs: Sequence[Path]) -> type[AnyStrategy] | str:
+    module = _import(mod_name, dirs)
+    if isinstance(module, str):
+        return module
+    if not attr:
+        return _strategy_in_module(module)
+    obj = getattr(module, attr, None)
+    if inspect.isclass(obj) and issubclass(obj, Strategy):
+        return obj
+    return f"{mod_name} has no Strategy class {attr!r}"
+
+
+def _entry_point(name: str) -> type[AnyStrategy] | str:
+    for ep in entry_points(group=ENTRY_POINT_GROUP, name=name):
+        obj = ep.load()
+        if inspect.isclass(obj) and issubclass(obj, Strategy):
+            return obj
+        raise StrategyLoadError(f"entry point {name!r} ({ep.value}) is not a Strategy class")
+    return f"no entry point {name!r} in group {ENTRY_POINT_GROUP!r}"
+
+
+def load_strategy_class(spec: str, *, config_file: str | Path | None = None) -> type[AnyStrategy]:
+    """Resolve ``fair_value`` (built-in, then entry point, then a module beside the config),
+    ``pkg.mod``, ``pkg.mod:Class`` or ``pkg.mod.Class``.
+
+    Dotted paths are imported from :func:`search_dirs` (``config_file``'s folder, the working
+    directory), then ``sys.path``. The error lists every place looked at.
+    """
     spec = spec.strip()
     if not spec:
         raise StrategyLoadError("empty strategy name")
+    dirs = search_dirs(config_file)
+    errors: list[str] = []
     if ":" in spec:
         mod_name, _, attr = spec.partition(":")
         candidates = [(mod_name, attr)]
     elif "." not in spec:
-        candidates = [(f"strategies.{spec}", "")]
+        got = _from(f"{BUILTIN_PACKAGE}.{spec}", "", ())
+        if not isinstance(got, str):
+            return got
+        errors.append(f"no built-in {BUILTIN_PACKAGE}.{spec}")
+        got = _entry_point(spec)
+        if not isinstance(got, str):
+            return got
+        errors.append(got)
+        candidates = [(spec, "")]
     else:
         head, _, tail = spec.rpartition(".")
         candidates = [(spec, ""), (head, tail)]
-    errors: list[str] = []
     for mod_name, attr in candidates:
-        try:
-            module = importlib.import_module(mod_name)
-        except ModuleNotFoundError as exc:
-            if exc.name is not None and mod_name.startswith(exc.name):
-                errors.append(f"no module {mod_name!r}")
-                continue
-            raise
-        if not attr:
-            return _strategy_in_module(module)
-        obj = getattr(module, attr, None)
-        if inspect.isclass(obj) and issubclass(obj, Strategy):
-            return obj
-        errors.append(f"{mod_name} has no Strategy class {attr!r}")
-    raise StrategyLoadError(f"cannot load strategy {spec!r}: " + "; ".join(errors))
+        got = _from(mod_name, attr, dirs)
+        if not isinstance(got, str):
+            return got
+        errors.append(got)
+    looked = ", ".join(str(d) for d in dirs)
+    raise StrategyLoadError(
+        f"cannot load strategy {spec!r}: " + "; ".join(errors) + f" (looked in {looked}, "
+        "then sys.path; a dotted path is relative to the config file's folder or the "
+        "working directory)"
+    )
 
 
 def build_strategy(
@@ -178,8 +266,9 @@ def build_strategy(
     *,
     strategy_id: str | None = None,
     markets: Iterable[str] | None = None,
+    config_file: str | Path | None = None,
 ) -> AnyStrategy:
     """Load a strategy class and validate its params (pydantic errors propagate unchanged)."""
-    cls = load_strategy_class(spec)
+    cls = load_strategy_class(spec, config_file=config_file)
     model = cls.Params.model_validate(dict(params or {}))
     return cls(model, strategy_id=strategy_id, markets=markets)

@@ -120,7 +120,7 @@ def test_fair_value_payout_bound_never_below_the_sale(
 ) -> None:
     """fair_value skips pricing a sale when this bound is under min_trade: it must never be
     below what the sale pays, or a sale worth making would be skipped."""
-    from strategies.fair_value import FairValueParams, payout_bound
+    from kashbot.strategies.fair_value import FairValueParams, payout_bound
 
     i = data.draw(st.integers(0, pool.outcome_count - 1))
     s = pool.supplies[i]

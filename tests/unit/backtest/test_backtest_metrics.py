@@ -55,16 +55,20 @@ def test_metrics_mark_is_exact_exit_value_from_amm() -> None:
 
 
 @pytest.mark.parametrize(
-    ("equity", "dd", "frac"),
+    ("points", "dd", "frac"),
     [
-        ([100, 120, 90, 130, 125], 30, 0.25),
-        ([100, 100, 100], 0, 0.0),
-        ([100, 50, 200, 100], 100, 0.5),
+        # equity and capital at risk: the fall over the most at risk between peak and trough
+        ([(100, 0), (120, 40), (90, 60), (130, 60), (125, 60)], 30, 0.5),
+        ([(100, 0), (100, 0), (100, 0)], 0, 0.0),
+        ([(100, 0), (50, 200), (200, 100), (100, 100)], 100, 1.0),
+        ([(1_000, 0), (990, 50), (1_010, 20), (1_000, 40)], 10, 0.2),  # first fall: 10 of 50
         ([], 0, 0.0),
     ],
 )
-def test_metrics_max_drawdown(equity: list[int], dd: int, frac: float) -> None:
-    assert m.max_drawdown(equity) == (dd, frac)
+def test_metrics_max_drawdown_on_capital_at_risk(
+    points: list[tuple[int, int]], dd: int, frac: float
+) -> None:
+    assert m.max_drawdown(points) == (dd, frac)
 
 
 def test_metrics_sharpe_daily_known_values() -> None:

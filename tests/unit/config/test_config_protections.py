@@ -11,7 +11,7 @@ from kashbot.backtest.config import load_backtest_file, split_config
 from kashbot.clock import SimClock
 from kashbot.config import ConfigError, parse_config
 from kashbot.engine.engine import Engine
-from strategies.fair_value import FairValue, FairValueParams
+from kashbot.strategies.fair_value import FairValue, FairValueParams
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -39,7 +39,7 @@ from kashbot.events import (
     TradeUpdate,
 )
 from kashbot.money import WAD
-from strategies.fair_value import (
+from kashbot.strategies.fair_value import (
     FairValue,
     FairValueParams,
     buy_limit,
@@ -280,7 +280,11 @@ def test_params_reject_unknown_keys() -> None:
 
 
 def test_loaded_by_short_name_and_dotted_path() -> None:
-    for spec in ("fair_value", "strategies.fair_value", "strategies.fair_value:FairValue"):
+    for spec in (
+        "fair_value",
+        "kashbot.strategies.fair_value",
+        "kashbot.strategies.fair_value:FairValue",
+    ):
         s = build_strategy(spec, {"edge_bps": 5}, strategy_id="a", markets=["m1"])
         assert isinstance(s, FairValue)
         assert s.params.edge_bps == 5 and s.markets == frozenset({"m1"})
