@@ -1,0 +1,1 @@
+"""Built-in strategies, installed as ``kashbot.strategies`` (a name that cannot clash in site-packages)."""
