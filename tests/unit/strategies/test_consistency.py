@@ -156,7 +156,7 @@ def test_unrelated_market_events_are_ignored() -> None:
 
 @pytest.mark.parametrize("groups", [[["A:0"]], [["A:0", "A:1"]], [["A", "B:1"]], [["A:x", "B:1"]]])
 def test_bad_groups_are_rejected(groups: list[list[str]]) -> None:
-    with pytest.raises(ValueError, match="groups|leg"):
+    with pytest.raises(ValueError, match=r"groups|leg"):
         ConsistencyParams.model_validate({"groups": groups})
 
 
