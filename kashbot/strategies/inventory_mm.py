@@ -1,0 +1,177 @@
+"""Inventory-aware market maker: trade toward fair value, sized by edge and confidence, skewed by
+inventory, with a loss limit per market.
+
+Per outcome ``i`` of a market (WAD probabilities; :mod:`kashbot.strategies.pricing` for
+``buy_limit``, ``sell_limit`` and ``push``): ``f_i`` the fair chance (latest ``FairValueUpdate``),
+``c`` its confidence (the event's, else ``params.confidence``), ``k = kelly_fraction``,
+``h_i`` our cost basis in the outcome, ``T`` the market's inventory target, ``H`` the position
+cap (``max_position_usdc``), ``γ`` the market's skew (``skew_bps``):
+
+    r_i = f_i - γ * (h_i - T) / H                    reservation chance (Avellaneda-Stoikov skew)
+    buy  when q_i < Lb = buy_limit(r_i):   to   t = push(q_i, Lb, k * c)
+         amount = min(buy_amount_to_reach(pool, i, t), max_trade, H - h_i)
+    sell when held and q_i > Ls = sell_limit(r_i): to   t = push(q_i, Ls, k * c)
+         tokens = min(sell_tokens_to_reach(pool, i, t), shares_i); amount = its payout
+
+*Fractional Kelly against price impact*: on an AMM each marginal dollar buys at a worse price,
+so a full-edge trade would push the pool right to the limit, where the last dollar earns
+nothing; stopping at ``push(q, L, k*c)`` keeps ``(1 - k*c)`` of the edge on the last dollar,
+so size grows with both the edge (the gap to the limit) and the confidence in the fair value.
+Inventory above target lowers ``r_i``: buying needs a bigger gap and selling starts sooner.
+
+*Loss limit*: once ``-market_pnl`` (realised + marked, net of fees) reaches
+``loss_limit_usdc`` in a market, nothing more is bought there; sells still go.
+
+At most one intent per market per decision (the sell with the largest excess over its limit,
+else the buy with the largest gap); nothing while one of ours is pending there, or when the
+market is not tradeable. Protections (applied by the engine outside ``decide``): a 5 s
+cooldown after a denial and a back-off after cap denials, as ``fair_value``.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from kashbot import amm
+from kashbot.engine.protections import BackOffConfig, CooldownConfig, ProtectionsConfig
+from kashbot.engine.state import EngineState, MarketView
+from kashbot.engine.strategy import Strategy, StrategyParams
+from kashbot.events import Event, FairValueUpdate, MarketSnapshot, OrderIntent, PriceChange
+from kashbot.money import WAD, Wad, decimal_to_wad, usdc_to_atomic
+from kashbot.strategies.pricing import (
+    buy_intent,
+    buy_limit,
+    clamp_chance,
+    confidence,
+    first,
+    fmt,
+    market_pnl,
+    push,
+    sell_intent,
+    sell_limit,
+)
+from kashbot.units import UsdcDecimal
+
+DECIDES_ON = (MarketSnapshot, PriceChange, FairValueUpdate)
+PROTECTIONS = ProtectionsConfig(
+    cooldown=CooldownConfig(seconds=5.0),
+    backoff=BackOffConfig(base_s=10.0, factor=2.0, max_s=600.0),
+)
+
+
+class Inventory(BaseModel):
+    """One market's inventory target (cost basis per outcome) and skew."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    target_usdc: UsdcDecimal = Field(Decimal("0"), ge=0)
+    skew_bps: int = Field(200, ge=0, le=5_000)
+
+
+class InventoryMMParams(StrategyParams):
+    edge_bps: int = Field(50, ge=0, le=5_000, description="edge beyond fees, bps of probability")
+    kelly_fraction: Decimal = Field(Decimal("0.5"), gt=0, le=1)
+    confidence: Decimal = Field(
+        Decimal("1"), ge=0, le=1, description="used when the fair value carries none"
+    )
+    max_trade_usdc: UsdcDecimal = Field(Decimal("25"), gt=0)
+    min_trade_usdc: UsdcDecimal = Field(Decimal("1"), gt=0)
+    max_position_usdc: UsdcDecimal = Field(
+        Decimal("250"), gt=0, description="cost basis per outcome"
+    )
+    loss_limit_usdc: UsdcDecimal = Field(
+        Decimal("100"), gt=0, description="stop buying a market past this realised+marked loss"
+    )
+    inventory: Inventory = Field(default_factory=Inventory, description="every market's default")
+    markets: dict[str, Inventory] = Field(
+        default_factory=dict, description="market id -> its own inventory target and skew"
+    )
+
+    def inventory_for(self, market_id: str) -> Inventory:
+        return self.markets.get(market_id, self.inventory)
+
+
+def reservation(fair: Wad, held: int, inv: Inventory, cap: int) -> Wad:
+    """``f - γ (h - T) / H``, kept inside (0, 1)."""
+    target = usdc_to_atomic(inv.target_usdc)
+    shift = inv.skew_bps * (WAD // 10_000) * (held - target) // cap
+    return clamp_chance(fair - shift)
+
+
+def decide_market(
+    state: EngineState, view: MarketView, event: Event, p: InventoryMMParams, strategy: str
+) -> list[OrderIntent]:
+    """The decision for one market (the module docstring has the formula)."""
+    pool, fair = view.pool, view.fair
+    q = view.probabilities
+    if pool is None or fair is None or len(fair) != len(q) or len(q) != pool.outcome_count:
+        return []
+    k = (
+        decimal_to_wad(p.kelly_fraction)
+        * confidence(event, view.market_id, decimal_to_wad(p.confidence))
+        // WAD
+    )
+    cap, least = usdc_to_atomic(p.max_position_usdc), usdc_to_atomic(p.min_trade_usdc)
+    most = usdc_to_atomic(p.max_trade_usdc)
+    inv = p.inventory_for(view.market_id)
+    sells: list[tuple[int, int, Wad, Wad]] = []  # (excess, outcome, limit, reservation)
+    buys: list[tuple[int, int, Wad, Wad]] = []
+    for i in range(len(q)):
+        h = state.position(view.market_id, i)
+        r = reservation(fair[i], h.cost, inv, cap)
+        ls = sell_limit(r, view.fees, p.edge_bps)
+        if h.shares > 0 and ls < WAD and q[i] > ls:
+            sells.append((q[i] - ls, i, ls, r))
+        lb = buy_limit(r, view.fees, p.edge_bps)
+        if lb > 0 and q[i] < lb:
+            buys.append((lb - q[i], i, lb, r))
+    sells.sort(key=lambda s: (-s[0], s[1]))
+    buys.sort(key=lambda b: (-b[0], b[1]))
+
+    def sell(c: tuple[int, int, Wad, Wad]) -> OrderIntent | None:
+        _, i, lim, r = c
+        t = clamp_chance(push(q[i], lim, k))
+        tokens = min(amm.sell_tokens_to_reach(pool, i, t), state.position(view.market_id, i).shares)
+        why = f"q={fmt(q[i])} > sell_limit={fmt(lim)} r={fmt(r)} to {fmt(t)}"
+        return sell_intent(view, strategy, i, tokens, t, most, least, why)
+
+    def buy(c: tuple[int, int, Wad, Wad]) -> OrderIntent | None:
+        _, i, lim, r = c
+        t = clamp_chance(push(q[i], lim, k))
+        room = min(most, cap - state.position(view.market_id, i).cost)
+        why = f"q={fmt(q[i])} < buy_limit={fmt(lim)} r={fmt(r)} to {fmt(t)}"
+        return buy_intent(view, strategy, i, t, room, least, why)
+
+    found = first(sell(c) for c in sells)
+    if found or not buys:
+        return found
+    if -market_pnl(state, view) >= usdc_to_atomic(p.loss_limit_usdc):
+        return []  # loss limit reached: this market only closes from now on
+    return first(buy(c) for c in buys)
+
+
+class InventoryMM(Strategy[InventoryMMParams]):
+    name: ClassVar[str] = "inventory_mm"
+    Params: ClassVar[type[StrategyParams]] = InventoryMMParams
+    handles = DECIDES_ON
+    protections: ClassVar[ProtectionsConfig] = PROTECTIONS
+
+    def decide(
+        self, state: EngineState, event: Event, params: InventoryMMParams, now: float
+    ) -> list[OrderIntent]:
+        if not isinstance(event, DECIDES_ON):
+            return []
+        view = state.markets.get(event.market_id)
+        if (
+            view is None
+            or not view.tradeable(now)
+            or state.has_pending(self.strategy_id, view.market_id)
+        ):
+            return []
+        return decide_market(state, view, event, params, self.strategy_id)
+
+
+STRATEGY = InventoryMM

@@ -1,0 +1,172 @@
+"""Shared pure helpers of the built-in strategies: fee-aware limits, AMM sizing, market PnL.
+
+Everything is exact integers (USDC atomic, WAD). Notation: ``f`` a fair chance, ``q`` the pool's
+chance, ``φp``/``φs`` the market's protocol and AMM sell fees (``MarketView.fees``: the config
+override, else what the venue published, else the default), ``e`` an edge in bps of probability.
+
+    buy_limit(f)  = f * (1 - φp) - e            a buy beats fair below this
+    sell_limit(f) = f / ((1 - φp)(1 - φs)) + e  a sale beats holding above this
+    push(q, L, k) = q + k * (L - q)             fractional-Kelly target: stop short of L
+
+A buy of ``buy_amount_to_reach(pool, i, push(q, L, k))`` leaves the pool *short* of the limit by
+``(1 - k)`` of the gap, so the last dollar in still earns ``(1 - k)`` of the edge the first one did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from kashbot import amm
+from kashbot.engine.state import EngineState, MarketView
+from kashbot.events import Event, FairValueUpdate, OrderIntent, Side
+from kashbot.money import WAD, Atomic, Wad, wad_to_decimal
+from kashbot.valuation import exit_value
+
+BPS = 10_000
+EDGE_UNIT = WAD // BPS  # one basis point of probability
+
+
+def buy_limit(fair: Wad, fees: amm.Fees, edge_bps: int) -> Wad:
+    return fair * (BPS - fees.protocol_bps) // BPS - edge_bps * EDGE_UNIT
+
+
+def sell_limit(fair: Wad, fees: amm.Fees, edge_bps: int) -> Wad:
+    denom = (BPS - fees.protocol_bps) * (BPS - fees.amm_sell_bps)
+    return -(-fair * BPS * BPS // denom) + edge_bps * EDGE_UNIT
+
+
+def push(q: Wad, limit: Wad, fraction: Wad) -> Wad:
+    """``q`` moved ``fraction`` (WAD) of the way to ``limit``, rounded toward ``q``."""
+    step = abs(limit - q) * fraction // WAD
+    return q + step if limit >= q else q - step
+
+
+def clamp_chance(p: Wad) -> Wad:
+    """A probability kept strictly inside (0, 1), as the AMM inversions require."""
+    return max(1, min(WAD - 1, p))
+
+
+def confidence(event: Event, market_id: str, default: Wad) -> Wad:
+    """The fair value's confidence: the event's own when it is a ``FairValueUpdate`` for this
+    market that carries one, else ``default`` (``MarketView`` does not keep it)."""
+    if (
+        isinstance(event, FairValueUpdate)
+        and event.market_id == market_id
+        and event.confidence is not None
+    ):
+        return max(0, min(WAD, event.confidence))
+    return default
+
+
+def fmt(w: Wad) -> str:
+    return f"{wad_to_decimal(w):.4f}"
+
+
+def market_pnl(state: EngineState, view: MarketView) -> Atomic:
+    """Realised + marked PnL of our trading in one market, net of fees.
+
+    Cash out of our fills there (sales and redemptions paid minus buys paid, fees included), plus
+    what selling what we still hold into the pool would pay now (cost basis when the pool is
+    unknown).
+    """
+    m = view.market_id
+    cash = 0
+    for f in state.fills:
+        if f.market_id == m:
+            cash += f.usdc if f.side is Side.SELL else -f.usdc
+    cash += sum(r.payout for r in state.redemptions if r.market_id == m)
+    pool = view.pool
+    for (market, outcome), h in state.positions.items():
+        if market != m or h.shares <= 0:
+            continue
+        ok = pool is not None and 0 <= outcome < pool.outcome_count
+        cash += exit_value(pool, outcome, h.shares, view.fees) if pool and ok else h.cost
+    return cash
+
+
+def spent_since(state: EngineState, market_id: str, since: float) -> Atomic:
+    """USDC our buys in ``market_id`` paid since ``since``, plus buys still pending there."""
+    done = sum(
+        f.usdc
+        for f in state.fills
+        if f.market_id == market_id and f.side is Side.BUY and f.ts >= since
+    )
+    pending = sum(
+        i.amount for i in state.pending.values() if i.market_id == market_id and i.side is Side.BUY
+    )
+    return done + pending
+
+
+def buy_intent(
+    view: MarketView,
+    strategy: str,
+    outcome: int,
+    target: Wad,
+    cap: Atomic,
+    least: Atomic,
+    reason: str,
+) -> OrderIntent | None:
+    """Buy ``outcome`` until the pool reaches ``target`` (never past it), at most ``cap`` USDC;
+    None under ``least``. Guard: the pool must still be at or under ``target``."""
+    pool = view.pool
+    if pool is None or cap < least or not 0 < target < WAD:
+        return None
+    amount = min(amm.buy_amount_to_reach(pool, outcome, target, view.fees), cap)
+    if amount < least:
+        return None
+    return intent(strategy, view.market_id, outcome, Side.BUY, amount, target, reason)
+
+
+def sell_intent(
+    view: MarketView,
+    strategy: str,
+    outcome: int,
+    tokens: Wad,
+    floor: Wad,
+    cap: Atomic,
+    least: Atomic,
+    reason: str,
+) -> OrderIntent | None:
+    """Sell up to ``tokens`` (already bounded by what we hold) for what they pay now, at most
+    ``cap`` USDC; None under ``least``. Guard: the pool must stay at or above ``floor``."""
+    pool = view.pool
+    if pool is None:
+        return None
+    tokens = min(tokens, pool.supplies[outcome] - 1)
+    if tokens <= 0:
+        return None
+    amount = min(amm.sell(pool, outcome, tokens, view.fees).payout, cap)
+    if amount < least:
+        return None
+    return intent(strategy, view.market_id, outcome, Side.SELL, amount, floor, reason)
+
+
+def intent(
+    strategy: str,
+    market_id: str,
+    outcome: int,
+    side: Side,
+    amount: Atomic,
+    lim: Wad | None,
+    reason: str,
+) -> OrderIntent:
+    """One intent; sells only ever close a held position."""
+    return OrderIntent(
+        intent_id="",
+        strategy=strategy,
+        market_id=market_id,
+        outcome=outcome,
+        side=side,
+        amount=amount,
+        limit_probability=lim,
+        reason=reason,
+        closing=side is Side.SELL,
+    )
+
+
+def first(intents: Iterable[OrderIntent | None]) -> list[OrderIntent]:
+    """The first intent that is not None, as a list (at most one intent per market)."""
+    for i in intents:
+        if i is not None:
+            return [i]
+    return []
