@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import itertools
+import logging
 import math
 from dataclasses import dataclass
 
