@@ -1,7 +1,7 @@
 """Every row of issue 17 as a ratio to an anchor measured in the same run.
 
     .venv/bin/python bench/run_all.py [--events 100000] [--repeat 3] [--webhook-seconds 3]
-        [--skip-webhook] [--skip-nautilus]
+        [--skip-webhook] [--skip-nautilus] [--budget-minutes 5] [--soak-minutes 0]
 
 Anchors, all measured by this run (no figure from another day):
 
@@ -16,7 +16,11 @@ Like for like: a kashbot market-data row (a fair-value update, nothing moves) is
 Nautilus tick with a trivial strategy; a kashbot row of others' trades (each moves a pool: an
 AMM execution plus two engine events) against the same Nautilus tick (a tick moves the book);
 our AMM trade every 100 events against a Nautilus market order every 100 ticks. Rates are the
-best of ``--repeat`` runs (wall time; the machine is shared). Each goal line says met or the gap.
+median of ``--repeat`` runs (wall time; the machine is shared). Each goal line says met or the gap.
+
+The request budget rows (``bench/bench_budget.py``) run the poller against the simulator in
+virtual loop time (counts, not timings); the daemon soak (``bench/bench_soak.py``) runs a paper
+daemon for ``--soak-minutes`` of wall time (0: not run, the line says so).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import asyncio
 import json
 import logging
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -42,7 +47,8 @@ Row = tuple[str, float, str, float | None]  # name, value, anchor name, anchor v
 
 
 def best(n: int, fn: Any) -> float:
-    return max(fn() for _ in range(n))
+    """The median of ``n`` runs (a shared machine: one lucky or unlucky run does not count)."""
+    return statistics.median(fn() for _ in range(n))
 
 
 def backtest_rates(n: int, repeat: int) -> dict[str, float]:
@@ -98,7 +104,7 @@ def goal(text: str, ratio: float | None, target: float) -> None:
     print(f"  GOAL {text}: {ratio:.2f}x, target >= {target:g}x -> {verdict}")
 
 
-def main() -> int:
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=100_000)
     ap.add_argument("--repeat", type=int, default=3)
@@ -110,19 +116,16 @@ def main() -> int:
     ap.add_argument("--memory-scales", default="1,10", help="scenario backtest lengths (x 6 h)")
     ap.add_argument("--memory-days", type=float, default=0.0, help="also an N-day backtest")
     ap.add_argument("--skip-memory", action="store_true")
-    args = ap.parse_args()
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
-    n = args.events
-    print(
-        f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average "
-        f"{os.getloadavg()[0]:.1f}, {time.strftime('%Y-%m-%d %H:%M')}; {n:,} events per "
-        f"backtest row, best of {args.repeat}"
-    )
-    naut = {"absent": "skipped (--skip-nautilus)"} if args.skip_nautilus else nautilus(n)
-    r = backtest_rates(n, args.repeat)
+    ap.add_argument("--budget-minutes", type=float, default=5.0, help="virtual minutes (0: off)")
+    ap.add_argument("--soak-minutes", type=float, default=0.0, help="wall minutes (0: not run)")
+    ap.add_argument("--soak-time-scale", type=float, default=4.0)
+    ap.add_argument("--soak-warmup-min", type=float, default=3.0)
+    return ap.parse_args()
+
+
+def print_backtest(r: dict[str, float], naut: dict[str, Any]) -> None:
     nrows: dict[str, float] = naut.get("rows", {})
     ntick, norder = nrows.get("ticks, trivial strategy"), nrows.get("ticks, market order every 100")
-
     print("\nanchors (events/s)")
     show([("asyncio.Queue(1) hop, one task switch per event", r["queue1"], "", None)])
     show([("batched asyncio queue (put_nowait, yield every 1,024)", r["batched"], "", None)])
@@ -131,7 +134,6 @@ def main() -> int:
     else:
         for name, v in nrows.items():
             show([(f"NautilusTrader {naut['version']} {name}", v, "", None)])
-
     print("\nkashbot backtest (recorded events/s; ratio to the anchor named)")
     show(
         [
@@ -159,33 +161,51 @@ def main() -> int:
             ),
         ]
     )
-    p99, base99 = latency_p99(args.pings)
-    print("\nlatency, event -> transport, p99 µs (lower is better)")
-    print(f"  {'asyncio.Queue + create_task (anchor)':58s} {base99:12,.1f}")
-    print(f"  {'engine, fake router':58s} {p99:12,.1f}  {p99 / base99:7.2f}x the anchor's p99")
 
-    wh: dict[str, float] = {}
-    if not args.skip_webhook:
-        import bench_webhook
 
-        wh = bench_webhook.measure(args.webhook_seconds, args.webhook_concurrency)
-        print("\nwebhook ingest (req/s, signed first deliveries, loopback)")
-        show([("bare aiohttp + HMAC (anchor)", wh["bare"], "", None)])
-        show(
-            [("kashbot receiver, SQLite dedupe (daemon wiring)", wh["kashbot"], "bare", wh["bare"])]
-        )
+def print_memory(args: argparse.Namespace) -> list[tuple[str, dict[str, float]]]:
+    import bench_memory
 
-    mem: list[tuple[str, dict[str, float]]] = []
-    if not args.skip_memory:
-        import bench_memory
+    scales = [float(x) for x in args.memory_scales.split(",")]
+    mem: list[tuple[str, dict[str, float]]] = bench_memory.run(
+        6.0, scales, args.memory_days, plots=False
+    )
+    print("\nmemory: peak RSS of scenario backtests (MiB; ratio to the first, plots off)")
+    for name, m in mem:
+        label = f"{name}, {m['events']:,} events, {m['trades']} our trades"
+        show([(label, m["peak_mib"], "first", mem[0][1]["peak_mib"])])
+    return mem
 
-        scales = [float(x) for x in args.memory_scales.split(",")]
-        mem = bench_memory.run(6.0, scales, args.memory_days, plots=False)
-        print("\nmemory: peak RSS of scenario backtests (MiB; ratio to the first, plots off)")
-        for name, m in mem:
-            label = f"{name}, {m['events']:,} events, {m['trades']} our trades"
-            show([(label, m["peak_mib"], "first", mem[0][1]["peak_mib"])])
 
+def print_budget(minutes: float) -> list[Any]:
+    import bench_budget
+
+    runs = [bench_budget.run_budget(minutes, 6.0, budget_paced=p) for p in (True, False)]
+    print("\nrequest budget: poller vs simulator, free key 60/min, share 0.95, demand 6x")
+    print("\n".join(bench_budget.rows(runs)))
+    return runs
+
+
+def print_soak(args: argparse.Namespace) -> Any:
+    import bench_soak
+
+    s = bench_soak.run_soak(args.soak_minutes, args.soak_time_scale, args.soak_warmup_min, 5.0)
+    print("\ndaemon RSS soak (paper daemon, in-process simulator)")
+    print("\n".join(bench_soak.rows(s)))
+    return s
+
+
+def print_goals(
+    args: argparse.Namespace,
+    r: dict[str, float],
+    naut: dict[str, Any],
+    wh: dict[str, float],
+    mem: list[tuple[str, dict[str, float]]],
+    budget: list[Any],
+    soak: Any,
+) -> None:
+    nrows: dict[str, float] = naut.get("rows", {})
+    ntick, norder = nrows.get("ticks, trivial strategy"), nrows.get("ticks, market order every 100")
     print("\ngoals of issue 17")
     goal("others' trades vs Nautilus tick", r["flow"] / ntick if ntick else None, 2)
     goal("AMM trade/100 vs Nautilus order/100", r["trade100"] / norder if norder else None, 2)
@@ -202,7 +222,56 @@ def main() -> int:
     if len(mem) > 1:
         growth = mem[-1][1]["peak_mib"] / mem[0][1]["peak_mib"]
         print(f"  GOAL peak RSS independent of length: {growth:.2f}x from shortest to longest")
-    print("  request budget (poller) and daemon RSS soak: not measured by this suite")
+    if budget:
+        b = budget[0]
+        ok = b.used >= 0.95 and b.n429 == 0 and b.max_gap_s <= b.refill_one_s + 0.1
+        print(
+            f"  GOAL request budget >= 95 % used, 0 x 429, no gap > one refill: {b.used:.1%},"
+            f" {b.n429} x 429, longest gap {b.max_gap_s:.2f} s / {b.refill_one_s:.2f} s"
+            f" -> {'met' if ok else 'NOT met'}"
+        )
+    else:
+        print("  GOAL request budget: not run (--budget-minutes 0)")
+    if soak is not None:
+        verdict = "met" if soak.growth < 0.05 else "NOT met"
+        print(
+            f"  GOAL daemon RSS flat after warm-up (< 5 %): {soak.growth:+.1%} over"
+            f" {soak.minutes:g} min wall (x{soak.time_scale:g} sim time) -> {verdict}"
+        )
+    else:
+        print("  GOAL daemon RSS soak: not run (pass --soak-minutes N; bench/bench_soak.py)")
+
+
+def main() -> int:
+    args = parse_args()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
+    n = args.events
+    print(
+        f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average "
+        f"{os.getloadavg()[0]:.1f}, {time.strftime('%Y-%m-%d %H:%M')}; {n:,} events per "
+        f"backtest row, median of {args.repeat}"
+    )
+    naut = {"absent": "skipped (--skip-nautilus)"} if args.skip_nautilus else nautilus(n)
+    r = backtest_rates(n, args.repeat)
+    print_backtest(r, naut)
+    p99, base99 = latency_p99(args.pings)
+    print("\nlatency, event -> transport, p99 µs (lower is better)")
+    print(f"  {'asyncio.Queue + create_task (anchor)':58s} {base99:12,.1f}")
+    print(f"  {'engine, fake router':58s} {p99:12,.1f}  {p99 / base99:7.2f}x the anchor's p99")
+    wh: dict[str, float] = {}
+    if not args.skip_webhook:
+        import bench_webhook
+
+        wh = bench_webhook.measure(args.webhook_seconds, args.webhook_concurrency)
+        print("\nwebhook ingest (req/s, signed first deliveries, loopback)")
+        show([("bare aiohttp + HMAC (anchor)", wh["bare"], "", None)])
+        show(
+            [("kashbot receiver, SQLite dedupe (daemon wiring)", wh["kashbot"], "bare", wh["bare"])]
+        )
+    mem = [] if args.skip_memory else print_memory(args)
+    budget = print_budget(args.budget_minutes) if args.budget_minutes > 0 else []
+    soak = print_soak(args) if args.soak_minutes > 0 else None
+    print_goals(args, r, naut, wh, mem, budget, soak)
     return 0
 
 

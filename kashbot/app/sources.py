@@ -183,6 +183,7 @@ async def start_sources(
             selects=discovery.selects if discovery is not None else None,
             on_new_markets=discovery.on_new if discovery is not None else None,
             retire=discovery.retire if discovery is not None else None,
+            budget_paced=True,  # the client's RequestBudget paces every request on its bucket
         )
         core.engine.add_source(found.poller)
     if cfg.sim_truth.enabled and access.admin_url is not None:

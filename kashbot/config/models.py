@@ -115,7 +115,10 @@ class PollerConfig(_Model):
     quotes_interval_s: float = Field(15.0, ge=0, description="0 disables")
     quote_amount_usdc: UsdcDecimal = Field(Decimal(1), gt=0)
     reserve_fraction: float = Field(
-        0.2, ge=0, lt=1, description="share of X-RateLimit-Remaining kept for order traffic"
+        0.2,
+        ge=0,
+        lt=1,
+        description="without a request budget only: share of X-RateLimit-Remaining kept for orders",
     )
     stale_after_s: float = Field(60.0, gt=0)
     discover_interval_s: float = Field(

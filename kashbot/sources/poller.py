@@ -5,9 +5,17 @@ the real API. Budget rules, because the quota is shared per *user* with order tr
 
 * every request goes through the client, whose ``RequestBudget`` (one token bucket per user) and
   ETag cache apply; a 304 costs a request but no parsing, and an unchanged market emits nothing;
-* the poller reads the server's last ``X-RateLimit-Remaining`` and stretches its intervals as it
-  falls (:func:`poll_stretch`); at or below ``reserve_fraction`` of the limit it stops until the
-  window resets, leaving that headroom to orders — order traffic goes first;
+* paced by the budget (``budget_paced=True``, the daemon's wiring): the poller sends as fast as
+  its jobs are due and lets the client's ``RequestBudget`` pace every request on its bucket (a
+  read waits exactly until the bucket has room for it and the reserve it keeps for writes, and
+  never while a write waits). Under sustained demand the poller then uses the whole configured
+  share with no gap longer than the bucket's refill of one request, and order traffic still goes
+  first. It does not stop at ``reserve_fraction``: the bucket already keeps every window under
+  the server's limit, so stopping there only left the share unused (a fixed wait of up to 60 s);
+* without a budget (``budget_paced=False``) it reads the server's last ``X-RateLimit-Remaining``
+  and stretches its intervals as it falls (:func:`poll_stretch`); at or below
+  ``reserve_fraction`` of the limit it stops until the window resets, leaving that headroom to
+  orders;
 * jobs due at the same time run markets first, then predictions, then quotes (cheapest to skip);
 * a 429/503 with ``Retry-After`` pauses the whole poller for that long.
 
@@ -132,8 +140,10 @@ class PollerSource:
         on_new_markets: Callable[[list[str]], None] | None = None,
         retire: Callable[[str], bool] | None = None,
         on_error: Callable[[KashError], None] | None = None,
+        budget_paced: bool = False,
     ) -> None:
         self.client = client
+        self.budget_paced = budget_paced
         self._markets = markets
         self.clock = clock
         self.intervals: dict[JobKind, float] = {
@@ -183,9 +193,7 @@ class PollerSource:
             now = self.clock.now()
             if job.due > now:
                 await self.clock.sleep(job.due - now)
-            stretch, pause_until = poll_stretch(
-                self.client.rate_limit, self.reserve_fraction, self.clock.now()
-            )
+            stretch, pause_until = self._stretch()
             if pause_until is not None and pause_until > self.clock.now():
                 wait = pause_until - self.clock.now()
                 log.info("poller_yielding_budget", wait_s=round(wait, 2))
@@ -200,6 +208,19 @@ class PollerSource:
                 continue
             interval = self.intervals[job.kind] * stretch * (1 if ok else 2)
             self._schedule(job.kind, job.market_id, self.clock.now() + interval)
+
+    def _stretch(self) -> tuple[float, float | None]:
+        """Interval multiplier and pause-until: from the headers, or only a server's
+        ``Retry-After`` when the budget paces (its bucket, not ``Remaining``, sets the rate)."""
+        stretch, pause_until = poll_stretch(
+            self.client.rate_limit, self.reserve_fraction, self.clock.now()
+        )
+        if not self.budget_paced:
+            return stretch, pause_until
+        state = self.client.rate_limit
+        if state is not None and state.retry_after_s is not None and state.status in (429, 503):
+            return 1.0, pause_until
+        return 1.0, None
 
     async def _run_job(self, job: _Job, emit: Emit, watchdog: StalenessWatchdog) -> bool:
         handlers: dict[JobKind, Callable[[str, Emit, StalenessWatchdog], Awaitable[None]]] = {

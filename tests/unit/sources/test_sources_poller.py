@@ -224,3 +224,23 @@ def test_watchdog_stale_then_fresh_once() -> None:
     assert len(out) == 2
     wd.touch("m1", 13.0)
     assert [(type(e), e.market_id) for e in out[2:]] == [(DataFresh, None), (DataFresh, "m1")]
+
+
+async def test_budget_paced_poller_ignores_the_reserve_but_honours_retry_after() -> None:
+    clock = SimClock(0.0)
+    client = FakeClient(clock)
+    client.rate_limit = rl(10, reset_epoch_s=120.0)  # under the reserve: the budget paces
+    poller = PollerSource(
+        client, ["m1"], clock, quotes_interval=0, predictions_interval=0, budget_paced=True
+    )
+    task = asyncio.create_task(poller.run(lambda e: None))
+    await step(clock)
+    assert client.calls == ["market"] and clock.now() == 10.0  # next due, not the reset (120)
+    client.rate_limit = rl(10, status=429, retry_after_s=7.0, observed_at=10.0)
+    await step(clock)
+    for _ in range(5):
+        await asyncio.sleep(0)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert client.calls == ["market", "market"] and clock.now() == 17.0
+    assert poller.paused_s == 7.0  # the server's Retry-After still holds the poller
