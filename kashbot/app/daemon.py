@@ -346,6 +346,7 @@ class Daemon:
             events_processed=engine.events_processed,
             intents_emitted=engine.intents_emitted,
             strategy_errors=engine.strategy_errors,
+            strategy_error_counts=engine.strategy_error_counts(),
             inbox_depth=len(engine.inbox),
             inflight_intents=engine.inflight,
             pending_intents=len(state.pending),

@@ -113,6 +113,8 @@ def port_taken(key: str, host: str, port: int, exc: OSError) -> DaemonError:
         f"{key}: cannot listen on {host}:{port} ({exc.strerror or exc}); {held}. Another kashbot"
         " on this config? Stop it, or give this one another port. Not trading without it."
     )
+
+
 def status_detail(core: Core) -> dict[str, Any]:
     """What the status page shows beyond ``/status``: why trading is in its state, each held
     trade's market/outcome/side/amount (``/status`` lists ids only), each position's PnL at

@@ -28,7 +28,6 @@ from kashbot.engine.bus import Bus
 from kashbot.events import RiskDenied, TradeUpdate
 from kashbot.execution.venue import TradingVenue
 from kashbot.obs.readings import Readings, counter_family, reading_metrics
-from kashbot.obs.strategy_errors import strategy_errors
 
 _FINISHED_MEMORY = 4096  # terminal trade ids remembered, so a late duplicate is not re-counted
 LOOP_LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -150,12 +149,6 @@ class DaemonMetrics:
             "Intents denied, by reason code (gate, venue refusal or engine)",
             ("reason",),
             (((k,), v) for k, v in self.denials.items()),
-        )
-        yield counter_family(
-            "kashbot_strategy_errors",
-            "Exceptions raised by a strategy's handler, by strategy id and event type",
-            ("strategy", "event_type"),
-            strategy_errors().items(),
         )
         yield GaugeMetricFamily(
             "kashbot_event_loop_lag_last_seconds",

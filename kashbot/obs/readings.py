@@ -56,6 +56,8 @@ class Readings:
     fair_value_stale: Mapping[str, bool] = field(default_factory=dict)
     fair_value_restarts: Mapping[str, int] = field(default_factory=dict)  # source id -> restarts
     book: BookReadings | None = None  # positions, exposure, PnL, fees (None: not read)
+    # (strategy id, event type) -> exceptions its handler raised (the engine's own counts)
+    strategy_error_counts: Mapping[tuple[str, str], int] = field(default_factory=dict)
 
 
 # Money stays exact ints (atomic USDC, WAD tokens) everywhere else; Prometheus samples are
@@ -111,6 +113,12 @@ def _engine_readings(r: Readings) -> Iterable[Metric]:
     )
     yield CounterMetricFamily(
         "kashbot_engine_strategy_errors", "Strategy handler exceptions", value=r.strategy_errors
+    )
+    yield counter_family(
+        "kashbot_strategy_errors",
+        "Exceptions raised by a strategy's handler, by strategy id and event type",
+        ("strategy", "event_type"),
+        r.strategy_error_counts.items(),
     )
     yield _gauge("kashbot_engine_inbox_depth", "Events waiting in the engine inbox", r.inbox_depth)
     yield _gauge(

@@ -19,7 +19,6 @@ from kashbot.app.daemon import Daemon
 from kashbot.events import Side
 from kashbot.obs.book import fill_fee
 from kashbot.obs.logging import configure
-from kashbot.obs.strategy_errors import record_strategy_error, strategy_errors
 from kashbot.sim.embedded import SimHandle, run_sim
 
 pytestmark = pytest.mark.timeout(90)
@@ -68,8 +67,9 @@ async def test_book_metrics_match_status(sim: SimHandle, tmp_path: Path) -> None
                 break
         d.stop()
         await runner
-        before = strategy_errors().get(("fv", "Timer"), 0)
-        record_strategy_error("fv", "Timer")  # what the engine's strategy runner calls
+        before = d.engine.strategy_error_counts().get(("fv", "Timer"), 0)
+        # what the engine's strategy runner records when a handler raises on a Timer
+        d.engine.errors.record("fv", "Timer", RuntimeError("boom"))
         async with http.get(f"{d.control.url}/metrics") as resp:
             assert resp.status == 200
             scrape = parse(await resp.text())
