@@ -219,12 +219,6 @@ async def build_core(
         engine.state.set_position(pos.market_id, pos.outcome, pos.shares, pos.cost_basis)
 
     strategies = _add_strategies(engine, cfg.strategies, markets, cfg.where(""))
-    claims = redemptions if redemptions is not None else venue
-    redeemer = (
-        Redeemer(claims, store, engine.state, engine.emit, clock, redeem_settings(cfg))
-        if isinstance(claims, RedemptionVenue)
-        else None
-    )
     return Core(
         engine=engine,
         gate=gate,
@@ -234,14 +228,35 @@ async def build_core(
         limits=limits,
         markets=tuple(markets),
         strategies=strategies,
-        redeemer=redeemer,
-        follows_selection=tuple(
-            st for st, sc in zip(strategies, cfg.strategies, strict=True) if sc.markets is None
-        )
-        if cfg.discovers_markets
-        else (),
+        redeemer=_redeemer(cfg, redemptions, venue, store, engine, clock),
+        follows_selection=_follows_selection(cfg, strategies),
         adopter=_adopter(cfg, gate, venue, store, clock) if not inline else None,
     )
+
+
+def _redeemer(
+    cfg: KashbotConfig,
+    redemptions: RedemptionVenue | None,
+    venue: TradingVenue,
+    store: Store,
+    engine: Engine,
+    clock: Clock,
+) -> Redeemer | None:
+    """The redeemer, when ``redemptions`` (else the venue) can claim settled positions."""
+    claims = redemptions if redemptions is not None else venue
+    if not isinstance(claims, RedemptionVenue):
+        return None
+    return Redeemer(claims, store, engine.state, engine.emit, clock, redeem_settings(cfg))
+
+
+def _follows_selection(
+    cfg: KashbotConfig, strategies: Sequence[AnyStrategy]
+) -> tuple[AnyStrategy, ...]:
+    """The strategies without their own ``markets``, when the config discovers markets."""
+    if not cfg.discovers_markets:
+        return ()
+    pairs = zip(strategies, cfg.strategies, strict=True)
+    return tuple(st for st, sc in pairs if sc.markets is None)
 
 
 def _adopter(

@@ -27,6 +27,7 @@ from rich.live import Live
 
 from kashbot.app.alerting import alert_startup_failure, start_alerts
 from kashbot.app.control import ControlServer
+from kashbot.app.daemon_status import daemon_readings, status_json
 from kashbot.app.endpoints import Endpoints, start_endpoints
 from kashbot.app.fleet import SharedState, member_info, shared_line
 from kashbot.app.sources import DaemonSources, Discovery, start_sources
@@ -60,10 +61,6 @@ from kashbot.store.store import Store
 log = structlog.get_logger("kashbot.daemon")
 
 FINAL_PHASES = frozenset({Phase.RESOLVED, Phase.CANCELLED, Phase.ABANDONED})
-
-
-def _opt_int(value: object) -> int | None:
-    return value if isinstance(value, int) else None
 
 
 class Daemon:
@@ -317,18 +314,7 @@ class Daemon:
 
     def status_json(self) -> dict[str, Any]:
         """``kashbot status``: the snapshot plus the trades held for a human's confirmation."""
-        held = self.router.status().get("held_trades")
-        ids, detail = (held if isinstance(held, list) else []), self.router.executor.held_details()
-        return {
-            **self.snapshot().as_json(),
-            "held_trades": ids,
-            "held": detail,
-            "strategy_errors": self.engine.errors.as_json(
-                [s.strategy_id for s, _ in self.engine.strategies]
-            ),
-            "shared_state": self.shared.status() if self.shared else {"backend": "embedded"},
-            "spend_adoption": self.core.adopter.status() if self.core.adopter else None,
-        }
+        return status_json(self)
 
     def fleet_info(self) -> dict[str, Any]:
         """What this daemon tells the fleet (``kashbot status --all``) at each heartbeat."""
@@ -336,50 +322,7 @@ class Daemon:
 
     def readings(self) -> Readings:
         """Scrape-time values for the metrics collector (nothing here runs per event)."""
-        engine, state = self.engine, self.engine.state
-        now = self.clock.now()
-        status = self.router.status()
-        stats = self.budget.stats()
-        r = Readings(
-            trading_state=str(self.gate.state),
-            ready=self.health().ready,
-            events_processed=engine.events_processed,
-            intents_emitted=engine.intents_emitted,
-            strategy_errors=engine.strategy_errors,
-            strategy_error_counts=engine.strategy_error_counts(),
-            inbox_depth=len(engine.inbox),
-            inflight_intents=engine.inflight,
-            pending_intents=len(state.pending),
-            spend_used=_opt_int(status.get("daily_used")),
-            spend_cap=_opt_int(status.get("daily_cap")),
-            requests_used=stats.used_last_window,
-            requests_budget=stats.budget,
-            requests_limit=stats.limit,
-            quota_rejections=stats.quota_rejections,
-            requests_paused_s=stats.paused_for_s,
-            market_age_s={
-                v.market_id: max(0.0, now - v.updated_ts)
-                for v in state.markets.values()
-                if v.updated_ts
-            },
-            market_stale={v.market_id: v.stale for v in state.markets.values()},
-            market_chain={
-                v.market_id: v.chain_ref or self.chains.get(v.market_id, "unknown")
-                for v in state.markets.values()
-            },
-            redemptions=dict(Counter(r.kind for r in state.redemptions)),
-            redemption_payout=sum(r.payout for r in state.redemptions),
-            deprecation_notices=self.client.deprecation_notices,
-            book=self.book.read(self.gate) if self.book is not None else None,
-        )
-        if self.core.redeemer is not None:
-            claimable = self.core.redeemer.status().get("claimable")
-            r.redemptions_claimable = len(claimable) if isinstance(claimable, list) else 0
-        self.sources.read_into(r)
-        if engine.timer_source is not None:
-            r.timers_fired = dict(engine.timer_source.fired)
-            r.timers_skipped = engine.timer_source.skipped
-        return r
+        return daemon_readings(self)
 
     def health(self) -> Health:
         """Liveness: the engine has not died. Readiness: recovered, started, sources live."""

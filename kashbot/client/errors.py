@@ -11,7 +11,7 @@ say what a refused order means for trading. The roots and families live in
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from kashbot.client.error_base import (
@@ -350,52 +350,17 @@ class RequestTimeout(KashGatewayTimeoutError):
     default_code = "REQUEST_TIMEOUT"
 
 
+def _documented(root: type[KashError]) -> Iterator[type[KashError]]:
+    """The classes above (this module's subclasses with a code), by walking the hierarchy."""
+    for sub in root.__subclasses__():
+        if sub.__module__ == __name__ and sub.default_code is not None:
+            yield sub
+        yield from _documented(sub)
+
+
+# Every class defined in this module with a ``default_code``: a new class registers by existing.
 ERROR_CLASSES: dict[str, type[KashError]] = {
-    cls.default_code: cls
-    for cls in (
-        ValidationFailed,
-        AmountTooLarge,
-        OutcomeIndexInvalid,
-        IdempotencyKeyFormatInvalid,
-        IdempotencyKeyTooLong,
-        ChainNotSupported,
-        ApiKeyMissing,
-        ApiKeyMalformed,
-        ApiKeyInvalid,
-        ApiKeyRevoked,
-        ApiKeyExpired,
-        RequestSignatureInvalid,
-        InsufficientScope,
-        IpNotAllowed,
-        MarketNotFound,
-        ResourceNotFound,
-        ActiveKeyLimitReached,
-        ClientRequestIdConflict,
-        IdempotencyKeyConflict,
-        SpendingLimitExceeded,
-        InsufficientBalance,
-        MarketNotTradeable,
-        SmartAccountNotProvisioned,
-        PositionNotClaimable,
-        RedemptionsNotEnabled,
-        WalletDelegationNotEnabled,
-        TradeNotAwaitingConfirmation,
-        ConfirmationTokenInvalid,
-        ConfirmationTokenUsed,
-        ConfirmationExpired,
-        ApiVersionUnsupported,
-        IdempotencyKeyExpired,
-        RateLimitExceeded,
-        WebhookReplayLimitReached,
-        WebhookSecretRotationCooldown,
-        InternalError,
-        RouteDisabled,
-        ApiTradeProcessingHalted,
-        DependencyUnavailable,
-        RateLimitUnavailable,
-        RequestTimeout,
-    )
-    if cls.default_code is not None
+    cls.default_code: cls for cls in _documented(KashError) if cls.default_code is not None
 }
 
 _STATUS_FAMILIES: dict[int, type[KashError]] = {

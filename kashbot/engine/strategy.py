@@ -24,7 +24,6 @@ imported from the config file's folder, the working directory or ``sys.path``, w
 from __future__ import annotations
 
 import importlib
-import inspect
 import sys
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -48,6 +47,7 @@ from kashbot.events import (
     RiskDenied,
     TradeUpdate,
 )
+from kashbot.plugin_classes import class_from, entry_point_class, import_or_reason
 
 
 class StrategyParams(BaseModel):
@@ -129,26 +129,6 @@ class Strategy(Generic[P]):
 AnyStrategy = Strategy[Any]
 
 
-def _strategy_in_module(module: Any) -> type[AnyStrategy]:
-    exported = getattr(module, "STRATEGY", None)
-    if inspect.isclass(exported) and issubclass(exported, Strategy):
-        return exported
-    found = [
-        obj
-        for obj in vars(module).values()
-        if inspect.isclass(obj)
-        and issubclass(obj, Strategy)
-        and obj is not Strategy
-        and obj.__module__ == module.__name__
-    ]
-    if len(found) != 1:
-        raise StrategyLoadError(
-            f"module {module.__name__} defines {len(found)} Strategy classes; "
-            "set STRATEGY = <class> in it or name the class explicitly"
-        )
-    return found[0]
-
-
 ENTRY_POINT_GROUP = "kashbot.strategies"
 BUILTIN_PACKAGE = "kashbot.strategies"
 _IMPORT_LOCK = threading.Lock()
@@ -187,36 +167,16 @@ def _searching(dirs: Sequence[Path]) -> Iterator[None]:
             sys.path[:] = saved
 
 
-def _import(mod_name: str, dirs: Sequence[Path]) -> Any | str:
-    """The module, or why it is not there (a missing dependency *inside* it propagates)."""
-    try:
-        with _searching(dirs):
-            return importlib.import_module(mod_name)
-    except ModuleNotFoundError as exc:
-        if exc.name is not None and (mod_name + ".").startswith(exc.name + "."):
-            return f"no module {mod_name!r}"
-        raise
-
-
 def _from(mod_name: str, attr: str, dirs: Sequence[Path]) -> type[AnyStrategy] | str:
-    module = _import(mod_name, dirs)
-    if isinstance(module, str):
-        return module
-    if not attr:
-        return _strategy_in_module(module)
-    obj = getattr(module, attr, None)
-    if inspect.isclass(obj) and issubclass(obj, Strategy):
-        return obj
-    return f"{mod_name} has no Strategy class {attr!r}"
+    with _searching(dirs):
+        module = import_or_reason(mod_name)
+    return class_from(module, attr, Strategy, "STRATEGY", StrategyLoadError)
 
 
 def _entry_point(name: str) -> type[AnyStrategy] | str:
-    for ep in entry_points(group=ENTRY_POINT_GROUP, name=name):
-        obj = ep.load()
-        if inspect.isclass(obj) and issubclass(obj, Strategy):
-            return obj
-        raise StrategyLoadError(f"entry point {name!r} ({ep.value}) is not a Strategy class")
-    return f"no entry point {name!r} in group {ENTRY_POINT_GROUP!r}"
+    eps = entry_points(group=ENTRY_POINT_GROUP, name=name)
+    found = entry_point_class(eps, name, Strategy, StrategyLoadError)
+    return found if found is not None else f"no entry point {name!r} in group {ENTRY_POINT_GROUP!r}"
 
 
 def load_strategy_class(spec: str, *, config_file: str | Path | None = None) -> type[AnyStrategy]:

@@ -11,8 +11,6 @@ passes the file and the key-path -> line map its YAML reader made.
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import random
 from collections.abc import Mapping, Sequence
 from importlib.metadata import entry_points
@@ -23,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from kashbot.clock import Clock
 from kashbot.fairvalue.base import AnySource, FairValueSource, SourceParams
 from kashbot.fairvalue.combine import CombineRule
+from kashbot.plugin_classes import class_from, entry_point_class, import_or_reason
 
 ENTRY_POINT_GROUP = "kashbot.fair_values"
 
@@ -78,38 +77,8 @@ class FairValuesConfig(BaseModel):
         return self
 
 
-def _source_in_module(module: Any) -> type[AnySource]:
-    exported = getattr(module, "SOURCE", None)
-    if inspect.isclass(exported) and issubclass(exported, FairValueSource):
-        return exported
-    found = [
-        obj
-        for obj in vars(module).values()
-        if inspect.isclass(obj)
-        and issubclass(obj, FairValueSource)
-        and obj.__module__ == module.__name__
-    ]
-    if len(found) != 1:
-        raise SourceLoadError(
-            f"module {module.__name__} defines {len(found)} FairValueSource classes; "
-            "set SOURCE = <class> in it or name the class explicitly"
-        )
-    return found[0]
-
-
 def _from(mod_name: str, attr: str) -> type[AnySource] | str:
-    try:
-        module = importlib.import_module(mod_name)
-    except ModuleNotFoundError as exc:
-        if exc.name is not None and mod_name.startswith(exc.name):
-            return f"no module {mod_name!r}"
-        raise
-    if not attr:
-        return _source_in_module(module)
-    obj = getattr(module, attr, None)
-    if inspect.isclass(obj) and issubclass(obj, FairValueSource):
-        return obj
-    return f"{mod_name} has no FairValueSource class {attr!r}"
+    return class_from(import_or_reason(mod_name), attr, FairValueSource, "SOURCE", SourceLoadError)
 
 
 def load_source_class(spec: str) -> type[AnySource]:
@@ -126,11 +95,10 @@ def load_source_class(spec: str) -> type[AnySource]:
         head, _, tail = spec.rpartition(".")
         candidates = [(spec, ""), (head, tail)]
     else:
-        for ep in entry_points(group=ENTRY_POINT_GROUP, name=spec):
-            obj = ep.load()
-            if inspect.isclass(obj) and issubclass(obj, FairValueSource):
-                return obj
-            raise SourceLoadError(f"entry point {spec!r} is not a FairValueSource class")
+        eps = entry_points(group=ENTRY_POINT_GROUP, name=spec)
+        found = entry_point_class(eps, spec, FairValueSource, SourceLoadError)
+        if found is not None:
+            return found
         known = ", ".join(sorted(BUILTINS))
         raise SourceLoadError(f"unknown fair-value source {spec!r} (built-in: {known})")
     errors: list[str] = []

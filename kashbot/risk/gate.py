@@ -32,10 +32,8 @@ from kashbot.client.errors import (
     HaltsTrading,
     KashError,
     MarketUntradeable,
-    PlatformHalt,
     ReducesOnly,
     SpendingLimitExceeded,
-    error_class,
 )
 from kashbot.client.pin_checks import pin_halt_reason
 from kashbot.clock import Clock, WallClock
@@ -45,15 +43,15 @@ from kashbot.events import (
     OrderIntent,
     PositionRedeemed,
     PositionSync,
-    RiskDenied,
     Side,
     TradeUpdate,
     TradingState,
     TradingStateChanged,
 )
 from kashbot.lifecycle import Phase
-from kashbot.money import Atomic, usdc_str
+from kashbot.money import Atomic
 from kashbot.risk.approval import Approval, mint, reservation_for
+from kashbot.risk.denials import denial_event, log_denial
 from kashbot.risk.exposure import Exposure
 from kashbot.risk.ledger import NoMirror, SpendEntry, SpendLedger, SpendMirror
 from kashbot.risk.limits import Limits
@@ -66,6 +64,7 @@ from kashbot.risk.rules import (
     evaluate,
     reduces_exposure,
 )
+from kashbot.risk.venue_errors import reaction
 
 __all__ = [
     "GATE_EVENTS",
@@ -322,32 +321,11 @@ class RiskGate:
 
     def record_denial(self, denial: Denial) -> None:
         """One log line and one event per denial, whoever found the reason."""
-        i = denial.intent  # a denial by the state is routine: its change was the warning
-        (log.debug if denial.reason in (Reason.HALTED, Reason.REDUCING_ONLY) else log.warning)(
-            "risk_denied",
-            reason=str(denial.reason),
-            detail=denial.detail,
-            intent_id=i.intent_id,
-            strategy=i.strategy,
-            market_id=i.market_id,
-            outcome=i.outcome,
-            side=str(i.side),
-            amount=i.amount,
-            amount_usdc=usdc_str(i.amount),
-        )
+        log_denial(denial)
         self.recent_denials.append(denial)
         del self.recent_denials[:-50]
         if self._emit is not None:
-            self._emit(
-                RiskDenied(
-                    ts=self.clock.now(),
-                    intent_id=i.intent_id,
-                    strategy=i.strategy,
-                    market_id=i.market_id,
-                    reason=str(denial.reason),
-                    detail=denial.detail,
-                )
-            )
+            self._emit(denial_event(denial, self.clock.now()))
 
     # ---- what happened after the door --------------------------------------------------------
 
@@ -404,33 +382,20 @@ class RiskGate:
     def record_failure(self, error: KashError | str, *, retry_after: float | None = None) -> None:
         """A venue error for an order (the error, or its code): halt, reduce or count it.
 
-        What it means is its type's (``kashbot.client.errors`` markers): halting errors halt (a
-        platform halt until ``Retry-After``, default 300 s), a balance shortfall reduces, and
-        any other failure counts; N in a row halt.
+        What it means is decided by :func:`~kashbot.risk.venue_errors.reaction` from its type
+        (halting errors halt, a platform halt until ``Retry-After``, a balance shortfall
+        reduces); any failure that does not halt counts, and N in a row halt.
         """
-        kind: type[KashError] | None
-        if isinstance(error, KashError):
-            code, kind = error.code or type(error).__name__, type(error)
-            if retry_after is None:
-                retry_after = error.retry_after
-        else:
-            code, kind = error, error_class(error)
-        pinned = pin_halt_reason(error) if isinstance(error, KashError) else None
-        if pinned is not None:
-            self.halt(pinned)
+        r = reaction(error, retry_after)
+        if r.halt is not None:
+            until = None if r.halt_for is None else self.clock.now() + r.halt_for
+            self.halt(r.halt, until=until)
             return
-        if kind is not None and issubclass(kind, HaltsTrading):
-            until = None
-            if issubclass(kind, PlatformHalt):
-                wait = retry_after if retry_after is not None else kind.default_halt_s
-                until = self.clock.now() + wait
-            self.halt(f"venue error {code}", until=until)
-            return
-        if kind is not None and issubclass(kind, ReducesOnly):
-            self.reduce(f"venue error {code}: fund the smart account")
+        if r.reduce is not None:
+            self.reduce(r.reduce)
         self._failures += 1
         if self._failures >= self.max_consecutive_failures:
-            self.halt(f"{self._failures} consecutive order failures (last {code})")
+            self.halt(f"{self._failures} consecutive order failures (last {r.code})")
 
     def note_error(self, error: KashError) -> None:
         """An error seen outside a send (a replay, a confirm, a market or quote poll): only a
