@@ -3,7 +3,8 @@ inventory, with a loss limit per market.
 
 Per outcome ``i`` of a market (WAD probabilities; :mod:`kashbot.strategies.pricing` for
 ``buy_limit``, ``sell_limit`` and ``push``): ``f_i`` the fair chance (latest ``FairValueUpdate``),
-``c`` its confidence (the event's, else ``params.confidence``), ``k = kelly_fraction``,
+``c`` its confidence (the event's, else the last one kept on ``MarketView.fair_confidence``,
+else ``params.confidence``), ``k = kelly_fraction``,
 ``h_i`` our cost basis in the outcome, ``T`` the market's inventory target, ``H`` the position
 cap (``max_position_usdc``), ``γ`` the market's skew (``skew_bps``):
 
@@ -111,7 +112,7 @@ def decide_market(
         return []
     k = (
         decimal_to_wad(p.kelly_fraction)
-        * confidence(event, view.market_id, decimal_to_wad(p.confidence))
+        * confidence(event, view, decimal_to_wad(p.confidence))
         // WAD
     )
     cap, least = usdc_to_atomic(p.max_position_usdc), usdc_to_atomic(p.min_trade_usdc)

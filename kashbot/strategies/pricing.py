@@ -46,16 +46,16 @@ def clamp_chance(p: Wad) -> Wad:
     return max(1, min(WAD - 1, p))
 
 
-def confidence(event: Event, market_id: str, default: Wad) -> Wad:
+def confidence(event: Event | None, view: MarketView, default: Wad) -> Wad:
     """The fair value's confidence: the event's own when it is a ``FairValueUpdate`` for this
-    market that carries one, else ``default`` (``MarketView`` does not keep it)."""
-    if (
-        isinstance(event, FairValueUpdate)
-        and event.market_id == market_id
-        and event.confidence is not None
-    ):
-        return max(0, min(WAD, event.confidence))
-    return default
+    market that carries one, else the last one the market view kept
+    (``MarketView.fair_confidence``), else ``default``; kept within 0..1."""
+    c: Wad | None = None
+    if isinstance(event, FairValueUpdate) and event.market_id == view.market_id:
+        c = event.confidence
+    if c is None:
+        c = view.fair_confidence
+    return default if c is None else max(0, min(WAD, c))
 
 
 def fmt(w: Wad) -> str:

@@ -154,3 +154,14 @@ def test_not_tradeable_or_pending_means_nothing() -> None:
 def test_params_reject_unknown_keys() -> None:
     with pytest.raises(ValueError, match="extra"):
         InventoryMMParams.model_validate({"edge": 5})
+
+
+def test_confidence_kept_on_the_view_sizes_later_price_events() -> None:
+    st = make_state("0.40", "0.50")
+    assert st.markets[M].fair_confidence is None
+    st.apply(FairValueUpdate(NOW, M, (w("0.50"), w("0.50")), confidence=w("0.2")))
+    assert st.markets[M].fair_confidence == w("0.2")
+    [i] = run(st, {"max_trade_usdc": 1000})  # a MarketSnapshot: no confidence of its own
+    assert i.amount == expected_buy(st, "0.50", "0.1", 1000 * U)
+    st.apply(FairValueUpdate(NOW, M, (w("0.50"), w("0.50"))))  # a source that gives none
+    assert st.markets[M].fair_confidence is None
