@@ -70,7 +70,14 @@ from kashbot import amm
 from kashbot.engine.protections import BackOffConfig, CooldownConfig, ProtectionsConfig
 from kashbot.engine.state import EngineState, MarketView
 from kashbot.engine.strategy import Strategy, StrategyParams
-from kashbot.events import Event, FairValueUpdate, MarketSnapshot, OrderIntent, PriceChange
+from kashbot.events import (
+    Event,
+    FairValueUpdate,
+    MarketSnapshot,
+    OrderIntent,
+    PriceChange,
+    Side,
+)
 from kashbot.money import WAD, Atomic, Wad, decimal_to_wad, usdc_to_atomic
 from kashbot.strategies.pricing import (
     buy_intent,
@@ -294,14 +301,15 @@ def anchored(
     out: list[OrderIntent] = []
     least = usdc_to_atomic(p.min_trade_usdc)
     net_cap = usdc_to_atomic(p.max_net_usdc)
+    side_of = {leg.view.market_id: leg.outcome for leg in legs}
     for leg in legs:
         view, i = leg.view, leg.outcome
         assert view.pool is not None
         why = f"group fair {fmt(g)} (anchored): leg q={fmt(leg.q)}"
-        e = net_exposure(state, legs) + sum(
-            (x.amount if x.outcome == i else -x.amount)
+        e = net_exposure(state, legs) + sum(  # the buys already decided in this group
+            x.amount if x.outcome == side_of[x.market_id] else -x.amount
             for x in out
-            if x.market_id == view.market_id
+            if x.side is Side.BUY
         )
         # (outcome, its chance, its fair): the leg's outcome, and a binary market's other one
         sides = [(i, leg.q, g)]
