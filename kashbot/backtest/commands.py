@@ -26,7 +26,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "simulator's truth or the recorded ones (docs/fair-values.md)",
     )
     bt.add_argument("--out", required=True, help="output directory")
-    bt.add_argument("--seed", type=int, default=None, help="simulation seed (default 0)")
+    bt.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="simulation seed (default: the scenario file's seed:, else 0)",
+    )
     bt.add_argument(
         "--sweep",
         action="append",
@@ -78,6 +83,18 @@ def _quiet_logs(verbose: bool) -> None:
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(level))
 
 
+def default_seed(args: argparse.Namespace) -> int:
+    """``--seed`` when given, else the ``--scenario`` file's own ``seed:``, else 0 (a journal's
+    flow is recorded: its seed only names the run)."""
+    if args.seed is not None:
+        return int(args.seed)
+    if args.scenario:
+        from kashbot.sim.scenario import load_scenario
+
+        return load_scenario(args.scenario).seed
+    return 0
+
+
 def cmd_backtest(args: argparse.Namespace) -> int:
     from rich.console import Console
 
@@ -106,7 +123,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
             return _sweep(args, config, console, out)
         if args.cluster is not None and os.environ.get(CLUSTER_ENV) != args.cluster:
             raise SweepError("--cluster runs sweeps: give --sweep or --seeds")
-        report = run_backtest(config, seed=args.seed or 0, out_dir=out)
+        report = run_backtest(config, seed=default_seed(args), out_dir=out)
     except (BacktestError, SweepError, ConfigError, FileNotFoundError, ValueError) as exc:
         print(f"kashbot backtest: {exc}", file=sys.stderr)
         return 1
@@ -126,7 +143,7 @@ def _sweep(args: argparse.Namespace, config: dict[str, Any], console: Any, out: 
         run_unit_digest,
         config,
         axes,
-        args.seed or 0,
+        default_seed(args),
         seeds=seeds,
         workers=args.workers,
         cluster=args.cluster,

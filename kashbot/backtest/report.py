@@ -250,6 +250,7 @@ def summary_table(
         final_chances(art) if art is not None else {},
     )
     _breakdown_rows(table, metrics, art.markets if art is not None else {})
+    _creator_fee_rows(table, metrics, art.markets if art is not None else {})
     for name, amount in rows[:MAX_HOLDINGS]:
         table.add_row(f"  holding {name}", amount)
     hidden = [f"{len(rows) - MAX_HOLDINGS} more"] if len(rows) > MAX_HOLDINGS else []
@@ -288,6 +289,21 @@ def _breakdown_rows(
         table.add_row(f"  market {title}", f"{row['pnl_at_mark_usdc']} USDC")
     if len(ranked) > MAX_MARKETS:
         table.add_row("  markets in report.json only", str(len(ranked) - MAX_MARKETS))
+
+
+def _creator_fee_rows(
+    table: Table, metrics: Mapping[str, Any], names: Mapping[str, MarketNames]
+) -> None:
+    """A liquidity keeper's estimated revenue share per own market (an assumed rate)."""
+    for sid, row in (metrics.get("creator_fees_estimate") or {}).items():
+        share = row.get("revenue_share_bps")
+        table.add_row(
+            f"  creator fees est. {sid} (share {share} bps)", f"{row.get('total_usdc')} USDC"
+        )
+        for mid, value in (row.get("by_market") or {}).items():
+            title = market_title(names, mid)
+            title = title if len(title) <= TITLE_CHARS else title[: TITLE_CHARS - 1] + "\u2026"
+            table.add_row(f"    fees {title}", f"{value} USDC")
 
 
 def print_summary(

@@ -36,6 +36,7 @@ from typing import Any, ParamSpec, TypeVar
 import structlog
 
 from kashbot.backtest.config import split_config
+from kashbot.backtest.creator_fees import attach_creator_fee_log, creator_fee_metrics
 from kashbot.backtest.inputs import (
     BacktestError,
     RunInputs,
@@ -126,6 +127,7 @@ async def run_backtest_async(
     )
     anchored = ObservedReplay(session, run.plan) if run.plan is not None else None
     await session.setup(intent_listeners=[anchored.match_intent] if anchored is not None else [])
+    fee_log = attach_creator_fee_log(session.engine)  # only when a liquidity keeper runs
     try:
         with replay_gc():
             if anchored is not None:
@@ -136,6 +138,8 @@ async def run_backtest_async(
                 )
         doc["settings"] = settings_document(settings)
         art = _artifacts(session, run, anchored)
+        fees = {mid: m.fees for mid, m in session.venue.markets.items()}
+        art.metrics.update(creator_fee_metrics(fee_log, art.fills, fees))
     finally:
         await session.close()
     out = Path(out_dir) if out_dir is not None else None

@@ -61,6 +61,7 @@ class MarketView:
     market_id: str
     status: str = "UNKNOWN"
     fair: tuple[Wad, ...] | None = None
+    fair_confidence: Wad | None = None  # the last FairValueUpdate's confidence (None: not given)
     labels: tuple[str, ...] = ()
     freeze_at: float | None = None
     expires_at: float | None = None
@@ -304,7 +305,8 @@ class EngineState:
             self._follow_pool(event)
         elif kind is FairValueUpdate:
             assert isinstance(event, FairValueUpdate)
-            self.market(event.market_id).fair = event.probabilities
+            view = self.market(event.market_id)
+            view.fair, view.fair_confidence = event.probabilities, event.confidence
         elif kind is TradeUpdate:
             assert isinstance(event, TradeUpdate)
             self._apply_trade(event)

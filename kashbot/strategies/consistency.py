@@ -35,6 +35,22 @@ own fees, ``k = kelly_fraction``):
   match holds as of the buy: on this AMM a winning token redeems ``R / s_i``, which falls as
   others buy ``i``, so the two payouts drift apart with the pools until settlement.
 
+**Net exposure** (anchored mode): the legs price one event, so a position in one leg is only a
+relative-value trade while another leg offsets it. The group's net exposure
+``E = Σ_legs (cost of the leg's outcome - cost of the leg market's other outcomes)`` (cost
+basis, USDC; long the event minus short it) is kept within ``±max_net_usdc``: a buy that would
+take ``|E|`` past it is cut to the room left (buys that reduce ``|E|`` are not limited by it).
+Without it, two cheap legs of the same event (``A:0`` and ``B:1``) are bought to their caps
+and the whole group is one bet on the event.
+
+**Near the freeze** (both modes), per leg market with ``τ = freezeAt - now``: from
+``τ <= wind_down_s`` nothing is bought in it and its outcomes are sold down to
+``A(τ) = H * clamp((τ - flat_by_s) / (wind_down_s - flat_by_s), 0, 1)`` of cost basis
+(``pricing.wind_down_allowance``; at most ``max_trade_usdc`` a sale, guarded ``slippage_bps``
+below the chance after it), so no relative-value position is carried into a resolution, where
+the legs stop converging and pay out on the event alone. In pools mode a group with a leg
+winding down opens no new pair.
+
 Both modes: buys are capped by ``max_trade_usdc`` and ``max_position_usdc`` (cost basis per
 outcome); only legs whose market is tradeable with a known pool count (a group needs two); one
 decision per group, none while one of ours is pending in any of its markets. If one side of a
@@ -48,22 +64,33 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import ClassVar, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from kashbot import amm
 from kashbot.engine.protections import BackOffConfig, CooldownConfig, ProtectionsConfig
 from kashbot.engine.state import EngineState, MarketView
 from kashbot.engine.strategy import Strategy, StrategyParams
-from kashbot.events import Event, FairValueUpdate, MarketSnapshot, OrderIntent, PriceChange
+from kashbot.events import (
+    Event,
+    FairValueUpdate,
+    MarketSnapshot,
+    OrderIntent,
+    PriceChange,
+    Side,
+)
 from kashbot.money import WAD, Atomic, Wad, decimal_to_wad, usdc_to_atomic
 from kashbot.strategies.pricing import (
     buy_intent,
     buy_limit,
     clamp_chance,
+    first,
     fmt,
     push,
+    reduce_to,
     sell_intent,
     sell_limit,
+    time_to_freeze,
+    wind_down_allowance,
 )
 from kashbot.units import UsdcDecimal
 
@@ -93,6 +120,18 @@ class ConsistencyParams(StrategyParams):
     anchor: Literal["fair", "pools"] = Field(
         "fair", description="fair: the legs' fair values set the group's fair when known"
     )
+    max_net_usdc: UsdcDecimal = Field(
+        Decimal("100"), ge=0, description="|long - short the event| per group, cost basis"
+    )
+    wind_down_s: float = Field(3600.0, gt=0, description="no buys this long before a freeze")
+    flat_by_s: float = Field(600.0, ge=0, description="hold nothing from this long before it")
+    slippage_bps: int = Field(200, ge=0, le=5_000, description="unwind guard below q after sale")
+
+    @model_validator(mode="after")
+    def _wind_down(self) -> ConsistencyParams:
+        if self.flat_by_s >= self.wind_down_s:
+            raise ValueError("flat_by_s must be less than wind_down_s")
+        return self
 
     @field_validator("groups")
     @classmethod
@@ -165,9 +204,16 @@ class PairSide:
 
 
 def buy_side(
-    state: EngineState, view: MarketView, outcome: int, q: Wad, fair: Wad, p: ConsistencyParams
+    state: EngineState,
+    view: MarketView,
+    outcome: int,
+    q: Wad,
+    fair: Wad,
+    p: ConsistencyParams,
+    net_room: Atomic | None = None,
 ) -> PairSide | None:
-    """The buy of ``outcome`` toward ``push(q, buy_limit(fair), k)``, within the caps."""
+    """The buy of ``outcome`` toward ``push(q, buy_limit(fair), k)``, within the caps (and
+    ``net_room``, the USDC the group's net exposure allows in this direction, when given)."""
     lb = buy_limit(fair, view.fees, p.edge_bps)
     if view.pool is None or q >= lb:
         return None
@@ -175,6 +221,7 @@ def buy_side(
     room = min(
         usdc_to_atomic(p.max_trade_usdc),
         usdc_to_atomic(p.max_position_usdc) - state.position(view.market_id, outcome).cost,
+        net_room if net_room is not None else usdc_to_atomic(p.max_trade_usdc),
     )
     amount = min(amm.buy_amount_to_reach(view.pool, outcome, t, view.fees), max(room, 0))
     return PairSide(view, outcome, amount, t)
@@ -203,16 +250,67 @@ def leg_fair(leg: Leg) -> Wad | None:
     return fair[leg.outcome]
 
 
+def net_exposure(state: EngineState, legs: list[Leg]) -> Atomic:
+    """``E``: cost basis long the group's event minus short it, over the legs' markets."""
+    total = 0
+    for leg in legs:
+        assert leg.view.pool is not None
+        for o in range(leg.view.pool.outcome_count):
+            cost = state.position(leg.view.market_id, o).cost
+            total += cost if o == leg.outcome else -cost
+    return total
+
+
+def wind_down(
+    state: EngineState, leg: Leg, p: ConsistencyParams, now: float, strategy: str
+) -> tuple[bool, list[OrderIntent]]:
+    """(is the leg's market winding down, the sale that brings it toward its allowance)."""
+    cap = usdc_to_atomic(p.max_position_usdc)
+    tau = time_to_freeze(leg.view, now)
+    allowed = wind_down_allowance(cap, tau, p.wind_down_s, p.flat_by_s)
+    if allowed >= cap:
+        return False, []
+    assert leg.view.pool is not None
+    most, least = usdc_to_atomic(p.max_trade_usdc), usdc_to_atomic(p.min_trade_usdc)
+    why = f"T-{tau:.0f}s: winding the leg down to {allowed}"
+    return True, first(
+        reduce_to(state, leg.view, strategy, o, allowed, most, least, p.slippage_bps, why)
+        for o in range(leg.view.pool.outcome_count)
+    )
+
+
+def winding_down(
+    state: EngineState, legs: list[Leg], p: ConsistencyParams, now: float, strategy: str
+) -> tuple[list[Leg], list[OrderIntent]]:
+    """The legs still trading, and the sales of the legs winding down."""
+    live: list[Leg] = []
+    sales: list[OrderIntent] = []
+    for leg in legs:
+        down, sale = wind_down(state, leg, p, now, strategy)
+        if not down:
+            live.append(leg)
+        sales.extend(sale)
+    return live, sales
+
+
 def anchored(
     state: EngineState, legs: list[Leg], g: Wad, p: ConsistencyParams, strategy: str
 ) -> list[OrderIntent]:
-    """Every leg that strays from the fair-anchored group fair ``g``, traded toward it."""
+    """Every leg that strays from the fair-anchored group fair ``g``, traded toward it, within
+    the group's net exposure."""
     out: list[OrderIntent] = []
     least = usdc_to_atomic(p.min_trade_usdc)
+    net_cap = usdc_to_atomic(p.max_net_usdc)
+    side_of = {leg.view.market_id: leg.outcome for leg in legs}
     for leg in legs:
         view, i = leg.view, leg.outcome
         assert view.pool is not None
         why = f"group fair {fmt(g)} (anchored): leg q={fmt(leg.q)}"
+        e = net_exposure(state, legs) + sum(  # the buys already decided in this group
+            x.amount if x.outcome == side_of[x.market_id] else -x.amount
+            for x in out
+            if x.side is Side.BUY
+        )
         # (outcome, its chance, its fair): the leg's outcome, and a binary market's other one
         sides = [(i, leg.q, g)]
         if view.pool.outcome_count == 2:
@@ -221,7 +319,8 @@ def anchored(
         for o, q, f in sides:  # close what is dear first
             found = found or hedge_sell(state, Leg(view, o, q, leg.reserve), f, p, strategy, why)
         for o, q, f in sides:
-            cheap = None if found else buy_side(state, view, o, q, f, p)
+            room = net_cap - e if o == i else net_cap + e  # long the event, or short it
+            cheap = None if found else buy_side(state, view, o, q, f, p, max(room, 0))
             if cheap is not None:
                 found = buy_intent(view, strategy, o, cheap.target, cheap.amount, least, why)
         if found is not None:
@@ -233,12 +332,16 @@ def decide_group(
     state: EngineState, group: list[str], p: ConsistencyParams, now: float, strategy: str
 ) -> list[OrderIntent]:
     """The intents for one group (the module docstring has the rules)."""
-    legs = live_legs(state, group, now)
-    if len(legs) < 2 or any(state.has_pending(strategy, lg.view.market_id) for lg in legs):
+    every = live_legs(state, group, now)
+    if len(every) < 2 or any(state.has_pending(strategy, lg.view.market_id) for lg in every):
         return []
-    fairs = [f for f in (leg_fair(lg) for lg in legs) if f is not None]
+    legs, sales = winding_down(state, every, p, now, strategy)
+    fairs = [f for f in (leg_fair(lg) for lg in every) if f is not None]
     if p.anchor == "fair" and fairs:
-        return anchored(state, legs, clamp_chance(sum(fairs) // len(fairs)), p, strategy)
+        g = clamp_chance(sum(fairs) // len(fairs))
+        return sales + anchored(state, legs, g, p, strategy)
+    if sales or len(legs) < len(every):
+        return sales  # pools mode: no new pair while a leg winds down
     lo = min(legs, key=lambda lg: lg.q)
     hi = max(legs, key=lambda lg: lg.q)
     if lo.q >= hi.q:

@@ -16,9 +16,9 @@ Assumptions, stated because the venue documents none of them:
   earns from being traded, not from our keeping it;
 * accrual only: Kash pays periodically after a settlement hold, which this ignores.
 
-Pure: feed it the ``PredictionSeen`` events a run observed. Hook for the report (not wired
-here): collect ``PredictionSeen`` per market during the run and call
-:func:`estimate_creator_fees` with the keeper's ``own_markets`` and ``revenue_share_bps``.
+Pure: feed it the ``PredictionSeen`` events a run observed. A backtest with a keeper calls it
+at the end of the run (:mod:`kashbot.backtest.creator_fees`: ``metrics.creator_fees_estimate``
+in report.json and the summary).
 """
 
 from __future__ import annotations

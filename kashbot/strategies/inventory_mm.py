@@ -3,7 +3,8 @@ inventory, with a loss limit per market.
 
 Per outcome ``i`` of a market (WAD probabilities; :mod:`kashbot.strategies.pricing` for
 ``buy_limit``, ``sell_limit`` and ``push``): ``f_i`` the fair chance (latest ``FairValueUpdate``),
-``c`` its confidence (the event's, else ``params.confidence``), ``k = kelly_fraction``,
+``c`` its confidence (the event's, else the last one kept on ``MarketView.fair_confidence``,
+else ``params.confidence``), ``k = kelly_fraction``,
 ``h_i`` our cost basis in the outcome, ``T`` the market's inventory target, ``H`` the position
 cap (``max_position_usdc``), ``γ`` the market's skew (``skew_bps``):
 
@@ -19,8 +20,17 @@ nothing; stopping at ``push(q, L, k*c)`` keeps ``(1 - k*c)`` of the edge on the 
 so size grows with both the edge (the gap to the limit) and the confidence in the fair value.
 Inventory above target lowers ``r_i``: buying needs a bigger gap and selling starts sooner.
 
+*Wind-down* (a market maker does not carry inventory into a resolution: the outcome's whole
+variance is realised at once there, which no edge of a few points pays for): with
+``τ = freezeAt - now``, ``W = wind_down_s``, ``F = flat_by_s``, from ``τ <= W`` nothing is bought
+and every outcome is sold down to the allowance ``A(τ) = H * clamp((τ - F) / (W - F), 0, 1)`` of
+cost basis (``pricing.wind_down_allowance``), at most ``max_trade_usdc`` a sale, guarded
+``slippage_bps`` below the chance after the sale: flat by ``τ = F``. A market without
+``freezeAt`` never winds down.
+
 *Loss limit*: once ``-market_pnl`` (realised + marked, net of fees) reaches
-``loss_limit_usdc`` in a market, nothing more is bought there; sells still go.
+``loss_limit_usdc`` in a market, nothing more is bought there and what is held is sold down to
+zero the same way (a limit that only stopped buys would leave the losing inventory on).
 
 At most one intent per market per decision (the sell with the largest excess over its limit,
 else the buy with the largest gap); nothing while one of ours is pending there, or when the
@@ -33,7 +43,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from kashbot import amm
 from kashbot.engine.protections import BackOffConfig, CooldownConfig, ProtectionsConfig
@@ -50,8 +60,11 @@ from kashbot.strategies.pricing import (
     fmt,
     market_pnl,
     push,
+    reduce_to,
     sell_intent,
     sell_limit,
+    time_to_freeze,
+    wind_down_allowance,
 )
 from kashbot.units import UsdcDecimal
 
@@ -85,6 +98,11 @@ class InventoryMMParams(StrategyParams):
     loss_limit_usdc: UsdcDecimal = Field(
         Decimal("100"), gt=0, description="stop buying a market past this realised+marked loss"
     )
+    wind_down_s: float = Field(
+        3600.0, gt=0, description="stop buying and start going flat this long before freezeAt"
+    )
+    flat_by_s: float = Field(600.0, ge=0, description="hold nothing from this long before it")
+    slippage_bps: int = Field(200, ge=0, le=5_000, description="unwind guard below q after sale")
     inventory: Inventory = Field(default_factory=Inventory, description="every market's default")
     markets: dict[str, Inventory] = Field(
         default_factory=dict, description="market id -> its own inventory target and skew"
@@ -92,6 +110,12 @@ class InventoryMMParams(StrategyParams):
 
     def inventory_for(self, market_id: str) -> Inventory:
         return self.markets.get(market_id, self.inventory)
+
+    @model_validator(mode="after")
+    def _wind_down(self) -> InventoryMMParams:
+        if self.flat_by_s >= self.wind_down_s:
+            raise ValueError("flat_by_s must be less than wind_down_s")
+        return self
 
 
 def reservation(fair: Wad, held: int, inv: Inventory, cap: int) -> Wad:
@@ -101,21 +125,51 @@ def reservation(fair: Wad, held: int, inv: Inventory, cap: int) -> Wad:
     return clamp_chance(fair - shift)
 
 
+def unwind(
+    state: EngineState,
+    view: MarketView,
+    p: InventoryMMParams,
+    allowed: int,
+    strategy: str,
+    why: str,
+) -> list[OrderIntent]:
+    """Sell every outcome down to ``allowed`` of cost basis, the largest excess first."""
+    most, least = usdc_to_atomic(p.max_trade_usdc), usdc_to_atomic(p.min_trade_usdc)
+    n = view.pool.outcome_count if view.pool is not None else 0
+    order = sorted(range(n), key=lambda i: (-state.position(view.market_id, i).cost, i))
+    return first(
+        reduce_to(state, view, strategy, i, allowed, most, least, p.slippage_bps, why)
+        for i in order
+    )
+
+
 def decide_market(
-    state: EngineState, view: MarketView, event: Event, p: InventoryMMParams, strategy: str
+    state: EngineState,
+    view: MarketView,
+    event: Event,
+    p: InventoryMMParams,
+    strategy: str,
+    now: float,
 ) -> list[OrderIntent]:
     """The decision for one market (the module docstring has the formula)."""
+    tau = time_to_freeze(view, now)
+    cap = usdc_to_atomic(p.max_position_usdc)
+    allowed = wind_down_allowance(cap, tau, p.wind_down_s, p.flat_by_s)
+    if -market_pnl(state, view) >= usdc_to_atomic(p.loss_limit_usdc):
+        return unwind(state, view, p, 0, strategy, "loss limit reached: going flat")
+    if allowed < cap:
+        assert tau is not None
+        return unwind(state, view, p, allowed, strategy, f"T-{tau:.0f}s: winding down to {allowed}")
     pool, fair = view.pool, view.fair
     q = view.probabilities
     if pool is None or fair is None or len(fair) != len(q) or len(q) != pool.outcome_count:
         return []
     k = (
         decimal_to_wad(p.kelly_fraction)
-        * confidence(event, view.market_id, decimal_to_wad(p.confidence))
+        * confidence(event, view, decimal_to_wad(p.confidence))
         // WAD
     )
-    cap, least = usdc_to_atomic(p.max_position_usdc), usdc_to_atomic(p.min_trade_usdc)
-    most = usdc_to_atomic(p.max_trade_usdc)
+    least, most = usdc_to_atomic(p.min_trade_usdc), usdc_to_atomic(p.max_trade_usdc)
     inv = p.inventory_for(view.market_id)
     sells: list[tuple[int, int, Wad, Wad]] = []  # (excess, outcome, limit, reservation)
     buys: list[tuple[int, int, Wad, Wad]] = []
@@ -148,8 +202,6 @@ def decide_market(
     found = first(sell(c) for c in sells)
     if found or not buys:
         return found
-    if -market_pnl(state, view) >= usdc_to_atomic(p.loss_limit_usdc):
-        return []  # loss limit reached: this market only closes from now on
     return first(buy(c) for c in buys)
 
 
@@ -171,7 +223,7 @@ class InventoryMM(Strategy[InventoryMMParams]):
             or state.has_pending(self.strategy_id, view.market_id)
         ):
             return []
-        return decide_market(state, view, event, params, self.strategy_id)
+        return decide_market(state, view, event, params, self.strategy_id, now)
 
 
 STRATEGY = InventoryMM

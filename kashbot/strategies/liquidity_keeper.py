@@ -4,7 +4,9 @@ of the trading fees of every trade in them; see :mod:`kashbot.strategies.creator
 estimate of what that earns).
 
 Only the markets in ``own_markets`` are touched. Per market, with ``f_i`` the fair chance,
-``q_i`` the pool's, ``β = band_bps``, ``k = push_fraction``:
+``q_i`` the pool's, ``β = band_bps``, ``k = push_fraction × c`` with ``c`` the fair value's
+confidence (the last ``FairValueUpdate``'s, kept on ``MarketView.fair_confidence``; 1 when the
+source gives none), so an unsure fair value moves the pool less:
 
 * the outcome that strays most, ``i = argmax |q_i - f_i|``, is acted on when ``|q_i - f_i| > β``;
 * **too cheap** (``q_i < f_i - β``): buy ``i`` toward ``push(q_i, buy_limit(f_i), k)``
@@ -38,6 +40,7 @@ from kashbot.strategies.pricing import (
     buy_intent,
     buy_limit,
     clamp_chance,
+    confidence,
     fmt,
     push,
     sell_intent,
@@ -67,7 +70,12 @@ class KeeperParams(StrategyParams):
 
 
 def decide_market(
-    state: EngineState, view: MarketView, p: KeeperParams, now: float, strategy: str
+    state: EngineState,
+    view: MarketView,
+    p: KeeperParams,
+    now: float,
+    strategy: str,
+    event: Event | None = None,
 ) -> list[OrderIntent]:
     """The decision for one own market (the module docstring has the rule)."""
     pool, fair, q = view.pool, view.fair, view.probabilities
@@ -76,7 +84,7 @@ def decide_market(
     i = max(range(len(q)), key=lambda j: (abs(q[j] - fair[j]), -j))
     if abs(q[i] - fair[i]) <= p.band_bps * EDGE_UNIT:
         return []
-    k = decimal_to_wad(p.push_fraction)
+    k = decimal_to_wad(p.push_fraction) * confidence(event, view, WAD) // WAD
     most, least = usdc_to_atomic(p.max_trade_usdc), usdc_to_atomic(p.min_trade_usdc)
     budget = usdc_to_atomic(p.daily_budget_usdc) - spent_since(state, view.market_id, now - DAY_S)
     cap = usdc_to_atomic(p.max_position_usdc)
@@ -123,7 +131,7 @@ class LiquidityKeeper(Strategy[KeeperParams]):
             or state.has_pending(self.strategy_id, view.market_id)
         ):
             return []
-        return decide_market(state, view, params, now, self.strategy_id)
+        return decide_market(state, view, params, now, self.strategy_id, event)
 
 
 STRATEGY = LiquidityKeeper

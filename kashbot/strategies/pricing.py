@@ -46,16 +46,16 @@ def clamp_chance(p: Wad) -> Wad:
     return max(1, min(WAD - 1, p))
 
 
-def confidence(event: Event, market_id: str, default: Wad) -> Wad:
+def confidence(event: Event | None, view: MarketView, default: Wad) -> Wad:
     """The fair value's confidence: the event's own when it is a ``FairValueUpdate`` for this
-    market that carries one, else ``default`` (``MarketView`` does not keep it)."""
-    if (
-        isinstance(event, FairValueUpdate)
-        and event.market_id == market_id
-        and event.confidence is not None
-    ):
-        return max(0, min(WAD, event.confidence))
-    return default
+    market that carries one, else the last one the market view kept
+    (``MarketView.fair_confidence``), else ``default``; kept within 0..1."""
+    c: Wad | None = None
+    if isinstance(event, FairValueUpdate) and event.market_id == view.market_id:
+        c = event.confidence
+    if c is None:
+        c = view.fair_confidence
+    return default if c is None else max(0, min(WAD, c))
 
 
 def fmt(w: Wad) -> str:
@@ -170,3 +170,50 @@ def first(intents: Iterable[OrderIntent | None]) -> list[OrderIntent]:
         if i is not None:
             return [i]
     return []
+
+
+def time_to_freeze(view: MarketView, now: float) -> float | None:
+    """Seconds until the market's ``freezeAt`` (None: it has none)."""
+    return None if view.freeze_at is None else view.freeze_at - now
+
+
+def wind_down_allowance(
+    cap: Atomic, tau: float | None, window_s: float, flat_by_s: float
+) -> Atomic:
+    """Cost basis an outcome may still carry ``tau`` seconds before the freeze: all of ``cap``
+    until ``window_s`` before it, falling linearly to 0 at ``flat_by_s`` before it.
+
+        A(τ) = cap * clamp((τ - flat_by_s) / (window_s - flat_by_s), 0, 1)
+    """
+    if tau is None or tau > window_s:
+        return cap
+    span = max(window_s - flat_by_s, 1e-9)
+    ramp = max(0.0, min(1.0, (tau - flat_by_s) / span))
+    return cap * int(ramp * 1_000_000) // 1_000_000
+
+
+def reduce_to(
+    state: EngineState,
+    view: MarketView,
+    strategy: str,
+    outcome: int,
+    allowed: Atomic,
+    most: Atomic,
+    least: Atomic,
+    slippage_bps: int,
+    reason: str,
+) -> OrderIntent | None:
+    """Sell the part of a held outcome whose cost basis is over ``allowed`` (in proportion:
+    ``tokens = shares * (cost - allowed) / cost``), at most ``most`` USDC, for what it pays now;
+    guarded so the pool stays at or above its chance after the sale minus ``slippage_bps``."""
+    pool = view.pool
+    h = state.position(view.market_id, outcome)
+    if pool is None or h.shares <= 0 or h.cost <= allowed:
+        return None
+    tokens = h.shares if allowed <= 0 or h.cost <= 0 else h.shares * (h.cost - allowed) // h.cost
+    tokens = min(tokens, pool.supplies[outcome] - 1)
+    if tokens <= 0:
+        return None
+    after = amm.probability(amm.sell(pool, outcome, tokens, view.fees).pool, outcome)
+    floor = clamp_chance(after - slippage_bps * EDGE_UNIT)
+    return sell_intent(view, strategy, outcome, tokens, floor, most, least, reason)

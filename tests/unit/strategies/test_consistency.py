@@ -191,3 +191,17 @@ def test_pools_anchor_ignores_the_sources() -> None:
     add_market(st, "B", ("0.5", "0.5"), 2_000)
     with_fair(st, "A", ("0.6", "0.4"))
     assert run(st, COMPLEMENT, "A", anchor="pools") == []
+
+
+def test_net_exposure_limits_buying_both_legs_of_one_event() -> None:
+    st = EngineState()
+    add_market(st, "A", ("0.40", "0.60"), 2_000)
+    add_market(st, "B", ("0.60", "0.40"), 2_000)
+    for m in ("A", "B"):  # both legs cheap against a fair of 0.5 for the event
+        st.apply(FairValueUpdate(NOW, m, (w("0.50"), w("0.50"))))
+    st.set_position("A", 0, 200 * WAD, 90 * U)  # already long the event for 90 USDC
+    out = run(st, COMPLEMENT, "A", max_net_usdc=100, max_trade_usdc=25)
+    assert sum(i.amount for i in out if i.side is Side.BUY) <= 10 * U  # 100 - 90 of room
+    st.markets["A"].freeze_at = NOW + 600  # at flat_by_s: nothing bought, the leg sold
+    in_a = [i for i in run(st, COMPLEMENT, "A") if i.market_id == "A"]
+    assert [i.side for i in in_a] == [Side.SELL]

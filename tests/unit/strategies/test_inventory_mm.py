@@ -119,12 +119,13 @@ def test_per_market_inventory_overrides_the_default() -> None:
     assert p.inventory_for(M).skew_bps == 0 and p.inventory_for("other").skew_bps == 200
 
 
-def test_loss_limit_stops_buys_but_not_sells() -> None:
+def test_loss_limit_stops_buys_and_goes_flat() -> None:
     st = make_state("0.40", "0.50")
     # we paid 200 USDC for shares now worth far less: a realised+marked loss over 100
     st.set_position(M, 0, 10 * WAD, 200 * U)
     st.fills.append(Fill(NOW - 50, "t1", "i1", M, 0, Side.BUY, 200 * U, 10 * WAD))
-    assert run(st, {"loss_limit_usdc": 100}) == []
+    [flat] = run(st, {"loss_limit_usdc": 100})  # no buy: what is held is sold instead
+    assert flat.side is Side.SELL and flat.closing
     assert run(st, {"loss_limit_usdc": 1000})[0].side is Side.BUY
     dear = make_state("0.60", "0.50", shares=500 * WAD, cost=250 * U)
     dear.fills.append(Fill(NOW - 50, "t1", "i1", M, 0, Side.BUY, 800 * U, 500 * WAD))
@@ -154,3 +155,24 @@ def test_not_tradeable_or_pending_means_nothing() -> None:
 def test_params_reject_unknown_keys() -> None:
     with pytest.raises(ValueError, match="extra"):
         InventoryMMParams.model_validate({"edge": 5})
+
+
+def test_confidence_kept_on_the_view_sizes_later_price_events() -> None:
+    st = make_state("0.40", "0.50")
+    assert st.markets[M].fair_confidence is None
+    st.apply(FairValueUpdate(NOW, M, (w("0.50"), w("0.50")), confidence=w("0.2")))
+    assert st.markets[M].fair_confidence == w("0.2")
+    [i] = run(st, {"max_trade_usdc": 1000})  # a MarketSnapshot: no confidence of its own
+    assert i.amount == expected_buy(st, "0.50", "0.1", 1000 * U)
+    st.apply(FairValueUpdate(NOW, M, (w("0.50"), w("0.50"))))  # a source that gives none
+    assert st.markets[M].fair_confidence is None
+
+
+def test_winds_down_before_the_freeze() -> None:
+    st = make_state("0.40", "0.50", shares=400 * WAD, cost=200 * U)
+    st.markets[M].freeze_at = NOW + 1_800  # halfway through the 3,600 s window (flat at 600 s)
+    [i] = run(st, {"max_trade_usdc": 1000})
+    # cheap, yet nothing bought: 200 of cost over an allowance of 250 * 1200/3000 = 100 sold
+    assert i.side is Side.SELL and i.closing
+    st.markets[M].freeze_at = NOW + 7_200  # before the window: trades as usual
+    assert run(st, {"max_trade_usdc": 1000})[0].side is Side.BUY

@@ -139,3 +139,13 @@ def test_creator_fees_estimate() -> None:
 def test_creator_fees_rejects_a_share_over_100_percent() -> None:
     with pytest.raises(ValueError, match="share_bps"):
         estimate_creator_fees([], [M], 10_001)
+
+
+def test_an_unsure_fair_value_moves_the_pool_less() -> None:
+    sure = make_state(("0.40", "0.60"), ("0.50", "0.50"))
+    unsure = make_state(("0.40", "0.60"), ("0.50", "0.50"))
+    unsure.apply(FairValueUpdate(NOW, M, (w("0.50"), w("0.50")), confidence=w("0.25")))
+    assert unsure.markets[M].fair_confidence == w("0.25")
+    big = run(sure, max_trade_usdc=1000)[0].amount
+    small = run(unsure, max_trade_usdc=1000)[0].amount
+    assert 0 < small < big
