@@ -10,8 +10,8 @@ keep-alive loopback connections for ``--seconds`` each, and prints requests/s an
   the JSON and answers 200 (the least any receiver must do);
 - ``kashbot``: :class:`kashbot.sources.webhook.WebhookReceiver` exactly as ``kashbot run`` wires
   it (inbound guard, signature, pydantic event, dedupe in the daemon's on-disk SQLite
-  :class:`kashbot.store.Store`, WAL + ``synchronous=FULL``, the worker task handing each event
-  to a no-op handler). Logging is filtered to errors in both servers.
+  :class:`kashbot.store.Store`, WAL, its group commit with ``synchronous=NORMAL``, the worker
+  task handing each event to a no-op handler). Logging is filtered to errors in both servers.
 """
 
 from __future__ import annotations

@@ -5,8 +5,13 @@ A delivery's ``seen(event_id)`` used to be its own ``BEGIN IMMEDIATE`` / ``INSER
 Here the ids that arrive while a commit is in flight wait for the next one, which writes them all:
 one ``SELECT`` for the ids already recorded, one ``executemany`` for the new ones, one commit.
 
-The guarantee is unchanged, including across ``kill -9``: a caller's ``seen`` returns only after
-the transaction holding its id has committed (WAL, ``synchronous=FULL``), and the receiver
+A batch commits with ``synchronous=NORMAL`` (the rest of the store keeps ``FULL``): in WAL mode
+that skips the fsync of the WAL at commit, yet ``COMMIT`` returns only after the frames are
+written into the WAL file -- the OS page cache -- so they survive ``kill -9`` of the process; only
+a power loss or kernel crash before the next fsync (any ``FULL`` commit or checkpoint) can lose
+them, and then the venue's retry is processed again (the executor's handling of a trade update is
+idempotent, as for any redelivery). The guarantee, including across ``kill -9``: a caller's
+``seen`` returns only after the transaction holding its id has committed, and the receiver
 answers 200 only after ``seen`` returns. So an acked id is on disk; an id whose commit had not
 finished when the process died was never acked, and Kash's retry is then a first delivery (or a
 duplicate, if the commit did land: the event's effects are re-derived by the executor's poll
@@ -31,7 +36,7 @@ class SeenBatch:
 
     def __init__(self, db: Connection, tx: Callable[[], Any]) -> None:
         self._db = db
-        self._tx = tx  # the store's locked transaction (BEGIN IMMEDIATE ... COMMIT)
+        self._tx = tx  # the store's locked transaction (BEGIN IMMEDIATE ... COMMIT), no fsync
         self._waiting: list[_Waiter] = []
         self._flusher: asyncio.Task[None] | None = None
 
@@ -70,7 +75,7 @@ class SeenBatch:
 
     async def _commit(self, batch: list[_Waiter]) -> list[bool]:
         ids = list(dict.fromkeys(eid for eid, _, _ in batch))
-        async with self._tx():
+        async with self._tx():  # the store's relaxed transaction: synchronous=NORMAL
             known: set[str] = set()
             for i in range(0, len(ids), _CHUNK):
                 part = ids[i : i + _CHUNK]

@@ -68,10 +68,14 @@ class Store:
         self._lock = asyncio.Lock()
         # webhook dedupe: grouped commits on the worker-thread connection; the inline one
         # (backtests, never suspends) keeps one short transaction per call
-        self._seen_batch = None if isinstance(db, SyncConnection) else SeenBatch(db, self._tx)
+        self._seen_batch = None if isinstance(db, SyncConnection) else SeenBatch(db, self._seen_tx)
 
     def _tx(self) -> _Tx:
         return _Tx(self._db, self._lock)
+
+    def _seen_tx(self) -> _Tx:
+        """Webhook dedupe's transaction: committed without fsync (:mod:`kashbot.store.seen`)."""
+        return _Tx(self._db, self._lock, relaxed=True)
 
     async def _query(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
         """A read under the lock, so it never sees another task's half-done transaction."""
@@ -397,15 +401,22 @@ class _Tx:
     from another task would otherwise land inside (and roll back with) someone else's.
     """
 
-    def __init__(self, db: Connection, lock: asyncio.Lock) -> None:
+    def __init__(self, db: Connection, lock: asyncio.Lock, *, relaxed: bool = False) -> None:
         self._db = db
         self._lock = lock
+        # webhook dedupe only (kashbot.store.seen): commit with synchronous=NORMAL (SQLite
+        # refuses the change inside a transaction: set before BEGIN, FULL again after the end),
+        # so no fsync; durable across kill -9, not across power loss
+        self._relaxed = relaxed
 
     async def __aenter__(self) -> None:
         await self._lock.acquire()
         try:
+            if self._relaxed:
+                await self._db.execute("PRAGMA synchronous=NORMAL")
             await self._db.execute("BEGIN IMMEDIATE")
         except BaseException:
+            await self._restore()
             self._lock.release()
             raise
 
@@ -416,4 +427,11 @@ class _Tx:
             else:
                 await self._db.execute("ROLLBACK")
         finally:
-            self._lock.release()
+            try:
+                await self._restore()
+            finally:
+                self._lock.release()
+
+    async def _restore(self) -> None:
+        if self._relaxed:
+            await self._db.execute("PRAGMA synchronous=FULL")
