@@ -32,9 +32,10 @@ def add_all_flag(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_status_all(args: argparse.Namespace) -> int:
+    from kashbot.app.commands import config_path
     from kashbot.config import load_config_or_report
 
-    cfg = load_config_or_report(args.config)
+    cfg = load_config_or_report(config_path(args.config))
     if cfg is None:
         return 1
     if not cfg.shared_state.shared:

@@ -32,6 +32,9 @@ from kashbot.shared.redis_client import SharedRedis, SharedStateUnavailable, con
 from kashbot.shared.redis_ledger import RedisSpendLedger
 from kashbot.shared.settings import SharedStateConfig, allow_while_unavailable
 
+# Entry ids of spend adopted from the venue's trade list (execution/adoption.py, recovery.py).
+ADOPTED_PREFIX = "v-"
+
 log = structlog.get_logger("kashbot.execution")
 
 
@@ -114,6 +117,8 @@ class SharedSpend:
         """At recovery: put our committed draws back (a no-op if Redis has them); remember the
         open ones, which recovery commits or releases next."""
         for e in entries:
+            if e.entry_id.startswith(ADOPTED_PREFIX):
+                continue  # a buy adopted from the venue: its maker put it on the shared ledger
             if e.committed:
                 self.committed(e)
             elif e.amount > 0:

@@ -123,3 +123,18 @@ def test_recovery_puts_committed_draws_back_and_follows_open_ones() -> None:
     assert _queued(shared)[1:] == [("r-open", False), ("r-new", True)]
     gate.adopt_spend("v-t1", 4 * U, 990.0)  # another daemon's buy: it recorded it itself
     assert len(_queued(shared)) == 3
+
+
+def test_a_restart_does_not_put_adopted_buys_on_the_shared_ledger_again() -> None:
+    """Adopted entries (another daemon's or a human's buy, ``v-<trade id>``) are stored like our
+    own; at a restart only our own go back to Redis, or the maker's buy would count twice."""
+    gate, shared, _ = _setup()
+    gate.restore_spend(
+        [
+            SpendEntry("r-mine", 5 * U, 900.0, committed=True),
+            SpendEntry("v-theirs", 10 * U, 950.0, committed=True),
+        ],
+        1000.0,
+    )
+    assert _queued(shared) == [("r-mine", True)]
+    assert gate.ledger.used(1000.0) == 15 * U  # the local gate still counts both
