@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import structlog
 
 from kashbot.alerts.config import Level
-from kashbot.alerts.rules import LEVELS, Alert
+from kashbot.alerts.rules import LEVELS, STATE_KEY, Alert
 
 log = structlog.get_logger("kashbot.alerts")
 
@@ -77,6 +77,8 @@ class AlertDispatcher:
             self.stats["suppressed"] += 1
             self.stats[f"suppressed.{alert.event}"] += 1
             return False
+        if alert.key.startswith(STATE_KEY):  # halt, resume, halt again: all three are news
+            self._last = {k: t for k, t in self._last.items() if not k.startswith(STATE_KEY)}
         self._last[alert.key] = now
         if len(self._last) > 4096:  # forget keys older than the window
             self._last = {k: t for k, t in self._last.items() if now - t < self.dedup_window_s}

@@ -28,6 +28,10 @@ STATE_EVENTS: dict[TradingState, tuple[EventName, Level]] = {
 }
 
 
+# Trading-state alerts dedupe only against the same state: a change to another state forgets them.
+STATE_KEY = "state:"
+
+
 @dataclass(frozen=True, slots=True)
 class Alert:
     event: EventName
@@ -44,7 +48,7 @@ def alert_for(event: Event) -> Alert | None:
         return Alert(
             name,
             level,
-            f"{name}:{event.reason}",
+            f"{STATE_KEY}{name}:{event.reason}",  # see Dispatcher.submit
             f"kashbot {event.new}",
             f"trading {event.old} -> {event.new}: {event.reason}",
         )

@@ -95,7 +95,7 @@ async def wait_for(what: str, check: Any) -> None:
     raise AssertionError(f"not seen within 60 s: {what}")
 
 
-async def test_halt_is_one_notification_and_repeats_are_suppressed(
+async def test_each_halt_is_one_notification_also_after_a_resume(
     sim: SimHandle,
     endpoint: Endpoint,
     tmp_path: Path,
@@ -114,18 +114,20 @@ async def test_halt_is_one_notification_and_repeats_are_suppressed(
         d.gate.halt("operator test")
         await wait_for("the halt notification", lambda: len(endpoint.posts) == 1)
         d.gate.resume("operator test")  # not in this channel's events: filtered, not sent
-        d.gate.halt("operator test")  # same key within the window: suppressed
-        await wait_for("the repeat suppressed", lambda: stats["suppressed.halt"] == 1)
+        d.gate.halt("operator test")  # halted again after a resume: news, sent
+        await wait_for("the second halt", lambda: len(endpoint.posts) == 2)
         d.gate.resume("operator test")
         d.gate.reduce("exposure")  # another event: sent
-        await wait_for("the reduce notification", lambda: len(endpoint.posts) == 2)
+        await wait_for("the reduce notification", lambda: len(endpoint.posts) == 3)
         d.stop()
         await run
-    halt, reduce = endpoint.posts
+    halt, halt_again, reduce = endpoint.posts
+    assert halt_again["title"] == halt["title"]  # not taken for a repeat: a resume came between
+    assert stats["suppressed.halt"] == 0
     assert halt["title"] == "kashbot HALTED" and "operator test" in halt["message"]
     assert halt["type"] == "failure" and reduce["type"] == "warning"
     assert "exposure" in reduce["message"]
-    assert stats["sent"] == 2 and stats["failed"] == 0 and stats["dropped"] == 0
+    assert stats["sent"] == 3 and stats["failed"] == 0 and stats["dropped"] == 0
     out = capsys.readouterr()
     everything = logs.getvalue() + out.out + out.err + caplog.text
     assert "alerts_started" in everything

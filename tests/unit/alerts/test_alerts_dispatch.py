@@ -120,3 +120,26 @@ async def test_a_hanging_sender_is_given_up_and_never_blocks_submit() -> None:
         release.set()
         task.cancel()
         d.close()
+
+
+async def test_a_halt_after_a_resume_is_sent_again_within_the_window() -> None:
+    """Halt, resume, the same halt again: the operator's last message must say halted."""
+    from kashbot.alerts.rules import alert_for
+    from kashbot.events import TradingState, TradingStateChanged
+
+    def change(old: TradingState, new: TradingState, reason: str) -> Alert:
+        a = alert_for(TradingStateChanged(ts=1.0, old=old, new=new, reason=reason))
+        assert a is not None
+        return a
+
+    clock, sent = Clock(), []
+    d = AlertDispatcher([Channel("c", recorder(sent))], dedup_window_s=300, clock=clock)
+    halt = change(TradingState.ACTIVE, TradingState.HALTED, "venue error TRADING_HALTED")
+    assert d.submit(halt)
+    assert not d.submit(halt)  # the same halt twice in a row is one message
+    clock.t += 61
+    assert d.submit(change(TradingState.HALTED, TradingState.ACTIVE, "retry-after passed"))
+    clock.t += 5
+    assert d.submit(halt)  # halted again: news, though within the window
+    await drain(d)
+    assert len(sent) == 3 and sent[0] == sent[2] != sent[1]

@@ -33,7 +33,8 @@ from kashbot.execution.recovery import RecoveryError
 
 def test_events_to_alerts() -> None:
     halt = alert_for(TradingStateChanged(1.0, TradingState.ACTIVE, TradingState.HALTED, "kill"))
-    assert halt is not None and (halt.event, halt.level, halt.key) == ("halt", "error", "halt:kill")
+    assert halt is not None
+    assert (halt.event, halt.level, halt.key) == ("halt", "error", "state:halt:kill")
     red = alert_for(TradingStateChanged(1.0, TradingState.ACTIVE, TradingState.REDUCING, "x"))
     assert red is not None and red.event == "reduce"
     cap = alert_for(RiskDenied(1.0, "i1", "fv", "m1", "DAILY_CAP", "used 2000 of 2000"))
