@@ -145,10 +145,22 @@ async def test_four_daemons_one_killed_mid_reservation(
             await asyncio.sleep(1.0)
         assert watch.peak <= cap * USDC_ONE, watch.peak
         assert held[0] not in await _open_reservation(redis_url, redis_prefix)
-        code, out = await fleet.status_all()  # the victim's registration lapsed by its TTL
-        assert code == 0, out
-        pids = {m["pid"] for m in json.loads(out)["members"]}
-        assert pids == {p.pid for i, p in enumerate(fleet.procs) if i != victim}, out
+        # the victim's registration lapses by its TTL; the living stay listed. Polled, not read
+        # once: on a loaded machine a living daemon's heartbeat can miss the 3 s TTL for a moment
+        # and re-register on its next beat (seen once in a full CI-like run).
+        living = {p.pid for i, p in enumerate(fleet.procs) if i != victim}
+        last: list[str] = []
+
+        async def fleet_is_the_living() -> bool:
+            code, out = await fleet.status_all()
+            last[:] = [out]
+            assert code == 0, out
+            return {m["pid"] for m in json.loads(out)["members"]} == living
+
+        try:
+            await until("status --all lists exactly the living daemons", fleet_is_the_living, 30)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}: {last}") from None
         buyers = {t["clientRequestId"].split("-")[0] for t in await fleet.sim.buys()}
         assert f"fv{victim}" not in buyers or len(buyers) > 1
         assert await fleet.sim.quota_rejections(fleet.user_id) == 0
