@@ -228,12 +228,12 @@ def _market_readings(r: Readings) -> Iterable[Metric]:
         chain.add_metric([market, ref], 1.0)
     yield chain
     yield from _lifecycle_readings(r)
-    timers = CounterMetricFamily(
-        "kashbot_timer_events", "Timer events fired, by timer name", labels=["name"]
+    yield counter_family(
+        "kashbot_timer_events",
+        "Timer events fired, by timer name",
+        ("name",),
+        (((name,), n) for name, n in r.timers_fired.items()),
     )
-    for name, n in sorted(r.timers_fired.items()):
-        timers.add_metric([name], n)
-    yield timers
     yield CounterMetricFamily(
         "kashbot_timer_ticks_skipped",
         "Timer ticks skipped because the loop was late",
@@ -243,12 +243,12 @@ def _market_readings(r: Readings) -> Iterable[Metric]:
 
 def _lifecycle_readings(r: Readings) -> Iterable[Metric]:
     """Redemptions and the venue's deprecation notices (issue 11)."""
-    done = CounterMetricFamily(
-        "kashbot_redemptions", "Settled positions closed, by kind", labels=["kind"]
+    yield counter_family(
+        "kashbot_redemptions",
+        "Settled positions closed, by kind",
+        ("kind",),
+        (((kind,), n) for kind, n in r.redemptions.items()),
     )
-    for kind, n in sorted(r.redemptions.items()):
-        done.add_metric([kind], n)
-    yield done
     yield CounterMetricFamily(
         "kashbot_redemption_payout_usdc",
         "USDC booked from redemptions (the engine's expected payouts)",

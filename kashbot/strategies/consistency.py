@@ -67,19 +67,18 @@ from typing import ClassVar, Literal
 from pydantic import Field, field_validator, model_validator
 
 from kashbot import amm
-from kashbot.engine.protections import BackOffConfig, CooldownConfig, ProtectionsConfig
+from kashbot.engine.protections import ProtectionsConfig
 from kashbot.engine.state import EngineState, MarketView
 from kashbot.engine.strategy import Strategy, StrategyParams
 from kashbot.events import (
     Event,
-    FairValueUpdate,
-    MarketSnapshot,
     OrderIntent,
-    PriceChange,
     Side,
 )
 from kashbot.money import WAD, Atomic, Wad, decimal_to_wad, usdc_to_atomic
 from kashbot.strategies.pricing import (
+    DECIDES_ON,
+    PROTECTIONS,
     buy_intent,
     buy_limit,
     clamp_chance,
@@ -93,12 +92,6 @@ from kashbot.strategies.pricing import (
     wind_down_allowance,
 )
 from kashbot.units import UsdcDecimal
-
-DECIDES_ON = (MarketSnapshot, PriceChange, FairValueUpdate)
-PROTECTIONS = ProtectionsConfig(
-    cooldown=CooldownConfig(seconds=5.0),
-    backoff=BackOffConfig(base_s=10.0, factor=2.0, max_s=600.0),
-)
 
 
 def parse_leg(text: str) -> tuple[str, int]:

@@ -31,13 +31,15 @@ from typing import ClassVar
 from pydantic import Field, model_validator
 
 from kashbot import amm
-from kashbot.engine.protections import BackOffConfig, CooldownConfig, ProtectionsConfig
+from kashbot.engine.protections import ProtectionsConfig
 from kashbot.engine.state import EngineState, MarketView
 from kashbot.engine.strategy import Strategy, StrategyParams
-from kashbot.events import Event, FairValueUpdate, MarketSnapshot, OrderIntent, PriceChange
+from kashbot.events import Event, OrderIntent
 from kashbot.money import WAD, Atomic, decimal_to_wad, usdc_to_atomic
 from kashbot.strategies.pricing import (
+    DECIDES_ON,
     EDGE_UNIT,
+    PROTECTIONS,
     buy_intent,
     buy_limit,
     clamp_chance,
@@ -48,12 +50,6 @@ from kashbot.strategies.pricing import (
     sell_limit,
 )
 from kashbot.units import UsdcDecimal
-
-DECIDES_ON = (MarketSnapshot, PriceChange, FairValueUpdate)
-PROTECTIONS = ProtectionsConfig(
-    cooldown=CooldownConfig(seconds=5.0),
-    backoff=BackOffConfig(base_s=10.0, factor=2.0, max_s=600.0),
-)
 
 
 class ExpiryParams(StrategyParams):

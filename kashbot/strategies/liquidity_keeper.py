@@ -33,9 +33,10 @@ from kashbot import amm
 from kashbot.engine.protections import CooldownConfig, ProtectionsConfig
 from kashbot.engine.state import EngineState, MarketView
 from kashbot.engine.strategy import Strategy, StrategyParams
-from kashbot.events import Event, FairValueUpdate, MarketSnapshot, OrderIntent, PriceChange
+from kashbot.events import Event, OrderIntent
 from kashbot.money import WAD, decimal_to_wad, usdc_to_atomic
 from kashbot.strategies.pricing import (
+    DECIDES_ON,
     EDGE_UNIT,
     buy_intent,
     buy_limit,
@@ -49,7 +50,6 @@ from kashbot.strategies.pricing import (
 )
 from kashbot.units import UsdcDecimal
 
-DECIDES_ON = (MarketSnapshot, PriceChange, FairValueUpdate)
 DAY_S = 86_400.0
 
 

@@ -20,12 +20,10 @@ from pydantic import Field
 from kashbot.engine.protections import CooldownConfig, ProtectionsConfig
 from kashbot.engine.state import EngineState
 from kashbot.engine.strategy import Strategy, StrategyParams
-from kashbot.events import Event, FairValueUpdate, MarketSnapshot, OrderIntent, PriceChange, Side
+from kashbot.events import Event, OrderIntent, Side
 from kashbot.money import usdc_to_atomic
-from kashbot.strategies.pricing import fmt, intent
+from kashbot.strategies.pricing import DECIDES_ON, fmt, intent
 from kashbot.units import UsdcDecimal
-
-DECIDES_ON = (MarketSnapshot, PriceChange, FairValueUpdate)
 
 
 class NaiveParams(StrategyParams):

@@ -17,10 +17,20 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from kashbot import amm
+from kashbot.engine.protections import BackOffConfig, CooldownConfig, ProtectionsConfig
 from kashbot.engine.state import EngineState, MarketView
-from kashbot.events import Event, FairValueUpdate, OrderIntent, Side
+from kashbot.events import Event, FairValueUpdate, MarketSnapshot, OrderIntent, PriceChange, Side
 from kashbot.money import WAD, Atomic, Wad, wad_to_decimal
 from kashbot.valuation import exit_value
+
+# What the built-in market strategies decide on, and the protections they run with unless their
+# config says otherwise (a cooldown after a denial, a capped back-off after cap denials).
+DECIDES_ON = (MarketSnapshot, PriceChange, FairValueUpdate)
+PROTECTIONS = ProtectionsConfig(
+    cooldown=CooldownConfig(seconds=5.0),
+    backoff=BackOffConfig(base_s=10.0, factor=2.0, max_s=600.0),
+)
+
 
 BPS = 10_000
 EDGE_UNIT = WAD // BPS  # one basis point of probability
