@@ -178,21 +178,11 @@ class StreamSource:
             if kind == "heartbeat":
                 watchdog.touch(None, now)
                 return False
-            if kind == "snapshot":
-                market = Market.model_validate(msg["market"])
-                watchdog.touch(market.id, now)
-                emit(market_snapshot(market, now))
-                return True
-            if kind == "price":
-                market_id = str(msg["marketId"])
-                probs = chances_to_wad([Decimal(str(p)) for p in msg["probabilities"]])
+            parse = _MARKET_MESSAGES.get(kind) if isinstance(kind, str) else None
+            if parse is not None:
+                market_id, event = parse(msg, now)
                 watchdog.touch(market_id, now)
-                emit(PriceChange(now, market_id, probs))
-                return True
-            if kind == "trade":
-                pred = Prediction.model_validate(msg["prediction"])
-                watchdog.touch(pred.market_id, now)
-                emit(prediction_seen(pred, now))
+                emit(event)
                 return True
             if kind == "error":
                 log.warning("stream_error", code=msg.get("code"), detail=msg.get("detail"))
@@ -202,6 +192,30 @@ class StreamSource:
             return False
         log.debug("stream_unknown_message", type=kind)
         return False
+
+
+def _snapshot(msg: dict[str, Any], now: float) -> tuple[str, Event]:
+    market = Market.model_validate(msg["market"])
+    return market.id, market_snapshot(market, now)
+
+
+def _price(msg: dict[str, Any], now: float) -> tuple[str, Event]:
+    market_id = str(msg["marketId"])
+    probs = chances_to_wad([Decimal(str(p)) for p in msg["probabilities"]])
+    return market_id, PriceChange(now, market_id, probs)
+
+
+def _trade(msg: dict[str, Any], now: float) -> tuple[str, Event]:
+    pred = Prediction.model_validate(msg["prediction"])
+    return pred.market_id, prediction_seen(pred, now)
+
+
+# The messages that carry one market's data: parse to (market, event); the market's data is fresh.
+_MARKET_MESSAGES: dict[str, Callable[[dict[str, Any], float], tuple[str, Event]]] = {
+    "snapshot": _snapshot,
+    "price": _price,
+    "trade": _trade,
+}
 
 
 def _loads(raw: str | bytes) -> dict[str, Any] | None:

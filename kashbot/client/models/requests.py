@@ -9,9 +9,8 @@ from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from pydantic.alias_generators import to_camel
 
-from kashbot.client.models.wire import AMOUNT_RE, Side
+from kashbot.client.models.wire import AMOUNT_RE, WIRE_CONFIG, Side
 from kashbot.money import MoneyError, usdc_str, usdc_to_atomic
 
 IDEMPOTENCY_KEY_RE = re.compile(r"^[A-Za-z0-9_\-:.]{1,255}$")
@@ -24,13 +23,7 @@ METADATA_MAX_VALUE_LEN = 500
 class RequestModel(BaseModel):
     """Outgoing body base: unknown fields forbidden, camelCase on the wire."""
 
-    model_config = ConfigDict(
-        alias_generator=to_camel,
-        populate_by_name=True,
-        extra="forbid",
-        frozen=True,
-        strict=True,
-    )
+    model_config = WIRE_CONFIG | ConfigDict(extra="forbid", strict=True)
 
 
 def _check_uuid(name: str, value: str) -> str:

@@ -70,15 +70,14 @@ UsdcAmount = Annotated[
 Side = Literal["buy", "sell"]
 
 
+# Every body on the wire, both ways: camelCase aliases (Python names accepted too), immutable.
+WIRE_CONFIG = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
+
+
 class KashModel(BaseModel):
     """Response model base: aliases, tolerant of new fields, immutable."""
 
-    model_config = ConfigDict(
-        alias_generator=to_camel,
-        populate_by_name=True,
-        extra="ignore",
-        frozen=True,
-    )
+    model_config = WIRE_CONFIG | ConfigDict(extra="ignore")
 
 
 class Meta(KashModel):
