@@ -22,14 +22,22 @@ here ``c`` rises by exactly ``fee / N'``. ``docs/simulator.md`` records this dev
 
 Rounding always favours the pool: tokens out and USDC out round down, fees and burns round up.
 Every function is pure: it returns a new :class:`Pool` and never mutates its input.
+
+Units: results are :data:`~kashbot.units.Usdc` (atomic USDC) or :data:`~kashbot.units.Wad`, so
+mypy refuses a result used in the other unit wherever a parameter or field asks for one.
+Parameters and a pool's fields take plain ints, named for their unit: callers across the tree
+still hold ints. One exception: :func:`tokens_for_payout` returns an int (WAD tokens), because its
+callers fall back to, and ``min()`` it with, token counts they hold as plain ints.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from math import isqrt
+from typing import cast
 
-from kashbot.money import ATOMIC_TO_WAD, WAD, Atomic, Wad
+from kashbot.money import ATOMIC_TO_WAD, WAD
+from kashbot.units import Usdc, Wad
 
 BPS = 10_000
 MIN_OUTCOMES = 2
@@ -75,9 +83,9 @@ def fee_of(amount: int, bps: int) -> int:
 class Pool:
     """One market's curve state. Immutable; trades return a new Pool."""
 
-    reserve: Wad
-    supplies: tuple[Wad, ...]
-    weights: tuple[Wad, ...]
+    reserve: int  # WAD USDC
+    supplies: tuple[int, ...]  # WAD tokens
+    weights: tuple[int, ...]  # WAD, summing to 1e18
 
     def __post_init__(self) -> None:
         n = len(self.supplies)
@@ -105,7 +113,7 @@ _new = object.__new__
 _set = object.__setattr__
 
 
-def _traded_pool(pool: Pool, reserve: Wad, supplies: tuple[Wad, ...]) -> Pool:
+def _traded_pool(pool: Pool, reserve: int, supplies: tuple[int, ...]) -> Pool:
     """The pool after a trade, built without ``Pool.__post_init__``.
 
     Only ``buy`` and ``sell`` call it, on a valid pool: they keep the weights and the outcome
@@ -127,19 +135,22 @@ def curve_sum(pool: Pool) -> int:
 
 def norm(pool: Pool) -> Wad:
     """``N = sqrt(A)`` in WAD."""
-    return isqrt(curve_sum(pool) // WAD)
+    return Wad(isqrt(curve_sum(pool) // WAD))
 
 
 def coefficient(pool: Pool) -> Wad:
     """``c = R / N`` in WAD."""
-    return pool.reserve * WAD // norm(pool)
+    return Wad(pool.reserve * WAD // norm(pool))
+
+
+_Wads = tuple[Wad, ...]
 
 
 def _shares(parts: list[int]) -> tuple[Wad, ...]:
     total = sum(parts)
     out = [p * WAD // total for p in parts]
     out[-1] += WAD - sum(out)  # the last element absorbs rounding so the sum is exactly 1e18
-    return tuple(out)
+    return cast(_Wads, tuple(out))
 
 
 def probabilities(pool: Pool) -> tuple[Wad, ...]:
@@ -150,22 +161,26 @@ def probabilities(pool: Pool) -> tuple[Wad, ...]:
 def probability(pool: Pool, outcome: int) -> Wad:
     pool.check_outcome(outcome)
     a, s = pool.weights[outcome], pool.supplies[outcome]
-    return a * s * s * WAD // curve_sum(pool)
+    return Wad(a * s * s * WAD // curve_sum(pool))
 
 
 def marginal_prices(pool: Pool) -> tuple[Wad, ...]:
     """``p_i = R * a_i * s_i / A``: USDC (WAD) per whole token at the margin."""
     total = curve_sum(pool)
-    return tuple(
-        pool.reserve * a * s * WAD // total
-        for a, s in zip(pool.weights, pool.supplies, strict=True)
+    return cast(
+        _Wads,
+        tuple(
+            pool.reserve * a * s * WAD // total
+            for a, s in zip(pool.weights, pool.supplies, strict=True)
+        ),
     )
 
 
 def marginal_price(pool: Pool, outcome: int) -> Wad:
     """``marginal_prices(pool)[outcome]`` without computing the other outcomes' prices."""
     pool.check_outcome(outcome)
-    return pool.reserve * pool.weights[outcome] * pool.supplies[outcome] * WAD // curve_sum(pool)
+    reserve, weight, supply = pool.reserve, pool.weights[outcome], pool.supplies[outcome]
+    return Wad(reserve * weight * supply * WAD // curve_sum(pool))
 
 
 def normalized_prices(pool: Pool) -> tuple[Wad, ...]:
@@ -175,9 +190,9 @@ def normalized_prices(pool: Pool) -> tuple[Wad, ...]:
 
 @dataclass(frozen=True, slots=True)
 class BuyResult:
-    amount_in: Atomic  # gross USDC the trader pays
-    protocol_fee: Atomic
-    net_in: Atomic  # USDC that entered the reserve
+    amount_in: Usdc  # gross USDC the trader pays
+    protocol_fee: Usdc
+    net_in: Usdc  # USDC that entered the reserve
     tokens_out: Wad
     pool: Pool  # state after the trade
 
@@ -186,14 +201,14 @@ class BuyResult:
 class SellResult:
     tokens_in: Wad
     gross_release: Wad  # curve release before fees (the quote's grossRelease)
-    amm_fee: Atomic  # retained in the reserve
-    usdc_out: Atomic  # net of the AMM fee (the quote's usdcOut)
-    protocol_fee: Atomic  # taken from usdc_out
-    payout: Atomic  # what reaches the seller
+    amm_fee: Usdc  # retained in the reserve
+    usdc_out: Usdc  # net of the AMM fee (the quote's usdcOut)
+    protocol_fee: Usdc  # taken from usdc_out
+    payout: Usdc  # what reaches the seller
     pool: Pool
 
 
-def buy(pool: Pool, outcome: int, amount_in: Atomic, fees: Fees = DEFAULT_FEES) -> BuyResult:
+def buy(pool: Pool, outcome: int, amount_in: int, fees: Fees = DEFAULT_FEES) -> BuyResult:
     """Spend ``amount_in`` USDC (gross, before the protocol fee) on ``outcome``."""
     pool.check_outcome(outcome)
     if amount_in <= 0:
@@ -210,10 +225,10 @@ def buy(pool: Pool, outcome: int, amount_in: Atomic, fees: Fees = DEFAULT_FEES) 
     supplies = list(pool.supplies)
     supplies[outcome] = s_new
     after = _traded_pool(pool, r1, tuple(supplies))
-    return BuyResult(amount_in, pfee, net, tokens, after)
+    return BuyResult(Usdc(amount_in), Usdc(pfee), Usdc(net), Wad(tokens), after)
 
 
-def sell(pool: Pool, outcome: int, tokens_in: Wad, fees: Fees = DEFAULT_FEES) -> SellResult:
+def sell(pool: Pool, outcome: int, tokens_in: int, fees: Fees = DEFAULT_FEES) -> SellResult:
     """Burn ``tokens_in`` of ``outcome`` and release USDC down the constant-``c`` curve."""
     pool.check_outcome(outcome)
     s = pool.supplies[outcome]
@@ -235,7 +250,10 @@ def sell(pool: Pool, outcome: int, tokens_in: Wad, fees: Fees = DEFAULT_FEES) ->
     supplies = list(pool.supplies)
     supplies[outcome] = s_new
     after = _traded_pool(pool, r0 - usdc_out * ATOMIC_TO_WAD, tuple(supplies))
-    return SellResult(tokens_in, gross, amm_fee, usdc_out, pfee, usdc_out - pfee, after)
+    paid = Usdc(usdc_out)
+    return SellResult(
+        Wad(tokens_in), Wad(gross), Usdc(amm_fee), paid, Usdc(pfee), Usdc(paid - pfee), after
+    )
 
 
 def _least_input(out: int, bps: int) -> int:
@@ -252,12 +270,12 @@ def _least_input(out: int, bps: int) -> int:
 def tokens_for_payout(
     pool: Pool,
     outcome: int,
-    payout: Atomic,
+    payout: int,
     fees: Fees = DEFAULT_FEES,
     *,
     net_of_protocol_fee: bool = True,
-) -> Wad:
-    """Fewest tokens whose sale pays at least ``payout`` USDC (a REST sell's ``amount``).
+) -> int:
+    """Fewest tokens (WAD) whose sale pays at least ``payout`` USDC (a REST sell's ``amount``).
 
     ``net_of_protocol_fee`` chooses whether ``payout`` is what reaches the seller (default)
     or ``usdc_out`` before the protocol fee. Raises AmmError when no sale can pay that much.
@@ -288,14 +306,14 @@ def tokens_for_payout(
     return s - isqrt(room // (r0 * r0 * a))
 
 
-def _supply_for_share(pool: Pool, outcome: int, target: Wad) -> tuple[int, int]:
+def _supply_for_share(pool: Pool, outcome: int, target: int) -> tuple[int, int]:
     """Squared supply of ``outcome`` that makes ``q_outcome == target``, and the rest of A."""
     a, s = pool.weights[outcome], pool.supplies[outcome]
     rest = curve_sum(pool) - a * s * s
     return rest * target // (a * (WAD - target)), rest
 
 
-def buy_amount_to_reach(pool: Pool, outcome: int, target: Wad, fees: Fees = DEFAULT_FEES) -> Atomic:
+def buy_amount_to_reach(pool: Pool, outcome: int, target: int, fees: Fees = DEFAULT_FEES) -> Usdc:
     """Largest gross USDC buy of ``outcome`` leaving ``q_outcome <= target`` (0 if already there).
 
     Closed form from ``q_i' = a_i s_i'**2 / A'`` with the other supplies fixed, then
@@ -305,7 +323,7 @@ def buy_amount_to_reach(pool: Pool, outcome: int, target: Wad, fees: Fees = DEFA
     if not 0 < target < WAD:
         raise AmmError("target probability must be strictly between 0 and 1")
     if probability(pool, outcome) >= target:
-        return 0
+        return Usdc(0)
     s_sq, rest = _supply_for_share(pool, outcome, target)
     s_sum_after = rest + pool.weights[outcome] * s_sq
     r1 = isqrt(pool.reserve * pool.reserve * s_sum_after // curve_sum(pool))
@@ -321,21 +339,21 @@ def buy_amount_to_reach(pool: Pool, outcome: int, target: Wad, fees: Fees = DEFA
         if lands(gross + 1) > target:
             break
         gross += 1
-    return max(gross, 0)
+    return Usdc(max(gross, 0))
 
 
-def sell_tokens_to_reach(pool: Pool, outcome: int, target: Wad) -> Wad:
+def sell_tokens_to_reach(pool: Pool, outcome: int, target: int) -> Wad:
     """Most tokens of ``outcome`` to sell leaving ``q_outcome >= target`` (0 if already there)."""
     pool.check_outcome(outcome)
     if not 0 < target < WAD:
         raise AmmError("target probability must be strictly between 0 and 1")
     if probability(pool, outcome) <= target:
-        return 0
+        return Wad(0)
     s_sq, _ = _supply_for_share(pool, outcome, target)
-    return max(pool.supplies[outcome] - _ceil_isqrt(s_sq), 0)
+    return Wad(max(pool.supplies[outcome] - _ceil_isqrt(s_sq), 0))
 
 
-def seed_pool(reserve: Atomic, chances: tuple[Wad, ...] | None = None, n: int = 2) -> Pool:
+def seed_pool(reserve: int, chances: tuple[int, ...] | None = None, n: int = 2) -> Pool:
     """A fresh pool with equal weights whose implied chances are ``chances`` (default uniform).
 
     Supplies are chosen so that ``c == 1``: with equal weights ``q_i ∝ s_i**2``.
@@ -354,30 +372,30 @@ def seed_pool(reserve: Atomic, chances: tuple[Wad, ...] | None = None, n: int = 
     return Pool(reserve=r, supplies=supplies, weights=weights)
 
 
-def redemption(pool: Pool, winners: tuple[int, ...], tokens: Wad) -> Atomic:
+def redemption(pool: Pool, winners: tuple[int, ...], tokens: int) -> Usdc:
     """USDC paid for ``tokens`` of a winning outcome: ``R * tokens / total winning supply``."""
     total = sum(pool.supplies[w] for w in winners)
-    return pool.reserve * tokens // total // ATOMIC_TO_WAD
+    return Usdc(pool.reserve * tokens // total // ATOMIC_TO_WAD)
 
 
-def cancellation_refund(pool: Pool, outcome: int, tokens: Wad) -> Atomic:
+def cancellation_refund(pool: Pool, outcome: int, tokens: int) -> Usdc:
     """USDC refunded for ``tokens`` of ``outcome`` when the market is cancelled: each token at its
     outcome's marginal price in the pool snapshotted at cancellation (refunds sum to ``R``)."""
     pool.check_outcome(outcome)
     price = marginal_price(pool, outcome)
-    return tokens * price // WAD // ATOMIC_TO_WAD
+    return Usdc(tokens * price // WAD // ATOMIC_TO_WAD)
 
 
 def settlement_payout(
-    pool: Pool, outcome: int, tokens: Wad, *, winners: tuple[int, ...], cancelled: bool
-) -> Atomic:
+    pool: Pool, outcome: int, tokens: int, *, winners: tuple[int, ...], cancelled: bool
+) -> Usdc:
     """What a position redeems for (§13): a refund if cancelled, ``R × tokens / winning supply``
     for a winner, 0 for a loser. No redemption fee."""
     pool.check_outcome(outcome)
     if tokens <= 0:
-        return 0
+        return Usdc(0)
     if cancelled:
         return cancellation_refund(pool, outcome, tokens)
     if outcome not in winners:
-        return 0
+        return Usdc(0)
     return redemption(pool, winners, tokens)
