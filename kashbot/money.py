@@ -16,6 +16,7 @@ ATOMIC_TO_WAD = 1_000_000_000_000  # 1e12: one USDC atomic unit in WAD
 
 _USDC_RE = re.compile(r"^\d+(\.\d{1,6})?$")
 
+# Plain aliases that name the unit; kashbot.units has the NewTypes (Usdc, Wad) mypy keeps apart.
 Atomic = int  # USDC atomic units (6 dp)
 Wad = int  # 18-dp fixed point
 
