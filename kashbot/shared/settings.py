@@ -43,10 +43,11 @@ class SharedStateConfig(BaseModel):
         10.0, gt=0, description="fleet view: a daemon silent this long is gone from the list"
     )
     adopt_interval_s: float = Field(
-        10.0,
+        60.0,
         ge=0,
         description="read the key's trade list this often for buys this daemon did not make "
-        "(0: at startup only)",
+        "(0: at startup only); each scan is a GET /v1/trades or two from this daemon's request "
+        "budget (see docs/shared-state.md)",
     )
 
     @model_validator(mode="after")

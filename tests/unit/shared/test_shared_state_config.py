@@ -26,7 +26,7 @@ def problems(text: str, env: dict[str, str] | None = None) -> list[tuple[int | N
 def test_default_is_embedded() -> None:
     cfg = parse_config("venue: {mode: paper}\n", "t.yaml", {})
     assert cfg.shared_state.backend == "embedded" and not cfg.shared_state.shared
-    assert cfg.shared_state.adopt_interval_s == 10
+    assert cfg.shared_state.adopt_interval_s == 60  # about one GET /v1/trades a minute
 
 
 def test_redis_from_env_is_masked_in_config_check() -> None:
