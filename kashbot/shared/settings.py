@@ -31,7 +31,9 @@ class SharedStateConfig(BaseModel):
     renew_every_s: float | None = Field(None, gt=0, description="heartbeat; None = lease_s / 3")
     rejoin_grace_s: float = Field(10.0, ge=0, description="buys held after the ledger was lost")
     sells_when_unavailable: bool = Field(
-        False, description="let sells and closes through while Redis is unreachable"
+        False,
+        description="let sells and closes through while Redis is unreachable "
+        "(needs budget_fallback_share: their requests need a budget too)",
     )
     budget_fallback_share: float | None = Field(
         None, gt=0, lt=1, description="in-process budget share while Redis is down; None = wait"
@@ -56,6 +58,12 @@ class SharedStateConfig(BaseModel):
             raise ValueError("renew_every_s: must be shorter than lease_s")
         if self.member_ttl_s <= self.heartbeat_s:
             raise ValueError("member_ttl_s: must be longer than heartbeat_s")
+        if self.sells_when_unavailable and self.budget_fallback_share is None:
+            raise ValueError(
+                "sells_when_unavailable: true needs budget_fallback_share: while Redis is down "
+                "every request waits for it, so no sell could be sent; give the in-process "
+                "share of the quota this daemon may use meanwhile (e.g. 0.2)"
+            )
         if self.backend == "redis":
             if self.url is None:
                 raise ValueError("url: required with backend: redis (url: ${KASH_REDIS_URL})")
