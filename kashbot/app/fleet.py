@@ -35,6 +35,7 @@ from kashbot.clock import Clock
 from kashbot.execution.adoption import SpendAdopter
 from kashbot.execution.shared_spend import SharedSpend
 from kashbot.money import Atomic, fmt_usdc
+from kashbot.obs.logging import register_secret
 from kashbot.shared.fleet_registry import FleetRegistry
 from kashbot.shared.redis_budget import RedisUserBudget
 from kashbot.shared.redis_client import SharedRedis, SharedStateUnavailable, connect, scope_id
@@ -54,7 +55,11 @@ def member_id() -> str:
 
 
 def open_redis(cfg: SharedStateConfig) -> SharedRedis:
-    """A Redis client for the shared state (no I/O until the first call)."""
+    """A Redis client for the shared state (no I/O until the first call). Registers the URL
+    and its password for masking first: every daemon and ``status --all`` comes through here
+    before any other Redis client is made."""
+    for secret in cfg.secrets():
+        register_secret(secret)
     s = cfg.op_timeout_s
     client = connect(cfg.redis_url(), timeout_s=s)
     return SharedRedis(client, prefix=cfg.prefix, op_timeout_s=s, name="budget")

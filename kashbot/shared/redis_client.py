@@ -20,7 +20,6 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import structlog
 from redis.asyncio import Redis
@@ -29,7 +28,6 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError
 
-from kashbot.obs.logging import register_secret
 from kashbot.shared.settings import DEFAULT_PREFIX
 
 Arg = str | int | float
@@ -58,11 +56,9 @@ def connect(url: str, *, timeout_s: float = 1.0) -> Redis:
     reservation id, same commit, renewals), so a retry after a drop that did land is harmless.
     Timeouts are not retried: those are reported, not repeated.
 
-    The URL may hold the server's password (``shared_state.url``), so it is registered as a
-    secret here, the one door every Redis user of kashbot goes through: the whole URL and the
-    password alone are masked in every log line and alert from now on.
+    The URL may hold the server's password: whoever reads it from the config registers it for
+    masking first (``SharedStateConfig.secrets()``; the daemon's ``app.fleet.open_redis``).
     """
-    register_url_secrets(url)
     return Redis.from_url(
         url,
         socket_timeout=timeout_s,
@@ -70,15 +66,6 @@ def connect(url: str, *, timeout_s: float = 1.0) -> Redis:
         retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         decode_responses=True,
     )
-
-
-def register_url_secrets(url: str) -> None:
-    """Mask ``url`` and its password (as written and percent-decoded) wherever they appear."""
-    register_secret(url)
-    password = urlsplit(url).password
-    if password:
-        register_secret(password)
-        register_secret(unquote(password))
 
 
 @dataclass(slots=True)

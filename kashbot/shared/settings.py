@@ -8,7 +8,7 @@ so it is a ``SecretStr`` that the loader only accepts as ``${ENV_VAR}`` (never a
 from __future__ import annotations
 
 from typing import Literal
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
@@ -83,6 +83,15 @@ class SharedStateConfig(BaseModel):
         if self.url is None:
             raise ValueError("shared_state.url is not set")
         return self.url.get_secret_value()
+
+    def secrets(self) -> list[str]:
+        """What log and alert masking must hide: the URL, and its password alone (as written
+        and percent-decoded), which a Redis error or a traceback may quote."""
+        if self.url is None:
+            return []
+        url = self.url.get_secret_value()
+        password = urlsplit(url).password
+        return [url, password, unquote(password)] if password else [url]
 
 
 def allow_while_unavailable(*, draws_cap: bool, cfg: SharedStateConfig) -> bool:

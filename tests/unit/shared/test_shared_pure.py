@@ -6,6 +6,7 @@ import pytest
 from pydantic import ValidationError
 from structlog.testing import capture_logs
 
+from kashbot.app.fleet import open_redis
 from kashbot.client.request_budget import UserBudget
 from kashbot.obs.logging import mask_text
 from kashbot.shared.redis_budget import BucketSpec, RedisUserBudget
@@ -82,10 +83,12 @@ def test_fail_closed_buys_never_sells_by_config() -> None:
     assert allow_while_unavailable(draws_cap=False, cfg=open_sells)
 
 
-def test_the_redis_url_and_its_password_are_masked_once_connected() -> None:
+def test_the_redis_url_and_its_password_are_masked_once_opened() -> None:
     url = "redis://kb:s3cret%2Fpw-77@127.0.0.1:1/0"  # percent-encoded '/' in the password
     line = f"redis ledger reserve: ConnectionError to {url} (AUTH s3cret/pw-77 s3cret%2Fpw-77)"
-    connect(url)  # never dialled: registering is all it does before the first call
+    cfg = SharedStateConfig.model_validate({"backend": "redis", "url": url})
+    assert cfg.secrets() == [url, "s3cret%2Fpw-77", "s3cret/pw-77"]
+    open_redis(cfg)  # the daemon's and status --all's door; never dialled here
     masked = mask_text(line)
     assert "s3cret" not in masked and url not in masked
     assert masked.count("***") == 3 and masked.endswith("(AUTH *** ***)")
