@@ -7,6 +7,10 @@ send runs on this dispatcher's own two threads -- not the loop's default executo
 lookups share: a hanging endpoint may tie up these threads, never the rest of the daemon.
 A send still running after ``send_timeout_s`` is given up (``timed_out``); while both threads
 are stuck, alerts are not handed to them (``failed``) until one comes back.
+
+An alert leaves the process, so its title and body go through the log masking first
+(:func:`~kashbot.obs.logging.mask_text`: registered secrets, Kash keys, webhook secrets): an
+exception's text quoted in an alert (a recovery failure, a denial's detail) may hold one.
 """
 
 from __future__ import annotations
@@ -17,12 +21,13 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import structlog
 
 from kashbot.alerts.config import Level
 from kashbot.alerts.rules import LEVELS, STATE_KEY, Alert
+from kashbot.obs.logging import mask_text
 
 log = structlog.get_logger("kashbot.alerts")
 
@@ -139,7 +144,7 @@ class AlertDispatcher:
             return
         self._busy += 1
         loop = asyncio.get_running_loop()
-        future: Future[bool] = self._pool.submit(channel.send, alert)
+        future: Future[bool] = self._pool.submit(channel.send, masked(alert))
         future.add_done_callback(lambda _: _call_soon(loop, self._back))
         try:
             async with asyncio.timeout(self.send_timeout_s):
@@ -157,6 +162,11 @@ class AlertDispatcher:
 
     def _back(self) -> None:
         self._busy -= 1
+
+
+def masked(alert: Alert) -> Alert:
+    """``alert`` with every secret the logs would mask masked in its title and body."""
+    return replace(alert, title=mask_text(alert.title), body=mask_text(alert.body))
 
 
 def _call_soon(loop: asyncio.AbstractEventLoop, fn: Callable[[], None]) -> None:

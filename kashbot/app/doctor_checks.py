@@ -61,25 +61,39 @@ def auth_check(probe: Probe) -> Check:
 
 
 def version_check(probe: Probe, pinned: str | None) -> Check:
-    """The pinned ``X-Kash-Api-Version`` is served, and not on its way out (Sunset headers)."""
+    """The pinned ``X-Kash-Api-Version`` is accepted, and not on its way out (Sunset headers).
+
+    ``X-API-Version`` is the server's default (canonical) version, sent "on every request,
+    independent of the client pin" (kash-today §2): it says nothing about which version answered
+    us, so it is reported as the default, never as the version that served the request. Only
+    ``X-Kash-Api-Version`` in a response names that version (the docs' header; not every
+    server sends it)."""
     if probe.status == 410 or probe.code == "API_VERSION_UNSUPPORTED":
         return Check(
             "version",
             "FAIL",
-            f"venue.api_version {pinned} is not served (410 API_VERSION_UNSUPPORTED{probe.detail})",
+            f"venue.api_version {pinned} is not supported by the venue "
+            f"(410 API_VERSION_UNSUPPORTED{probe.detail})",
             "set venue.api_version to a supported version (or null for the server default)",
         )
-    served = probe.headers.get("X-Kash-Api-Version") or probe.headers.get("X-API-Version")
+    default = probe.headers.get("X-API-Version")
+    answered = probe.headers.get("X-Kash-Api-Version")
+    default_text = f"server default {default}" if default else "server default not reported"
     sunset, deprecation = probe.headers.get("Sunset"), probe.headers.get("Deprecation")
     if sunset or (deprecation and deprecation.strip().lower() != "false"):
         return Check(
             "version",
             "WARN",
-            f"venue.api_version {pinned} is deprecated (Sunset: {sunset or 'not given'})",
-            "move venue.api_version to the server's current version "
-            f"({probe.headers.get('X-API-Version') or 'see the changelog'}) before the sunset",
+            f"venue.api_version {pinned or '(none: the server default)'} is deprecated "
+            f"(Sunset: {sunset or 'not given'}); {default_text}",
+            "move venue.api_version to a supported version "
+            f"({'e.g. the server default ' + default if default else 'see the changelog'}) "
+            "before the sunset",
         )
-    return Check("version", "OK", f"pinned {pinned or '(server default)'}, served {served}")
+    if pinned is None:
+        return Check("version", "OK", f"no pin: requests get the {default_text}")
+    echo = f", answered as {answered}" if answered and answered != pinned else ""
+    return Check("version", "OK", f"pinned {pinned} accepted{echo}; {default_text}")
 
 
 def scope_check(probes: Mapping[str, Probe], trading: bool) -> Check:

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from rich.console import Group, RenderableType
 from rich.text import Text
 
@@ -35,6 +35,7 @@ from kashbot.clock import Clock
 from kashbot.execution.adoption import SpendAdopter
 from kashbot.execution.shared_spend import SharedSpend
 from kashbot.money import Atomic, fmt_usdc
+from kashbot.obs.logging import register_secret
 from kashbot.shared.fleet_registry import FleetRegistry
 from kashbot.shared.redis_budget import RedisUserBudget
 from kashbot.shared.redis_client import SharedRedis, SharedStateUnavailable, connect, scope_id
@@ -54,9 +55,14 @@ def member_id() -> str:
 
 
 def open_redis(cfg: SharedStateConfig) -> SharedRedis:
-    """A Redis client for the shared state (no I/O until the first call)."""
+    """A Redis client for the shared state (no I/O until the first call). Registers the URL
+    and its password for masking first: every daemon and ``status --all`` comes through here
+    before any other Redis client is made."""
+    for secret in cfg.secrets():
+        register_secret(secret)
     s = cfg.op_timeout_s
-    return SharedRedis(connect(cfg.redis_url(), timeout_s=s), prefix=cfg.prefix, op_timeout_s=s)
+    client = connect(cfg.redis_url(), timeout_s=s)
+    return SharedRedis(client, prefix=cfg.prefix, op_timeout_s=s, name="budget")
 
 
 class SharedState:
@@ -141,8 +147,15 @@ class SharedState:
         return self._view
 
     def status(self) -> dict[str, Any]:
-        """The last heartbeat's view (for ``kashbot status`` and the status screen)."""
-        return {k: v for k, v in self._view.items() if k != "ledger_used"}
+        """The last heartbeat's view (for ``kashbot status`` and the status screen), plus the
+        Redis calls that failed since start (every client of this daemon)."""
+        view = {k: v for k, v in self._view.items() if k != "ledger_used"}
+        return {**view, "failed_calls": self.failed_calls()}
+
+    def failed_calls(self) -> int:
+        """Redis calls of this daemon (budget, fleet view, the key's ledger) that failed."""
+        n = self.redis.outage.failed_calls
+        return n + (self.spend.ledger.redis.outage.failed_calls if self.spend is not None else 0)
 
     def collector(self) -> SharedStateCollector:
         return SharedStateCollector(self)
@@ -220,6 +233,11 @@ class SharedStateCollector:
             "kashbot_shared_state_up",
             "1 if the last heartbeat reached Redis (shared budget and ledger)",
             value=1.0 if view.get("reachable") else 0.0,
+        )
+        yield CounterMetricFamily(
+            "kashbot_shared_state_failed_calls",
+            "Redis calls that failed (budget, fleet view, ledger); the outage is logged once",
+            value=self.shared.failed_calls(),
         )
         if "ledger_used" in view:
             yield GaugeMetricFamily(

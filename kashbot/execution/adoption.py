@@ -12,6 +12,12 @@ stay on the safe side). Ours is a buy whose ``clientRequestId`` maps to a reserv
 still holds; a trade of ours whose reservation was released (an intent given up for lost)
 counts like anyone's. A scan reads newest first and stops at the window's horizon or at the
 first page it has nothing new on, so a steady state costs one or two requests per interval.
+
+Those requests are counted in this daemon's request budget, not kept off it: ``venue`` is the
+daemon's client, whose ``RequestBudget`` (``risk.budget_share`` of the user's quota, the bucket
+the poller paces on) takes a token per GET, as a read that waits behind any order. The default
+interval (``shared_state.adopt_interval_s``, 60 s) keeps that to about one request a minute,
+under 2 % of a free key's 60/min; see docs/shared-state.md for when to lower it.
 """
 
 from __future__ import annotations

@@ -72,7 +72,7 @@ class SharedSpend:
         the API key (only ever used hashed). No I/O here; recovery makes the first call."""
         s = cfg.op_timeout_s
         redis = SharedRedis(
-            connect(cfg.redis_url(), timeout_s=s), prefix=cfg.prefix, op_timeout_s=s
+            connect(cfg.redis_url(), timeout_s=s), prefix=cfg.prefix, op_timeout_s=s, name="ledger"
         )
         ledger = RedisSpendLedger(
             redis, key_ref, lease_s=cfg.lease_s, rejoin_grace_s=cfg.rejoin_grace_s
@@ -186,7 +186,7 @@ class SharedSpend:
                     await self.ledger.commit(e.entry_id, e.ts, e.amount)
                 return
             except SharedStateUnavailable as exc:
-                log.warning("shared_spend_retry", entry_id=op.entry_id, error=str(exc))
+                log.debug("shared_spend_retry", entry_id=op.entry_id, error=str(exc))
                 await asyncio.sleep(self.retry_s)
             except LedgerError as exc:  # released a reservation Redis no longer knows: done
                 log.info("shared_spend_skipped", entry_id=op.entry_id, error=str(exc))

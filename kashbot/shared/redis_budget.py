@@ -130,7 +130,8 @@ class RedisUserBudget(BudgetBase):
             except SharedStateUnavailable as exc:
                 if self.fallback is None and self.wait_unavailable_s is None:
                     raise
-                log.warning("shared_budget_unavailable", route=route, error=str(exc))
+                # the client's Outage logged the outage once; each retry only at debug
+                log.debug("shared_budget_unavailable", route=route, error=str(exc))
                 if self.fallback is not None:
                     await self.fallback.acquire(route, write=write)
                     break

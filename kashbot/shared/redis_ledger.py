@@ -202,7 +202,7 @@ class RedisSpendLedger:
                 if lost:
                     log.warning("shared_ledger_leases_lapsed", entry_ids=sorted(lost))
             except SharedStateUnavailable as exc:
-                log.warning("shared_ledger_unavailable", error=str(exc))
+                log.debug("shared_ledger_unavailable", error=str(exc))  # Outage logs it once
             await asyncio.sleep(every)
 
     async def used(self, now: float) -> Atomic:

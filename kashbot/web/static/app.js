@@ -88,7 +88,8 @@ function render(status, detail) {
   $("state-reason").textContent = detail.state_reason || "";
   $("halt").disabled = state === "HALTED";
   $("resume").disabled = state === "ACTIVE";
-  $("reduce").disabled = state !== "ACTIVE";
+  // reducing exposure is always allowed, as with `kashbot reduce` (it lifts an operator halt)
+  $("reduce").disabled = state === "REDUCING";
 
   const pnl = status.pnl_usdc || {};
   $("pnl").textContent = (pnl.total || "–") + " USDC";

@@ -63,6 +63,9 @@ async def test_doctor_verdicts_against_the_sim(tmp_path: Path) -> None:
         dev = sim.key("developer").api_key
         good = by_name(await run_doctor(live_cfg(sim, tmp_path, dev)))
         assert {c.verdict for c in good.values()} == {"OK"}, [c.line() for c in good.values()]
+        default = sim.venue.scenario.api.default_version  # X-API-Version: not what served us
+        assert f"server default {default}" in good["version"].message
+        assert "served" not in good["version"].message
         assert set(good) >= {
             "key",
             "venue",

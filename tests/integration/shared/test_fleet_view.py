@@ -59,6 +59,7 @@ async def test_shared_state_view_status_and_metrics(redis_url: str, redis_prefix
         text = generate_latest(registry).decode()
         assert "kashbot_shared_spend_used_usdc 12.0" in text
         assert "kashbot_fleet_members 1.0" in text and "kashbot_shared_state_up 1.0" in text
+        assert "kashbot_shared_state_failed_calls_total 0.0" in text
         members = await fleet_members(cfg, USER)
         report = fleet_report(USER, members)
         assert report["daemons"] == 1 and members[0]["pid"] == 7
@@ -78,6 +79,7 @@ async def test_unreachable_redis_shows_in_the_view(redis_url: str, redis_prefix:
         await state.beat(lambda: {})
         view = state.status()
         assert view["reachable"] is False and "redis" in view["error"]
+        assert view["failed_calls"] == 1 and state.redis.outage.down
     finally:
         await state.close()
 

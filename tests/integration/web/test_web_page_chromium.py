@@ -1,7 +1,8 @@
 """The status page in headless Chromium (Debian's ``chromium``, driven by Playwright without its
 own browser download) against a real paper daemon on the simulator: state, markets and
-positions shown; halt/resume from the page reach the gate; a held (202) trade is released with
-its Confirm button; without the token the API answers 401 and the page says so."""
+positions shown; halt, reduce (while halted, as the CLI allows) and resume from the page reach
+the gate; a held (202) trade is released with its Confirm button; without the token the API
+answers 401 and the page says so."""
 
 from __future__ import annotations
 
@@ -156,6 +157,13 @@ async def test_status_page_in_chromium(sim: SimHandle, tmp_path: Path, browser_p
         await until("halted from the page", lambda: state_is("HALTED"))
         await expect(page.locator("#state")).to_have_text("HALTED", timeout=WAIT_MS)
         assert "web page" in await page.text_content("#state-reason")
+        # reducing exposure is always allowed, as with `kashbot reduce`: HALTED -> REDUCING
+        await expect(page.locator("#reduce")).to_be_enabled(timeout=WAIT_MS)
+        await page.click("#reduce")
+        await until("reducing from the page while halted", lambda: state_is("REDUCING"))
+        await expect(page.locator("#state")).to_have_text("REDUCING", timeout=WAIT_MS)
+        await expect(page.locator("#reduce")).to_be_disabled(timeout=WAIT_MS)
+        await expect(page.locator("#halt")).to_be_enabled(timeout=WAIT_MS)
         await page.click("#resume")
         await until("resumed from the page", lambda: state_is("ACTIVE"))
 

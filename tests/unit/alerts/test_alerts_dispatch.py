@@ -1,5 +1,6 @@
 """The alert dispatcher: deduplication, drop-oldest queue, per-channel rate and filters, and
-senders that fail, raise or hang never stop it (nor wait the caller)."""
+senders that fail, raise or hang never stop it (nor wait the caller); what is sent is masked
+like a log line."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Callable
 
 from kashbot.alerts.dispatch import WORKERS, AlertDispatcher, Channel
 from kashbot.alerts.rules import Alert
+from kashbot.obs.logging import register_secret
 
 
 class Clock:
@@ -143,3 +145,16 @@ async def test_a_halt_after_a_resume_is_sent_again_within_the_window() -> None:
     assert d.submit(halt)  # halted again: news, though within the window
     await drain(d)
     assert len(sent) == 3 and sent[0] == sent[2] != sent[1]
+
+
+async def test_alert_text_is_masked_like_a_log_line() -> None:
+    register_secret("hunter2-redis-pass")
+    sent: list[Alert] = []
+    d = AlertDispatcher([Channel("c", lambda a: sent.append(a) is None)])
+    body = "recovery failed: AUTH hunter2-redis-pass refused; key kash_live_abcdefgh1234"
+    d.submit(Alert("recovery_failed", "error", "k", "title hunter2-redis-pass", body))
+    await drain(d)
+    assert len(sent) == 1
+    text = sent[0].title + sent[0].body
+    assert "hunter2-redis-pass" not in text and "abcdefgh1234" not in text
+    assert sent[0].body == "recovery failed: AUTH *** refused; key kash_live_***"

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import pytest
 from pydantic import ValidationError
+from structlog.testing import capture_logs
 
+from kashbot.app.fleet import open_redis
 from kashbot.client.request_budget import UserBudget
+from kashbot.obs.logging import mask_text
 from kashbot.shared.redis_budget import BucketSpec, RedisUserBudget
-from kashbot.shared.redis_client import SharedRedis, connect, scope_id
+from kashbot.shared.redis_client import Outage, SharedRedis, connect, scope_id
 from kashbot.shared.redis_ledger import RedisSpendLedger
 from kashbot.shared.settings import SharedStateConfig, allow_while_unavailable
 
@@ -70,7 +73,38 @@ def test_settings_reject_unknown_keys_and_hide_the_url() -> None:
 
 def test_fail_closed_buys_never_sells_by_config() -> None:
     closed = SharedStateConfig(url="redis://x")  # type: ignore[arg-type]
-    open_sells = SharedStateConfig(url="redis://x", sells_when_unavailable=True)  # type: ignore[arg-type]
+    open_sells = SharedStateConfig(
+        url="redis://x",  # type: ignore[arg-type]
+        sells_when_unavailable=True,
+        budget_fallback_share=0.2,
+    )
     assert not allow_while_unavailable(draws_cap=True, cfg=open_sells)
     assert not allow_while_unavailable(draws_cap=False, cfg=closed)
     assert allow_while_unavailable(draws_cap=False, cfg=open_sells)
+
+
+def test_the_redis_url_and_its_password_are_masked_once_opened() -> None:
+    url = "redis://kb:s3cret%2Fpw-77@127.0.0.1:1/0"  # percent-encoded '/' in the password
+    line = f"redis ledger reserve: ConnectionError to {url} (AUTH s3cret/pw-77 s3cret%2Fpw-77)"
+    cfg = SharedStateConfig.model_validate({"backend": "redis", "url": url})
+    assert cfg.secrets() == [url, "s3cret%2Fpw-77", "s3cret/pw-77"]
+    open_redis(cfg)  # the daemon's and status --all's door; never dialled here
+    masked = mask_text(line)
+    assert "s3cret" not in masked and url not in masked
+    assert masked.count("***") == 3 and masked.endswith("(AUTH *** ***)")
+
+
+def test_an_outage_is_two_lines_and_a_count() -> None:
+    outage = Outage("budget")
+    with capture_logs() as logs:
+        for i in range(50):  # every retry of every waiting caller
+            outage.failed("budget take", f"refused {i}")
+        assert outage.down
+        outage.succeeded()
+        outage.succeeded()
+    assert [(e["event"], e["log_level"]) for e in logs] == [
+        ("shared_state_down", "warning"),
+        ("shared_state_up", "info"),
+    ]
+    assert logs[0]["error"] == "refused 0" and logs[1]["failed_calls"] == 50
+    assert (outage.outages, outage.failed_calls, outage.down) == (1, 50, False)

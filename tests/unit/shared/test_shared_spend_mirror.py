@@ -100,7 +100,11 @@ async def test_refused_or_unreachable_is_a_reason_and_nothing_is_queued() -> Non
 async def test_sells_pass_an_outage_when_configured() -> None:
     led = Recording(down=True)
     cfg = SharedStateConfig.model_validate(
-        {"url": "redis://127.0.0.1:1/0", "sells_when_unavailable": True}
+        {
+            "url": "redis://127.0.0.1:1/0",
+            "sells_when_unavailable": True,
+            "budget_fallback_share": 0.2,
+        }
     )
     shared = SharedSpend(led, cfg)  # type: ignore[arg-type]
     gate = RiskGate(Limits.for_tier("developer"), clock=SimClock(1000.0))

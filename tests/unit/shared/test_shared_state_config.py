@@ -26,7 +26,7 @@ def problems(text: str, env: dict[str, str] | None = None) -> list[tuple[int | N
 def test_default_is_embedded() -> None:
     cfg = parse_config("venue: {mode: paper}\n", "t.yaml", {})
     assert cfg.shared_state.backend == "embedded" and not cfg.shared_state.shared
-    assert cfg.shared_state.adopt_interval_s == 10
+    assert cfg.shared_state.adopt_interval_s == 60  # about one GET /v1/trades a minute
 
 
 def test_redis_from_env_is_masked_in_config_check() -> None:
@@ -74,3 +74,16 @@ def test_heartbeat_must_fit_the_member_ttl() -> None:
     text = LIVE + "shared_state:\n  heartbeat_s: 5\n  member_ttl_s: 5\n"
     [(_, path, msg)] = problems(text)
     assert path == "shared_state" and msg.startswith("member_ttl_s")
+
+
+def test_sells_when_unavailable_without_a_fallback_budget_is_refused() -> None:
+    # review finding: while Redis is down every request waits for it unless there is an
+    # in-process fallback budget, so sells_when_unavailable alone let no sell out
+    base = LIVE + "shared_state:\n  backend: redis\n  url: ${KASH_REDIS_URL}\n"
+    [(line, path, msg)] = problems(base + "  sells_when_unavailable: true\n")
+    assert (line, path) == (12, "shared_state")
+    assert "sells_when_unavailable" in msg and "budget_fallback_share" in msg
+    both = "  sells_when_unavailable: true\n  budget_fallback_share: 0.2\n"
+    cfg = parse_config(base + both, "t.yaml", ENV)
+    assert cfg.shared_state.sells_when_unavailable
+    assert cfg.shared_state.budget_fallback_share == 0.2

@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import pytest
+
 from kashbot.client.models import Trade
 from kashbot.client.models.wire import Page
 from kashbot.clock import WallClock
@@ -15,6 +17,7 @@ from kashbot.execution.adoption import SpendAdopter, counts_against_cap
 from kashbot.money import USDC_ONE
 from kashbot.risk.gate import Approval, RiskGate
 from kashbot.risk.limits import Limits
+from kashbot.shared.settings import SharedStateConfig
 from kashbot.store.store import Store
 
 U = USDC_ONE
@@ -128,3 +131,42 @@ async def test_a_scan_stops_at_the_first_page_with_nothing_new() -> None:
         assert gate.daily_used(WallClock().now()) == 7 * U
     finally:
         await store.close()
+
+
+class Minutes:
+    """A clock whose sleep jumps; the run ends (``Done``) once ``until`` seconds have passed."""
+
+    class Done(Exception):
+        pass
+
+    def __init__(self, until: float) -> None:
+        self.t, self.until = WallClock().now(), WallClock().now() + until
+
+    def now(self) -> float:
+        return self.t
+
+    def now_ms(self) -> int:
+        return int(self.t * 1000)
+
+    async def sleep(self, seconds: float) -> None:
+        self.t += seconds
+        if self.t > self.until:
+            raise Minutes.Done
+
+
+async def test_default_interval_costs_about_one_request_a_minute() -> None:
+    # review finding: at the old 10 s default every live daemon sent 6 GET /v1/trades a minute
+    every = SharedStateConfig().adopt_interval_s
+    clock = Minutes(until=600)
+    gate = RiskGate(
+        Limits.for_tier("developer", daily_cap=100 * U), clock=clock, emit=lambda e: None
+    )
+    store = await Store.open(":memory:")
+    venue = Venue()
+    venue.trades = [trade("x1", "completed")]
+    adopter = SpendAdopter(gate, venue, store, clock, interval_s=every)  # type: ignore[arg-type]
+    with pytest.raises(Minutes.Done):
+        await adopter.run()
+    assert adopter.stats.scans == venue.reads == 10  # 10 minutes, one read each
+    assert adopter.status()["interval_s"] == 60
+    await store.close()
