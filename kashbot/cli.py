@@ -23,6 +23,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "kashbot.sim.cli",  # sim
     "kashbot.backtest.commands",  # record, backtest
     "kashbot.app.new_strategy",  # new-strategy
+    "kashbot.app.strategy_cmd",  # strategy resume
 )
 
 

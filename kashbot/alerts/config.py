@@ -21,6 +21,7 @@ EventName = Literal[
     "recovery_failed",
     "redemption",
     "daily_summary",
+    "strategy_paused",
 ]
 Level = Literal["info", "warning", "error"]
 

@@ -81,6 +81,19 @@ def alert_for(event: Event) -> Alert | None:
     return None
 
 
+def strategy_paused_alert(strategy_id: str, errors_in_row: int, error: str, times: int) -> Alert:
+    """A strategy paused after ``errors_in_row`` exceptions in a row (its ``times``-th pause:
+    each pause is news, also one right after a resume, so the key counts them)."""
+    return Alert(
+        "strategy_paused",
+        "error",
+        f"strategy_paused:{strategy_id}:{times}",
+        f"kashbot strategy {strategy_id} paused",
+        f"strategy {strategy_id} raised {errors_in_row} times in a row and is no longer called "
+        f"(last: {error[:300]}); fix it, then: kashbot strategy resume {strategy_id} [CONFIG]",
+    )
+
+
 def unknown_alert(intent_id: str) -> Alert:
     return Alert(
         "outcome_unknown",

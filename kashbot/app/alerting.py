@@ -20,7 +20,7 @@ import structlog
 from kashbot.alerts.channels import apprise_sender, valid_url
 from kashbot.alerts.config import AlertsConfig
 from kashbot.alerts.dispatch import AlertDispatcher, Channel
-from kashbot.alerts.rules import recovery_alert
+from kashbot.alerts.rules import recovery_alert, strategy_paused_alert
 from kashbot.alerts.service import AlertService
 from kashbot.app.errors import DaemonError
 from kashbot.config import KashbotConfig
@@ -87,6 +87,12 @@ async def start_alerts(
         unknown_intents=lambda: core.router.executor.unknown_intents,
     )
     service.attach(core.engine.bus)
+    errors = core.engine.errors
+
+    def paused(sid: str, n: int, err: str) -> None:  # a strategy stopped after repeated errors
+        dispatcher.submit(strategy_paused_alert(sid, n, err, errors.pauses.get(sid, 1)))
+
+    errors.on_pause.append(paused)
     service.start()
     stack.push_async_callback(service.stop)
     log.info("alerts_started", channels=[c.name for c in dispatcher.channels])

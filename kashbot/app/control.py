@@ -1,5 +1,6 @@
 """The daemon's control endpoint (loopback only): ``kashbot halt``/``resume``/``reduce``/
-``confirm``/``status``.
+``confirm``/``status``, and ``kashbot strategy resume ID`` (``POST /strategy/<id>/resume``: call
+a strategy paused after repeated exceptions again).
 
 One command core behind two transports: the same ``halt``/``resume`` callables serve a signal, the
 CLI (through this endpoint) and tests. It binds loopback only (the config refuses anything else),
@@ -85,6 +86,7 @@ class ControlServer:
         resume: Callable[[str], None] | None = None,
         reduce: Callable[[str], None] | None = None,
         confirm: Callable[[str], Awaitable[object]] | None = None,
+        resume_strategy: Callable[[str], str] | None = None,
         token: str | None = None,
         routes: Mapping[str, Handler] | None = None,
         reads: Mapping[str, Callable[[], dict[str, Any]]] | None = None,
@@ -97,7 +99,8 @@ class ControlServer:
         actions = {"halt": halt, "resume": resume, "reduce": reduce}
         self._actions = {name: fn for name, fn in actions.items() if fn is not None}
         self._confirm = confirm
-        if (status or self._actions or confirm) and not token:
+        self._resume_strategy = resume_strategy
+        if (status or self._actions or confirm or resume_strategy) and not token:
             raise ValueError("token: required for a control endpoint with status or actions")
         self._token = token or ""
         self._routes = dict(routes or {})
@@ -122,6 +125,8 @@ class ControlServer:
             app.router.add_post(f"/{name}", self._action)
         if self._confirm is not None:
             app.router.add_post("/confirm", self._confirm_trade)
+        if self._resume_strategy is not None:
+            app.router.add_post("/strategy/{strategy}/resume", self._strategy_resume)
         for path, handler in self._routes.items():
             app.router.add_get(path, handler)
         self.port = await self._site.start(app, self.host, self.port)
@@ -217,6 +222,29 @@ class ControlServer:
             return _error(409, f"trade {trade_id} is not held for confirmation")
         return web.json_response(
             {"ok": True, "action": "confirm", "trade_id": trade_id, "status": str(status)}
+        )
+
+    async def _strategy_resume(self, request: web.Request) -> web.Response:
+        """Call a paused strategy again: 404 for an id the daemon does not run, 409 for one
+        that is not paused (the answer says which)."""
+        assert self._resume_strategy is not None
+        if (refused := self._refusal(request)) is not None:
+            return refused
+        body = await self._body(request)
+        if isinstance(body, web.Response):
+            return body
+        sid = request.match_info["strategy"]
+        reason = body.get("reason")
+        reason = reason[:200] if isinstance(reason, str) else "operator via control endpoint"
+        try:
+            paused_by = self._resume_strategy(sid)
+        except LookupError as exc:
+            return _error(404, str(exc.args[0]) if exc.args else str(exc))
+        except ValueError as exc:
+            return _error(409, str(exc))
+        log.warning("operator_action", action="strategy_resume", strategy=sid, reason=reason)
+        return web.json_response(
+            {"ok": True, "action": "strategy resume", "strategy": sid, "paused_by": paused_by}
         )
 
     def _confirm_done(self, task: asyncio.Task[object]) -> None:

@@ -44,6 +44,9 @@ def daemon_readings(d: Daemon) -> Readings:
         intents_emitted=engine.intents_emitted,
         strategy_errors=engine.strategy_errors,
         strategy_error_counts=engine.strategy_error_counts(),
+        strategy_paused={
+            s.strategy_id: s.strategy_id in engine.errors.paused for s, _ in engine.strategies
+        },
         inbox_depth=len(engine.inbox),
         inflight_intents=engine.inflight,
         pending_intents=len(state.pending),

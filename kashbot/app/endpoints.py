@@ -1,6 +1,6 @@
-"""The daemon's HTTP endpoints on 127.0.0.1: control (halt/resume/reduce/confirm/status behind a
-bearer token written beside the store), the operator's status page (``/``, :mod:`kashbot.web`)
-and metrics/health (on the control port, or their own).
+"""The daemon's HTTP endpoints on 127.0.0.1: control (halt/resume/reduce/confirm/status and
+resuming a paused strategy, behind a bearer token written beside the store), the operator's
+status page (``/``, :mod:`kashbot.web`) and metrics/health (on the control port, or their own).
 
 A port that is taken stops startup (:class:`DaemonError`, exit 2) before any order: a daemon
 without its kill switch and metrics must not trade (the message names the other process if it
@@ -87,6 +87,7 @@ async def _start_control(
         resume=lambda reason: gate.resume(reason),
         reduce=lambda reason: gate.reduce(reason, operator=True),  # lifts an operator halt
         confirm=core.router.confirm_held,
+        resume_strategy=lambda sid: resume_strategy(core, sid),
         token=token,
         routes={**routes, **page_routes()},
         reads={"/status/detail": lambda: status_detail(core)},
@@ -103,6 +104,20 @@ async def _start_control(
     stack.callback(remove_token, token_path, token)
     log.info("control_token_written", path=str(token_path))
     return control
+
+
+def resume_strategy(core: Core, strategy_id: str) -> str:
+    """Route events to a strategy paused after repeated exceptions again; the error that had
+    paused it. ``LookupError``: no such strategy; ``ValueError``: it is not paused."""
+    engine = core.engine
+    ids = [s.strategy_id for s, _ in engine.strategies]
+    if strategy_id not in ids:
+        raise LookupError(f"no strategy {strategy_id!r} in this daemon (it runs: {', '.join(ids)})")
+    paused_by = engine.errors.paused.get(strategy_id)
+    if paused_by is None:
+        raise ValueError(f"strategy {strategy_id!r} is not paused")
+    engine.resume_strategy(strategy_id)
+    return paused_by
 
 
 def port_taken(key: str, host: str, port: int, exc: OSError) -> DaemonError:

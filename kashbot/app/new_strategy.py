@@ -11,6 +11,7 @@ Existing files are never overwritten.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import keyword
 import re
 import sys
@@ -30,11 +31,31 @@ def check_name(name: str) -> str | None:
     """Why ``name`` cannot be a strategy module name, or None."""
     if not NAME_RE.match(name):
         return f"{name!r}: use lower_case letters, digits and _ (a Python module name)"
-    if keyword.iskeyword(name) or name in sys.stdlib_module_names or name == "kashbot":
-        return f"{name!r} would shadow a Python module; pick another name"
+    if keyword.iskeyword(name):
+        return f"{name!r} is a Python keyword; pick another name"
+    if name in sys.stdlib_module_names:
+        return f"{name!r} is a standard-library module; pick another name"
+    installed = installed_module(name)
+    if installed is not None:
+        return (
+            f"{name!r} is already an installed module ({installed}): the strategy would not "
+            "load, or would hide it from code that imports it; pick another name"
+        )
     if name.startswith("test"):
         return f"{name!r}: pytest would collect the strategy module as a test; pick another name"
     return None
+
+
+def installed_module(name: str) -> str | None:
+    """Where an importable top-level module ``name`` lives (kashbot, a dependency, anything
+    in site-packages), or None. The user's own folders are not on this process's path."""
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+    if spec is None:
+        return None
+    return spec.origin or (next(iter(spec.submodule_search_locations or ()), None)) or "built in"
 
 
 def skeleton(name: str, scenario: Path) -> dict[str, str]:

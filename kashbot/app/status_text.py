@@ -73,8 +73,28 @@ def status_text(doc: Mapping[str, Any]) -> str:
         )
     if held:
         out.append("  release one with: kashbot confirm TRADE_ID [CONFIG]")
+    out.extend(_strategy_lines(doc.get("strategy_errors")))
     denials = doc.get("last_denials") or []
     if denials:
         out.append("last denials")
         out.extend(f"  {d[1]} {d[0]}: {d[2]}" for d in denials if len(d) >= 3)
     return "\n".join(out)
+
+
+def _strategy_lines(errors: Any) -> list[str]:
+    """Strategies that raised or were paused (none: no section), with how to resume one."""
+    if not isinstance(errors, dict):
+        return []
+    shown = {sid: e for sid, e in errors.items() if e.get("total") or e.get("paused")}
+    if not shown:
+        return []
+    out = ["strategy errors"]
+    for sid, e in sorted(shown.items()):
+        state = "PAUSED" if e.get("paused") else "running"
+        out.append(
+            f"  {sid}: {state}, {e.get('total')} exceptions ({e.get('in_row')} in a row), "
+            f"last: {e.get('last_error')}"
+        )
+    if any(e.get("paused") for e in shown.values()):
+        out.append("  fix it, then resume with: kashbot strategy resume ID [CONFIG]")
+    return out

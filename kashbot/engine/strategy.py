@@ -18,7 +18,9 @@ Strategies are loaded (:func:`load_strategy_class`) by short name: a built-in
 point in the group ``kashbot.strategies``, else a top-level module beside the config; or by
 dotted path (``mybots.momentum:Momentum``, ``mybots.momentum.Momentum``, ``mybots.momentum``),
 imported from the config file's folder, the working directory or ``sys.path``, with no
-``PYTHONPATH`` needed: those folders are searched for that import only.
+``PYTHONPATH`` needed: the module's top level is executed from the first of those folders that
+has it, and that folder is then appended to ``sys.path`` (kept, at the end) so the strategy's
+later imports of its sibling modules resolve.
 """
 
 from __future__ import annotations
@@ -26,11 +28,13 @@ from __future__ import annotations
 import importlib
 import sys
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from importlib.machinery import PathFinder
 from importlib.metadata import entry_points
+from importlib.util import module_from_spec
 from pathlib import Path
+from types import ModuleType
 from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
@@ -131,7 +135,7 @@ AnyStrategy = Strategy[Any]
 
 ENTRY_POINT_GROUP = "kashbot.strategies"
 BUILTIN_PACKAGE = "kashbot.strategies"
-_IMPORT_LOCK = threading.Lock()
+_IMPORT_LOCK = threading.RLock()
 
 
 # Folders of the config files strategies were loaded for in this process: a backtest validates
@@ -154,22 +158,45 @@ def search_dirs(config_file: str | Path | None = None) -> tuple[Path, ...]:
     return tuple(dict.fromkeys(dirs))
 
 
-@contextmanager
-def _searching(dirs: Sequence[Path]) -> Iterator[None]:
-    """Put ``dirs`` in front of ``sys.path`` for one import, then restore it."""
+def _keep_on_path(folder: Path) -> None:
+    """Append ``folder`` to ``sys.path`` once and keep it: a strategy's lazy imports of its
+    siblings (inside ``decide``, long after loading) still resolve, and at the end of the path
+    it never shadows the standard library or an installed distribution for anyone else."""
+    entry = str(folder)
+    if entry not in sys.path:
+        sys.path.append(entry)
+
+
+def _import_user(mod_name: str, dirs: Sequence[Path]) -> ModuleType | str:
+    """Import ``mod_name`` with its top-level module or package taken from the first of
+    ``dirs`` that has it (ahead of ``sys.path``), else from ``sys.path``; or why not.
+
+    The top level is executed from its own file (``PathFinder`` on that folder only), so
+    ``sys.path`` is never reordered, not even for a moment; its folder is then kept at the end
+    of the path for the strategy's later imports. Re-entrant: a strategy module that loads
+    another strategy while being imported does not deadlock."""
+    top = mod_name.partition(".")[0]
     with _IMPORT_LOCK:
-        saved = list(sys.path)
-        sys.path[:0] = [str(d) for d in dirs if str(d) not in sys.path]
         importlib.invalidate_caches()  # a file written since the last import is seen
-        try:
-            yield
-        finally:
-            sys.path[:] = saved
+        if top not in sys.modules:
+            for folder in dirs:
+                spec = PathFinder.find_spec(top, [str(folder)])
+                if spec is None or spec.loader is None:
+                    continue
+                _keep_on_path(folder)
+                module = module_from_spec(spec)
+                sys.modules[top] = module
+                try:
+                    spec.loader.exec_module(module)
+                except BaseException:
+                    sys.modules.pop(top, None)
+                    raise
+                break
+        return import_or_reason(mod_name)
 
 
 def _from(mod_name: str, attr: str, dirs: Sequence[Path]) -> type[AnyStrategy] | str:
-    with _searching(dirs):
-        module = import_or_reason(mod_name)
+    module = _import_user(mod_name, dirs)
     return class_from(module, attr, Strategy, "STRATEGY", StrategyLoadError)
 
 

@@ -6,7 +6,9 @@ status JSON, ``report.json``, the backtest summary and metrics (:meth:`StrategyE
 one traceback per (strategy, exception type), later ones only counted (a log line at 10, 100,
 1,000 ... of them) so ``--verbose`` is not a flood; and after ``pause_after`` exceptions in a row
 (no successful call between) the strategy is paused: the engine stops calling it, logs
-``strategy_paused`` and calls every ``on_pause`` hook (where an alert goes).
+``strategy_paused`` and calls every ``on_pause`` hook (the engine's routing and the daemon's
+alert hook in there). The operator resumes it (``kashbot strategy resume ID``, the control
+endpoint's ``POST /strategy/<id>/resume``, :meth:`StrategyErrors.resume`) once fixed.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class StrategyErrors:
     in_row: dict[str, int] = field(default_factory=dict)  # only strategies failing right now
     paused: dict[str, str] = field(default_factory=dict)  # strategy id -> the error that did it
     last: dict[str, str] = field(default_factory=dict)  # strategy id -> its latest error
+    pauses: dict[str, int] = field(default_factory=dict)  # strategy id -> times paused so far
     _by_type: dict[tuple[str, str], int] = field(default_factory=dict)
 
     @property
@@ -58,12 +61,14 @@ class StrategyErrors:
         self.in_row[strategy_id] = row
         if self.pause_after and row >= self.pause_after and strategy_id not in self.paused:
             self.paused[strategy_id] = error
+            self.pauses[strategy_id] = self.pauses.get(strategy_id, 0) + 1
             log.error(
                 "strategy_paused",
                 strategy=strategy_id,
                 errors_in_row=row,
                 last_error=error,
-                note="the engine no longer calls it; fix it and restart",
+                note="the engine no longer calls it; fix it, then: kashbot strategy resume "
+                f"{strategy_id} [CONFIG] (or restart)",
             )
             for hook in self.on_pause:
                 hook(strategy_id, row, error)
@@ -74,9 +79,14 @@ class StrategyErrors:
         """A call returned normally: the run in a row ends."""
         self.in_row.pop(strategy_id, None)
 
-    def resume(self, strategy_id: str) -> None:
-        self.paused.pop(strategy_id, None)
+    def resume(self, strategy_id: str) -> str | None:
+        """Count from zero again; the error that had paused it (None: it was not paused).
+        The engine's ``resume_strategy`` calls this and routes events to it again."""
+        was = self.paused.pop(strategy_id, None)
         self.in_row.pop(strategy_id, None)
+        if was is not None:
+            log.warning("strategy_resumed", strategy=strategy_id, paused_by=was)
+        return was
 
     def counts(self) -> dict[tuple[str, str], int]:
         """(strategy id, event type) -> exceptions so far: what a metric exports."""

@@ -58,6 +58,7 @@ class Readings:
     book: BookReadings | None = None  # positions, exposure, PnL, fees (None: not read)
     # (strategy id, event type) -> exceptions its handler raised (the engine's own counts)
     strategy_error_counts: Mapping[tuple[str, str], int] = field(default_factory=dict)
+    strategy_paused: Mapping[str, bool] = field(default_factory=dict)  # strategy id -> paused
 
 
 # Money stays exact ints (atomic USDC, WAD tokens) everywhere else; Prometheus samples are
@@ -120,6 +121,14 @@ def _engine_readings(r: Readings) -> Iterable[Metric]:
         ("strategy", "event_type"),
         r.strategy_error_counts.items(),
     )
+    paused = GaugeMetricFamily(
+        "kashbot_strategy_paused",
+        "1 while a strategy is paused after repeated exceptions (kashbot strategy resume ID)",
+        labels=["strategy"],
+    )
+    for sid, flag in sorted(r.strategy_paused.items()):
+        paused.add_metric([sid], 1.0 if flag else 0.0)
+    yield paused
     yield _gauge("kashbot_engine_inbox_depth", "Events waiting in the engine inbox", r.inbox_depth)
     yield _gauge(
         "kashbot_engine_inflight_intents", "Intents being sent right now", r.inflight_intents

@@ -64,21 +64,20 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import ClassVar, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 
 from kashbot import amm
-from kashbot.engine.protections import ProtectionsConfig
 from kashbot.engine.state import EngineState, MarketView
-from kashbot.engine.strategy import Strategy, StrategyParams
+from kashbot.engine.strategy import StrategyParams
 from kashbot.events import (
     Event,
     OrderIntent,
     Side,
 )
 from kashbot.money import WAD, Atomic, Wad, decimal_to_wad, usdc_to_atomic
+from kashbot.strategies.base import MarketStrategy, WindDownParams
 from kashbot.strategies.pricing import (
     DECIDES_ON,
-    PROTECTIONS,
     buy_intent,
     buy_limit,
     clamp_chance,
@@ -88,8 +87,6 @@ from kashbot.strategies.pricing import (
     reduce_to,
     sell_intent,
     sell_limit,
-    time_to_freeze,
-    wind_down_allowance,
 )
 from kashbot.units import UsdcDecimal
 
@@ -101,7 +98,7 @@ def parse_leg(text: str) -> tuple[str, int]:
     return market, int(outcome)
 
 
-class ConsistencyParams(StrategyParams):
+class ConsistencyParams(WindDownParams):
     groups: list[list[str]] = Field(
         min_length=1, description="legs 'market_id:outcome' that price the same event"
     )
@@ -116,15 +113,6 @@ class ConsistencyParams(StrategyParams):
     max_net_usdc: UsdcDecimal = Field(
         Decimal("100"), ge=0, description="|long - short the event| per group, cost basis"
     )
-    wind_down_s: float = Field(3600.0, gt=0, description="no buys this long before a freeze")
-    flat_by_s: float = Field(600.0, ge=0, description="hold nothing from this long before it")
-    slippage_bps: int = Field(200, ge=0, le=5_000, description="unwind guard below q after sale")
-
-    @model_validator(mode="after")
-    def _wind_down(self) -> ConsistencyParams:
-        if self.flat_by_s >= self.wind_down_s:
-            raise ValueError("flat_by_s must be less than wind_down_s")
-        return self
 
     @field_validator("groups")
     @classmethod
@@ -259,8 +247,7 @@ def wind_down(
 ) -> tuple[bool, list[OrderIntent]]:
     """(is the leg's market winding down, the sale that brings it toward its allowance)."""
     cap = usdc_to_atomic(p.max_position_usdc)
-    tau = time_to_freeze(leg.view, now)
-    allowed = wind_down_allowance(cap, tau, p.wind_down_s, p.flat_by_s)
+    tau, allowed = p.allowance_at(leg.view, now, cap)
     if allowed >= cap:
         return False, []
     assert leg.view.pool is not None
@@ -369,11 +356,11 @@ def decide_group(
     return [one, two] if one is not None and two is not None else []
 
 
-class Consistency(Strategy[ConsistencyParams]):
+class Consistency(MarketStrategy[ConsistencyParams]):
+    """Decides per group of legs, not per market: ``decide`` is its own."""
+
     name: ClassVar[str] = "consistency"
     Params: ClassVar[type[StrategyParams]] = ConsistencyParams
-    handles = DECIDES_ON
-    protections: ClassVar[ProtectionsConfig] = PROTECTIONS
 
     def decide(
         self, state: EngineState, event: Event, params: ConsistencyParams, now: float

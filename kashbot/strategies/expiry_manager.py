@@ -26,28 +26,31 @@ cancellation refunds) once the market settles; this strategy never redeems. Sell
 from __future__ import annotations
 
 from decimal import Decimal
+from fractions import Fraction
 from typing import ClassVar
 
 from pydantic import Field, model_validator
 
 from kashbot import amm
-from kashbot.engine.protections import ProtectionsConfig
 from kashbot.engine.state import EngineState, MarketView
-from kashbot.engine.strategy import Strategy, StrategyParams
+from kashbot.engine.strategy import StrategyParams
 from kashbot.events import Event, OrderIntent
 from kashbot.money import WAD, Atomic, decimal_to_wad, usdc_to_atomic
+from kashbot.strategies.base import MarketStrategy
 from kashbot.strategies.pricing import (
-    DECIDES_ON,
     EDGE_UNIT,
-    PROTECTIONS,
     buy_intent,
     buy_limit,
     clamp_chance,
     first,
+    floor_usdc,
     fmt,
     push,
+    ramp,
+    reduce_to,
     sell_intent,
     sell_limit,
+    time_to_freeze,
 )
 from kashbot.units import UsdcDecimal
 
@@ -72,36 +75,28 @@ class ExpiryParams(StrategyParams):
 
 
 def allowance(p: ExpiryParams, tau: float) -> Atomic:
-    """Cost basis an outcome may still carry ``tau`` seconds before the freeze."""
-    cap = usdc_to_atomic(p.max_position_usdc)
-    keep = decimal_to_wad(p.keep_fraction)
-    ramp = (tau - p.sell_by_s) / (p.window_s - p.sell_by_s)
-    ramp_wad = int(max(0.0, min(1.0, ramp)) * 1_000_000) * (WAD // 1_000_000)
-    return cap * (keep + (WAD - keep) * ramp_wad // WAD) // WAD
+    """Cost basis an outcome may still carry ``tau`` seconds before the freeze (exact:
+    ``floor(H * (κ + (1 - κ) * ramp))``, the ramp a ``Fraction`` of the float times)."""
+    keep = Fraction(p.keep_fraction)
+    share = keep + (1 - keep) * ramp(tau, p.sell_by_s, p.window_s)
+    return floor_usdc(usdc_to_atomic(p.max_position_usdc) * share)
 
 
 def manage(
     state: EngineState, view: MarketView, p: ExpiryParams, tau: float, strategy: str
 ) -> list[OrderIntent]:
     """In the window: hold what the pool underprices, sell the rest down to the allowance."""
-    pool, fair, q = view.pool, view.fair, view.probabilities
-    assert pool is not None and fair is not None
+    fair, q = view.fair, view.probabilities
+    assert fair is not None
     allowed = allowance(p, tau)
     most, least = usdc_to_atomic(p.max_trade_usdc), usdc_to_atomic(p.min_trade_usdc)
     out: list[OrderIntent | None] = []
     for i in range(len(q)):
-        h = state.position(view.market_id, i)
-        if h.shares <= 0 or h.cost <= allowed or fair[i] - q[i] >= p.hold_edge_bps * EDGE_UNIT:
+        if fair[i] - q[i] >= p.hold_edge_bps * EDGE_UNIT:
             continue
-        tokens = h.shares * (h.cost - allowed) // h.cost
-        if tokens <= 0:
-            continue
-        after = amm.probability(
-            amm.sell(pool, i, min(tokens, pool.supplies[i] - 1), view.fees).pool, i
-        )
-        floor = clamp_chance(after - p.slippage_bps * EDGE_UNIT)
-        why = f"T-{tau:.0f}s: cost {h.cost} > allowance {allowed}, f-q={fmt(fair[i] - q[i])}"
-        out.append(sell_intent(view, strategy, i, tokens, floor, most, least, why))
+        cost = state.position(view.market_id, i).cost
+        why = f"T-{tau:.0f}s: cost {cost} > allowance {allowed}, f-q={fmt(fair[i] - q[i])}"
+        out.append(reduce_to(state, view, strategy, i, allowed, most, least, p.slippage_bps, why))
     return first(out)
 
 
@@ -133,27 +128,14 @@ def trade(
     return first(out)
 
 
-def time_to_freeze(view: MarketView, now: float) -> float | None:
-    return None if view.freeze_at is None else view.freeze_at - now
-
-
-class ExpiryManager(Strategy[ExpiryParams]):
+class ExpiryManager(MarketStrategy[ExpiryParams]):
     name: ClassVar[str] = "expiry_manager"
     Params: ClassVar[type[StrategyParams]] = ExpiryParams
-    handles = DECIDES_ON
-    protections: ClassVar[ProtectionsConfig] = PROTECTIONS
 
-    def decide(
-        self, state: EngineState, event: Event, params: ExpiryParams, now: float
+    def decide_market(
+        self, state: EngineState, view: MarketView, event: Event, params: ExpiryParams, now: float
     ) -> list[OrderIntent]:
-        if not isinstance(event, DECIDES_ON):
-            return []
-        view = state.markets.get(event.market_id)
-        if view is None or not view.tradeable(now) or view.pool is None or view.fair is None:
-            return []
-        if len(view.fair) != view.pool.outcome_count or state.has_pending(
-            self.strategy_id, view.market_id
-        ):
+        if view.pool is None or view.fair is None or len(view.fair) != view.pool.outcome_count:
             return []
         tau = time_to_freeze(view, now)
         if tau is not None and tau <= params.window_s:

@@ -66,6 +66,7 @@ from kashbot.money import (
     usdc_to_atomic,
     wad_to_decimal,
 )
+from kashbot.strategies.pricing import intent
 from kashbot.units import UsdcDecimal
 
 BPS = 10_000
@@ -224,7 +225,7 @@ def decide_market(
             amount = min(payout, p.max_trade)
             if amount >= p.min_trade:
                 reason = f"q={_fmt(q[i])} > sell_limit={_fmt(lim)} fair={_fmt(fair[i])}"
-                return [_intent(strategy, view, i, Side.SELL, amount, lim, reason)]
+                return [intent(strategy, view.market_id, i, Side.SELL, amount, lim, reason)]
     if best_buy is not None:
         _, i, lim = best_buy
         # the cap first: at a full position (the usual case) the AMM inversion is not needed
@@ -234,25 +235,8 @@ def decide_market(
             amount = min(amm.buy_amount_to_reach(pool, i, lim, _fees(p)), cap)
             if amount >= least:
                 reason = f"q={_fmt(q[i])} < buy_limit={_fmt(lim)} fair={_fmt(fair[i])}"
-                return [_intent(strategy, view, i, Side.BUY, amount, lim, reason)]
+                return [intent(strategy, view.market_id, i, Side.BUY, amount, lim, reason)]
     return []
-
-
-def _intent(
-    strategy: str, view: MarketView, outcome: int, side: Side, amount: Atomic, lim: Wad, reason: str
-) -> OrderIntent:
-    """One order intent for ``view``'s market; sells only ever close a held position."""
-    return OrderIntent(
-        intent_id="",
-        strategy=strategy,
-        market_id=view.market_id,
-        outcome=outcome,
-        side=side,
-        amount=amount,
-        limit_probability=lim,
-        reason=reason,
-        closing=side is Side.SELL,
-    )
 
 
 def _fees(p: FairValueParams) -> amm.Fees:

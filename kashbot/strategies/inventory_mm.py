@@ -43,17 +43,15 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from kashbot import amm
-from kashbot.engine.protections import ProtectionsConfig
 from kashbot.engine.state import EngineState, MarketView
-from kashbot.engine.strategy import Strategy, StrategyParams
+from kashbot.engine.strategy import StrategyParams
 from kashbot.events import Event, OrderIntent
 from kashbot.money import WAD, Wad, decimal_to_wad, usdc_to_atomic
+from kashbot.strategies.base import MarketStrategy, WindDownParams
 from kashbot.strategies.pricing import (
-    DECIDES_ON,
-    PROTECTIONS,
     buy_intent,
     buy_limit,
     clamp_chance,
@@ -65,8 +63,6 @@ from kashbot.strategies.pricing import (
     reduce_to,
     sell_intent,
     sell_limit,
-    time_to_freeze,
-    wind_down_allowance,
 )
 from kashbot.units import UsdcDecimal
 
@@ -80,7 +76,7 @@ class Inventory(BaseModel):
     skew_bps: int = Field(200, ge=0, le=5_000)
 
 
-class InventoryMMParams(StrategyParams):
+class InventoryMMParams(WindDownParams):
     edge_bps: int = Field(50, ge=0, le=5_000, description="edge beyond fees, bps of probability")
     kelly_fraction: Decimal = Field(Decimal("0.5"), gt=0, le=1)
     confidence: Decimal = Field(
@@ -94,11 +90,6 @@ class InventoryMMParams(StrategyParams):
     loss_limit_usdc: UsdcDecimal = Field(
         Decimal("100"), gt=0, description="stop buying a market past this realised+marked loss"
     )
-    wind_down_s: float = Field(
-        3600.0, gt=0, description="stop buying and start going flat this long before freezeAt"
-    )
-    flat_by_s: float = Field(600.0, ge=0, description="hold nothing from this long before it")
-    slippage_bps: int = Field(200, ge=0, le=5_000, description="unwind guard below q after sale")
     inventory: Inventory = Field(default_factory=Inventory, description="every market's default")
     markets: dict[str, Inventory] = Field(
         default_factory=dict, description="market id -> its own inventory target and skew"
@@ -106,12 +97,6 @@ class InventoryMMParams(StrategyParams):
 
     def inventory_for(self, market_id: str) -> Inventory:
         return self.markets.get(market_id, self.inventory)
-
-    @model_validator(mode="after")
-    def _wind_down(self) -> InventoryMMParams:
-        if self.flat_by_s >= self.wind_down_s:
-            raise ValueError("flat_by_s must be less than wind_down_s")
-        return self
 
 
 def reservation(fair: Wad, held: int, inv: Inventory, cap: int) -> Wad:
@@ -148,9 +133,8 @@ def decide_market(
     now: float,
 ) -> list[OrderIntent]:
     """The decision for one market (the module docstring has the formula)."""
-    tau = time_to_freeze(view, now)
     cap = usdc_to_atomic(p.max_position_usdc)
-    allowed = wind_down_allowance(cap, tau, p.wind_down_s, p.flat_by_s)
+    tau, allowed = p.allowance_at(view, now, cap)
     if -market_pnl(state, view) >= usdc_to_atomic(p.loss_limit_usdc):
         return unwind(state, view, p, 0, strategy, "loss limit reached: going flat")
     if allowed < cap:
@@ -201,24 +185,18 @@ def decide_market(
     return first(buy(c) for c in buys)
 
 
-class InventoryMM(Strategy[InventoryMMParams]):
+class InventoryMM(MarketStrategy[InventoryMMParams]):
     name: ClassVar[str] = "inventory_mm"
     Params: ClassVar[type[StrategyParams]] = InventoryMMParams
-    handles = DECIDES_ON
-    protections: ClassVar[ProtectionsConfig] = PROTECTIONS
 
-    def decide(
-        self, state: EngineState, event: Event, params: InventoryMMParams, now: float
+    def decide_market(
+        self,
+        state: EngineState,
+        view: MarketView,
+        event: Event,
+        params: InventoryMMParams,
+        now: float,
     ) -> list[OrderIntent]:
-        if not isinstance(event, DECIDES_ON):
-            return []
-        view = state.markets.get(event.market_id)
-        if (
-            view is None
-            or not view.tradeable(now)
-            or state.has_pending(self.strategy_id, view.market_id)
-        ):
-            return []
         return decide_market(state, view, event, params, self.strategy_id, now)
 
 

@@ -32,11 +32,11 @@ from pydantic import Field
 from kashbot import amm
 from kashbot.engine.protections import CooldownConfig, ProtectionsConfig
 from kashbot.engine.state import EngineState, MarketView
-from kashbot.engine.strategy import Strategy, StrategyParams
+from kashbot.engine.strategy import StrategyParams
 from kashbot.events import Event, OrderIntent
 from kashbot.money import WAD, decimal_to_wad, usdc_to_atomic
+from kashbot.strategies.base import MarketStrategy
 from kashbot.strategies.pricing import (
-    DECIDES_ON,
     EDGE_UNIT,
     buy_intent,
     buy_limit,
@@ -111,26 +111,19 @@ def decide_market(
     return [] if found is None else [found]
 
 
-class LiquidityKeeper(Strategy[KeeperParams]):
+class LiquidityKeeper(MarketStrategy[KeeperParams]):
     name: ClassVar[str] = "liquidity_keeper"
     Params: ClassVar[type[StrategyParams]] = KeeperParams
-    handles = DECIDES_ON
     protections: ClassVar[ProtectionsConfig] = ProtectionsConfig(
         cooldown=CooldownConfig(seconds=5.0)
     )
 
-    def decide(
-        self, state: EngineState, event: Event, params: KeeperParams, now: float
+    def trades_in(self, market_id: str, params: KeeperParams) -> bool:
+        return market_id in params.own_markets
+
+    def decide_market(
+        self, state: EngineState, view: MarketView, event: Event, params: KeeperParams, now: float
     ) -> list[OrderIntent]:
-        if not isinstance(event, DECIDES_ON) or event.market_id not in params.own_markets:
-            return []
-        view = state.markets.get(event.market_id)
-        if (
-            view is None
-            or not view.tradeable(now)
-            or state.has_pending(self.strategy_id, view.market_id)
-        ):
-            return []
         return decide_market(state, view, params, now, self.strategy_id, event)
 
 

@@ -18,11 +18,12 @@ from typing import ClassVar
 from pydantic import Field
 
 from kashbot.engine.protections import CooldownConfig, ProtectionsConfig
-from kashbot.engine.state import EngineState
-from kashbot.engine.strategy import Strategy, StrategyParams
+from kashbot.engine.state import EngineState, MarketView
+from kashbot.engine.strategy import StrategyParams
 from kashbot.events import Event, OrderIntent, Side
 from kashbot.money import usdc_to_atomic
-from kashbot.strategies.pricing import DECIDES_ON, fmt, intent
+from kashbot.strategies.base import MarketStrategy
+from kashbot.strategies.pricing import fmt, intent
 from kashbot.units import UsdcDecimal
 
 
@@ -42,24 +43,18 @@ def last_buy_ts(state: EngineState, market_id: str) -> float | None:
     return None
 
 
-class Naive(Strategy[NaiveParams]):
+class Naive(MarketStrategy[NaiveParams]):
     name: ClassVar[str] = "naive"
     Params: ClassVar[type[StrategyParams]] = NaiveParams
-    handles = DECIDES_ON
     protections: ClassVar[ProtectionsConfig] = ProtectionsConfig(
         cooldown=CooldownConfig(seconds=60.0)
     )
 
-    def decide(
-        self, state: EngineState, event: Event, params: NaiveParams, now: float
+    def decide_market(
+        self, state: EngineState, view: MarketView, event: Event, params: NaiveParams, now: float
     ) -> list[OrderIntent]:
-        if not isinstance(event, DECIDES_ON):
-            return []
-        view = state.markets.get(event.market_id)
-        if view is None or view.fair is None or not view.tradeable(now):
-            return []
         q, fair = view.probabilities, view.fair
-        if len(q) != len(fair) or state.has_pending(self.strategy_id, view.market_id):
+        if fair is None or len(q) != len(fair):
             return []
         last = last_buy_ts(state, view.market_id)
         if last is not None and now - last < params.interval_s:

@@ -15,6 +15,7 @@ A buy of ``buy_amount_to_reach(pool, i, push(q, L, k))`` leaves the pool *short*
 from __future__ import annotations
 
 from collections.abc import Iterable
+from fractions import Fraction
 
 from kashbot import amm
 from kashbot.engine.protections import BackOffConfig, CooldownConfig, ProtectionsConfig
@@ -187,19 +188,32 @@ def time_to_freeze(view: MarketView, now: float) -> float | None:
     return None if view.freeze_at is None else view.freeze_at - now
 
 
+def ramp(tau: float, end_s: float, start_s: float) -> Fraction:
+    """``clamp((τ - end_s) / (start_s - end_s), 0, 1)`` exactly (a float is a binary fraction,
+    so ``Fraction`` of it loses nothing): 1 until ``start_s`` before the freeze, 0 from
+    ``end_s`` before it. Money is then scaled by it in integers (:func:`floor_usdc`)."""
+    if start_s <= end_s:
+        return Fraction(1 if tau > end_s else 0)
+    r = (Fraction(tau) - Fraction(end_s)) / (Fraction(start_s) - Fraction(end_s))
+    return max(Fraction(0), min(Fraction(1), r))
+
+
+def floor_usdc(amount: Fraction) -> Atomic:
+    """An exact amount of atomic USDC, rounded down (an allowance never rounds up)."""
+    return amount.numerator // amount.denominator
+
+
 def wind_down_allowance(
     cap: Atomic, tau: float | None, window_s: float, flat_by_s: float
 ) -> Atomic:
     """Cost basis an outcome may still carry ``tau`` seconds before the freeze: all of ``cap``
     until ``window_s`` before it, falling linearly to 0 at ``flat_by_s`` before it.
 
-        A(τ) = cap * clamp((τ - flat_by_s) / (window_s - flat_by_s), 0, 1)
+        A(τ) = floor(cap * clamp((τ - flat_by_s) / (window_s - flat_by_s), 0, 1))
     """
     if tau is None or tau > window_s:
         return cap
-    span = max(window_s - flat_by_s, 1e-9)
-    ramp = max(0.0, min(1.0, (tau - flat_by_s) / span))
-    return cap * int(ramp * 1_000_000) // 1_000_000
+    return floor_usdc(cap * ramp(tau, flat_by_s, window_s))
 
 
 def reduce_to(

@@ -125,3 +125,21 @@ def test_repeat_lines_only_at_powers_of_ten(n: int, logged: bool) -> None:
             errors.record("s", "PriceChange", RuntimeError("x"))
     counts = [e["count"] for e in logs if e["event"] == "strategy_error_repeated"]
     assert (n in counts) is logged
+
+
+async def test_resume_returns_the_error_and_a_second_pause_is_counted_as_news() -> None:
+    strategy = Flaky(StrategyParams(), strategy_id="f")
+    engine, _ = engine_with(strategy, pause_after=2)
+    told: list[int] = []
+    engine.errors.on_pause.append(lambda sid, n, err: told.append(engine.errors.pauses[sid]))
+    for t in range(3):
+        await engine.feed(price(float(t)))
+    assert engine.errors.pauses == {"f": 1}
+    with capture_logs() as logs:
+        assert engine.errors.resume("f") == "ValueError: bad maths"
+        assert engine.errors.resume("f") is None  # not paused any more
+    assert [e["event"] for e in logs] == ["strategy_resumed"]
+    engine.resume_strategy("f")  # the engine routes to it again (still broken)
+    for t in range(3):
+        await engine.feed(price(10.0 + t))
+    assert told == [1, 2] and "f" in engine.errors.paused

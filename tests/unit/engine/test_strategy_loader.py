@@ -40,6 +40,7 @@ def clean_imports(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Modules imported by a test are forgotten; the remembered config folders too."""
     before = set(sys.modules)
     monkeypatch.setattr(loader, "_CONFIG_DIRS", [])
+    monkeypatch.setattr(sys, "path", list(sys.path))  # the folders a load keeps are dropped
     yield
     for name in set(sys.modules) - before:
         del sys.modules[name]
@@ -81,7 +82,8 @@ def test_dotted_path_beside_the_config_without_pythonpath(
     path_before = list(sys.path)
     cls = load_strategy_class(f"{pkg}.mine:Mine", config_file=tmp_path / "cfgdir" / "c.yaml")
     assert cls.__name__ == "Mine"
-    assert sys.path == path_before  # searched for that import only
+    # never in front of anything (the standard library, site-packages): kept at the end
+    assert sys.path == [*path_before, str((tmp_path / "cfgdir").resolve())]
     s = build_strategy(f"{pkg}.mine.Mine", {"size": 3}, config_file=tmp_path / "cfgdir" / "c.yaml")
     assert s.params.size == 3  # type: ignore[attr-defined]
 
@@ -140,3 +142,74 @@ def test_entry_point_of_an_installed_distribution(
     (dist / "entry_points.txt").write_text(f"[kashbot.strategies]\nbad_{pkg} = {pkg}:__name__\n")
     with pytest.raises(StrategyLoadError, match="is not a Strategy class"):
         load_strategy_class(f"bad_{pkg}")
+
+
+LAZY = """
+from kashbot.engine.strategy import Strategy, StrategyParams
+
+
+class Lazy(Strategy[StrategyParams]):
+    name = "lazy"
+
+    def decide(self, state, event, params, now):
+        from {pkg} import helper  # a sibling, imported only when it first decides
+        import {sibling}  # a top-level module beside it, imported just as late
+
+        return [helper.VALUE, {sibling}.VALUE]
+"""
+
+
+def test_a_lazy_sibling_import_in_decide_still_resolves_after_loading(
+    tmp_path: Path, clean_imports: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pkg, sibling = unique("lazybots"), unique("lazyhelpers")
+    root = tmp_path / "cfgdir"
+    (root / pkg).mkdir(parents=True)
+    (root / pkg / "__init__.py").write_text("")
+    (root / pkg / "mine.py").write_text(LAZY.format(pkg=pkg, sibling=sibling))
+    (root / pkg / "helper.py").write_text("VALUE = 'helper'\n")
+    (root / f"{sibling}.py").write_text("VALUE = 'sibling'\n")
+    monkeypatch.chdir(tmp_path)  # not the config's folder
+    s = build_strategy(f"{pkg}.mine", config_file=root / "c.yaml")
+    assert s.decide(None, None, s.params, 0.0) == ["helper", "sibling"]  # type: ignore[arg-type]
+
+
+def test_a_user_module_named_like_the_standard_library_does_not_shadow_it(
+    tmp_path: Path, clean_imports: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The config folder goes at the end of ``sys.path``: a ``json.py`` beside the config is
+    not what another thread's ``import json`` gets, during the load or after it."""
+    pkg = unique("mybots")
+    write_package(tmp_path / "cfgdir", pkg, "Mine")
+    (tmp_path / "cfgdir" / "json.py").write_text("raise RuntimeError('shadowed')\n")
+    load_strategy_class(f"{pkg}.mine", config_file=tmp_path / "cfgdir" / "c.yaml")
+    del sys.modules["json"]
+    import json  # the standard library's, not the config folder's
+
+    assert json.dumps([1]) == "[1]"
+
+
+REENTRANT = """
+from kashbot.engine.strategy import Strategy, StrategyParams, load_strategy_class
+
+Other = load_strategy_class("{other}.mine")  # loads another user strategy while importing
+
+
+class Outer(Strategy[StrategyParams]):
+    name = "outer"
+"""
+
+
+@pytest.mark.timeout(60)
+def test_a_strategy_that_loads_another_while_importing_does_not_deadlock(
+    tmp_path: Path, clean_imports: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outer, other = unique("outerbots"), unique("otherbots")
+    write_package(tmp_path, other, "Inner")
+    (tmp_path / outer).mkdir()
+    (tmp_path / outer / "__init__.py").write_text("")
+    (tmp_path / outer / "mine.py").write_text(REENTRANT.format(other=other))
+    monkeypatch.chdir(tmp_path)
+    cls = load_strategy_class(f"{outer}.mine:Outer")
+    assert cls.__name__ == "Outer"
+    assert sys.modules[f"{outer}.mine"].Other.__name__ == "Inner"

@@ -116,3 +116,30 @@ def test_sell_by_must_come_before_the_window() -> None:
 def test_frozen_market_is_left_to_the_lifecycle() -> None:
     st = make_state("0.48", "0.50", -1, 400 * WAD, 200 * U)
     assert run(st) == []
+
+
+def float_allowance(p: ExpiryParams, tau: float) -> float:
+    """The rule as the docstring writes it, in floats: what the integer version must match
+    within rounding (it used to be computed this way, a float scaling atomic USDC)."""
+    r = max(0.0, min(1.0, (tau - p.sell_by_s) / (p.window_s - p.sell_by_s)))
+    keep = float(p.keep_fraction)
+    return 200 * U * (keep + (1 - keep) * r)
+
+
+@pytest.mark.parametrize(
+    ("tau", "exact"),
+    [
+        (1_000.5, 70_025_000),  # ramp 400.5 / 3000: 50 + 150 * 0.1335 USDC, exactly
+        (601, 50_050_000),  # one second into the ramp: 50 + 150 / 3000
+        (700.1, 55_005_000),  # a float time: its binary value is a hair above 700.1
+        (3_599.999999, 199_999_999),  # rounded down, never up
+        (2_100.01, 125_000_500),  # 0.01 s past half way: 150 USDC * 0.01 / 3000
+    ],
+)
+def test_allowance_is_exact_integer_maths_within_rounding_of_the_rule(
+    tau: float, exact: int
+) -> None:
+    p = ExpiryParams.model_validate(PARAMS)
+    got = allowance(p, tau)
+    assert isinstance(got, int) and got == exact
+    assert abs(got - float_allowance(p, tau)) < 1  # same decisions: under one atomic unit
