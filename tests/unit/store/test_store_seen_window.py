@@ -30,6 +30,18 @@ def answered_without_suspending(coro: Coroutine[Any, Any, bool]) -> bool:
     raise AssertionError("seen() suspended")
 
 
+def read(path: str | Path) -> bytes:
+    return Path(path).read_bytes()
+
+
+def exists(path: Path) -> bool:
+    return path.exists()
+
+
+def write(path: Path, data: bytes) -> None:
+    path.write_bytes(data)
+
+
 def rows(db: Path) -> dict[str, float]:
     with sqlite3.connect(db) as c:
         return dict(c.execute("SELECT event_id, seen_ts FROM seen_webhooks").fetchall())
@@ -56,7 +68,7 @@ async def test_answers_come_from_memory_and_the_journal_is_written_first(tmp_pat
         assert answered_without_suspending(s.seen("evt_a", 1.5)) is False
         assert answered_without_suspending(s.seen("evt_a", 2.0)) is True
         (journal,) = glob.glob(journal_pattern(str(db)))
-        assert parse_journal(Path(journal).read_bytes()) == [("evt_a", 1.5)]
+        assert parse_journal(read(journal)) == [("evt_a", 1.5)]
         assert rows(db) == {}  # not folded yet: the journal alone holds it
 
 
@@ -64,23 +76,26 @@ async def test_ids_are_folded_in_one_transaction_per_batch(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(seen_mod, "FOLD_IDS", 20)
+    monkeypatch.setattr(seen_mod, "FOLD_AFTER_S", 3600.0)  # only full batches fold
     db = tmp_path / "f.db"
     async with await Store.open(db) as s:
         assert s._seen_batch is not None
         folds = 0
+        two = asyncio.Event()
         tx = s._tx
 
         def counting_tx():  # type: ignore[no-untyped-def]
             nonlocal folds
             folds += 1
+            if folds == 2:
+                two.set()
             return tx()
 
         s._seen_batch._tx = counting_tx
         assert [await s.seen(f"e{n}", 1.0) for n in range(50)] == [False] * 50
-        async with asyncio.timeout(30):
-            while len(rows(db)) < 40:  # two full batches fold without waiting for the timer
-                await asyncio.sleep(0.01)
-        assert folds <= 3
+        async with asyncio.timeout(60):
+            await two.wait()  # 40 ids: two folds, each a transaction for its whole batch
+    assert folds == 3  # the last 10 at close
     assert len(rows(db)) == 50
 
 
@@ -89,9 +104,9 @@ async def test_a_dead_process_journal_is_replayed_and_a_torn_line_skipped(tmp_pa
     async with await Store.open(db):
         pass
     journal = Path(f"{db}-seen-999999-0.journal")
-    journal.write_bytes(b'1.0 "evt_1"\n2.5 "evt_\\n2"\n3.0 "evt_3')  # last write never finished
+    write(journal, b'1.0 "evt_1"\n2.5 "evt_\\n2"\n3.0 "evt_3')  # last write never finished
     async with await Store.open(db) as s:
-        assert not journal.exists()
+        assert not exists(journal)
         assert await s.seen("evt_1", 9.0) is True
         assert await s.seen("evt_\n2", 9.0) is True
         assert await s.seen("evt_3", 9.0) is False  # torn: it was never acked
@@ -103,18 +118,18 @@ async def test_a_live_process_journal_is_left_alone(tmp_path: Path) -> None:
     async with await Store.open(db):
         pass
     journal = Path(f"{db}-seen-999999-0.journal")
-    journal.write_bytes(b'1.0 "evt_1"\n')
+    write(journal, b'1.0 "evt_1"\n')
     fd = os.open(journal, os.O_RDONLY)
     fcntl.flock(fd, fcntl.LOCK_EX)  # its writer is alive (e.g. the daemon, while redeem opens)
     try:
         async with await Store.open(db):
-            assert journal.exists()
+            assert exists(journal)
         assert "evt_1" not in rows(db)
     finally:
         os.close(fd)
     async with await Store.open(db) as s:  # the writer died: now it is replayed
         assert await s.seen("evt_1", 2.0) is True
-    assert not journal.exists()
+    assert not exists(journal)
 
 
 async def test_beyond_the_window_misses_are_looked_up_on_disk(
