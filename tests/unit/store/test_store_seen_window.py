@@ -81,22 +81,23 @@ async def test_ids_are_folded_in_one_transaction_per_batch(
     async with await Store.open(db) as s:
         assert s._seen_batch is not None
         folds = 0
-        two = asyncio.Event()
+        folded = asyncio.Event()
         tx = s._tx
 
         def counting_tx():  # type: ignore[no-untyped-def]
             nonlocal folds
             folds += 1
-            if folds == 2:
-                two.set()
+            folded.set()
             return tx()
 
         s._seen_batch._tx = counting_tx
-        assert [await s.seen(f"e{n}", 1.0) for n in range(50)] == [False] * 50
+        assert [await s.seen(f"e{n}", 1.0) for n in range(25)] == [False] * 25
         async with asyncio.timeout(60):
-            await two.wait()  # 40 ids: two folds, each a transaction for its whole batch
-    assert folds == 3  # the last 10 at close
-    assert len(rows(db)) == 50
+            await folded.wait()  # a full batch folds without waiting for the timer
+        assert [await s.seen(f"f{n}", 1.0) for n in range(10)] == [False] * 10
+        assert folds == 1  # one transaction for the whole batch
+    assert folds == 2  # the last 10 at close
+    assert len(rows(db)) == 35
 
 
 async def test_a_dead_process_journal_is_replayed_and_a_torn_line_skipped(tmp_path: Path) -> None:
