@@ -106,6 +106,7 @@ class SeenWindow:
         self._full = asyncio.Event()
         self._folder: asyncio.Task[None] | None = None
         self._lookup = asyncio.Lock()  # partial window: misses go to SQLite one at a time
+        self._closing = False
 
     # ---- open / close
 
@@ -153,9 +154,13 @@ class SeenWindow:
                 self._order.append(eid)
 
     async def drain(self) -> None:
-        """Fold what is journalled and close the journal (the store is closing)."""
+        """Fold what is journalled and close the journal (the store is closing).
+
+        A fold in flight is waited for, not cancelled: a transaction cut between its statements
+        would leave the store's connection inside it."""
+        self._closing = True
+        self._full.set()
         if self._folder is not None:
-            self._folder.cancel()
             await asyncio.gather(self._folder, return_exceptions=True)
         try:
             await self._fold()
@@ -244,6 +249,8 @@ class SeenWindow:
                     wait = FOLD_AFTER_S
                 except Exception:
                     log.exception("seen_fold_failed", pending=len(self._pending))
+                    if self._closing:
+                        return  # drain tries once more, then leaves the journals
                     wait = _RETRY_S
         finally:
             self._folder = None
