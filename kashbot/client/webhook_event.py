@@ -102,7 +102,7 @@ def _datetime(v: Any) -> datetime | None:
         return None
     if type(v) is not str:
         raise _Slow
-    try:
+    try:  # pydantic's own parsing, so the result is the model's to the tzinfo
         return _DATETIME.validate_python(v)
     except ValidationError:
         raise _Slow from None
@@ -115,28 +115,43 @@ def _metadata(v: Any) -> dict[str, str]:
 
 
 def _data(d: Any) -> WebhookTradeData:
+    # inline type checks: this runs once per delivery (a call per field costs more than the check)
     if type(d) is not dict or not _DATA_SNAKE.isdisjoint(d):
         raise _Slow
-    index, amount, side = d.get("outcomeIndex"), d.get("amount"), d.get("side")
-    if type(index) is not int or not -_INT64 <= index < _INT64:
+    get = d.get
+    trade_id, market_id, index = get("tradeId"), get("marketId"), get("outcomeIndex")
+    amount, side, status = get("amount"), get("side"), get("status")
+    if (
+        type(trade_id) is not str
+        or type(market_id) is not str
+        or type(status) is not str
+        or type(index) is not int
+        or not -_INT64 <= index < _INT64
+        or type(amount) is not str
+        or not _AMOUNT.fullmatch(amount)
+        or side not in _SIDES
+    ):
         raise _Slow
-    if type(amount) is not str or not _AMOUNT.fullmatch(amount) or side not in _SIDES:
-        raise _Slow
+    chain_ref, tx_hash = get("chainRef"), get("txHash")
+    error_code, error_message = get("errorCode"), get("errorMessage")
+    for text in (chain_ref, tx_hash, error_code, error_message):
+        if text is not None and type(text) is not str:
+            raise _Slow
     return WebhookTradeData(
-        trade_id=_str(d.get("tradeId")),
-        market_id=_str(d.get("marketId")),
+        trade_id=trade_id,
+        market_id=market_id,
         outcome_index=index,
         amount=Decimal(amount),
         side="buy" if side == "buy" else "sell",
-        status=_str(d.get("status")),
+        status=status,
         metadata=_metadata(d["metadata"]) if "metadata" in d else {},
-        chain_ref=_opt_str(d.get("chainRef")),
-        tx_hash=_opt_str(d.get("txHash")),
-        tokens_out=_wad(d.get("tokensOut")),
-        tokens_in=_wad(d.get("tokensIn")),
-        error_code=_opt_str(d.get("errorCode")),
-        error_message=_opt_str(d.get("errorMessage")),
-        confirmation_expires_at=_datetime(d.get("confirmationExpiresAt")),
+        chain_ref=chain_ref,
+        tx_hash=tx_hash,
+        tokens_out=_wad(get("tokensOut")),
+        tokens_in=_wad(get("tokensIn")),
+        error_code=error_code,
+        error_message=error_message,
+        confirmation_expires_at=_datetime(get("confirmationExpiresAt")),
     )
 
 
