@@ -17,9 +17,10 @@ server process (``/proc``, all threads) and of this load generator.
   and the worker task handing each event to a no-op handler). Logging is filtered to errors in
   both servers.
 
-On this 2-core machine the load generator (an aiohttp client, ~170-200 µs of CPU per request)
-costs more than the bare server (~145 µs), so the bare figure is bounded by the client; the CPU
-per request is the figure that says what each server costs.
+On the project's 2-core machine the load generator (an aiohttp client, ~170 µs of CPU per
+request) takes one core and the server the other; the bare server needs ~140 µs, so both run
+near a full core, and a receiver's req/s follows its CPU per request. On a loaded machine the
+CPU per request is the steadier figure.
 """
 
 from __future__ import annotations
