@@ -7,6 +7,7 @@ Header: ``X-Kash-Signature: t=<unix-ms>,v1=<hex>[,v1=<hex>...]``. The signed pay
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -19,6 +20,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError
 
 from kashbot.client.models import KashModel, Side, UsdcAmount, Wad
+from kashbot.client.webhook_event import WebhookEvent, WebhookTradeData, fast_event
 from kashbot.wire import TIMESTAMP_DIGITS, ascii_int
 
 SIGNATURE_HEADER = "X-Kash-Signature"
@@ -26,6 +28,7 @@ EVENT_ID_HEADER = "X-Kash-Event-Id"
 DEFAULT_TOLERANCE_MS = 300_000
 _HEX_LEN = 64
 
+_DECODER = json.JSONDecoder(parse_float=Decimal)  # no binary-float rounding
 Reason = Literal["malformed", "stale", "mismatch"]
 # Kash documents these four (§9). Anything else that is well signed is a type Kash added later:
 # acknowledged and ignored, because a 4xx is final for Kash and the event would be lost for ever.
@@ -54,8 +57,17 @@ class WebhookUnknownEventType(Exception):
         self.event_type = event_type[:64]  # bounded: it ends up in logs and metric labels
 
 
+@functools.lru_cache(maxsize=8)
+def _keyed(secret: str) -> hmac.HMAC:
+    """The HMAC state after the key (copied per delivery: the key schedule is computed once)."""
+    return hmac.new(secret.encode(), digestmod=hashlib.sha256)
+
+
 def _expected(secret: str, t: int, body: bytes) -> str:
-    return hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+    mac = _keyed(secret).copy()
+    mac.update(b"%d." % t)
+    mac.update(body)
+    return mac.hexdigest()
 
 
 def parse_header(signature_header: str | None) -> tuple[int, list[str]]:
@@ -137,7 +149,9 @@ def sign(secret: str, body: bytes, t_ms: int) -> str:
     return f"t={t_ms},v1={_expected(secret, t_ms, body)}"
 
 
-class WebhookTradeData(KashModel):
+class _TradeDataModel(KashModel):
+    """The full pydantic validation of ``data``: the reference the fast path must agree with."""
+
     trade_id: str
     market_id: str
     outcome_index: int
@@ -146,20 +160,58 @@ class WebhookTradeData(KashModel):
     status: str
     metadata: dict[str, str] = Field(default_factory=dict)
     chain_ref: str | None = None
-    tx_hash: str | None = None  # trade.completed
-    tokens_out: Wad | None = None  # trade.completed
-    tokens_in: Wad | None = None  # completed sell: the simulator's extension, absent from Kash
-    error_code: str | None = None  # failed (REST namespace) / rejected (risk namespace)
+    tx_hash: str | None = None
+    tokens_out: Wad | None = None
+    tokens_in: Wad | None = None
+    error_code: str | None = None
     error_message: str | None = None
-    confirmation_expires_at: datetime | None = None  # trade.confirmation-required
+    confirmation_expires_at: datetime | None = None
 
 
-class WebhookEvent(KashModel):
-    id: str  # opaque (evt_<hex> in docs, UUID in the SDK): the dedupe key
-    type: str  # trade.confirmation-required | trade.completed | trade.failed | trade.rejected
+class _EventModel(KashModel):
+    id: str
+    type: str
     api_version: str | None = None
     created_at: datetime | None = None
-    data: WebhookTradeData
+    data: _TradeDataModel
+
+
+def _from_model(m: _EventModel) -> WebhookEvent:
+    d = m.data
+    return WebhookEvent(
+        id=m.id,
+        type=m.type,
+        api_version=m.api_version,
+        created_at=m.created_at,
+        data=WebhookTradeData(
+            trade_id=d.trade_id,
+            market_id=d.market_id,
+            outcome_index=d.outcome_index,
+            amount=d.amount,
+            side=d.side,
+            status=d.status,
+            metadata=d.metadata,
+            chain_ref=d.chain_ref,
+            tx_hash=d.tx_hash,
+            tokens_out=d.tokens_out,
+            tokens_in=d.tokens_in,
+            error_code=d.error_code,
+            error_message=d.error_message,
+            confirmation_expires_at=d.confirmation_expires_at,
+        ),
+    )
+
+
+def validate_event(payload: Any) -> WebhookEvent:
+    """The decoded JSON of a delivery as an event; ValueError (pydantic's) if it is not one.
+
+    The shapes Kash sends (camelCase keys, strings where it documents strings, an integer
+    outcome index, digit-string WADs) are checked by hand (:mod:`kashbot.client.webhook_event`);
+    anything else goes through the pydantic models, whose answer is final. A property test holds
+    the two to the same result wherever the fast path answers.
+    """
+    event = fast_event(payload)
+    return event if event is not None else _from_model(_EventModel.model_validate(payload))
 
 
 def construct_event(
@@ -178,14 +230,15 @@ def construct_event(
     secret_list = [secrets] if isinstance(secrets, str) else list(secrets)
     verify_any(secret_list, signature_header, body, now_ms=now_ms, tolerance_ms=tolerance_ms)
     try:
-        payload: Any = json.loads(body, parse_float=Decimal)  # no binary-float rounding
+        # json.loads(body, parse_float=Decimal) without building a decoder per call
+        payload: Any = _DECODER.decode(body.decode(json.detect_encoding(body), "surrogatepass"))
     except (ValueError, RecursionError) as exc:
         raise WebhookPayloadError(f"webhook body is not valid JSON: {exc}") from None
     kind = payload.get("type") if isinstance(payload, dict) else None
     if isinstance(kind, str) and kind not in KNOWN_EVENT_TYPES:
         raise WebhookUnknownEventType(kind)
     try:
-        return WebhookEvent.model_validate(payload)
+        return validate_event(payload)
     except (ValueError, ValidationError) as exc:
         raise WebhookPayloadError(f"webhook body is not a valid event: {exc}") from None
 
@@ -202,6 +255,7 @@ __all__ = [
     "construct_event",
     "parse_header",
     "sign",
+    "validate_event",
     "verify",
     "verify_any",
 ]

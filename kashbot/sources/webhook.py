@@ -56,6 +56,14 @@ from kashbot.inbound import (
 
 log = structlog.get_logger("kashbot.webhook")
 
+# The answers every accepted delivery gets, serialised once (json_response dumps per request).
+_OK = b'{"ok": true}'
+_DUPLICATE = b'{"ok": true, "duplicate": true}'
+
+
+def _answer(body: bytes) -> web.Response:
+    return web.Response(body=body, content_type="application/json")
+
 WebhookHandler = Callable[[WebhookEvent], Awaitable[object]]
 _MAX_UNKNOWN_TYPES = 32  # distinct unknown type names counted by name (metric labels)
 
@@ -223,9 +231,7 @@ class WebhookReceiver:
         # Past the total deadline this await is cancelled as at shutdown: the slot is freed and
         # Kash retries the 503 (an id the store recorded anyway is then a duplicate, and the
         # executor's poll fallback finds the trade's state, as after a crash).
-        if await self._admit(event):
-            return web.json_response({"ok": True, "duplicate": True})
-        return web.json_response({"ok": True})
+        return _answer(_DUPLICATE if await self._admit(event) else _OK)
 
     async def _admit(self, event: WebhookEvent) -> bool:
         """Dedupe and enqueue (the caller reserved a slot); True for a duplicate."""

@@ -40,7 +40,7 @@ from kashbot.store.records import (
     trade_from_row,
 )
 from kashbot.store.schema import SCHEMA, SCHEMA_VERSION
-from kashbot.store.seen import SeenBatch
+from kashbot.store.seen import SeenWindow
 
 # Re-exported: callers import the records and statuses from here.
 __all__ = [
@@ -66,9 +66,9 @@ class Store:
     def __init__(self, db: Connection) -> None:
         self._db = db
         self._lock = asyncio.Lock()
-        # webhook dedupe: grouped commits on the worker-thread connection; the inline one
-        # (backtests, never suspends) keeps one short transaction per call
-        self._seen_batch = None if isinstance(db, SyncConnection) else SeenBatch(db, self._seen_tx)
+        # webhook dedupe: a journalled in-memory window on the worker-thread connection
+        # (kashbot.store.seen); the inline one (backtests) keeps one short transaction per call
+        self._seen_batch = None if isinstance(db, SyncConnection) else SeenWindow(db, self._tx)
 
     def _tx(self) -> _Tx:
         return _Tx(self._db, self._lock)
@@ -97,6 +97,8 @@ class Store:
         store = cls(db)
         try:
             await store._migrate()
+            if store._seen_batch is not None:  # replays a killed process's dedupe journal
+                await store._seen_batch.open(str(path))
         except BaseException:
             await db.close()
             raise
@@ -374,7 +376,7 @@ class Store:
         ``now`` (default: wall time) only dates the row for ``forget_seen_before``.
         """
         now = time.time() if now is None else now
-        if self._seen_batch is not None:  # on disk: group commit (kashbot.store.seen)
+        if self._seen_batch is not None:  # on disk: journal + window (kashbot.store.seen)
             return await self._seen_batch.seen(event_id, now)
         async with self._tx():
             inserted = (
@@ -388,6 +390,8 @@ class Store:
 
     async def forget_seen_before(self, ts: float) -> int:
         """Drop dedupe rows older than ``ts`` (the venue stops redelivering after days)."""
+        if self._seen_batch is not None:
+            return await self._seen_batch.forget_before(ts)
         async with self._tx():
             return await self._db.execute_count(
                 "DELETE FROM seen_webhooks WHERE seen_ts < ?", (ts,)

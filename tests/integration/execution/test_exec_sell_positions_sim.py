@@ -12,6 +12,7 @@ than the position is refused by the venue and resyncs the engine to it.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -80,7 +81,7 @@ class Rig:
 
 def without_tokens_in(event: WebhookEvent) -> WebhookEvent:
     """The event as Kash would send it: no token count for a sell."""
-    return event.model_copy(update={"data": event.data.model_copy(update={"tokens_in": None})})
+    return dataclasses.replace(event, data=dataclasses.replace(event.data, tokens_in=None))
 
 
 POSITIONS_ROUTE = "/v1/portfolio/positions"

@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from kashbot.client.webhooks import WebhookEvent, sign
+from kashbot.client.webhooks import WebhookEvent, sign, validate_event
 from kashbot.clock import SimClock
 from kashbot.sources.webhook import MemorySeenEvents, WebhookReceiver, route_to
 
@@ -153,7 +153,7 @@ async def test_route_to_calls_the_router_signature() -> None:
         calls.append((trade_id, status, kw))
         return True
 
-    await route_to(on_trade_update, WebhookEvent.model_validate(json.loads(body())))
+    await route_to(on_trade_update, validate_event(json.loads(body())))
     assert calls == [("t-1", "completed", {"tokens_out": 1000, "error_code": None})]
 
 
@@ -166,7 +166,7 @@ async def test_route_to_passes_tokens_in_only_when_the_event_has_it() -> None:
 
     event = json.loads(body())
     event["data"].update(side="sell", tokensOut=None, tokensIn="4000")
-    await route_to(on_trade_update, WebhookEvent.model_validate(event))
+    await route_to(on_trade_update, validate_event(event))
     assert calls == [{"tokens_out": None, "error_code": None, "tokens_in": 4000}]
 
 
