@@ -118,8 +118,10 @@ class Session:
         self.feed_ticks = True
         self.on_user_fill: Callable[[Prediction], None] | None = None
         self.hold: Callable[[Delivery], bool] | None = None
-        # each market's lifecycle as last told to the engine (scenario mode follows it)
+        # each market's lifecycle as last told to the engine (scenario mode follows it), and
+        # the venue's lifecycle epoch then: markets are looked at again only when it moved
         self._life = {mid: _life(m) for mid, m in self.venue.markets.items()}
+        self._life_epoch = self.venue.lifecycle_epoch
 
     async def setup(self, intent_listeners: Sequence[Callable[[OrderIntent], None]] = ()) -> None:
         active = [mid for mid, m in self.venue.markets.items() if m.status == "ACTIVE"]
@@ -200,13 +202,15 @@ class Session:
                 await asyncio.sleep(0)
             await self.engine.drain()
         self.venue.advance(t)
-        await self.flush()
-        if self.feed_ticks:
+        if self._pending:
+            await self.flush()
+        if self.feed_ticks and self.venue.lifecycle_epoch != self._life_epoch:
             await self.follow_lifecycle()
 
     async def follow_lifecycle(self) -> None:
         """Tell the engine of every market whose life moved on (a poller would see it), then
         claim what settled, as the daemon's redeemer does."""
+        self._life_epoch = self.venue.lifecycle_epoch
         now = self.clock.now()
         settled = False
         for mid, m in self.venue.markets.items():

@@ -93,6 +93,9 @@ class VenueState(abc.ABC):
         self._noise_rng: dict[str, Any] = {}
         self._block = FIRST_BLOCK
         self._advancing = False
+        # bumped by every market lifecycle change (status, resolution, freeze, winners), so a
+        # backtest looks at the markets only when one moved on (Venue._set_state)
+        self.lifecycle_epoch = 0
         self._populate()
 
     @abc.abstractmethod
