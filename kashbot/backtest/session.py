@@ -44,6 +44,9 @@ from kashbot.sources.convert import market_snapshot
 _INF = float("inf")
 
 
+_SIDES = {"buy": Side.BUY, "sell": Side.SELL}  # a lookup, not an Enum call, per prediction
+
+
 def prediction_event(p: Prediction) -> PredictionSeen:
     """A venue prediction row as the engine's event (the stream source's shape)."""
     if p.side == "buy":
@@ -51,7 +54,7 @@ def prediction_event(p: Prediction) -> PredictionSeen:
     else:
         usdc, tokens = p.usdc_out or 0, p.tokens_in or 0
     return PredictionSeen(
-        p.ts, p.market_id, p.id, p.outcome, Side(p.side), usdc, tokens, p.probability
+        p.ts, p.market_id, p.id, p.outcome, _SIDES[p.side], usdc, tokens, p.probability
     )
 
 
