@@ -187,6 +187,29 @@ async def full(
     return len(events) / dt, report.metrics
 
 
+async def store_transactions(events: list[Recordable], trade_every: int) -> tuple[int, int]:
+    """(store transactions committed, orders sent) of one backtest (not timed): the backtest's
+    own in-memory store, watched through ``Store.open``."""
+    from kashbot.backtest import assembly
+    from kashbot.store.store import Store
+
+    opened: list[Store] = []
+    real_open = Store.open
+
+    async def spy(path: Any, **kw: Any) -> Store:
+        store = await real_open(path, **kw)
+        opened.append(store)
+        return store
+
+    assembly.Store.open = spy  # type: ignore[method-assign]
+    try:
+        report = await run_backtest_async(config(trade_every), data=events, progress=False)
+    finally:
+        assembly.Store.open = real_open  # type: ignore[method-assign]
+    per_order = opened[0].per_order
+    return (per_order.transactions if per_order else -1), int(report.metrics["intents"])
+
+
 AREAS = (  # (label, path fragments), first match wins
     ("sqlite / aiosqlite / event-loop waits", ("sqlite", "select.", "_queue.", "threading")),
     ("backtest runner + metrics", ("kashbot/backtest/",)),

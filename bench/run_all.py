@@ -58,7 +58,10 @@ def backtest_rates(n: int, repeat: int) -> dict[str, float]:
         return asyncio.run(bb.full(events, every, strategy))[0]
 
     evs = be.events(n)
+    tx, orders = asyncio.run(bb.store_transactions(fair, 100))
     return {
+        "store_tx": tx,
+        "store_orders": orders,
         "queue1": best(repeat, lambda: asyncio.run(bb.baseline(n))),
         "batched": best(repeat, lambda: asyncio.run(be.throughput_baseline(evs))),
         "feed": best(repeat, lambda: asyncio.run(be.throughput_engine_feed(evs))),
@@ -211,6 +214,11 @@ def print_goals(
     goal("AMM trade/100 vs Nautilus order/100", r["trade100"] / norder if norder else None, 2)
     goal("fair_value vs trivial, market data (within 2x)", r["fv_md"] / r["md"], 0.5)
     goal("fair_value vs trivial, swinging fair (within 2x)", r["fv"] / r["md_swing"], 0.5)
+    tx, orders = r["store_tx"], r["store_orders"]
+    print(
+        f"  GOAL one store transaction per order in backtests: {tx:,.0f} transactions for"
+        f" {orders:,.0f} orders (trade/100 row) -> {'met' if 0 < tx <= orders else 'NOT met'}"
+    )
     goal("webhook ingest vs bare anchor", wh["kashbot"] / wh["bare"] if wh else None, 0.9)
     days = [m for name, m in mem if name.endswith("days")]
     if days:

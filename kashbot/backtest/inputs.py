@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import operator
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -269,6 +270,7 @@ class RunInputs:
 
 
 _REPLAYED = (PredictionSeen, MarketSnapshot, FairValueUpdate, StaleData, DataFresh)
+_TS = operator.attrgetter("ts")
 
 
 def scenario_inputs(
@@ -338,21 +340,25 @@ def _replayed_events(
     seen_ids: set[str] = set()
     pools: dict[str, amm.Pool] = {}
     recorded: list[Event] = []
+    append = recorded.append
     for idx, e in enumerate(events):
-        if (
-            pools_from_snapshots
-            and isinstance(e, MarketSnapshot)
-            and e.pool is not None
-            and e.market_id not in pools
-        ):
-            pools[e.market_id] = e.pool
-        if isinstance(e, PredictionSeen):
+        if type(e) is FairValueUpdate:  # most of a journal: replayed as is
+            append(e)
+        elif isinstance(e, PredictionSeen):
             if idx in mine or e.prediction_id in seen_ids:
                 continue  # ours (re-made by the backtest) or seen by two sources
             seen_ids.add(e.prediction_id)
-        if isinstance(e, _REPLAYED):
-            recorded.append(e)
-    recorded.sort(key=lambda e: e.ts)  # stable: equal times keep recording order
+            append(e)
+        elif isinstance(e, _REPLAYED):
+            if (
+                pools_from_snapshots
+                and isinstance(e, MarketSnapshot)
+                and e.pool is not None
+                and e.market_id not in pools
+            ):
+                pools[e.market_id] = e.pool
+            append(e)
+    recorded.sort(key=_TS)  # stable: equal times keep recording order
     return recorded, pools
 
 

@@ -86,13 +86,18 @@ def match_own_predictions(events: Sequence[Recordable]) -> dict[int, int]:
     sale of ours with the same amount must not take an earlier one's row); otherwise the
     nearest row within a minute.
     """
+    fills = [
+        (j, e)
+        for j, e in enumerate(events)
+        if isinstance(e, TradeUpdate) and e.status == "completed"
+    ]
+    if not fills:  # a journal without fills of ours (most backtests' inputs): one pass
+        return {}
     intent_line = {e.intent_id: i for i, e in enumerate(events) if isinstance(e, OrderIntent)}
     preds = [(i, e) for i, e in enumerate(events) if isinstance(e, PredictionSeen)]
     taken: set[int] = set()
     out: dict[int, int] = {}
-    for j, tu in enumerate(events):
-        if not isinstance(tu, TradeUpdate) or tu.status != "completed":
-            continue
+    for j, tu in fills:
         after = intent_line.get(tu.intent_id)
         best: tuple[float, int] | None = None
         for i, p in preds:

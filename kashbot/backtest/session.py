@@ -11,6 +11,7 @@ to the next due moment and runs what is due there.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
@@ -23,7 +24,6 @@ from kashbot.backtest.metrics import Book
 from kashbot.backtest.tape import Tape
 from kashbot.backtest.venue_adapter import SimVenueAdapter
 from kashbot.client.models import Market
-from kashbot.client.webhooks import construct_event
 from kashbot.clock import SimClock
 from kashbot.config import KashbotConfig
 from kashbot.core import Core
@@ -40,9 +40,11 @@ from kashbot.sim.models import Delivery, MarketState, Prediction
 from kashbot.sim.scenario import Scenario
 from kashbot.sim.venue import MarketTick, Venue
 from kashbot.sources.convert import market_snapshot
-from kashbot.sources.webhook import route_to
 
 _INF = float("inf")
+
+
+_SIDES = {"buy": Side.BUY, "sell": Side.SELL}  # a lookup, not an Enum call, per prediction
 
 
 def prediction_event(p: Prediction) -> PredictionSeen:
@@ -52,8 +54,23 @@ def prediction_event(p: Prediction) -> PredictionSeen:
     else:
         usdc, tokens = p.usdc_out or 0, p.tokens_in or 0
     return PredictionSeen(
-        p.ts, p.market_id, p.id, p.outcome, Side(p.side), usdc, tokens, p.probability
+        p.ts, p.market_id, p.id, p.outcome, _SIDES[p.side], usdc, tokens, p.probability
     )
+
+
+def webhook_update(body: bytes) -> tuple[str, str, dict[str, Any]]:
+    """A sim webhook body as ``OrderRouter.on_trade_update``'s arguments: (trade id, status,
+    keywords), as :func:`kashbot.sources.webhook.route_to` passes them (``tokens_in`` only when
+    the body carries it)."""
+    data = json.loads(body)["data"]
+    tokens_out, tokens_in = data.get("tokensOut"), data.get("tokensIn")
+    fields: dict[str, Any] = {
+        "tokens_out": None if tokens_out is None else int(tokens_out),
+        "error_code": data.get("errorCode"),
+    }
+    if tokens_in is not None:
+        fields["tokens_in"] = int(tokens_in)
+    return data["tradeId"], data["status"], fields
 
 
 def lifecycle_snapshot(venue: Venue, market_id: str, ts: float) -> MarketSnapshot:
@@ -101,12 +118,12 @@ class Session:
         for mid, pool in recorded_pools.items():
             self.venue.markets[mid].pool = pool
         self.venue.listeners.append(self._on_tick)
+        self.venue.sink_signed = False  # deliver() reads the venue's own bodies, unverified
         self.adapter = SimVenueAdapter(
             self.venue, api_key, enforce_rate_limit=settings.enforce_rate_limit
         )
         key = self.venue.authenticate(api_key)
         self.user_id = key.user_id
-        self._hook_secret = key.webhook_secret or ""
         self.start = start
         self._pending: deque[tuple[str, Any]] = deque()
         self._last_pool = {mid: m.pool for mid, m in self.venue.markets.items()}
@@ -118,8 +135,10 @@ class Session:
         self.feed_ticks = True
         self.on_user_fill: Callable[[Prediction], None] | None = None
         self.hold: Callable[[Delivery], bool] | None = None
-        # each market's lifecycle as last told to the engine (scenario mode follows it)
+        # each market's lifecycle as last told to the engine (scenario mode follows it), and
+        # the venue's lifecycle epoch then: markets are looked at again only when it moved
         self._life = {mid: _life(m) for mid, m in self.venue.markets.items()}
+        self._life_epoch = self.venue.lifecycle_epoch
 
     async def setup(self, intent_listeners: Sequence[Callable[[OrderIntent], None]] = ()) -> None:
         active = [mid for mid, m in self.venue.markets.items() if m.status == "ACTIVE"]
@@ -177,11 +196,11 @@ class Session:
                 await self.deliver(item)
 
     async def deliver(self, d: Delivery) -> None:
-        """The paper daemon's webhook path minus HTTP: verify, parse, route to the router."""
-        event = construct_event(
-            self._hook_secret, d.headers["X-Kash-Signature"], d.body, now_ms=self.clock.now_ms()
-        )
-        await route_to(self.router.on_trade_update, event)
+        """The paper daemon's webhook path minus HTTP, signature and model parse: the body our
+        own in-process venue wrote is trusted, and its trade fields go to the router as
+        :func:`kashbot.sources.webhook.route_to` passes them (parity: same call, same values)."""
+        trade_id, status, fields = webhook_update(d.body)
+        await self.router.on_trade_update(trade_id, status, **fields)
         await self.engine.drain()
 
     def mark(self, ts: float) -> None:
@@ -200,13 +219,15 @@ class Session:
                 await asyncio.sleep(0)
             await self.engine.drain()
         self.venue.advance(t)
-        await self.flush()
-        if self.feed_ticks:
+        if self._pending:
+            await self.flush()
+        if self.feed_ticks and self.venue.lifecycle_epoch != self._life_epoch:
             await self.follow_lifecycle()
 
     async def follow_lifecycle(self) -> None:
         """Tell the engine of every market whose life moved on (a poller would see it), then
         claim what settled, as the daemon's redeemer does."""
+        self._life_epoch = self.venue.lifecycle_epoch
         now = self.clock.now()
         settled = False
         for mid, m in self.venue.markets.items():

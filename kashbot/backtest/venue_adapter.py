@@ -2,8 +2,9 @@
 
 Every call goes through the venue's own request accounting (the user's sliding read window and
 write token bucket at the key's tier rate), so a backtest spends the request budget as a live
-run would and gets the same ``429 RATE_LIMIT_EXCEEDED`` when it overspends. Results are converted
-through the simulator's own JSON serialisers into the client's pydantic models, and venue errors
+run would and gets the same ``429 RATE_LIMIT_EXCEEDED`` when it overspends. Results are the
+client's pydantic models, as the simulator's JSON serialisers would produce them (trades are built
+directly, :mod:`~kashbot.backtest.trade_model`), and venue errors
 into the client's typed exceptions, so the executor cannot tell this from ``KashClient``.
 """
 
@@ -15,14 +16,14 @@ from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
+from kashbot.backtest.trade_model import ms, trade_model
 from kashbot.client.errors import KashError, RequestDeadlineExceeded, error_from_problem
-from kashbot.client.models import Page, Position, Redemption, Trade, TradeCreated
+from kashbot.client.models import Confirmation, Page, Position, Redemption, Trade, TradeCreated
 from kashbot.execution.venue import Action
 from kashbot.money import usdc_to_atomic
 from kashbot.sim import serialize
 from kashbot.sim.errors import SimError
-from kashbot.sim.ids import iso
-from kashbot.sim.models import KeyState
+from kashbot.sim.models import KeyState, TradeRecord
 from kashbot.sim.venue import Venue
 
 
@@ -72,8 +73,8 @@ class SimVenueAdapter:
                 )
             )
 
-    def _trade(self, record: Any) -> Trade:
-        return Trade.model_validate(serialize.trade(self.venue, record))
+    def _trade(self, record: TradeRecord) -> Trade:
+        return trade_model(self.venue, record)
 
     async def create_trade(
         self,
@@ -118,19 +119,20 @@ class SimVenueAdapter:
             venue.scenario = scenario
         token, expires = sub.confirmation_token, sub.confirmation_expires_at
         confirmation = (
-            {"token": token, "expiresAt": iso(expires)}
+            Confirmation.model_construct(
+                {"token", "expires_at"}, token=token, expires_at=ms(expires)
+            )
             if token is not None and expires is not None
             else None
         )
-        return TradeCreated.model_validate(
-            {
-                "trade": serialize.trade(self.venue, sub.trade),
-                "confirmation": confirmation,
-                "idempotentReplay": sub.replay,
-                "idempotencyKey": sub.idempotency_key or idempotency_key or "",
-                "statusCode": sub.status_code,
-            }
-        )
+        fields: dict[str, Any] = {  # what the client reads from the 201/202 body
+            "trade": self._trade(sub.trade),
+            "confirmation": confirmation,
+            "idempotent_replay": sub.replay,
+            "idempotency_key": sub.idempotency_key or idempotency_key or "",
+            "status_code": sub.status_code,
+        }
+        return TradeCreated.model_construct(set(fields), **fields)
 
     async def confirm_trade(self, trade_id: str, token: str) -> Trade:
         self._request("POST /v1/trades/{id}/confirm", write=True)

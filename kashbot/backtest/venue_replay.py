@@ -30,9 +30,15 @@ PROGRESS_EVERY = 2_000
 _INF = float("inf")
 
 
+_FED = (FairValueUpdate, StaleData, DataFresh)  # fed to the engine as recorded
+
+
 async def apply_recorded(s: Session, ev: Event) -> None:
     """One recorded input: others' trades hit the pools, snapshots are re-derived from them."""
-    if isinstance(ev, PredictionSeen):
+    kind = type(ev)
+    if kind is FairValueUpdate or (kind is not PredictionSeen and isinstance(ev, _FED)):
+        await s.feed(ev)  # the most frequent input first
+    elif isinstance(ev, PredictionSeen):
         amount = ev.usdc if ev.side is Side.BUY else ev.tokens
         try:
             s.venue.apply_external_trade(ev.market_id, ev.outcome, ev.side.value, amount)
@@ -48,8 +54,6 @@ async def apply_recorded(s: Session, ev: Event) -> None:
         await s.feed(
             MarketSnapshot(ev.ts, ev.market_id, ev.status, probs, pool, ev.freeze_at, ev.labels)
         )
-    elif isinstance(ev, FairValueUpdate | StaleData | DataFresh):
-        await s.feed(ev)
     # PriceChange and QuoteSeen are re-derived from the venue's pools; not replayed.
 
 
@@ -70,19 +74,22 @@ async def run_venue_replay(
     with Progress(disable=not progress, transient=True) as bar:
         task = bar.add_task("backtest", total=n if n else end - s.start)
         steps = 0
-        while True:
-            t_rec = recorded[i].ts if i < n else _INF
-            t_ven = s.venue.next_due()
-            t_clk = s.clock.next_deadline()
-            t = min(
-                t_rec,
-                next_truth,
-                t_ven if t_ven is not None else _INF,
-                t_clk if t_clk is not None else _INF,
-            )
+        venue, clock = s.venue, s.clock
+        while True:  # the earliest of: recorded input, truth, venue step, engine timer
+            t = recorded[i].ts if i < n else _INF
+            if next_truth < t:
+                t = next_truth
+            t_ven = venue.next_due()
+            if t_ven is not None and t_ven < t:
+                t = t_ven
+            t_clk = clock.next_deadline()
+            if t_clk is not None and t_clk < t:
+                t = t_clk
             if t > end:
                 break
-            t = max(t, s.clock.now())
+            now = clock.now()
+            if t < now:
+                t = now
             await s.advance(t)
             if next_truth <= t and truth_every is not None:
                 for mid in s.venue.markets:

@@ -36,6 +36,7 @@ from kashbot.sim.models import (
     IN_FLIGHT,
     TERMINAL,
     KeyState,
+    MarketState,
     MarketTick,
     TradeRecord,
     UserState,
@@ -80,6 +81,16 @@ class Venue(PortfolioAndRedemptions):
             self._complete_redemption(self.redemptions[ref], t)
         elif kind == "webhook" and self.webhook_sink is not None:
             self._deliver_to_sink(t)
+
+    def _set_state(self, m: MarketState, state: str) -> None:
+        """Every resolution step and status change of a market passes here (market_lifecycle)."""
+        super()._set_state(m, state)
+        self.lifecycle_epoch += 1
+
+    def freeze_market(self, market_id: str) -> MarketState:
+        m = super().freeze_market(market_id)
+        self.lifecycle_epoch += 1
+        return m
 
     def usage(self, api_key: str | KeyState) -> dict[str, Any]:
         now = self._sync()

@@ -58,6 +58,9 @@ class VenueState(abc.ABC):
             raise ValueError("time_scale must be positive")
         self.time_scale = time_scale
         self.webhook_sink = webhook_sink
+        # deliveries to an in-process sink carry X-Kash-Signature unless this is False: a
+        # backtest's session reads the body of its own venue and verifies nothing
+        self.sink_signed = True
         self.fees = amm.Fees(sc.fees.protocol_bps, sc.fees.amm_sell_bps)
         self.quote_fees = (
             self.fees if sc.api.quote_includes_protocol_fee else amm.Fees(0, sc.fees.amm_sell_bps)
@@ -93,6 +96,9 @@ class VenueState(abc.ABC):
         self._noise_rng: dict[str, Any] = {}
         self._block = FIRST_BLOCK
         self._advancing = False
+        # bumped by every market lifecycle change (status, resolution, freeze, winners), so a
+        # backtest looks at the markets only when one moved on (Venue._set_state)
+        self.lifecycle_epoch = 0
         self._populate()
 
     @abc.abstractmethod

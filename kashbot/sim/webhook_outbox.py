@@ -127,23 +127,27 @@ class WebhookOutbox(MarketLifecycle):
             secrets.append(key.previous_secret)
         return secrets
 
-    def _delivery(self, key: KeyState, ev: WebhookEvent, now: float, duplicate: bool) -> Delivery:
+    def _delivery(
+        self, key: KeyState, ev: WebhookEvent, now: float, duplicate: bool, signed: bool = True
+    ) -> Delivery:
         assert key.webhook_url is not None
-        t_ms = int(now * 1000)
         headers = {
             "Content-Type": "application/json; charset=utf-8",
-            "X-Kash-Signature": signature_header(self._secrets(key, now), ev.body, t_ms),
             "X-Kash-Event-Id": ev.id,
             "X-Kash-Api-Version": ev.api_version,
             "User-Agent": USER_AGENT,
         }
+        if signed:
+            t_ms = int(now * 1000)
+            headers["X-Kash-Signature"] = signature_header(self._secrets(key, now), ev.body, t_ms)
         return Delivery(ev.id, key.id, key.webhook_url, ev.body, headers, duplicate)
 
-    def due_deliveries(self, now: float | None = None) -> list[Delivery]:
+    def due_deliveries(self, now: float | None = None, *, signed: bool = True) -> list[Delivery]:
         """Next HTTP attempt per key: FIFO, one in flight per key; marks them in flight.
 
         Faults bite here: ``webhook_reorder`` sends the second queued event before the head,
-        ``webhook_duplicate`` asks the deliverer to send the same attempt twice.
+        ``webhook_duplicate`` asks the deliverer to send the same attempt twice. ``signed=False``:
+        no ``X-Kash-Signature`` (an in-process sink that verifies nothing, see ``sink_signed``).
         """
         now = self.clock.now() if now is None else now
         out: list[Delivery] = []
@@ -168,7 +172,7 @@ class WebhookOutbox(MarketLifecycle):
                 continue
             dup = self.faults.take({"webhook_duplicate"}, now, key_names=names) is not None
             head.in_flight = True
-            out.append(self._delivery(key, head, now, dup))
+            out.append(self._delivery(key, head, now, dup, signed))
         return out
 
     def webhook_outage(self, key_id: str, now: float) -> bool:
@@ -221,7 +225,7 @@ class WebhookOutbox(MarketLifecycle):
 
     def _deliver_to_sink(self, at: float) -> None:
         assert self.webhook_sink is not None
-        for d in self.due_deliveries(at):
+        for d in self.due_deliveries(at, signed=self.sink_signed):
             status = None if self.webhook_outage(d.key_id, at) else self.webhook_sink(d)
             if d.duplicate and status is not None:
                 self.webhook_sink(d)

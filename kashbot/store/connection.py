@@ -94,3 +94,40 @@ class SyncConnection:
 
     async def close(self) -> None:
         self._db.close()
+
+
+class LoggedConnection(SyncConnection):
+    """A :class:`SyncConnection` that remembers the writes since :meth:`mark_committed`, so the
+    store's per-order transaction (:mod:`kashbot.store.store`) can undo one failed call alone:
+    roll the whole transaction back, then run the remembered writes again."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        super().__init__(db)
+        self.writes: list[tuple[str, Sequence[object] | list[Sequence[object]], bool]] = []
+
+    async def execute(self, sql: str, params: Sequence[object] = ()) -> None:
+        self._db.execute(sql, params)
+        self.writes.append((sql, params, False))
+
+    async def execute_count(self, sql: str, params: Sequence[object] = ()) -> int:
+        n = self._db.execute(sql, params).rowcount
+        self.writes.append((sql, params, False))
+        return n
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[object]]) -> None:
+        kept = list(rows)
+        self._db.executemany(sql, kept)
+        self.writes.append((sql, kept, True))
+
+    def control(self, sql: str) -> None:
+        """BEGIN / COMMIT / ROLLBACK: not a write to remember."""
+        self._db.execute(sql)
+
+    def redo(self, upto: int) -> None:
+        """Forget the writes from ``upto`` on and run the earlier ones again (after a ROLLBACK)."""
+        del self.writes[upto:]
+        for sql, params, many in self.writes:
+            if many:
+                self._db.executemany(sql, params)  # type: ignore[arg-type]
+            else:
+                self._db.execute(sql, params)

@@ -7,7 +7,12 @@ decimal text; USDC atomic ints fit and are stored as integers.
 
 ``Store.open(path, sync=True)`` runs the same SQL on a plain ``sqlite3`` connection in the
 caller's thread (see :mod:`kashbot.store.connection`): for backtests on ``:memory:``, where the
-worker thread's hand-offs cost more than the statements.
+worker thread's hand-offs cost more than the statements. ``per_order=True`` (with ``sync``, for
+backtests) also moves the commit: writes join one open transaction that commits when an order
+ends (its intent becomes done, refused or abandoned), so an order costs one transaction, not
+four. Every call still sees all earlier writes (one connection), and a call that fails undoes
+only its own writes (the transaction is rolled back and the earlier writes run again). Only the
+durability of an open order's rows moves to its end: nothing for a backtest, wrong for a bot.
 """
 
 from __future__ import annotations
@@ -19,7 +24,13 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from kashbot.risk.ledger import SpendEntry
-from kashbot.store.connection import AioConnection, Connection, Row, SyncConnection
+from kashbot.store.connection import (
+    AioConnection,
+    Connection,
+    LoggedConnection,
+    Row,
+    SyncConnection,
+)
 from kashbot.store.records import (
     ABANDONED,
     ACCEPTED,
@@ -41,6 +52,7 @@ from kashbot.store.records import (
 )
 from kashbot.store.schema import SCHEMA, SCHEMA_VERSION
 from kashbot.store.seen import SeenWindow
+from kashbot.store.transactions import ORDER_ENDS, OrderCall, PerOrderTx, Tx
 
 # Re-exported: callers import the records and statuses from here.
 __all__ = [
@@ -66,16 +78,14 @@ class Store:
     def __init__(self, db: Connection) -> None:
         self._db = db
         self._lock = asyncio.Lock()
+        # per-order transactions (backtests): the open transaction and its commits
+        self.per_order = PerOrderTx(db) if isinstance(db, LoggedConnection) else None
         # webhook dedupe: a journalled in-memory window on the worker-thread connection
         # (kashbot.store.seen); the inline one (backtests) keeps one short transaction per call
         self._seen_batch = None if isinstance(db, SyncConnection) else SeenWindow(db, self._tx)
 
-    def _tx(self) -> _Tx:
-        return _Tx(self._db, self._lock)
-
-    def _seen_tx(self) -> _Tx:
-        """Webhook dedupe's transaction: committed without fsync (:mod:`kashbot.store.seen`)."""
-        return _Tx(self._db, self._lock, relaxed=True)
+    def _tx(self) -> Tx | OrderCall:
+        return OrderCall(self.per_order) if self.per_order is not None else Tx(self._db, self._lock)
 
     async def _query(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
         """A read under the lock, so it never sees another task's half-done transaction."""
@@ -83,17 +93,24 @@ class Store:
             return await self._db.fetchall(sql, params)
 
     @classmethod
-    async def open(cls, path: str | Path, *, sync: bool = False) -> Store:
+    async def open(cls, path: str | Path, *, sync: bool = False, per_order: bool = False) -> Store:
         """``sync=True``: plain ``sqlite3`` in this thread, no worker thread (backtests).
 
         Every statement then blocks the event loop while it runs, which is free on
-        ``:memory:`` and wrong for a live bot writing to disk.
+        ``:memory:`` and wrong for a live bot writing to disk. ``per_order=True`` (needs
+        ``sync``): one transaction per order (module docstring).
         """
+        if per_order and not sync:
+            raise ValueError("Store.open: per_order=True needs sync=True (backtests only)")
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        db: Connection = (
-            SyncConnection.connect(str(path)) if sync else await AioConnection.connect(str(path))
-        )
+        db: Connection
+        if per_order:
+            db = LoggedConnection.connect(str(path))
+        elif sync:
+            db = SyncConnection.connect(str(path))
+        else:
+            db = await AioConnection.connect(str(path))
         store = cls(db)
         try:
             await store._migrate()
@@ -102,11 +119,15 @@ class Store:
         except BaseException:
             await db.close()
             raise
+        if store.per_order is not None:  # the migration ran outside any order's transaction
+            store.per_order.db.writes.clear()
         return store
 
     async def close(self) -> None:
         if self._seen_batch is not None:
             await self._seen_batch.drain()
+        if self.per_order is not None:
+            self.per_order.commit()
         await self._db.close()
 
     async def __aenter__(self) -> Store:
@@ -190,6 +211,8 @@ class Store:
         self, intent_id: str, status: str, now: float, trade_id: str | None, detail: str | None
     ) -> None:
         """``update_intent`` inside a caller's transaction (None keeps the stored value)."""
+        if self.per_order is not None and status in ORDER_ENDS:
+            self.per_order.order_ended = True
         await self._db.execute(
             "UPDATE intents SET status=?, trade_id=COALESCE(?, trade_id),"
             " detail=COALESCE(?, detail), updated_ts=? WHERE intent_id=?",
@@ -396,46 +419,3 @@ class Store:
             return await self._db.execute_count(
                 "DELETE FROM seen_webhooks WHERE seen_ts < ?", (ts,)
             )
-
-
-class _Tx:
-    """Under the store's lock: BEGIN IMMEDIATE … COMMIT (ROLLBACK on error).
-
-    One connection serves every coroutine, so transactions must not interleave: a statement
-    from another task would otherwise land inside (and roll back with) someone else's.
-    """
-
-    def __init__(self, db: Connection, lock: asyncio.Lock, *, relaxed: bool = False) -> None:
-        self._db = db
-        self._lock = lock
-        # webhook dedupe only (kashbot.store.seen): commit with synchronous=NORMAL (SQLite
-        # refuses the change inside a transaction: set before BEGIN, FULL again after the end),
-        # so no fsync; durable across kill -9, not across power loss
-        self._relaxed = relaxed
-
-    async def __aenter__(self) -> None:
-        await self._lock.acquire()
-        try:
-            if self._relaxed:
-                await self._db.execute("PRAGMA synchronous=NORMAL")
-            await self._db.execute("BEGIN IMMEDIATE")
-        except BaseException:
-            await self._restore()
-            self._lock.release()
-            raise
-
-    async def __aexit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
-        try:
-            if exc_type is None:
-                await self._db.execute("COMMIT")
-            else:
-                await self._db.execute("ROLLBACK")
-        finally:
-            try:
-                await self._restore()
-            finally:
-                self._lock.release()
-
-    async def _restore(self) -> None:
-        if self._relaxed:
-            await self._db.execute("PRAGMA synchronous=FULL")

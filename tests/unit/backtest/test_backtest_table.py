@@ -17,6 +17,7 @@ from kashbot import amm
 from kashbot.backtest.metrics import usdc_signed
 from kashbot.backtest.recording import Recordable, write_journal
 from kashbot.backtest.runner import run_backtest_async
+from kashbot.backtest.session import webhook_update
 from kashbot.engine.state import EngineState
 from kashbot.engine.strategy import Strategy, StrategyParams
 from kashbot.events import (
@@ -193,10 +194,11 @@ async def test_backtest_table(name: str, tmp_path: Path) -> None:
 POSITIONS_ROUTE = "GET /v1/portfolio/positions"
 
 
-async def _strip_tokens_in(on_trade_update: Any, event: Any) -> None:
+def _strip_tokens_in(body: bytes) -> tuple[str, str, dict[str, Any]]:
     """Route a webhook as Kash sends it: no ``tokensIn`` on sells."""
-    d = event.data
-    await on_trade_update(d.trade_id, d.status, tokens_out=d.tokens_out, error_code=d.error_code)
+    trade_id, status, fields = webhook_update(body)
+    fields.pop("tokens_in", None)
+    return trade_id, status, fields
 
 
 @pytest.mark.parametrize("with_tokens_in", [True, False])
@@ -207,7 +209,7 @@ async def test_sell_position_from_webhook_tokens_in_else_one_positions_request(
     venue. Without it (as on Kash) the executor falls back to one more positions request,
     and the fills come out the same."""
     if not with_tokens_in:
-        monkeypatch.setattr("kashbot.backtest.session.route_to", _strip_tokens_in)
+        monkeypatch.setattr("kashbot.backtest.session.webhook_update", _strip_tokens_in)
     events, want = _buy_then_sell()
     path = tmp_path / "in.jsonl.gz"
     write_journal(path, events)
