@@ -19,7 +19,8 @@ class NoRepr:
 
 
 async def _make(n: int) -> NoRepr:
-    return NoRepr() if n else NoRepr()
+    assert n == 1
+    return NoRepr()
 
 
 def test_blocking_returns_the_result_without_its_repr() -> None:
