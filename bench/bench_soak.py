@@ -3,7 +3,8 @@ as a child for a configurable time, its resident set sampled from ``/proc``.
 
 The simulator runs ``--time-scale`` times faster than the wall clock (noise traders, market
 clock), so a 15-minute soak at 4x covers an hour of the paper venue. The in-process simulator's
-memory counts too (its request log and trade records are bounded). Reports the RSS at the end of
+memory counts too (its request log is capped at ``api.request_log_size``; its per-trade records
+are not bounded). Reports the RSS at the end of
 the warm-up, at the end and its peak after warm-up, the growth after warm-up in %, and the
 least-squares slope of RSS over the post-warm-up samples, per wall hour.
 

@@ -54,6 +54,8 @@ RetryMode = Literal["always", "never", "refused-only"]
 the server raises before its handler runs. ``never``: one attempt."""
 
 _REFUSED_BEFORE_HANDLER = (RateLimitExceeded, RateLimitUnavailable, RouteDisabled)
+# ETag cache: raw JSON bytes kept at most (its parsed form takes a few times that)
+ETAG_CACHE_BYTES = 2 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,8 +120,10 @@ class Transport:
         self._session = session
         self._owns_session = session is None
         self._rng = rng if rng is not None else random.Random()
-        self._etags: OrderedDict[str, tuple[str, Any]] = OrderedDict()
+        # url -> (etag, parsed body, raw bytes)
+        self._etags: OrderedDict[str, tuple[str, Any, int]] = OrderedDict()
         self._etag_cache_size = etag_cache_size
+        self._etag_bytes = 0  # raw bytes of the cached bodies: pages of 100 trades add up
         self.rate_limit: RateLimitState | None = None
         self.server_api_version: str | None = None
         self.deprecation: DeprecationNotice | None = None  # the first notice (logged once)
@@ -296,7 +300,7 @@ class Transport:
                 )
             etag = resp_headers.get("ETag")
             if method == "GET" and etag:
-                self._remember(url, etag, parsed)
+                self._remember(url, etag, parsed, len(raw))
             return Response(status, resp_headers, parsed, request_id)
         error = error_from_problem(
             status, problem, request_id=request_id, retry_after=state.retry_after_s
@@ -360,11 +364,18 @@ class Transport:
                 log.warning("%s", notice.message())
         return state
 
-    def _remember(self, url: str, etag: str, body: Any) -> None:
-        self._etags[url] = (etag, body)
-        self._etags.move_to_end(url)
-        while len(self._etags) > self._etag_cache_size:
-            self._etags.popitem(last=False)
+    def _remember(self, url: str, etag: str, body: Any, size: int) -> None:
+        """Cache a GET body under its ETag; bounded by entries and by ETAG_CACHE_BYTES (512
+        cursor pages of trades grew a daemon by megabytes an hour)."""
+        old = self._etags.pop(url, None)
+        if old is not None:
+            self._etag_bytes -= old[2]
+        if size > ETAG_CACHE_BYTES:
+            return
+        self._etags[url] = (etag, body, size)
+        self._etag_bytes += size
+        while len(self._etags) > self._etag_cache_size or self._etag_bytes > ETAG_CACHE_BYTES:
+            self._etag_bytes -= self._etags.popitem(last=False)[1][2]
 
 
 def _maybe_processed(error: KashError) -> bool:

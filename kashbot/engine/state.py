@@ -17,13 +17,13 @@ wasted work; other sources get the same result, computed when the pool or chance
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from kashbot import amm
 from kashbot.amm import Pool
 from kashbot.client.models import TERMINAL_TRADE_STATUSES
+from kashbot.engine.recent_ids import RecentIds
 from kashbot.events import (
     DataFresh,
     Event,
@@ -50,6 +50,8 @@ POOL_TOLERANCE = 10**9  # 1e-9 in probability: the replayed pool must land on th
 
 
 MAX_LAG = 1_000  # unreplayed trades kept per market before they are replayed eagerly
+REPLAYED_IDS = 10_000  # prediction ids remembered for the stream/poller dedupe
+APPLIED_TRADES = 10_000  # completed trade ids remembered so a second report is not applied
 
 
 @dataclass(slots=True)
@@ -198,15 +200,14 @@ class EngineState:
         self.markets: dict[str, MarketView] = {}
         self.portfolio = Portfolio()
         self.pending: dict[str, OrderIntent] = {}  # intent_id -> intent, until terminal/denied
-        self.trade_of_intent: dict[str, str] = {}
+        self.trade_of_intent: dict[str, str] = {}  # intent_id -> trade_id until it ends
         self.fills: list[Fill] = []
         self.denials: list[RiskDenied] = []
         self.trading_state = TradingState.ACTIVE
-        self._applied_trades: set[str] = set()
+        self._applied_trades = RecentIds(APPLIED_TRADES)
         # completed sells whose token count came from a PositionSync: trade id -> (sold, cost)
         self._synced_sales: dict[str, tuple[Wad, Atomic]] = {}
-        self._replayed: set[str] = set()
-        self._replayed_order: deque[str] = deque()
+        self._replayed = RecentIds(REPLAYED_IDS)
         self._dead_sources: set[str] = set()  # whole-source staleness (market_id None)
         self.max_denials = 50
         self.redemptions: list[PositionRedeemed] = []  # positions closed at settlement
@@ -340,9 +341,6 @@ class EngineState:
         if ev.prediction_id in self._replayed:
             return  # the same trade from the stream and the poller moves the pool once
         self._replayed.add(ev.prediction_id)
-        self._replayed_order.append(ev.prediction_id)
-        if len(self._replayed_order) > 10_000:
-            self._replayed.discard(self._replayed_order.popleft())
         view = self.markets.get(ev.market_id)
         if view is not None:
             view.observe_trade(ev)
@@ -365,9 +363,13 @@ class EngineState:
             self._synced_sales[ev.trade_id] = (sold, released)
 
     def _apply_trade(self, ev: TradeUpdate) -> None:
+        terminal = ev.status in TERMINAL_TRADE_STATUSES
         if ev.intent_id:
-            self.trade_of_intent[ev.intent_id] = ev.trade_id
-        if ev.status not in TERMINAL_TRADE_STATUSES:
+            if terminal:  # a daemon's uptime of trades would otherwise stay here
+                self.trade_of_intent.pop(ev.intent_id, None)
+            else:
+                self.trade_of_intent[ev.intent_id] = ev.trade_id
+        if not terminal:
             return
         self.pending.pop(ev.intent_id, None)
         if ev.status != "completed" or ev.trade_id in self._applied_trades:
