@@ -105,3 +105,28 @@ def test_status_screen_line() -> None:
     out = console.export_text()
     assert "ledger 12.00 of 100.00 USDC" in out and "fleet 2 daemon(s)" in out
     assert shared_line(Text("view"), None, None).plain == "view"  # type: ignore[union-attr]
+
+
+async def test_close_retries_a_failed_leave(redis_url: str, redis_prefix: str) -> None:
+    """One slow Redis reply at stop (a loaded host) must not leave the daemon listed until its
+    TTL runs out: the leave is tried again."""
+    from kashbot.shared.redis_client import SharedStateUnavailable
+
+    cfg = SharedStateConfig.model_validate(
+        {"backend": "redis", "url": redis_url, "prefix": redis_prefix, "member_ttl_s": 60}
+    )
+    state = SharedState(cfg, USER, clock=WallClock())
+    await state.beat(lambda: {"pid": 7})
+    assert len(await fleet_members(cfg, USER)) == 1
+    real_leave, calls = state.fleet.leave, []
+
+    async def slow_once(member: str) -> None:
+        calls.append(member)
+        if len(calls) == 1:
+            raise SharedStateUnavailable("redis: fleet leave timed out")
+        await real_leave(member)
+
+    state.fleet.leave = slow_once  # type: ignore[method-assign]
+    await state.close()
+    assert calls == [state.member_id] * 2
+    assert await fleet_members(cfg, USER) == []  # gone at once, not after 60 s
