@@ -58,6 +58,11 @@ class KashError(Exception):
         """A problem extension member, whether sent at top level or under ``extensions``."""
         return problem_member(self.problem, name)
 
+    def text_extension(self, name: str) -> str | None:
+        """A problem extension member that the docs type as a string; None if absent or not one."""
+        value = self.extension(name)
+        return value if isinstance(value, str) else None
+
     def __str__(self) -> str:
         base = super().__str__()
         parts = [p for p in (self.code, str(self.status) if self.status else None) if p]

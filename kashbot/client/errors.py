@@ -174,8 +174,7 @@ class RequestSignatureInvalid(KashAuthError, HaltsTrading):
     @property
     def signature_reason(self) -> str | None:
         """``stale`` | ``mismatch`` | ``malformed``."""
-        value = self.extension("signatureReason")
-        return value if isinstance(value, str) else None
+        return self.text_extension("signatureReason")
 
 
 class InsufficientScope(KashPermissionError, HaltsTrading):
@@ -214,8 +213,7 @@ class SpendingLimitExceeded(KashConflictError):
     @property
     def cap(self) -> str | None:
         """``per_trade`` | ``daily_volume``."""
-        value = self.extension("cap")
-        return value if isinstance(value, str) else None
+        return self.text_extension("cap")
 
 
 class InsufficientBalance(KashConflictError, ReducesOnly):
@@ -326,8 +324,7 @@ class RouteDisabled(KashUnavailableError):
     @property
     def flag(self) -> str | None:
         """The kill-switch name, e.g. ``api-quotes-read``."""
-        value = self.extension("flag")
-        return value if isinstance(value, str) else None
+        return self.text_extension("flag")
 
 
 class ApiTradeProcessingHalted(KashUnavailableError, PlatformHalt):

@@ -122,10 +122,8 @@ def buy_intent(
     pool = view.pool
     if pool is None or cap < least or not 0 < target < WAD:
         return None
-    amount = min(amm.buy_amount_to_reach(pool, outcome, target, view.fees), cap)
-    if amount < least:
-        return None
-    return intent(strategy, view.market_id, outcome, Side.BUY, amount, target, reason)
+    worth = amm.buy_amount_to_reach(pool, outcome, target, view.fees)
+    return _sized(view, strategy, outcome, Side.BUY, worth, cap, least, target, reason)
 
 
 def sell_intent(
@@ -146,10 +144,27 @@ def sell_intent(
     tokens = min(tokens, pool.supplies[outcome] - 1)
     if tokens <= 0:
         return None
-    amount = min(amm.sell(pool, outcome, tokens, view.fees).payout, cap)
+    worth = amm.sell(pool, outcome, tokens, view.fees).payout
+    return _sized(view, strategy, outcome, Side.SELL, worth, cap, least, floor, reason)
+
+
+def _sized(
+    view: MarketView,
+    strategy: str,
+    outcome: int,
+    side: Side,
+    worth: Atomic,
+    cap: Atomic,
+    least: Atomic,
+    lim: Wad,
+    reason: str,
+) -> OrderIntent | None:
+    """The intent for ``worth`` USDC cut to ``cap``; None when that is under ``least`` (the
+    one sizing rule every buy and sell follows)."""
+    amount = min(worth, cap)
     if amount < least:
         return None
-    return intent(strategy, view.market_id, outcome, Side.SELL, amount, floor, reason)
+    return intent(strategy, view.market_id, outcome, side, amount, lim, reason)
 
 
 def intent(

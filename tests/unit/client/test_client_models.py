@@ -235,6 +235,16 @@ def test_extensions_read_from_either_place() -> None:
     assert isinstance(ver, E.ApiVersionUnsupported) and ver.supported == ["2026-04-29"]
 
 
+def test_string_extensions_ignore_other_types() -> None:
+    """The docs type ``cap``, ``flag`` and ``signatureReason`` as strings; others read None."""
+    odd = E.error_from_problem(503, {"code": "ROUTE_DISABLED", "extensions": {"flag": 7}})
+    assert isinstance(odd, E.RouteDisabled) and odd.flag is None
+    sig = E.error_from_problem(401, {"code": "REQUEST_SIGNATURE_INVALID", "signatureReason": None})
+    assert isinstance(sig, E.RequestSignatureInvalid) and sig.signature_reason is None
+    cap = E.error_from_problem(409, {"code": "SPENDING_LIMIT_EXCEEDED", "cap": ["per_trade"]})
+    assert isinstance(cap, E.SpendingLimitExceeded) and cap.cap is None
+
+
 def test_request_id_prefers_header_then_body() -> None:
     assert E.error_from_problem(500, {"requestId": "b"}).request_id == "b"
     assert E.error_from_problem(500, {"requestId": "b"}, request_id="h").request_id == "h"
