@@ -186,6 +186,18 @@ def _drop_pool_if_off(view: MarketView) -> None:
         view.pool = None
 
 
+def _apply_prices(view: MarketView, probabilities: tuple[Wad, ...], pool: Pool | None) -> None:
+    """New chances, with the pool when the event carries one: without a pool the view first
+    catches up (its pool may be stale) and keeps its pool only if it still explains them."""
+    if pool is None:
+        view.catch_up()
+    view.probabilities = probabilities
+    if pool is not None:
+        view.pool = pool
+    elif view.pool is not None:
+        _drop_pool_if_off(view)
+
+
 class EngineState:
     """Markets, positions, pending intents and the trading state, fed by events."""
 
@@ -277,25 +289,13 @@ class EngineState:
         if kind is PriceChange:
             assert isinstance(event, PriceChange)
             view = self.market(event.market_id)
-            if event.pool is None:
-                view.catch_up()
-            view.probabilities = event.probabilities
-            if event.pool is not None:
-                view.pool = event.pool
-            elif view.pool is not None:
-                _drop_pool_if_off(view)
+            _apply_prices(view, event.probabilities, event.pool)
             view.updated_ts = event.ts
         elif kind is MarketSnapshot:
             assert isinstance(event, MarketSnapshot)
             view = self.market(event.market_id)
-            if event.pool is None:
-                view.catch_up()
             view.status = event.status
-            view.probabilities = event.probabilities
-            if event.pool is not None:
-                view.pool = event.pool
-            elif view.pool is not None:
-                _drop_pool_if_off(view)
+            _apply_prices(view, event.probabilities, event.pool)
             view.freeze_at = event.freeze_at
             if event.labels:
                 view.labels = event.labels
