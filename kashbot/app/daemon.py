@@ -310,6 +310,9 @@ class Daemon:
             redeemer=self.core.redeemer.status() if self.core.redeemer is not None else None,
         )
         snap.denials_by_reason = dict(sorted(self.denial_counts.items()))  # all, not the last 50
+        snap.strategy_errors = self.engine.errors.as_json(
+            [s.strategy_id for s, _ in self.engine.strategies]
+        )
         return snap
 
     def status_json(self) -> dict[str, Any]:

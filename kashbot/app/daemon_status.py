@@ -25,7 +25,6 @@ def status_json(d: Daemon) -> dict[str, Any]:
         **d.snapshot().as_json(),
         "held_trades": ids,
         "held": detail,
-        "strategy_errors": d.engine.errors.as_json([s.strategy_id for s, _ in d.engine.strategies]),
         "shared_state": d.shared.status() if d.shared else {"backend": "embedded"},
         "spend_adoption": d.core.adopter.status() if d.core.adopter else None,
     }

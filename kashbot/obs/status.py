@@ -61,6 +61,8 @@ class StatusSnapshot:
     sources: dict[str, str] = field(default_factory=dict)
     redemptions: dict[str, Any] = field(default_factory=dict)
     fair_values: dict[str, Any] = field(default_factory=dict)  # {} = no fair-value sources
+    # StrategyErrors.as_json(): {strategy id: {total, by_event_type, in_row, paused, last_error}}
+    strategy_errors: dict[str, Any] = field(default_factory=dict)
 
     @property
     def pnl(self) -> Atomic:
@@ -101,6 +103,7 @@ class StatusSnapshot:
             "sources": self.sources,
             "redemptions": self.redemptions,
             "fair_values": self.fair_values,
+            "strategy_errors": self.strategy_errors,
         }
 
 
@@ -288,11 +291,33 @@ def render_full(snap: StatusSnapshot, titles: dict[str, str] | None = None) -> R
     red = snap.redemptions
     if red and (red["closed"] or red["claimable"] or red["pending"]):
         parts.append(Text(redemption_line(red)))
+    parts.extend(strategy_lines(snap.strategy_errors))
     if snap.denials:
         parts.append(
             Text("last denials: " + "; ".join(f"{r} {i}" for i, r, _ in snap.denials), "yellow")
         )
     return Group(*parts)
+
+
+def strategy_lines(errors: Mapping[str, Any]) -> list[Text]:
+    """A paused strategy in red with the command that resumes it (it trades nothing until
+    then), the exception count of any other strategy that raised in yellow; none: no line."""
+    out: list[Text] = []
+    raised = []
+    for sid, e in sorted(errors.items()):
+        if e.get("paused"):
+            out.append(
+                Text(
+                    f"strategy {sid} PAUSED after {e.get('in_row')} exceptions in a row "
+                    f"(last: {e.get('last_error')}); fix it, then: kashbot strategy resume {sid}",
+                    "bold red",
+                )
+            )
+        elif e.get("total"):
+            raised.append(f"{sid} {e.get('total')}")
+    if raised:
+        out.append(Text("strategy exceptions: " + ", ".join(raised), "yellow"))
+    return out
 
 
 def _fair_cell(m: Mapping[str, Any]) -> str:

@@ -44,3 +44,27 @@ def test_small_view_is_whole_and_shows_labels() -> None:
     text = out.getvalue()
     assert "more line(s)" not in text
     assert " No " in text  # the position's outcome by label, not "1"
+
+
+def test_view_names_a_paused_strategy_and_how_to_resume_it() -> None:
+    snap = snapshot(1)
+    snap.strategy_errors = {
+        "mm": {"total": 5, "in_row": 5, "paused": True, "last_error": "ValueError: boom"},
+        "fv": {"total": 2, "in_row": 0, "paused": False, "last_error": "KeyError: 'x'"},
+        "ok": {"total": 0, "in_row": 0, "paused": False, "last_error": None},
+    }
+    out = io.StringIO()
+    console = Console(file=out, width=200, height=40, force_terminal=False, color_system=None)
+    console.print(render(snap))
+    text = out.getvalue()
+    assert "strategy mm PAUSED after 5 exceptions in a row (last: ValueError: boom)" in text
+    assert "kashbot strategy resume mm" in text
+    assert "strategy exceptions: fv 2" in text and "ok 0" not in text
+    assert snap.as_json()["strategy_errors"]["mm"]["paused"] is True
+
+
+def test_view_without_strategy_errors_has_no_strategy_line() -> None:
+    out = io.StringIO()
+    console = Console(file=out, width=200, height=40, force_terminal=False, color_system=None)
+    console.print(render(snapshot(1)))
+    assert "strategy" not in out.getvalue()
