@@ -83,6 +83,14 @@ def counter_family(
     return fam
 
 
+def flag_family(name: str, doc: str, label: str, flags: Mapping[str, bool]) -> GaugeMetricFamily:
+    """A 0/1 gauge per label value (Prometheus has no boolean type), in label order."""
+    fam = GaugeMetricFamily(name, doc, labels=[label])
+    for key, flag in sorted(flags.items()):
+        fam.add_metric([key], 1.0 if flag else 0.0)
+    return fam
+
+
 def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, doc, value=value)
 
@@ -121,14 +129,12 @@ def _engine_readings(r: Readings) -> Iterable[Metric]:
         ("strategy", "event_type"),
         r.strategy_error_counts.items(),
     )
-    paused = GaugeMetricFamily(
+    yield flag_family(
         "kashbot_strategy_paused",
         "1 while a strategy is paused after repeated exceptions (kashbot strategy resume ID)",
-        labels=["strategy"],
+        "strategy",
+        r.strategy_paused,
     )
-    for sid, flag in sorted(r.strategy_paused.items()):
-        paused.add_metric([sid], 1.0 if flag else 0.0)
-    yield paused
     yield _gauge("kashbot_engine_inbox_depth", "Events waiting in the engine inbox", r.inbox_depth)
     yield _gauge(
         "kashbot_engine_inflight_intents", "Intents being sent right now", r.inflight_intents
@@ -224,12 +230,12 @@ def _market_readings(r: Readings) -> Iterable[Metric]:
     for market, seconds in sorted(r.market_age_s.items()):
         age.add_metric([market], seconds)
     yield age
-    stale = GaugeMetricFamily(
-        "kashbot_market_stale", "1 while a source reports the market stale", labels=["market"]
+    yield flag_family(
+        "kashbot_market_stale",
+        "1 while a source reports the market stale",
+        "market",
+        r.market_stale,
     )
-    for market, flag in sorted(r.market_stale.items()):
-        stale.add_metric([market], 1.0 if flag else 0.0)
-    yield stale
     chain = GaugeMetricFamily(
         "kashbot_market_chain", "1 per market, labelled with its chain", labels=["market", "chain"]
     )
@@ -287,14 +293,12 @@ def _fair_value_readings(r: Readings) -> Iterable[Metric]:
     for market, seconds in sorted(r.fair_value_age_s.items()):
         age.add_metric([market], seconds)
     yield age
-    stale = GaugeMetricFamily(
+    yield flag_family(
         "kashbot_fair_value_stale",
         "1 while the market's fair value is stale (buys refused there)",
-        labels=["market"],
+        "market",
+        r.fair_value_stale,
     )
-    for market, flag in sorted(r.fair_value_stale.items()):
-        stale.add_metric([market], 1.0 if flag else 0.0)
-    yield stale
     yield counter_family(
         "kashbot_fair_value_source_restarts",
         "Fair-value sources restarted after dying, by source id",
