@@ -18,6 +18,7 @@ from kashbot.events import (
     TradingStateChanged,
 )
 from kashbot.money import fmt_usdc
+from kashbot.obs.logging import mask_text
 
 LEVELS: dict[Level, int] = {"info": 0, "warning": 1, "error": 2}
 CAP_REASONS = frozenset({"DAILY_CAP", "DAILY_CAP_SHARED", "VENUE_SPENDING_LIMIT"})
@@ -90,7 +91,8 @@ def strategy_paused_alert(strategy_id: str, errors_in_row: int, error: str, time
         f"strategy_paused:{strategy_id}:{times}",
         f"kashbot strategy {strategy_id} paused",
         f"strategy {strategy_id} raised {errors_in_row} times in a row and is no longer called "
-        f"(last: {error[:300]}); fix it, then: kashbot strategy resume {strategy_id} [CONFIG]",
+        f"(last: {mask_text(error)[:300]}); "
+        f"fix it, then: kashbot strategy resume {strategy_id} [CONFIG]",
     )
 
 

@@ -234,6 +234,10 @@ def construct_event(
         payload: Any = _DECODER.decode(body.decode(json.detect_encoding(body), "surrogatepass"))
     except (ValueError, RecursionError) as exc:
         raise WebhookPayloadError(f"webhook body is not valid JSON: {exc}") from None
+    if (b"\\u" in body or not body.isascii()) and _lone_surrogate(payload):
+        # "\ud800" parses to a str that is not UTF-8: SQLite (the dedupe, the store) cannot
+        # take it, so it is refused here like any other malformed body (400, not retried)
+        raise WebhookPayloadError("webhook body holds a lone UTF-16 surrogate")
     kind = payload.get("type") if isinstance(payload, dict) else None
     if isinstance(kind, str) and kind not in KNOWN_EVENT_TYPES:
         raise WebhookUnknownEventType(kind)
@@ -241,6 +245,21 @@ def construct_event(
         return validate_event(payload)
     except (ValueError, ValidationError) as exc:
         raise WebhookPayloadError(f"webhook body is not a valid event: {exc}") from None
+
+
+def _lone_surrogate(value: Any) -> bool:
+    """True if a string anywhere in ``value`` (keys too) cannot be encoded as UTF-8."""
+    if isinstance(value, str):
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(_lone_surrogate(k) or _lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_lone_surrogate(v) for v in value)
+    return False
 
 
 __all__ = [

@@ -76,9 +76,19 @@ def parse_journal(data: bytes) -> list[tuple[str, float]]:
             seen_ts = float(ts)
         except ValueError:
             continue
-        if isinstance(event_id, str):
+        if isinstance(event_id, str) and storable(event_id):
             rows.append((event_id, seen_ts))
     return rows
+
+
+def storable(event_id: str) -> bool:
+    """False for an id SQLite cannot store (a lone UTF-16 surrogate is not UTF-8): one such row
+    would fail every fold, and every replay at open, with it."""
+    try:
+        event_id.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _read_all(fd: int) -> bytes:
@@ -104,6 +114,8 @@ class SeenWindow:
         self._path: str | None = None
         self._sealed: list[str] = []  # written journals whose ids are not yet folded
         self._full = asyncio.Event()
+        self._closed = asyncio.Event()  # drain(): a retry wait ends at once
+        self._skipped = False  # a journal held by a live process was not replayed at open
         self._folder: asyncio.Task[None] | None = None
         self._lookup = asyncio.Lock()  # partial window: misses go to SQLite one at a time
         self._closing = False
@@ -127,7 +139,11 @@ class SeenWindow:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                return  # a live process writes it: its ids are its own to fold
+                # a live process writes it (its ids are its own to fold), or another opener
+                # is replaying a dead one: its ids may reach SQLite after the load below, so
+                # misses are looked up there
+                self._skipped = True
+                return
             rows = parse_journal(_read_all(fd))  # at open, before anything is served
             if rows:
                 async with self._tx():
@@ -144,7 +160,7 @@ class SeenWindow:
                 "SELECT event_id FROM seen_webhooks ORDER BY seen_ts DESC, rowid DESC LIMIT ?",
                 (self._capacity + 1,),
             )
-        self._partial = len(rows) > self._capacity
+        self._partial = len(rows) > self._capacity or self._skipped
         newest_last = [str(r[0]) for r in reversed(rows[: self._capacity])]
         self._ids = set(newest_last)
         self._order = deque(newest_last)
@@ -159,6 +175,7 @@ class SeenWindow:
         A fold in flight is waited for, not cancelled: a transaction cut between its statements
         would leave the store's connection inside it."""
         self._closing = True
+        self._closed.set()
         self._full.set()
         if self._folder is not None:
             await asyncio.gather(self._folder, return_exceptions=True)
@@ -172,9 +189,14 @@ class SeenWindow:
     # ---- the hot path
 
     async def seen(self, event_id: str, now: float) -> bool:
-        """True if ``event_id`` was recorded before; a new id is journalled before this returns."""
+        """True if ``event_id`` was recorded before; a new id is journalled before this returns.
+
+        Raises ``ValueError`` for an id SQLite cannot store (the receiver refuses such a body
+        before it gets here: :func:`kashbot.client.webhooks.construct_event`)."""
         if event_id in self._ids:
             return True
+        if not storable(event_id):
+            raise ValueError(f"webhook event id {event_id!r} is not valid UTF-8")
         if self._partial:
             return await self._seen_on_disk(event_id, now)
         self._record(event_id, now)
@@ -215,8 +237,17 @@ class SeenWindow:
             assert self._base is not None
             path = f"{self._base}-seen-{os.getpid()}-{next(_SEQ)}.journal"
             flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC
-            fd = os.open(path, flags, 0o600)
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # ours: no other opener replays it
+            # locked before it has the name openers look for, so none can take it for a dead
+            # process's journal in between (the rename keeps the open file and its lock)
+            fd = os.open(path + ".tmp", flags, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                os.rename(path + ".tmp", path)
+            except BaseException:
+                os.close(fd)
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path + ".tmp")
+                raise
             self._fd, self._path = fd, path
         return self._fd
 
@@ -251,7 +282,12 @@ class SeenWindow:
                     log.exception("seen_fold_failed", pending=len(self._pending))
                     if self._closing:
                         return  # drain tries once more, then leaves the journals
-                    wait = _RETRY_S
+                    # not woken by _full: a failing disk is retried every _RETRY_S, not on
+                    # every delivery (each try seals a journal and logs a traceback)
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(_RETRY_S):
+                            await self._closed.wait()
+                    wait = 0.0
         finally:
             self._folder = None
 

@@ -72,9 +72,21 @@ class Tx:
         await self._lock.acquire()
         try:
             await self._db.execute("BEGIN IMMEDIATE")
+        except asyncio.CancelledError:
+            # aiosqlite queued the BEGIN before the cancel reached us, and its thread still
+            # runs it: queue a ROLLBACK behind it and keep the lock until that ran, or the
+            # next transaction would find the connection inside this one (and fail forever)
+            rollback = asyncio.ensure_future(self._db.execute("ROLLBACK"))
+            rollback.add_done_callback(self._release_after_rollback)
+            raise
         except BaseException:
             self._lock.release()
             raise
+
+    def _release_after_rollback(self, rollback: asyncio.Future[None]) -> None:
+        if not rollback.cancelled():
+            rollback.exception()  # "no transaction is active" when the BEGIN itself failed
+        self._lock.release()
 
     async def __aexit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
         try:

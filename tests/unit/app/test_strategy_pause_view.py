@@ -116,3 +116,15 @@ async def test_resume_endpoint(served: tuple[Paused, ControlServer]) -> None:
 def test_resume_needs_a_token() -> None:
     with pytest.raises(ValueError, match="token"):
         ControlServer(resume_strategy=lambda sid: "")
+
+
+def test_a_secret_cut_by_the_alerts_length_limit_is_still_masked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from kashbot.obs import logging as obs_logging
+
+    secret = "s3cr3t-" + "q" * 30
+    monkeypatch.setattr(obs_logging, "_registered", {secret})
+    error = "x" * 280 + secret  # the 300-character cut falls inside the secret
+    alert = strategy_paused_alert("imm", 20, error, 1)
+    assert "s3cr3t-" not in alert.body and "qqqqqqqqqq" not in alert.body

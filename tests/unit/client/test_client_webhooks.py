@@ -303,3 +303,21 @@ def test_deeply_nested_signed_body_is_a_payload_error() -> None:
     raw = b"[" * 100_000
     with pytest.raises(WebhookPayloadError):
         construct_event(SECRET, sign(SECRET, raw, NOW_MS), raw, now_ms=NOW_MS)
+
+
+@pytest.mark.parametrize("raw_id", ['"evt_\\ud800"', '"evt_\\udfff"'])
+def test_a_lone_surrogate_is_a_malformed_body(raw_id: str) -> None:
+    """SQLite (the dedupe and the store) cannot take such a string: refused with a 400 like any
+    malformed body, never journalled."""
+    body = BODY.replace(b'"evt_0123456789abcdef0123456789abcdef"', raw_id.encode())
+    assert body != BODY
+    header = sign(SECRET, body, NOW_MS)
+    with pytest.raises(WebhookPayloadError, match="surrogate"):
+        construct_event(SECRET, header, body, now_ms=NOW_MS)
+
+
+def test_an_escaped_surrogate_pair_is_fine() -> None:
+    body = BODY.replace(b'"mm"', b'"mm \\ud83d\\ude00"')
+    header = sign(SECRET, body, NOW_MS)
+    event = construct_event(SECRET, header, body, now_ms=NOW_MS)
+    assert event.data.metadata == {"strategy": "mm \U0001f600"}
