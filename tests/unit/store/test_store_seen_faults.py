@@ -19,6 +19,18 @@ from kashbot.store import Store
 from kashbot.store.seen import journal_pattern, parse_journal
 
 
+def write(path: Path, data: bytes) -> None:
+    path.write_bytes(data)
+
+
+def read(path: Path) -> bytes:
+    return path.read_bytes()
+
+
+def exists(path: Path) -> bool:
+    return path.exists()
+
+
 async def test_a_cancelled_begin_does_not_wedge_the_store(tmp_path: Path) -> None:
     """Another process holds SQLite's write lock, so BEGIN IMMEDIATE waits; the waiting task
     is cancelled (a request deadline). Every later transaction must still work."""
@@ -50,11 +62,11 @@ async def test_an_id_sqlite_cannot_store_is_refused_and_skipped_in_a_journal(
             await s.seen("evt_\ud800", 1.0)
         assert await s.seen("evt_ok", 1.0) is False
     journal = Path(f"{db}-seen-999999-0.journal")
-    journal.write_bytes(b'1.0 "evt_\\ud800"\n2.0 "evt_fine"\n')
-    assert parse_journal(journal.read_bytes()) == [("evt_fine", 2.0)]
+    write(journal, b'1.0 "evt_\\ud800"\n2.0 "evt_fine"\n')
+    assert parse_journal(read(journal)) == [("evt_fine", 2.0)]
     async with await Store.open(db) as s:  # the replay is not stopped by the bad line
         assert await s.seen("evt_fine", 3.0) is True
-    assert not journal.exists()
+    assert not exists(journal)
 
 
 async def test_a_failing_fold_is_retried_on_a_timer_not_per_delivery(
@@ -102,7 +114,7 @@ async def test_a_journal_held_at_open_makes_misses_look_on_disk(tmp_path: Path) 
     async with await Store.open(db):
         pass
     journal = Path(f"{db}-seen-999999-0.journal")
-    journal.write_bytes(b'1.0 "evt_acked"\n')
+    write(journal, b'1.0 "evt_acked"\n')
     fd = os.open(journal, os.O_RDONLY)
     fcntl.flock(fd, fcntl.LOCK_EX)
     try:
