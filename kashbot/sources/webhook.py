@@ -64,6 +64,7 @@ _DUPLICATE = b'{"ok": true, "duplicate": true}'
 def _answer(body: bytes) -> web.Response:
     return web.Response(body=body, content_type="application/json")
 
+
 WebhookHandler = Callable[[WebhookEvent], Awaitable[object]]
 _MAX_UNKNOWN_TYPES = 32  # distinct unknown type names counted by name (metric labels)
 
