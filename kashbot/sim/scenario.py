@@ -147,6 +147,9 @@ class ApiChoices(_Model):
     ] = "CLIENT_REQUEST_ID_CONFLICT"
     idempotency_ttl_s: float = Field(default=86_400.0, gt=0)
     idempotency_after_ttl: Literal["gone", "reuse"] = "gone"
+    # finished trades, their webhook events and used Idempotency-Keys are forgotten this long
+    # after they ended / were first used, never before idempotency_ttl_s (sim/trade_retention)
+    trade_retention_s: float = Field(default=172_800.0, gt=0)
     min_trade_usdc: str = "0.01"
     max_usdc_per_trade: str = "1000000"
     confirm_window_s: float = Field(default=60.0, gt=0)
