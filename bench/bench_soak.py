@@ -3,10 +3,11 @@ as a child for a configurable time, its resident set sampled from ``/proc``.
 
 The simulator runs ``--time-scale`` times faster than the wall clock (noise traders, market
 clock), so a 15-minute soak at 4x covers an hour of the paper venue. The in-process simulator's
-memory counts too (its request log is capped at ``api.request_log_size``; its per-trade records
-are not bounded). Reports the RSS at the end of
-the warm-up, at the end and its peak after warm-up, the growth after warm-up in %, and the
-least-squares slope of RSS over the post-warm-up samples, per wall hour.
+memory counts too (its request and prediction logs are capped by ``api.request_log_size`` and
+``api.prediction_log_size``, finished trades are forgotten after ``api.trade_retention_s``).
+Reports the RSS at the end of the warm-up, at the end and its peak after warm-up, the growth
+after warm-up in %, and the least-squares slope of RSS over the post-warm-up samples, per wall
+hour. Where the growth comes from: ``bench/bench_soak_growth.py`` (tracemalloc).
 
     .venv/bin/python bench/bench_soak.py --minutes 15 --time-scale 4 [--warmup-min 3]
 """

@@ -69,8 +69,10 @@ class SpendLedger:
 
     The gate asks ``used`` before every intent, so it is kept O(log n) amortised: a running sum
     of open reservations, and one of committed draws still in the window, whose expiry is
-    driven by a min-heap of commit times. The heap is advanced as ``now`` moves forward; if a
-    caller asks about an earlier time, the answer is summed from scratch (same result).
+    driven by a min-heap of commit times. The heap is advanced as ``now`` moves forward, and a
+    committed draw that leaves the window is forgotten then, so the ledger holds one window of
+    buys however long the daemon runs. A caller asking about an earlier time gets the sum of
+    what is still held, summed from scratch.
     """
 
     def __init__(self, window_s: float = DAY_S, entries: Iterable[SpendEntry] = ()) -> None:
@@ -105,6 +107,8 @@ class SpendLedger:
         elif e.ts > self._horizon:
             self._live += e.amount
             heapq.heappush(self._expiry, (e.ts, next(self._seq), e))
+        else:  # committed with a time already out of the window: nothing to hold
+            del self._entries[e.entry_id]
 
     def _uncount(self, e: SpendEntry) -> None:
         if not e.committed:
@@ -119,6 +123,9 @@ class SpendLedger:
             e = heapq.heappop(heap)[2]
             if self._entries.get(e.entry_id) is e:
                 self._live -= e.amount
+                # out of the window for good: a long-running daemon does not keep it (the
+                # store's row goes at the next restart's ``prune``)
+                del self._entries[e.entry_id]
         self._horizon = horizon
 
     def reserve(self, entry_id: str, amount: Atomic, now: float) -> SpendEntry:

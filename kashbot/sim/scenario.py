@@ -147,6 +147,9 @@ class ApiChoices(_Model):
     ] = "CLIENT_REQUEST_ID_CONFLICT"
     idempotency_ttl_s: float = Field(default=86_400.0, gt=0)
     idempotency_after_ttl: Literal["gone", "reuse"] = "gone"
+    # finished trades, their webhook events and used Idempotency-Keys are forgotten this long
+    # after they ended / were first used, never before idempotency_ttl_s (sim/trade_retention)
+    trade_retention_s: float = Field(default=172_800.0, gt=0)
     min_trade_usdc: str = "0.01"
     max_usdc_per_trade: str = "1000000"
     confirm_window_s: float = Field(default=60.0, gt=0)
@@ -156,10 +159,13 @@ class ApiChoices(_Model):
     redemptions_enabled: bool = True  # False: 404 REDEMPTIONS_NOT_ENABLED
     cancelled_market_status: Literal["ABANDONED", "RESOLVED"] = "ABANDONED"
     gate_trades_by_version: bool = True  # POST /v1/trades on Solana under 2026-04-29: 400
-    request_log_size: int = Field(default=20_000, gt=0)
+    # the admin request log (GET /_sim/requests): ~300 B a row, so a paper daemon reaches its
+    # cap in about an hour rather than growing for a day (issue 17 soak)
+    request_log_size: int = Field(default=5_000, gt=0)
     # Executed-trade rows kept per market for GET /predictions and the admin trade log: the
     # newest N (older ones are dropped, so a long run or backtest does not grow without bound).
-    prediction_log_size: int = Field(default=2_000, gt=0)
+    # 500 rows x 5 markets is ~1.5 MiB; the poller reads far fewer between polls (issue 17 soak)
+    prediction_log_size: int = Field(default=500, gt=0)
 
     _amounts = field_validator("min_trade_usdc", "max_usdc_per_trade", mode="before")(usdc_field)
 

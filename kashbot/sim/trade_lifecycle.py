@@ -21,7 +21,7 @@ from kashbot.sim.trade_checks import (
     check_request,
     fingerprint,
 )
-from kashbot.sim.webhook_outbox import WebhookOutbox
+from kashbot.sim.trade_retention import TradeRetention
 
 # The message of a trade a lifecycle step ends (by the scenario's rate or a fault).
 _END_MESSAGES = {
@@ -30,7 +30,7 @@ _END_MESSAGES = {
 }
 
 
-class TradeLifecycle(WebhookOutbox):
+class TradeLifecycle(TradeRetention):
     """Holds USDC or tokens at submission, executes on the pool, emits the trade's webhooks."""
 
     def submit_trade(
@@ -67,7 +67,8 @@ class TradeLifecycle(WebhookOutbox):
         trade = self._open_trade(key, req, held_tokens, now)
         code = self._gate_or_schedule(key, trade, now)
         if idempotency_key is not None:
-            self._idem[(key.id, idempotency_key)] = IdempotencyEntry(req.fp, trade.id, now, code)
+            entry = IdempotencyEntry(req.fp, trade.id, now, code)
+            self._idem_recorded((key.id, idempotency_key), entry)
         return TradeSubmission(
             trade,
             code,
@@ -292,6 +293,7 @@ class TradeLifecycle(WebhookOutbox):
         t.updated_at = at
         t.version += 1
         self._trace(t, trace_type, at)
+        self._ended_at(t, at)
 
     def _step_trade(self, t: TradeRecord, at: float) -> None:
         lc = self.scenario.lifecycle

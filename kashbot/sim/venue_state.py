@@ -82,6 +82,9 @@ class VenueState(abc.ABC):
         self._by_correlation: dict[str, str] = {}
         self._crids: dict[tuple[str, str], str] = {}
         self._idem: dict[tuple[str, str], IdempotencyEntry] = {}
+        # time-ordered queues the retention ages (kashbot.sim.trade_retention)
+        self._ended_trades: deque[tuple[float, str]] = deque()  # (end time, trade id)
+        self._idem_used: deque[tuple[tuple[str, str], IdempotencyEntry]] = deque()
         self.positions: dict[tuple[str, str, int], Position] = {}
         self.events: dict[str, WebhookEvent] = {}
         self._outbox: dict[str, list[str]] = {}
@@ -141,7 +144,12 @@ class VenueState(abc.ABC):
     def _run(self, kind: str, ref: str, t: float) -> None:
         """Carry out one scheduled step of ``kind`` for ``ref`` at its time ``t``."""
 
+    @abc.abstractmethod
+    def _forget_old(self, now: float) -> None:
+        """Drop finished records older than the retention (see ``trade_retention``)."""
+
     def _sync(self) -> float:
         now = self.clock.now()
         self.advance(now)
+        self._forget_old(now)
         return now

@@ -96,7 +96,8 @@ class WebhookOutbox(MarketLifecycle):
         if not key.webhook_url:
             return None
         eid = self._last_event.get(t.id)
-        if eid is None:
+        ev = self.events.get(eid) if eid is not None else None
+        if ev is None:  # none emitted yet, or forgotten (kashbot.sim.trade_retention)
             return {
                 "status": "none",
                 "attempts": 0,
@@ -105,7 +106,6 @@ class WebhookOutbox(MarketLifecycle):
                 "lastFailureCode": None,
                 "terminalFailureAt": None,
             }
-        ev = self.events[eid]
         return {
             "status": ev.status,
             "attempts": ev.attempts,

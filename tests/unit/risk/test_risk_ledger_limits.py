@@ -18,9 +18,13 @@ def test_reserve_commit_release_and_window() -> None:
     assert led.used(1.0) == 10
     led.commit("a", now=20.0)  # window counts from acceptance
     assert led.used(119.0) == 10
-    assert led.used(120.0) == 0
     assert led.next_expiry(50.0) == 120.0
-    assert led.prune(120.0) == ["a"]
+    assert led.prune(120.0) == ["a"]  # a restart's prune: the ids the store drops
+    assert led.entries() == []
+    led.reserve("c", 3, now=130.0)
+    led.commit("c", now=130.0)
+    assert led.used(229.0) == 3
+    assert led.used(230.0) == 0  # left the window: forgotten without a prune
     assert led.entries() == []
 
 

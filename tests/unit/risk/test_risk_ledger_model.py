@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 from hypothesis import given, settings
@@ -13,16 +14,27 @@ WINDOW = 100.0
 
 
 class Reference:
-    """The definition, summed from scratch on every call."""
+    """The definition, summed from scratch on every call. Committed draws that left the window
+    as of the latest time asked about (``horizon``) are forgotten, as the ledger forgets them."""
 
     def __init__(self) -> None:
         self.entries: dict[str, SpendEntry] = {}
+        self.horizon = -math.inf
+
+    def forget(self, now: float) -> None:
+        h = now - WINDOW
+        if h >= self.horizon:
+            self.horizon = h
+            for k in [k for k, e in self.entries.items() if e.committed and e.ts <= h]:
+                del self.entries[k]
 
     def used(self, now: float) -> int:
+        self.forget(now)
         h = now - WINDOW
         return sum(e.amount for e in self.entries.values() if not e.committed or e.ts > h)
 
     def next_expiry(self, now: float) -> float | None:
+        self.forget(now)
         ts = [e.ts for e in self.entries.values() if e.committed and e.ts > now - WINDOW]
         return min(ts) + WINDOW if ts else None
 
@@ -63,8 +75,10 @@ def test_ledger_matches_reference(seq: list[tuple[str, str, int, float]]) -> Non
             if k not in ref.entries:
                 continue
             e = ref.entries[k]
-            ref.entries[k] = replace(e, committed=True, ts=max(e.ts, now))
-            assert led.commit(k, now) == ref.entries[k]
+            done = ref.entries[k] = replace(e, committed=True, ts=max(e.ts, now))
+            if done.ts <= ref.horizon:
+                del ref.entries[k]  # already out of the window: not held
+            assert led.commit(k, now) == done
         elif op == "release":
             if k not in ref.entries:
                 try:
@@ -82,6 +96,7 @@ def test_ledger_matches_reference(seq: list[tuple[str, str, int, float]]) -> Non
             assert led.prune(now) == ref.prune(now)
         else:  # a restart: restore from what the store holds
             led.restore(list(ref.entries.values()))
+            ref.horizon = -math.inf
         assert led.reserved() == sum(e.amount for e in ref.entries.values() if not e.committed)
         assert led.entries() == list(ref.entries.values())
 
@@ -94,3 +109,15 @@ def test_recommitting_the_same_entry_at_the_same_time() -> None:
     assert led.used(50.0) == 5
     assert led.next_expiry(50.0) == 110.0
     assert led.used(110.0) == 0
+
+
+def test_entries_stay_within_one_window_over_a_long_run() -> None:
+    """A daemon that runs for days holds one window of buys, not every buy since start."""
+    led = SpendLedger(window_s=WINDOW)
+    every = 2.0
+    for i in range(2_000):
+        now = i * every
+        led.reserve(f"r{i}", 1, now)
+        led.commit(f"r{i}", now)
+        assert led.used(now) == min(i + 1, int(WINDOW / every))
+        assert len(led.entries()) <= WINDOW / every + 1
