@@ -231,6 +231,8 @@ async def _start_receiver(
             request_timeout_s=wh.request_timeout_s,
             max_concurrent=wh.max_concurrent,
         ),
+        forget_seen_before=core.store.forget_seen_before,
+        dedupe_retention_s=wh.dedupe_retention_days * 86_400.0,
     )
     await receiver.start()
     stack.push_async_callback(receiver.stop)

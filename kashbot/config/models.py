@@ -144,6 +144,7 @@ class WebhookConfig(_Model):
     body_timeout_s: float = Field(5.0, gt=0, description="body must arrive within (else 408)")
     request_timeout_s: float = Field(8.0, gt=0, description="answer within (else 503)")
     max_concurrent: int = Field(64, ge=1, description="deliveries at once (more: 503)")
+    dedupe_retention_days: float = Field(90.0, gt=0, description="forget seen event ids after")
 
     @field_validator("path")
     @classmethod

@@ -28,6 +28,7 @@ logged once per type, counted in ``stats.unknown_types`` and not processed: a 4x
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -66,6 +67,7 @@ def _answer(body: bytes) -> web.Response:
 
 
 WebhookHandler = Callable[[WebhookEvent], Awaitable[object]]
+PRUNE_EVERY_S = 6 * 3600.0  # how often old dedupe ids are forgotten
 _MAX_UNKNOWN_TYPES = 32  # distinct unknown type names counted by name (metric labels)
 
 
@@ -133,8 +135,13 @@ class WebhookReceiver:
         retry_after_s: int = 30,
         shutdown_timeout_s: float = 1.0,
         limits: InboundLimits | None = None,
+        forget_seen_before: Callable[[float], Awaitable[int]] | None = None,
+        dedupe_retention_s: float = 90 * 86_400.0,
     ) -> None:
         self._secrets = secrets
+        # the dedupe store's pruning (Store.forget_seen_before); None: never pruned
+        self._forget_seen_before = forget_seen_before
+        self.dedupe_retention_s = dedupe_retention_s
         self._seen = seen
         self._handler = handler
         self._clock = clock
@@ -177,6 +184,9 @@ class WebhookReceiver:
     async def run(self, emit: Callable[[Event], None]) -> None:
         """Serve and process until cancelled (``emit`` is unused: the handler routes updates)."""
         await self.start()
+        pruner = None
+        if self._forget_seen_before is not None:
+            pruner = asyncio.create_task(self._prune_seen(), name="webhook-seen-prune")
         try:
             while True:
                 event = await self._queue.get()
@@ -186,7 +196,24 @@ class WebhookReceiver:
                     self.stats.handler_errors += 1
                     log.exception("webhook_handler_failed", event_id=event.id, type=event.type)
         finally:
+            if pruner is not None:
+                pruner.cancel()
+                await asyncio.gather(pruner, return_exceptions=True)
             await self.stop()
+
+    async def _prune_seen(self) -> None:
+        """Forget dedupe ids older than the retention at start and every PRUNE_EVERY_S: the
+        table otherwise only grows, and once it outgrows the store's in-memory window every
+        new id costs a lookup on disk. Ids are stamped with wall time (``Store.seen``)."""
+        assert self._forget_seen_before is not None
+        while True:
+            try:
+                n = await self._forget_seen_before(time.time() - self.dedupe_retention_s)
+                if n:
+                    log.info("webhook_seen_pruned", ids=n, retention_s=self.dedupe_retention_s)
+            except Exception:
+                log.exception("webhook_seen_prune_failed")
+            await self._clock.sleep(PRUNE_EVERY_S)
 
     async def _receive(self, request: web.Request) -> web.Response:
         try:

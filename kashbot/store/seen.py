@@ -118,6 +118,9 @@ class SeenWindow:
         self._skipped = False  # a journal held by a live process was not replayed at open
         self._folder: asyncio.Task[None] | None = None
         self._lookup = asyncio.Lock()  # partial window: misses go to SQLite one at a time
+        # a fold and a rebuild of the window (forget_before) never interleave: a batch taken
+        # out of _pending while the window is reloaded would be in neither
+        self._rebuild = asyncio.Lock()
         self._closing = False
 
     # ---- open / close
@@ -292,6 +295,10 @@ class SeenWindow:
             self._folder = None
 
     async def _fold(self) -> None:
+        async with self._rebuild:
+            await self._fold_now()
+
+    async def _fold_now(self) -> None:
         self._full.clear()
         if not self._pending:
             return
@@ -314,8 +321,11 @@ class SeenWindow:
 
     async def forget_before(self, ts: float) -> int:
         """Drop ids first seen before ``ts`` from SQLite and from the window."""
-        await self._fold()
-        async with self._tx():
-            n = await self._db.execute_count("DELETE FROM seen_webhooks WHERE seen_ts < ?", (ts,))
-        await self._load()
+        async with self._rebuild:
+            await self._fold_now()
+            async with self._tx():
+                n = await self._db.execute_count(
+                    "DELETE FROM seen_webhooks WHERE seen_ts < ?", (ts,)
+                )
+            await self._load()
         return n

@@ -282,3 +282,38 @@ async def test_stop_does_not_wait_for_a_delivery_stuck_in_the_dedupe_store() -> 
         stuck.cancel()
         task.cancel()
         await asyncio.gather(task, stuck, return_exceptions=True)
+
+
+async def test_the_receiver_prunes_old_dedupe_ids_at_start_and_on_its_timer() -> None:
+    import time
+
+    from kashbot.sources.webhook import PRUNE_EVERY_S
+
+    clock = SimClock(NOW_MS / 1000)
+    cutoffs: list[float] = []
+
+    async def forget(ts: float) -> int:
+        cutoffs.append(ts)
+        return 3
+
+    rx = WebhookReceiver(
+        secrets=[SECRET],
+        seen=MemorySeenEvents(),
+        handler=lambda ev: asyncio.sleep(0),
+        clock=clock,
+        forget_seen_before=forget,
+        dedupe_retention_s=7 * 86_400.0,
+    )
+    task = asyncio.create_task(rx.run(lambda e: None))
+    try:
+        await until(lambda: len(cutoffs) == 1)
+        # seen ids are stamped with wall time (Store.seen), so the cutoff is wall time too
+        assert abs(cutoffs[0] - (time.time() - 7 * 86_400.0)) < 60
+        clock.advance_to(clock.now() + PRUNE_EVERY_S - 1)
+        await asyncio.sleep(0.05)
+        assert len(cutoffs) == 1
+        clock.advance_to(clock.now() + 1)
+        await until(lambda: len(cutoffs) == 2)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

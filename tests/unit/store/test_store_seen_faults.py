@@ -151,3 +151,38 @@ async def test_a_journal_gets_its_name_only_once_locked(
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         finally:
             os.close(fd)
+
+
+async def test_forgetting_old_ids_while_a_fold_is_in_flight_keeps_the_folding_ids(
+    tmp_path: Path,
+) -> None:
+    """The fold has taken its batch out of the pending list and waits for its transaction
+    when a prune reloads the window: the batch's ids must still be duplicates afterwards."""
+    db = tmp_path / "race.db"
+    async with await Store.open(db) as s:
+        window = s._seen_batch
+        assert window is not None
+        real_tx, gate, first = window._tx, asyncio.Event(), [True]
+
+        class HeldOnce:
+            def __init__(self) -> None:
+                self.inner = real_tx()
+
+            async def __aenter__(self) -> None:
+                if first[0]:  # the fold's transaction waits until the prune has started
+                    first[0] = False
+                    await gate.wait()
+                await self.inner.__aenter__()
+
+            async def __aexit__(self, *exc: object) -> None:
+                await self.inner.__aexit__(*exc)
+
+        window._tx = HeldOnce
+        assert await s.seen("evt_a", 100.0) is False
+        fold = asyncio.create_task(window._fold())
+        await asyncio.sleep(0.05)  # the fold holds the batch, waiting
+        prune = asyncio.create_task(s.forget_seen_before(50.0))
+        await asyncio.sleep(0.05)
+        gate.set()
+        await asyncio.gather(fold, prune)
+        assert await s.seen("evt_a", 101.0) is True
