@@ -114,14 +114,13 @@ class SeenWindow:
         self._path: str | None = None
         self._sealed: list[str] = []  # written journals whose ids are not yet folded
         self._full = asyncio.Event()
-        self._closed = asyncio.Event()  # drain(): a retry wait ends at once
+        self._closing = asyncio.Event()  # set by drain(): no more retries, a retry wait ends
         self._skipped = False  # a journal held by a live process was not replayed at open
         self._folder: asyncio.Task[None] | None = None
         self._lookup = asyncio.Lock()  # partial window: misses go to SQLite one at a time
         # a fold and a rebuild of the window (forget_before) never interleave: a batch taken
         # out of _pending while the window is reloaded would be in neither
         self._rebuild = asyncio.Lock()
-        self._closing = False
 
     # ---- open / close
 
@@ -177,8 +176,7 @@ class SeenWindow:
 
         A fold in flight is waited for, not cancelled: a transaction cut between its statements
         would leave the store's connection inside it."""
-        self._closing = True
-        self._closed.set()
+        self._closing.set()
         self._full.set()
         if self._folder is not None:
             await asyncio.gather(self._folder, return_exceptions=True)
@@ -283,13 +281,13 @@ class SeenWindow:
                     wait = FOLD_AFTER_S
                 except Exception:
                     log.exception("seen_fold_failed", pending=len(self._pending))
-                    if self._closing:
+                    if self._closing.is_set():
                         return  # drain tries once more, then leaves the journals
                     # not woken by _full: a failing disk is retried every _RETRY_S, not on
                     # every delivery (each try seals a journal and logs a traceback)
                     with contextlib.suppress(TimeoutError):
                         async with asyncio.timeout(_RETRY_S):
-                            await self._closed.wait()
+                            await self._closing.wait()
                     wait = 0.0
         finally:
             self._folder = None
