@@ -1,8 +1,10 @@
 """Typed errors for the Kash REST API (problem+json, §15), keyed by ``code``.
 
 Callers branch on the class (or ``.code``), never on ``detail``. Each documented code has its own
-class under an HTTP-status family; an unknown code falls back to the family of its HTTP status, so
-new server codes keep working. ``retryable`` says whether the client may retry the same request
+class under an HTTP-status family, named after the code so the code is written once
+(``SpendingLimitExceeded`` is ``SPENDING_LIMIT_EXCEEDED``, see :func:`code_of`; a unit test pins
+every code -> class). An unknown code falls back to the family of its HTTP status, so new server
+codes keep working. ``retryable`` says whether the client may retry the same request
 automatically (writes only under the same Idempotency-Key). The order path's markers
 (:class:`HaltsTrading`, :class:`PlatformHalt`, :class:`MarketUntradeable`, :class:`ReducesOnly`)
 say what a refused order means for trading. The roots and families live in
@@ -11,6 +13,7 @@ say what a refused order means for trading. The roots and families live in
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -111,6 +114,7 @@ __all__ = [
     "WebhookReplayLimitReached",
     "WebhookSecretRotationCooldown",
     "class_for",
+    "code_of",
     "error_class",
     "error_from_problem",
     "problem_member",
@@ -120,116 +124,86 @@ __all__ = [
 # --- one class per documented code -------------------------------------------------------------
 
 
-class ValidationFailed(KashValidationError):
-    default_code = "VALIDATION_FAILED"
+class ValidationFailed(KashValidationError): ...
 
 
 class AmountTooLarge(KashValidationError):
     """Above the platform per-trade maximum; often an 18-dp units mistake."""
 
-    default_code = "AMOUNT_TOO_LARGE"
+
+class OutcomeIndexInvalid(KashValidationError): ...
 
 
-class OutcomeIndexInvalid(KashValidationError):
-    default_code = "OUTCOME_INDEX_INVALID"
+class IdempotencyKeyFormatInvalid(KashValidationError): ...
 
 
-class IdempotencyKeyFormatInvalid(KashValidationError):
-    default_code = "IDEMPOTENCY_KEY_FORMAT_INVALID"
-
-
-class IdempotencyKeyTooLong(KashValidationError):
-    default_code = "IDEMPOTENCY_KEY_TOO_LONG"
+class IdempotencyKeyTooLong(KashValidationError): ...
 
 
 class ChainNotSupported(KashValidationError, MarketUntradeable):
     """A market on a chain the pinned API version cannot serve (Solana under 2026-04-29)."""
 
-    default_code = "CHAIN_NOT_SUPPORTED"
+
+class ApiKeyMissing(KashAuthError, HaltsTrading): ...
 
 
-class ApiKeyMissing(KashAuthError, HaltsTrading):
-    default_code = "API_KEY_MISSING"
+class ApiKeyMalformed(KashAuthError, HaltsTrading): ...
 
 
-class ApiKeyMalformed(KashAuthError, HaltsTrading):
-    default_code = "API_KEY_MALFORMED"
+class ApiKeyInvalid(KashAuthError, HaltsTrading): ...
 
 
-class ApiKeyInvalid(KashAuthError, HaltsTrading):
-    default_code = "API_KEY_INVALID"
+class ApiKeyRevoked(KashAuthError, HaltsTrading): ...
 
 
-class ApiKeyRevoked(KashAuthError, HaltsTrading):
-    default_code = "API_KEY_REVOKED"
-
-
-class ApiKeyExpired(KashAuthError, HaltsTrading):
-    default_code = "API_KEY_EXPIRED"
+class ApiKeyExpired(KashAuthError, HaltsTrading): ...
 
 
 class RequestSignatureInvalid(KashAuthError, HaltsTrading):
-    default_code = "REQUEST_SIGNATURE_INVALID"
-
     @property
     def signature_reason(self) -> str | None:
         """``stale`` | ``mismatch`` | ``malformed``."""
         return self.text_extension("signatureReason")
 
 
-class InsufficientScope(KashPermissionError, HaltsTrading):
-    default_code = "INSUFFICIENT_SCOPE"
+class InsufficientScope(KashPermissionError, HaltsTrading): ...
 
 
-class IpNotAllowed(KashPermissionError, HaltsTrading):
-    default_code = "IP_NOT_ALLOWED"
+class IpNotAllowed(KashPermissionError, HaltsTrading): ...
 
 
-class MarketNotFound(KashNotFoundError, MarketUntradeable):
-    default_code = "MARKET_NOT_FOUND"
+class MarketNotFound(KashNotFoundError, MarketUntradeable): ...
 
 
-class ResourceNotFound(KashNotFoundError):
-    default_code = "RESOURCE_NOT_FOUND"
+class ResourceNotFound(KashNotFoundError): ...
 
 
-class ActiveKeyLimitReached(KashConflictError):
-    default_code = "ACTIVE_KEY_LIMIT_REACHED"
+class ActiveKeyLimitReached(KashConflictError): ...
 
 
-class ClientRequestIdConflict(KashConflictError):
-    default_code = "CLIENT_REQUEST_ID_CONFLICT"
+class ClientRequestIdConflict(KashConflictError): ...
 
 
 class IdempotencyKeyConflict(KashConflictError):
     """Same key, different body: resend the original body or use a new key."""
 
-    default_code = "IDEMPOTENCY_KEY_CONFLICT"
-
 
 class SpendingLimitExceeded(KashConflictError):
-    default_code = "SPENDING_LIMIT_EXCEEDED"
-
     @property
     def cap(self) -> str | None:
         """``per_trade`` | ``daily_volume``."""
         return self.text_extension("cap")
 
 
-class InsufficientBalance(KashConflictError, ReducesOnly):
-    default_code = "INSUFFICIENT_BALANCE"
+class InsufficientBalance(KashConflictError, ReducesOnly): ...
 
 
 class MarketNotTradeable(KashConflictError, MarketUntradeable):
     """Frozen/resolved/unsupported market. Served as 409 (catalogue) or 422 (errors page)."""
 
-    default_code = "MARKET_NOT_TRADEABLE"
-
 
 class SmartAccountNotProvisioned(KashConflictError):
     """Provisioning is asynchronous: retry the order after ~30 s yourself, then alert."""
-
-    default_code = "SMART_ACCOUNT_NOT_PROVISIONED"
 
 
 class PositionNotClaimable(KashConflictError):
@@ -237,19 +211,13 @@ class PositionNotClaimable(KashConflictError):
     redemption of this position FAILED (the slot stays held; only support can clear it).
     ``detail`` says which. Never retried."""
 
-    default_code = "POSITION_NOT_CLAIMABLE"
-
 
 class RedemptionsNotEnabled(KashNotFoundError):
     """Self-service redemption is switched off (404 inferred from the SDK's class)."""
 
-    default_code = "REDEMPTIONS_NOT_ENABLED"
-
 
 class WalletDelegationNotEnabled(KashConflictError, HaltsTrading):
     """A human must re-enable the delegation; halt trading."""
-
-    default_code = "WALLET_DELEGATION_NOT_ENABLED"
 
 
 class TradeNotAwaitingConfirmation(KashConflictError, TradeConfirmationError):
@@ -259,28 +227,21 @@ class TradeNotAwaitingConfirmation(KashConflictError, TradeConfirmationError):
     case ``trade`` holds the trade as fetched so the caller can reconcile.
     """
 
-    default_code = "TRADE_NOT_AWAITING_CONFIRMATION"
     trade: Trade | None = None
 
 
-class ConfirmationTokenInvalid(KashConflictError, TradeConfirmationError):
-    default_code = "CONFIRMATION_TOKEN_INVALID"
+class ConfirmationTokenInvalid(KashConflictError, TradeConfirmationError): ...
 
 
-class ConfirmationTokenUsed(KashConflictError, TradeConfirmationError):
-    default_code = "CONFIRMATION_TOKEN_USED"
+class ConfirmationTokenUsed(KashConflictError, TradeConfirmationError): ...
 
 
 class ConfirmationExpired(KashConflictError, TradeConfirmationError):
     """The window passed and the trade was cancelled; create a new trade."""
 
-    default_code = "CONFIRMATION_EXPIRED"
-
 
 class ApiVersionUnsupported(KashGoneError, HaltsTrading):
     """The pinned ``X-Kash-Api-Version`` is not served (any more): nothing works until it moves."""
-
-    default_code = "API_VERSION_UNSUPPORTED"
 
     @property
     def supported(self) -> Any:
@@ -292,35 +253,27 @@ class ApiVersionUnsupported(KashGoneError, HaltsTrading):
         return value
 
 
-class IdempotencyKeyExpired(KashGoneError):
-    default_code = "IDEMPOTENCY_KEY_EXPIRED"
+class IdempotencyKeyExpired(KashGoneError): ...
 
 
 class RateLimitExceeded(KashRateLimitError):
     """Real quota exhaustion for the whole user (all keys share it)."""
 
-    default_code = "RATE_LIMIT_EXCEEDED"
-
 
 class WebhookReplayLimitReached(KashRateLimitError):
-    default_code = "WEBHOOK_REPLAY_LIMIT_REACHED"
     retryable = False
 
 
 class WebhookSecretRotationCooldown(KashRateLimitError):
     """Never auto-retry: a second rotation would discard a secret you may not have captured."""
 
-    default_code = "WEBHOOK_SECRET_ROTATION_COOLDOWN"
     retryable = False
 
 
-class InternalError(KashServerError):
-    default_code = "INTERNAL_ERROR"
+class InternalError(KashServerError): ...
 
 
 class RouteDisabled(KashUnavailableError):
-    default_code = "ROUTE_DISABLED"
-
     @property
     def flag(self) -> str | None:
         """The kill-switch name, e.g. ``api-quotes-read``."""
@@ -330,35 +283,41 @@ class RouteDisabled(KashUnavailableError):
 class ApiTradeProcessingHalted(KashUnavailableError, PlatformHalt):
     """Platform-wide trade-write halt; reads keep working."""
 
-    default_code = "API_TRADE_PROCESSING_HALTED"
 
-
-class DependencyUnavailable(KashUnavailableError):
-    default_code = "DEPENDENCY_UNAVAILABLE"
+class DependencyUnavailable(KashUnavailableError): ...
 
 
 class RateLimitUnavailable(KashUnavailableError):
     """Limiter blip (fail-closed). Retry; it is NOT quota exhaustion."""
 
-    default_code = "RATE_LIMIT_UNAVAILABLE"
+
+class RequestTimeout(KashGatewayTimeoutError): ...
 
 
-class RequestTimeout(KashGatewayTimeoutError):
-    default_code = "REQUEST_TIMEOUT"
+def code_of(name: str) -> str:
+    """A documented class's code: its name in UPPER_SNAKE_CASE (IpNotAllowed: IP_NOT_ALLOWED)."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).upper()
 
 
 def _documented(root: type[KashError]) -> Iterator[type[KashError]]:
-    """The classes above (this module's subclasses with a code), by walking the hierarchy."""
+    """The classes above (this module's subclasses of ``root``), by walking the hierarchy."""
     for sub in root.__subclasses__():
-        if sub.__module__ == __name__ and sub.default_code is not None:
+        if sub.__module__ == __name__:
             yield sub
         yield from _documented(sub)
 
 
-# Every class defined in this module with a ``default_code``: a new class registers by existing.
-ERROR_CLASSES: dict[str, type[KashError]] = {
-    cls.default_code: cls for cls in _documented(KashError) if cls.default_code is not None
-}
+def _register() -> dict[str, type[KashError]]:
+    """Give every class above its code (from its name) and key the registry by it."""
+    table: dict[str, type[KashError]] = {}
+    for cls in _documented(KashError):
+        cls.default_code = code_of(cls.__name__)
+        table[cls.default_code] = cls
+    return table
+
+
+# Every class defined in this module is a documented code: a new class registers by existing.
+ERROR_CLASSES: dict[str, type[KashError]] = _register()
 
 _STATUS_FAMILIES: dict[int, type[KashError]] = {
     400: KashValidationError,

@@ -22,7 +22,7 @@ under 2 % of a free key's 60/min; see docs/shared-state.md for when to lower it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 
 import structlog
 
@@ -55,27 +55,20 @@ def counts_against_cap(t: Trade) -> bool:
     return t.error_code != "CONFIRMATION_EXPIRED"
 
 
+@dataclass(eq=False, repr=False)
 class SpendAdopter:
     """Adopts the key's buys this daemon did not make into its gate's ledger; see the module."""
 
-    def __init__(
-        self,
-        gate: RiskGate,
-        venue: TradingVenue,
-        store: Store,
-        clock: Clock,
-        *,
-        interval_s: float,
-        max_pages: int = 20,
-    ) -> None:
-        self.gate = gate
-        self.venue = venue
-        self.store = store
-        self.clock = clock
-        self.interval_s = interval_s
-        self.max_pages = max_pages
-        self.stats = AdoptionStats()
-        self._settled: dict[str, float] = {}  # trade ids decided for good -> their ts
+    gate: RiskGate
+    venue: TradingVenue
+    store: Store
+    clock: Clock
+    _: KW_ONLY
+    interval_s: float
+    max_pages: int = 20
+    stats: AdoptionStats = field(default_factory=AdoptionStats, init=False)
+    # trade ids decided for good -> their ts
+    _settled: dict[str, float] = field(default_factory=dict, init=False)
 
     async def run(self) -> None:
         """Scan every ``interval_s`` until cancelled; a failed scan is retried next time."""

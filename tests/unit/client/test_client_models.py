@@ -215,11 +215,68 @@ def test_error_mapping_by_code_then_status() -> None:
     assert type(E.error_from_problem(418, {"code": 7})) is E.KashError
 
 
-def test_every_class_has_a_unique_code() -> None:
-    assert len(E.ERROR_CLASSES) == 41  # + POSITION_NOT_CLAIMABLE, REDEMPTIONS_NOT_ENABLED
-    for code, cls in E.ERROR_CLASSES.items():
+# Every documented code and its class, written out: a class's code comes from its name, so a
+# renamed class must fail here rather than silently change the code it answers to.
+DOCUMENTED_CODES: dict[str, type[E.KashError]] = {
+    "VALIDATION_FAILED": E.ValidationFailed,
+    "AMOUNT_TOO_LARGE": E.AmountTooLarge,
+    "OUTCOME_INDEX_INVALID": E.OutcomeIndexInvalid,
+    "IDEMPOTENCY_KEY_FORMAT_INVALID": E.IdempotencyKeyFormatInvalid,
+    "IDEMPOTENCY_KEY_TOO_LONG": E.IdempotencyKeyTooLong,
+    "CHAIN_NOT_SUPPORTED": E.ChainNotSupported,
+    "API_KEY_MISSING": E.ApiKeyMissing,
+    "API_KEY_MALFORMED": E.ApiKeyMalformed,
+    "API_KEY_INVALID": E.ApiKeyInvalid,
+    "API_KEY_REVOKED": E.ApiKeyRevoked,
+    "API_KEY_EXPIRED": E.ApiKeyExpired,
+    "REQUEST_SIGNATURE_INVALID": E.RequestSignatureInvalid,
+    "INSUFFICIENT_SCOPE": E.InsufficientScope,
+    "IP_NOT_ALLOWED": E.IpNotAllowed,
+    "MARKET_NOT_FOUND": E.MarketNotFound,
+    "RESOURCE_NOT_FOUND": E.ResourceNotFound,
+    "ACTIVE_KEY_LIMIT_REACHED": E.ActiveKeyLimitReached,
+    "CLIENT_REQUEST_ID_CONFLICT": E.ClientRequestIdConflict,
+    "IDEMPOTENCY_KEY_CONFLICT": E.IdempotencyKeyConflict,
+    "SPENDING_LIMIT_EXCEEDED": E.SpendingLimitExceeded,
+    "INSUFFICIENT_BALANCE": E.InsufficientBalance,
+    "MARKET_NOT_TRADEABLE": E.MarketNotTradeable,
+    "SMART_ACCOUNT_NOT_PROVISIONED": E.SmartAccountNotProvisioned,
+    "POSITION_NOT_CLAIMABLE": E.PositionNotClaimable,
+    "REDEMPTIONS_NOT_ENABLED": E.RedemptionsNotEnabled,
+    "WALLET_DELEGATION_NOT_ENABLED": E.WalletDelegationNotEnabled,
+    "TRADE_NOT_AWAITING_CONFIRMATION": E.TradeNotAwaitingConfirmation,
+    "CONFIRMATION_TOKEN_INVALID": E.ConfirmationTokenInvalid,
+    "CONFIRMATION_TOKEN_USED": E.ConfirmationTokenUsed,
+    "CONFIRMATION_EXPIRED": E.ConfirmationExpired,
+    "API_VERSION_UNSUPPORTED": E.ApiVersionUnsupported,
+    "IDEMPOTENCY_KEY_EXPIRED": E.IdempotencyKeyExpired,
+    "RATE_LIMIT_EXCEEDED": E.RateLimitExceeded,
+    "WEBHOOK_REPLAY_LIMIT_REACHED": E.WebhookReplayLimitReached,
+    "WEBHOOK_SECRET_ROTATION_COOLDOWN": E.WebhookSecretRotationCooldown,
+    "INTERNAL_ERROR": E.InternalError,
+    "ROUTE_DISABLED": E.RouteDisabled,
+    "API_TRADE_PROCESSING_HALTED": E.ApiTradeProcessingHalted,
+    "DEPENDENCY_UNAVAILABLE": E.DependencyUnavailable,
+    "RATE_LIMIT_UNAVAILABLE": E.RateLimitUnavailable,
+    "REQUEST_TIMEOUT": E.RequestTimeout,
+}
+
+
+def test_every_documented_code_maps_to_its_class() -> None:
+    assert E.ERROR_CLASSES == DOCUMENTED_CODES
+    for code, cls in DOCUMENTED_CODES.items():
         assert cls.default_code == code
         assert E.class_for(code, 200) is cls
+        assert E.error_class(code) is cls
+        assert cls().code == code  # raised locally, without a problem body
+        assert type(E.error_from_problem(400, {"code": code})) is cls
+
+
+def test_family_and_root_classes_have_no_code() -> None:
+    for cls in (E.KashError, E.KashConflictError, E.KashServerError, E.TradeConfirmationError):
+        assert cls.default_code is None
+    assert E.RequestDeadlineExceeded.default_code == "CLIENT_DEADLINE_EXCEEDED"
+    assert E.code_of("IpNotAllowed") == "IP_NOT_ALLOWED"
 
 
 def test_extensions_read_from_either_place() -> None:
