@@ -39,6 +39,7 @@ curve release, so the pool must sit above ``f_i / ((1 - φs)(1 - φp))`` before 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import ClassVar
@@ -146,15 +147,20 @@ class FairValueParams(StrategyParams):
 
     @property
     def max_trade(self) -> int:
-        return usdc_to_atomic(self.max_trade_usdc)
+        return _atomic(self.max_trade_usdc)
 
     @property
     def min_trade(self) -> int:
-        return usdc_to_atomic(self.min_trade_usdc)
+        return _atomic(self.min_trade_usdc)
 
     @property
     def max_position(self) -> int:
-        return usdc_to_atomic(self.max_position_usdc)
+        return _atomic(self.max_position_usdc)
+
+
+# The params' USDC amounts in atomic units, read on every decision: converted once per value
+# (a cache keyed by the Decimal, so a ``model_copy`` with other amounts is converted afresh).
+_atomic = functools.lru_cache(maxsize=256)(usdc_to_atomic)
 
 
 def buy_limit(fair: Wad, p: FairValueParams) -> Wad:
@@ -218,8 +224,13 @@ def decide_market(
 
     if best_sell is not None:
         _, i, lim = best_sell
-        held = state.position(view.market_id, i).shares
-        tokens = min(amm.sell_tokens_to_reach(pool, i, lim), held, pool.supplies[i] - 1)
+        most = min(state.position(view.market_id, i).shares, pool.supplies[i] - 1)
+        # payout_bound grows with the tokens: if even ``most`` cannot pay min_trade, no sale
+        # of at most ``most`` can, and the inversion below is skipped with the same outcome
+        if lim > 0 and (most <= 0 or payout_bound(pool, i, most, p) < p.min_trade):
+            tokens = 0
+        else:
+            tokens = min(amm.sell_tokens_to_reach(pool, i, lim), most)
         if tokens > 0 and payout_bound(pool, i, tokens, p) >= p.min_trade:
             payout = amm.sell(pool, i, tokens, _fees(p)).payout
             amount = min(payout, p.max_trade)
