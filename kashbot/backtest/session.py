@@ -222,7 +222,9 @@ class Session:
             for _ in range(8):  # woken timer tasks run to their next await
                 await asyncio.sleep(0)
             await self.engine.drain()
-        self.venue.advance(t)
+        due = self.venue.next_due()
+        if due is not None and due <= t:  # nothing due (most events): no call
+            self.venue.advance(t)
         if self._pending:
             await self.flush()
         if self.feed_ticks and self.venue.lifecycle_epoch != self._life_epoch:
