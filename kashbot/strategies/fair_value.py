@@ -212,16 +212,21 @@ def decide_market(
     outcomes = range(len(q)) if p.outcomes is None else [i for i in p.outcomes if i < len(q)]
 
     mid = view.market_id
+    # buy_limit / sell_limit's constants, once per decision (the loop runs their formulas)
+    keep = BPS - p.protocol_fee_bps
+    denom = keep * (BPS - p.amm_sell_fee_bps)
+    edge = p.edge_bps * EDGE_UNIT
+    sells = p.sell
     best_sell: tuple[int, int, Wad, Holding] | None = None  # (excess, outcome, limit, holding)
     best_buy: tuple[int, int, Wad, Holding] | None = None
     for i in outcomes:
         f, qi = fair[i], q[i]
         pos = state.position(mid, i)  # read once per outcome (decide never mutates state)
-        if p.sell and pos.shares > 0:
-            lim = sell_limit(f, p)
+        if sells and pos.shares > 0:
+            lim = -(-f * BPS * BPS // denom) + edge  # sell_limit(f, p)
             if lim < WAD and qi > lim and (best_sell is None or qi - lim > best_sell[0]):
                 best_sell = (qi - lim, i, lim, pos)
-        lim = buy_limit(f, p)
+        lim = f * keep // BPS - edge  # buy_limit(f, p)
         if lim > 0 and qi < lim and (best_buy is None or lim - qi > best_buy[0]):
             best_buy = (lim - qi, i, lim, pos)
 

@@ -39,3 +39,23 @@ def test_params_amounts_follow_a_copy_with_other_amounts() -> None:
     q = p.model_copy(update={"min_trade_usdc": Decimal("3.5")})
     assert (p.min_trade, q.min_trade) == (2 * USDC_ONE, 3_500_000)
     assert p.max_trade == 25 * USDC_ONE and p.max_position == 250 * USDC_ONE
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(1, WAD - 1),
+    st.integers(0, 5_000),
+    st.integers(0, 9_999),
+    st.integers(0, 9_999),
+)
+def test_the_decision_loop_limits_are_the_documented_functions(
+    fair: int, edge: int, protocol: int, sell_fee: int
+) -> None:
+    """``decide_market`` runs the limit formulas inline: the same integers as the functions."""
+    from kashbot.strategies.fair_value import BPS, EDGE_UNIT, buy_limit, sell_limit
+
+    p = FairValueParams(edge_bps=edge, protocol_fee_bps=protocol, amm_sell_fee_bps=sell_fee)
+    keep = BPS - protocol
+    denom = keep * (BPS - sell_fee)
+    assert fair * keep // BPS - edge * EDGE_UNIT == buy_limit(fair, p)
+    assert -(-fair * BPS * BPS // denom) + edge * EDGE_UNIT == sell_limit(fair, p)
