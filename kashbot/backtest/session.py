@@ -183,13 +183,8 @@ class Session:
             if kind == "tick":
                 pred, before, after = item
                 if self.feed_ticks:  # what the engine sees of markets comes from the pools
-                    engine = self.engine  # as ``feed``, one coroutine call fewer per event
-                    self.events_fed += 1
-                    await engine.feed(prediction_event(pred))
-                    self.events_fed += 1
-                    await engine.feed(
-                        PriceChange(pred.ts, pred.market_id, pred.probabilities, after)
-                    )
+                    await self.feed(prediction_event(pred))
+                    await self.feed(PriceChange(pred.ts, pred.market_id, pred.probabilities, after))
                 if pred.source == "user" and pred.trade_id is not None:
                     trade = self.venue.trades[pred.trade_id or ""]
                     if trade.user_id == self.user_id:
