@@ -1,7 +1,7 @@
 """Backtest throughput: replayed events per second, next to a bare asyncio queue hop.
 
     .venv/bin/python bench/bench_backtest.py [--events 100000] [--profile]
-        [--profile-case trade|flow]
+        [--profile-case trade|flow|swing]
 
 Runs, in one process:
 
@@ -16,9 +16,10 @@ Runs, in one process:
    lifecycle → webhook → fill), the case the issue sets the 100k/s floor for.
 
 Prints events/s and the ratio to the baseline; ``--profile`` prints where case 5 (or, with
-``--profile-case flow``, case 4) spends its time: own time summed per area of the code, then the
-top functions. The backtests run exactly as ``kashbot backtest`` does (the runner's
-synchronous in-memory store and its replay GC settings).
+``--profile-case flow``, case 4; with ``swing``, ``fair_value`` on swinging fair values) spends
+its time: own time summed per area of the code, then the top functions. The backtests run
+exactly as ``kashbot backtest`` does (the runner's synchronous in-memory store and its replay
+GC settings).
 """
 
 from __future__ import annotations
@@ -216,6 +217,7 @@ AREAS = (  # (label, path fragments), first match wins
     ("sim venue", ("kashbot/sim/",)),
     ("pool maths (kashbot/amm.py)", ("kashbot/amm.py",)),
     ("engine (bus, state, strategies)", ("kashbot/engine/", "bench_backtest")),
+    ("built-in strategies (kashbot/strategies)", ("kashbot/strategies/",)),
     ("risk gate + ledger", ("kashbot/risk/",)),
     ("executor + router", ("kashbot/execution/",)),
     ("store (kashbot/store)", ("kashbot/store/",)),
@@ -258,7 +260,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--events", type=int, default=100_000)
     ap.add_argument("--profile", action="store_true")
-    ap.add_argument("--profile-case", choices=("trade", "flow"), default="trade")
+    ap.add_argument("--profile-case", choices=("trade", "flow", "swing"), default="trade")
     args = ap.parse_args()
     n = args.events
     import logging
@@ -298,12 +300,15 @@ def run_cases(
     for name, r, note in rows:
         print(f"{name:46s} {r:12,.0f} ev/s  {r / base:6.2f}x baseline  {note}")
     if args.profile:
+        swing = fair_swing_journal(n) if args.profile_case == "swing" else []
         gc_timer = GcTimer()
         gc.callbacks.append(gc_timer)
         prof = cProfile.Profile()
         prof.enable()
         if args.profile_case == "flow":
             asyncio.run(full(trades, 0))
+        elif args.profile_case == "swing":
+            asyncio.run(full(swing, 0, "fair_value"))
         else:
             asyncio.run(full(fair, 100))
         prof.disable()

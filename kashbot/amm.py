@@ -164,6 +164,18 @@ def probability(pool: Pool, outcome: int) -> Wad:
     return Wad(a * s * s * WAD // curve_sum(pool))
 
 
+def probabilities_and_price(pool: Pool, outcome: int) -> tuple[tuple[Wad, ...], Wad]:
+    """``(probabilities(pool), marginal_price(pool, outcome))`` from one pass over the curve
+    (what the simulator records for every execution)."""
+    pool.check_outcome(outcome)
+    parts = [a * s * s for a, s in zip(pool.weights, pool.supplies, strict=True)]
+    total = sum(parts)
+    price = pool.reserve * pool.weights[outcome] * pool.supplies[outcome] * WAD // total
+    probs = [p * WAD // total for p in parts]
+    probs[-1] += WAD - sum(probs)  # as ``_shares``: the sum is exactly 1e18
+    return cast(_Wads, tuple(probs)), Wad(price)
+
+
 def marginal_prices(pool: Pool) -> tuple[Wad, ...]:
     """``p_i = R * a_i * s_i / A``: USDC (WAD) per whole token at the margin."""
     total = curve_sum(pool)

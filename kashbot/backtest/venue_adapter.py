@@ -94,15 +94,10 @@ class SimVenueAdapter:
         self._request("POST /v1/trades", write=True)
         latency = self.latency_for(client_request_id) if self.latency_for is not None else None
         venue = self.venue
-        scenario = venue.scenario
-        if latency is not None:
-            # The venue reads pending_s when it schedules the first step; validating/executing
-            # are 0 in replays that set a latency, so this one number places the execution.
-            lifecycle = scenario.lifecycle.model_copy(
-                update={"pending_s": latency * venue.time_scale}
-            )
-            venue.scenario = scenario.model_copy(update={"lifecycle": lifecycle})
         try:
+            # The venue's pending_s places the first step; validating/executing are 0 in
+            # replays that set a latency, so this one number places the execution (passed to
+            # this trade alone: no copy of the scenario per order).
             sub = venue.submit_trade(
                 self._key,
                 market_id,
@@ -112,11 +107,10 @@ class SimVenueAdapter:
                 idempotency_key=idempotency_key,
                 client_request_id=client_request_id,
                 metadata=dict(metadata) if metadata is not None else None,
+                pending_s=None if latency is None else latency * venue.time_scale,
             )
         except SimError as exc:
             raise _to_client_error(exc) from None
-        finally:
-            venue.scenario = scenario
         token, expires = sub.confirmation_token, sub.confirmation_expires_at
         confirmation = (
             Confirmation.model_construct(

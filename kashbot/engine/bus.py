@@ -64,10 +64,13 @@ class Inbox:
     consumer costs producers one ``deque.append`` per event.
     """
 
-    __slots__ = ("_items", "_sleeping", "_wake")
+    __slots__ = ("_items", "_sleeping", "_wake", "items")
 
     def __init__(self) -> None:
         self._items: deque[Event] = deque()
+        # the same deque, read-only by convention: a backtest's hot loop tests it for
+        # emptiness without a method call per event (``Engine.feed``)
+        self.items = self._items
         self._wake = asyncio.Event()
         self._sleeping = False
 

@@ -328,15 +328,19 @@ class Engine:
 
     async def feed(self, event: Event) -> None:
         """Backtest entry: process ``event`` and everything it causes, in order."""
-        for intent in self.handle(event):
-            await self.route(intent)
-        await self.drain()
+        intents = self.handle(event)
+        if intents:
+            for intent in intents:
+                await self.route(intent)
+        if self.inbox.items:  # most events cause none: no drain coroutine for them
+            await self.drain()
 
     async def drain(self) -> int:
         """Process everything currently in the inbox (including what processing adds)."""
         n = 0
         inbox = self.inbox
-        while len(inbox):
+        items = inbox.items
+        while items:
             event = inbox.popleft()
             n += 1
             for intent in self.handle(event):

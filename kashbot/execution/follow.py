@@ -50,6 +50,7 @@ log = structlog.get_logger("kashbot.execution")
 PROMPT_POLL_S = 0.5  # first poll of a trade when no webhook will tell us (core.execution_settings)
 
 _MAX_EARLY = 1000  # trades whose updates beat their 201 back to us, kept at most
+_MAX_FINISHED = 1000  # ids of trades finished here, remembered at most (duplicate webhooks)
 
 
 class TradeFollower:
@@ -59,6 +60,9 @@ class TradeFollower:
         self.ctx = ctx
         self.tracked: dict[str, Tracked] = {}
         self._early: dict[str, list[Update]] = {}  # updates that beat the 201 back to us
+        # trades this follower finished (their terminal row is in the store): a duplicate
+        # webhook of one (Kash delivers at least once) is answered without a store read
+        self._finished: dict[str, None] = {}
         self.given_up: set[str] = set()  # open trades the follower stopped waiting for
 
     # ---- starting to follow ------------------------------------------------------------------
@@ -188,6 +192,8 @@ class TradeFollower:
         """A webhook (or any other source) saw our trade move; True if it changed our view."""
         t = self.tracked.get(trade_id)
         if t is None:
+            if trade_id in self._finished:
+                return False  # known and already finished (what the store would answer)
             rec = await self.ctx.store.get_trade(trade_id)
             t = self.tracked.get(trade_id)  # the 201 may have been handled meanwhile
             if t is None:
@@ -245,6 +251,9 @@ class TradeFollower:
             trade_record(t.trade_id, t.intent, t.status, tokens, upd.error_code, now)
         )
         await ctx.store.update_intent(t.intent.intent_id, DONE, now)
+        self._finished[t.trade_id] = None
+        if len(self._finished) > _MAX_FINISHED:
+            del self._finished[next(iter(self._finished))]
         self.tracked.pop(t.trade_id, None)
         self.given_up.discard(t.trade_id)
         log.info(

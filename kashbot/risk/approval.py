@@ -3,6 +3,13 @@
 An Approval carries an HMAC of its terms under a per-process secret, so a copy with other terms
 (``dataclasses.replace(approval, intent=...)``) fails its own ``__post_init__``; the gate also
 remembers the very objects it issued (``RiskGate.is_issued``).
+
+The seal is computed once per approval: :func:`mint` passes the module-private ``_MINTING``
+marker and ``__post_init__`` seals the new object's own terms in its place. Any other
+construction passes bytes (``dataclasses.replace`` copies the stored seal), which must equal the
+HMAC of the terms given, so a copy with changed terms still fails. Forging needs a private name
+of this module (``_SEAL_KEY``, ``_MINTING``) or :func:`mint` itself, exactly as before: the
+boundary is the same, one HMAC fewer per order.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from kashbot.events import OrderIntent
 from kashbot.money import Atomic
 
 _SEAL_KEY = secrets.token_bytes(32)
+_MINTING = object()  # what ``mint`` passes as ``_mint``: "seal these terms" (module docstring)
 _INTENT_FIELDS = tuple(f.name for f in fields(OrderIntent))
 
 
@@ -59,6 +67,9 @@ class Approval:
 
     def __post_init__(self) -> None:
         expected = _seal(self.intent, tuple(getattr(self, name) for name in _TERMS))
+        if self._mint is _MINTING:  # from ``mint``: the seal of exactly these terms
+            object.__setattr__(self, "_mint", expected)
+            return
         if not isinstance(self._mint, bytes) or not hmac.compare_digest(self._mint, expected):
             raise TypeError("an Approval can only be minted by RiskGate")
 
@@ -78,7 +89,8 @@ def mint(
     approved_at: float,
 ) -> Approval:
     """A sealed Approval (for :class:`RiskGate` only: it alone reserves what one grants)."""
-    terms = (
+    return Approval(
+        intent,
         idempotency_key,
         reservation_id,
         daily_draw,
@@ -86,5 +98,5 @@ def mint(
         expects_confirmation,
         auto_confirm,
         approved_at,
+        _mint=_MINTING,  # type: ignore[arg-type]  # sealed in __post_init__, once
     )
-    return Approval(intent, *terms, _mint=_seal(intent, terms))

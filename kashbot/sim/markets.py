@@ -200,7 +200,7 @@ class MarketsAndNoise(KeysAndLimits):
         m.pool = after
         m.version += 1
         self._block += 1
-        probs = amm.probabilities(after)
+        probs, price = amm.probabilities_and_price(after, outcome)
         if is_solana(m.chain):  # base58 signature, id "<sig>-<instruction>-<inner>", no logIndex
             tx_hash = signature(self.ids.raw("signature", SIGNATURE_CHARS))
             pred_id, log_index = f"{tx_hash}-2-1", None
@@ -217,7 +217,7 @@ class MarketsAndNoise(KeysAndLimits):
             usdc_out=usdc_out,
             tokens_in=tokens_in,
             tokens_out=tokens_out,
-            price=amm.marginal_price(after, outcome),
+            price=price,
             probability=probs[outcome],
             probabilities=probs,
             ts=at,

@@ -43,8 +43,11 @@ class TradeLifecycle(TradeRetention):
         idempotency_key: str | None = None,
         client_request_id: str | None = None,
         metadata: dict[str, str] | None = None,
+        pending_s: float | None = None,
     ) -> TradeSubmission:
         """POST /v1/trades. ``amount_atomic``: USDC to spend (buy) or to receive (sell).
+        ``pending_s``: this trade's pending time in scenario seconds (a backtest's order
+        latency), instead of ``scenario.lifecycle.pending_s``.
 
         Kash's order: request checks, replays (Idempotency-Key, then clientRequestId), account
         and cap checks, then the trade is opened (funds held) and gated or scheduled.
@@ -65,7 +68,7 @@ class TradeLifecycle(TradeRetention):
             return replay
         held_tokens = self._check_account(key, req, now)
         trade = self._open_trade(key, req, held_tokens, now)
-        code = self._gate_or_schedule(key, trade, now)
+        code = self._gate_or_schedule(key, trade, now, pending_s)
         if idempotency_key is not None:
             entry = IdempotencyEntry(req.fp, trade.id, now, code)
             self._idem_recorded((key.id, idempotency_key), entry)
@@ -196,7 +199,9 @@ class TradeLifecycle(TradeRetention):
         self._trace(trade, "com.kash.trade.requested.v1", now)
         return trade
 
-    def _gate_or_schedule(self, key: KeyState, trade: TradeRecord, now: float) -> int:
+    def _gate_or_schedule(
+        self, key: KeyState, trade: TradeRecord, now: float, pending_s: float | None
+    ) -> int:
         """202 behind the confirmation gate at or above the key's threshold, else 201."""
         if key.threshold is not None and trade.amount >= key.threshold:
             trade.gated = True
@@ -207,7 +212,9 @@ class TradeLifecycle(TradeRetention):
             self._trace(trade, "com.kash.trade.confirmation_required.v1", now)
             self._emit(trade, "trade.confirmation-required", now)
             return 202
-        self._schedule(now + self._scaled(self.scenario.lifecycle.pending_s), "trade", trade.id)
+        if pending_s is None:
+            pending_s = self.scenario.lifecycle.pending_s
+        self._schedule(now + self._scaled(pending_s), "trade", trade.id)
         return 201
 
     def _replay(self, trade: TradeRecord, code: int, idem: str | None) -> TradeSubmission:

@@ -39,6 +39,7 @@ curve release, so the pool must sit above ``f_i / ((1 - φs)(1 - φp))`` before 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import ClassVar
@@ -66,6 +67,7 @@ from kashbot.money import (
     usdc_to_atomic,
     wad_to_decimal,
 )
+from kashbot.portfolio import Holding
 from kashbot.strategies.pricing import intent
 from kashbot.units import UsdcDecimal
 
@@ -146,15 +148,20 @@ class FairValueParams(StrategyParams):
 
     @property
     def max_trade(self) -> int:
-        return usdc_to_atomic(self.max_trade_usdc)
+        return _atomic(self.max_trade_usdc)
 
     @property
     def min_trade(self) -> int:
-        return usdc_to_atomic(self.min_trade_usdc)
+        return _atomic(self.min_trade_usdc)
 
     @property
     def max_position(self) -> int:
-        return usdc_to_atomic(self.max_position_usdc)
+        return _atomic(self.max_position_usdc)
+
+
+# The params' USDC amounts in atomic units, read on every decision: converted once per value
+# (a cache keyed by the Decimal, so a ``model_copy`` with other amounts is converted afresh).
+_atomic = functools.lru_cache(maxsize=256)(usdc_to_atomic)
 
 
 def buy_limit(fair: Wad, p: FairValueParams) -> Wad:
@@ -204,22 +211,34 @@ def decide_market(
         return []
     outcomes = range(len(q)) if p.outcomes is None else [i for i in p.outcomes if i < len(q)]
 
-    best_sell: tuple[int, int, Wad] | None = None  # (excess, outcome, limit)
-    best_buy: tuple[int, int, Wad] | None = None
+    mid = view.market_id
+    # buy_limit / sell_limit's constants, once per decision (the loop runs their formulas)
+    keep = BPS - p.protocol_fee_bps
+    denom = keep * (BPS - p.amm_sell_fee_bps)
+    edge = p.edge_bps * EDGE_UNIT
+    sells = p.sell
+    best_sell: tuple[int, int, Wad, Holding] | None = None  # (excess, outcome, limit, holding)
+    best_buy: tuple[int, int, Wad, Holding] | None = None
     for i in outcomes:
-        f = fair[i]
-        if p.sell and state.position(view.market_id, i).shares > 0:
-            lim = sell_limit(f, p)
-            if lim < WAD and q[i] > lim and (best_sell is None or q[i] - lim > best_sell[0]):
-                best_sell = (q[i] - lim, i, lim)
-        lim = buy_limit(f, p)
-        if lim > 0 and q[i] < lim and (best_buy is None or lim - q[i] > best_buy[0]):
-            best_buy = (lim - q[i], i, lim)
+        f, qi = fair[i], q[i]
+        pos = state.position(mid, i)  # read once per outcome (decide never mutates state)
+        if sells and pos.shares > 0:
+            lim = -(-f * BPS * BPS // denom) + edge  # sell_limit(f, p)
+            if lim < WAD and qi > lim and (best_sell is None or qi - lim > best_sell[0]):
+                best_sell = (qi - lim, i, lim, pos)
+        lim = f * keep // BPS - edge  # buy_limit(f, p)
+        if lim > 0 and qi < lim and (best_buy is None or lim - qi > best_buy[0]):
+            best_buy = (lim - qi, i, lim, pos)
 
     if best_sell is not None:
-        _, i, lim = best_sell
-        held = state.position(view.market_id, i).shares
-        tokens = min(amm.sell_tokens_to_reach(pool, i, lim), held, pool.supplies[i] - 1)
+        _, i, lim, pos = best_sell
+        most = min(pos.shares, pool.supplies[i] - 1)
+        # payout_bound grows with the tokens: if even ``most`` cannot pay min_trade, no sale
+        # of at most ``most`` can, and the inversion below is skipped with the same outcome
+        if lim > 0 and (most <= 0 or payout_bound(pool, i, most, p) < p.min_trade):
+            tokens = 0
+        else:
+            tokens = min(amm.sell_tokens_to_reach(pool, i, lim), most)
         if tokens > 0 and payout_bound(pool, i, tokens, p) >= p.min_trade:
             payout = amm.sell(pool, i, tokens, _fees(p)).payout
             amount = min(payout, p.max_trade)
@@ -227,9 +246,9 @@ def decide_market(
                 reason = f"q={_fmt(q[i])} > sell_limit={_fmt(lim)} fair={_fmt(fair[i])}"
                 return [intent(strategy, view.market_id, i, Side.SELL, amount, lim, reason)]
     if best_buy is not None:
-        _, i, lim = best_buy
+        _, i, lim, pos = best_buy
         # the cap first: at a full position (the usual case) the AMM inversion is not needed
-        cap = min(p.max_trade, p.max_position - state.position(view.market_id, i).cost)
+        cap = min(p.max_trade, p.max_position - pos.cost)
         least = p.min_trade
         if cap >= least:
             amount = min(amm.buy_amount_to_reach(pool, i, lim, _fees(p)), cap)

@@ -124,3 +124,18 @@ def test_traded_pools_pass_full_validation(pool: amm.Pool, data: st.DataObject) 
         assert rebuilt == after and hash(rebuilt) == hash(after)
         assert type(after.supplies) is tuple and after.weights is pool.weights
         pool = after
+
+
+@given(pools(), st.data())
+def test_probabilities_and_price_is_both_functions_in_one_pass(
+    pool: amm.Pool, data: st.DataObject
+) -> None:
+    """The simulator records both from one curve pass: the same integers as each alone."""
+    i = data.draw(st.integers(0, pool.outcome_count - 1))
+    x = data.draw(st.integers(1_000, 10_000 * 10**6))
+    after = amm.buy(pool, i, x).pool
+    for p in (pool, after):
+        assert amm.probabilities_and_price(p, i) == (
+            amm.probabilities(p),
+            amm.marginal_price(p, i),
+        )

@@ -360,3 +360,17 @@ def test_snapshot_known_intents_is_a_read_only_live_view() -> None:
     assert "i1" in snap.known_intents  # no copy per check
     d = gate.check(intent(1))
     assert isinstance(d, Denial) and d.reason is Reason.DUPLICATE_INTENT
+
+
+def test_a_minted_approval_carries_the_seal_of_its_terms() -> None:
+    """``mint`` seals once (in ``__post_init__``): the stored seal is the HMAC of the terms, so a
+    faithful copy passes and the seal is never the minting marker itself."""
+    from kashbot.risk import approval as approval_module
+
+    gate, _, _ = make()
+    a = gate.check(intent(1))
+    assert isinstance(a, Approval)
+    assert isinstance(a._mint, bytes) and len(a._mint) == 32
+    terms = tuple(getattr(a, name) for name in approval_module._TERMS)
+    assert a._mint == approval_module._seal(a.intent, terms)
+    assert dataclasses.replace(a) == a
