@@ -91,6 +91,10 @@ class InboundGuard:
         self._due: dict[RequestHandler, tuple[float, bool]] = {}
         self._timers: dict[RequestHandler, asyncio.TimerHandle] = {}
         self._cut_tasks: set[asyncio.Task[object]] = set()  # handlers past the total deadline
+        # handlers running, each with its total deadline, oldest first (every one gets the same
+        # request_timeout_s, so insertion order is deadline order); one timer for the oldest
+        self._deadlines: dict[asyncio.Task[object], float] = {}
+        self._deadline_timer: asyncio.TimerHandle | None = None
 
     # ---- connection level: the header deadline
 
@@ -163,15 +167,21 @@ class InboundGuard:
             self.watch(proto, idle=resp is not None and resp.keep_alive is not False)
 
     async def _within_deadline(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        """The handler, cut at ``request_timeout_s`` (503). A plain timer that cancels the task,
-        as ``asyncio.timeout`` does, at a third of its cost (it runs for every request): only a
-        cancel this guard made is turned into the 503; any other (shutdown) propagates."""
+        """The handler, cut at ``request_timeout_s`` (503): the task is cancelled, as
+        ``asyncio.timeout`` would, but only a cancel this guard made is turned into the 503; any
+        other (shutdown) propagates. One timer for all requests (:meth:`_sweep`), not one per
+        request: at full rate thousands of cancelled 8 s timers filled the loop's heap, each
+        push and purge paying Python-level comparisons."""
         timeout = self.limits.request_timeout_s
         task = asyncio.current_task()
         if timeout is None or task is None:
             return await handler(request)
         cancelling = task.cancelling()
-        timer = asyncio.get_running_loop().call_later(timeout, self._cut, task)
+        loop = asyncio.get_running_loop()
+        due = loop.time() + timeout
+        self._deadlines[task] = due
+        if self._deadline_timer is None:
+            self._deadline_timer = loop.call_at(due, self._sweep)
         try:
             return await handler(request)
         except asyncio.CancelledError:
@@ -184,10 +194,23 @@ class InboundGuard:
             log.warning("inbound_cut", listener=self.label, reason="total_deadline")
             return self.refusal(503, "request took too long", close=True)
         finally:
-            timer.cancel()
+            self._deadlines.pop(task, None)
             if task in self._cut_tasks:  # cut, but the handler swallowed the cancel
                 self._cut_tasks.discard(task)
                 task.uncancel()
+
+    def _sweep(self) -> None:
+        """Cut every handler past its deadline; re-arm for the oldest one left."""
+        self._deadline_timer = None
+        loop = asyncio.get_running_loop()
+        now = loop.time() + _EARLY_S
+        while self._deadlines:
+            task, due = next(iter(self._deadlines.items()))
+            if due > now:
+                self._deadline_timer = loop.call_at(due, self._sweep)
+                return
+            del self._deadlines[task]  # cut once; its finally finds it gone
+            self._cut(task)
 
     def _cut(self, task: asyncio.Task[object]) -> None:
         self._cut_tasks.add(task)

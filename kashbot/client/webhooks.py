@@ -11,6 +11,7 @@ import functools
 import hashlib
 import hmac
 import json
+import re
 import time
 from collections.abc import Sequence
 from datetime import datetime
@@ -29,6 +30,8 @@ DEFAULT_TOLERANCE_MS = 300_000
 _HEX_LEN = 64
 
 _DECODER = json.JSONDecoder(parse_float=Decimal)  # no binary-float rounding
+# the header exactly as Kash (and our signer) writes it: one regex instead of the general split
+_CANONICAL = re.compile(rf"t=([0-9]{{1,{TIMESTAMP_DIGITS}}}),v1=([0-9a-f]{{{_HEX_LEN}}})")
 Reason = Literal["malformed", "stale", "mismatch"]
 # Kash documents these four (§9). Anything else that is well signed is a type Kash added later:
 # acknowledged and ignored, because a 4xx is final for Kash and the event would be lost for ever.
@@ -72,6 +75,13 @@ def _expected(secret: str, t: int, body: bytes) -> str:
 
 def parse_header(signature_header: str | None) -> tuple[int, list[str]]:
     """``(t, [v1, ...])``; raises ``malformed`` for a missing header or a missing/bad ``t``."""
+    if signature_header and (m := _CANONICAL.fullmatch(signature_header)):
+        return int(m[1]), [m[2]]  # what the general parse answers for this shape
+    return _parse_header_general(signature_header)
+
+
+def _parse_header_general(signature_header: str | None) -> tuple[int, list[str]]:
+    """Any spacing, order and number of entries (tests hold the fast path to this)."""
     if not signature_header or not signature_header.strip():
         raise WebhookSignatureError("malformed", "missing X-Kash-Signature header")
     t_value: str | None = None
@@ -227,14 +237,26 @@ def construct_event(
     Raises :class:`WebhookUnknownEventType` for an authentic event of a type Kash added after
     :data:`KNOWN_EVENT_TYPES` (a JSON object whose ``type`` is some other string).
     """
-    secret_list = [secrets] if isinstance(secrets, str) else list(secrets)
-    verify_any(secret_list, signature_header, body, now_ms=now_ms, tolerance_ms=tolerance_ms)
+    verify_any(
+        (secrets,) if isinstance(secrets, str) else secrets,
+        signature_header,
+        body,
+        now_ms=now_ms,
+        tolerance_ms=tolerance_ms,
+    )
+    ascii_body = body.isascii()
     try:
-        # json.loads(body, parse_float=Decimal) without building a decoder per call
-        payload: Any = _DECODER.decode(body.decode(json.detect_encoding(body), "surrogatepass"))
+        # json.loads(body, parse_float=Decimal) without building a decoder per call; an ASCII
+        # body without NULs is UTF-8 to json.detect_encoding (UTF-16/32 JSON holds NULs)
+        text = (
+            body.decode("ascii")
+            if ascii_body and b"\x00" not in body
+            else body.decode(json.detect_encoding(body), "surrogatepass")
+        )
+        payload: Any = _DECODER.decode(text)
     except (ValueError, RecursionError) as exc:
         raise WebhookPayloadError(f"webhook body is not valid JSON: {exc}") from None
-    if (b"\\u" in body or not body.isascii()) and _lone_surrogate(payload):
+    if (b"\\u" in body or not ascii_body) and _lone_surrogate(payload):
         # "\ud800" parses to a str that is not UTF-8: SQLite (the dedupe, the store) cannot
         # take it, so it is refused here like any other malformed body (400, not retried)
         raise WebhookPayloadError("webhook body holds a lone UTF-16 surrogate")

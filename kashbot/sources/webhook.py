@@ -228,7 +228,7 @@ class WebhookReceiver:
         header = request.headers.get(SIGNATURE_HEADER, "")
         try:
             event = construct_event(
-                list(self._current_secrets()),
+                self._current_secrets(),
                 header,
                 body,
                 now_ms=self._clock.now_ms(),
@@ -273,13 +273,9 @@ class WebhookReceiver:
             return True
         self._queue.put_nowait(event)  # cannot be full: the slot was held (no await since)
         self.stats.accepted += 1
-        log.info(
-            "webhook_accepted",
-            event_id=event.id,
-            type=event.type,
-            trade_id=event.data.trade_id,
-            status=event.data.status,
-        )
+        # no log line per accepted delivery: even filtered, a structlog call cost ~27k
+        # instructions (~5 % of the request); stats.accepted and the deliveries metric count
+        # them, and the executor logs what each update changes (trade_finished)
         return False
 
 

@@ -220,3 +220,42 @@ async def test_total_deadline_answers_503_and_frees_the_slot() -> None:
         status, headers, _ = await rig.post(b, sign(SECRET, b, NOW_MS))
         assert status == 503 and "Retry-After" in headers
         assert rig.rx._reserved == 0 and rig.got == []
+
+
+class HangOn:
+    """Dedupe that never answers for ids starting ``evt_hang`` and at once for the rest."""
+
+    def __init__(self) -> None:
+        self.entered: dict[str, asyncio.Event] = {}
+
+    async def seen(self, event_id: str) -> bool:
+        self.entered.setdefault(event_id, asyncio.Event()).set()
+        if event_id.startswith("evt_hang"):
+            await asyncio.Event().wait()
+        return False
+
+
+async def test_total_deadline_cuts_each_hung_request_while_others_finish() -> None:
+    # one sweep timer serves every request: a request that finishes must not take the
+    # deadline of an older or a younger hung one with it, and the timer re-arms after a cut
+    seen = HangOn()
+    async for rig in _rig(InboundLimits(request_timeout_s=0.5), seen=seen):
+
+        def post(event_id: str, r: Rig = rig) -> asyncio.Task[tuple[int, dict[str, Any], Any]]:
+            b = event(event_id)
+            return asyncio.create_task(r.post(b, sign(SECRET, b, NOW_MS)))
+
+        first = post("evt_hang_1")
+        await seen.entered.setdefault("evt_hang_1", asyncio.Event()).wait()
+        assert (await post("evt_quick_1"))[0] == 200
+        second = post("evt_hang_2")
+        await seen.entered.setdefault("evt_hang_2", asyncio.Event()).wait()
+        assert (await post("evt_quick_2"))[0] == 200
+        assert (await first)[0] == 503
+        assert (await second)[0] == 503
+        third = post("evt_hang_3")  # after both cuts: the timer is armed again
+        assert (await third)[0] == 503
+        assert (await post("evt_quick_3"))[0] == 200
+        assert rig.rx.guard.timed_out == 3
+        assert not rig.rx.guard._deadlines
+        assert sorted(e.id for e in rig.got) == ["evt_quick_1", "evt_quick_2", "evt_quick_3"]
