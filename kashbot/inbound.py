@@ -95,6 +95,7 @@ class InboundGuard:
         # request_timeout_s, so insertion order is deadline order); one timer for the oldest
         self._deadlines: dict[asyncio.Task[object], float] = {}
         self._deadline_timer: asyncio.TimerHandle | None = None
+        self._deadline_loop: asyncio.AbstractEventLoop | None = None  # the loop of that timer
 
     # ---- connection level: the header deadline
 
@@ -180,8 +181,10 @@ class InboundGuard:
         loop = asyncio.get_running_loop()
         due = loop.time() + timeout
         self._deadlines[task] = due
-        if self._deadline_timer is None:
+        if self._deadline_timer is None or self._deadline_loop is not loop:
+            # (a timer of another, closed loop never fires: a guard reused on a new loop re-arms)
             self._deadline_timer = loop.call_at(due, self._sweep)
+            self._deadline_loop = loop
         try:
             return await handler(request)
         except asyncio.CancelledError:
@@ -208,6 +211,7 @@ class InboundGuard:
             task, due = next(iter(self._deadlines.items()))
             if due > now:
                 self._deadline_timer = loop.call_at(due, self._sweep)
+                self._deadline_loop = loop
                 return
             del self._deadlines[task]  # cut once; its finally finds it gone
             self._cut(task)

@@ -205,8 +205,10 @@ class Session:
         # one loop turn: a trade that ended here cancelled its follow task before that task
         # ever ran; nothing else yields in a backtest, so it would stay queued (with its trade)
         # to the end of the run: ~2 KiB per trade, 10 MiB over 30 days. A delivery that
-        # changed nothing (the simulator's duplicate of each webhook) cancelled nothing.
-        if changed:
+        # changed nothing (the simulator's duplicate of each webhook) cancelled nothing; a
+        # first delivery still yields even then, so a follow task created since the last turn
+        # starts (its poll deadline is set when it first runs) at the time it did before.
+        if changed or not d.duplicate:
             await asyncio.sleep(0)
 
     def mark(self, ts: float) -> None:

@@ -160,8 +160,9 @@ class FairValueParams(StrategyParams):
 
 
 # The params' USDC amounts in atomic units, read on every decision: converted once per value
-# (a cache keyed by the Decimal, so a ``model_copy`` with other amounts is converted afresh).
-_atomic = functools.lru_cache(maxsize=256)(usdc_to_atomic)
+# (a cache keyed by the Decimal, so a ``model_copy`` with other amounts is converted afresh;
+# typed, since 1.5 == Decimal("1.5") and a float must still be refused on a hit).
+_atomic = functools.lru_cache(maxsize=256, typed=True)(usdc_to_atomic)
 
 
 def buy_limit(fair: Wad, p: FairValueParams) -> Wad:

@@ -61,3 +61,29 @@ async def test_a_swallowed_cut_leaves_no_cancel_pending() -> None:
     await asyncio.sleep(0)  # would raise CancelledError here if a cancel were left pending
     task = asyncio.current_task()
     assert task is not None and task.cancelling() == 0
+
+
+def test_a_guard_reused_on_a_new_loop_still_cuts() -> None:
+    """A timer armed on a loop that has since closed never fires: the guard re-arms on the new
+    loop (review finding) instead of trusting a handle that is not None."""
+    g = guard(0.05)
+
+    async def stuck(_: Any) -> web.StreamResponse:
+        await asyncio.sleep(60)
+        raise AssertionError("not cut")
+
+    async def abandon() -> None:
+        # leaves a handler (and its armed timer) behind when the loop closes
+        t = asyncio.create_task(g._within_deadline(None, stuck))  # type: ignore[arg-type]
+        await asyncio.sleep(0)
+        t.cancel()
+
+    asyncio.run(abandon())
+    assert g._deadline_timer is not None  # the old loop's handle stays behind
+
+    async def again() -> int:
+        async with asyncio.timeout(10):
+            resp = await g._within_deadline(None, stuck)  # type: ignore[arg-type]
+        return resp.status
+
+    assert asyncio.run(again()) == 503
