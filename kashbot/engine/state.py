@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from kashbot import amm
 from kashbot.amm import Pool
 from kashbot.client.models import TERMINAL_TRADE_STATUSES
+from kashbot.engine.fill_log import FillLog
 from kashbot.engine.recent_ids import RecentIds
 from kashbot.events import (
     DataFresh,
@@ -213,7 +214,7 @@ class EngineState:
         self.portfolio = Portfolio()
         self.pending: dict[str, OrderIntent] = {}  # intent_id -> intent, until terminal/denied
         self.trade_of_intent: dict[str, str] = {}  # intent_id -> trade_id until it ends
-        self.fills: list[Fill] = []
+        self.fills = FillLog()  # totals exact, the newest fills kept (a daemon's uptime)
         self.denials: list[RiskDenied] = []
         self.trading_state = TradingState.ACTIVE
         self._applied_trades = RecentIds(APPLIED_TRADES)
