@@ -91,9 +91,20 @@ def report_document(art: RunArtifacts) -> dict[str, Any]:
     }
 
 
+def _encoder() -> json.JSONEncoder:
+    return json.JSONEncoder(sort_keys=True, indent=2, allow_nan=False, default=_exact)
+
+
 def dumps_report(art: RunArtifacts) -> str:
-    doc = report_document(art)
-    return json.dumps(doc, sort_keys=True, indent=2, allow_nan=False, default=_exact) + "\n"
+    return _encoder().encode(report_document(art)) + "\n"
+
+
+def write_report(path: Path, art: RunArtifacts) -> None:
+    """report.json, the bytes of :func:`dumps_report`, written piece by piece (a long run's
+    report is megabytes: it is not built as one string first)."""
+    with path.open("w", encoding="utf-8") as fh:
+        fh.writelines(_encoder().iterencode(report_document(art)))
+        fh.write("\n")
 
 
 def _exact(value: object) -> str:
@@ -151,7 +162,7 @@ def write_outputs(out_dir: Path, art: RunArtifacts, *, plots: bool = True) -> li
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     report = out_dir / "report.json"
-    report.write_text(dumps_report(art), encoding="utf-8")
+    write_report(report, art)
     written.append(report)
     trades = out_dir / "trades.csv"
     write_trades_csv(trades, art.fills)
