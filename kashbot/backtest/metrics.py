@@ -27,6 +27,7 @@ from kashbot.valuation import Fill, mark_holdings
 RATIO_PLACES = 6
 SECONDS_PER_DAY = 86_400
 DAYS_PER_YEAR = 365  # Kash trades 24/7
+EQUITY_POINTS = 2_048  # equity points kept for the plot (the statistics see every point)
 
 Position = Holding  # ``tokens`` held and their average-cost basis
 
@@ -186,7 +187,7 @@ class EquityCurve(Sequence[EquityPoint]):
         "_worst_frac",
     )
 
-    def __init__(self, initial_cash: Atomic, cap: int = 8_192) -> None:
+    def __init__(self, initial_cash: Atomic, cap: int = EQUITY_POINTS) -> None:
         self._peak: Atomic = initial_cash  # max_drawdown's first point: (initial cash, 0)
         self._risk: Atomic = 0
         self._worst: Atomic = 0

@@ -34,7 +34,7 @@ from kashbot.sim.models import Prediction, TradeRecord
 from kashbot.valuation import Fill
 
 ProbPoint = tuple[float, tuple[Wad, ...]]
-SERIES_POINTS = 8_192  # kept per plotted series; the plots draw at most 4,000 of them
+SERIES_POINTS = 2_048  # kept per plotted series (a panel is ~900 px wide): ~0.5 MiB a series
 REASONS_KEPT = 10_000  # intents whose (strategy, reason) wait for a fill; oldest forgotten
 
 
