@@ -51,7 +51,8 @@ POOL_TOLERANCE = 10**9  # 1e-9 in probability: the replayed pool must land on th
 
 
 MAX_LAG = 1_000  # unreplayed trades kept per market before they are replayed eagerly
-REPLAYED_IDS = 10_000  # prediction ids remembered for the stream/poller dedupe
+REPLAYED_IDS = 2_048  # prediction ids remembered for the stream/poller dedupe (a duplicate comes
+# within a poll interval; an id replayed twice only costs a pool until the next quote)
 APPLIED_TRADES = 10_000  # completed trade ids remembered so a second report is not applied
 
 
