@@ -35,7 +35,7 @@ from kashbot.valuation import Fill
 
 ProbPoint = tuple[float, tuple[Wad, ...]]
 SERIES_POINTS = 2_048  # kept per plotted series (a panel is ~900 px wide): ~0.5 MiB a series
-REASONS_KEPT = 10_000  # intents whose (strategy, reason) wait for a fill; oldest forgotten
+REASONS_KEPT = 1_024  # intents whose (strategy, reason) wait for a fill (seconds); oldest forgotten
 
 
 class ThinnedSeries(list[ProbPoint]):
