@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kashbot.engine.state import EngineState
-from kashbot.events import Side
 from kashbot.money import fmt_usdc
 from kashbot.obs.status import StatusSnapshot, redemption_line
 
@@ -29,10 +28,10 @@ class Summary:
         fills = state.fills
         return cls(
             duration_s=duration_s,
-            fills=len(fills),
-            buys=sum(f.side is Side.BUY for f in fills),
-            sells=sum(f.side is Side.SELL for f in fills),
-            volume=sum(f.usdc for f in fills),
+            fills=fills.total,
+            buys=fills.buys,
+            sells=fills.sells,
+            volume=fills.volume,
             pnl=snap.pnl,
             pending=len(state.pending),
             denials_by_reason=dict(snap.denials_by_reason),  # every denial: the daemon counts

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, overload
 
 from kashbot import amm
 from kashbot.events import Side
@@ -27,6 +27,7 @@ from kashbot.valuation import Fill, mark_holdings
 RATIO_PLACES = 6
 SECONDS_PER_DAY = 86_400
 DAYS_PER_YEAR = 365  # Kash trades 24/7
+EQUITY_POINTS = 2_048  # equity points kept for the plot (the statistics see every point)
 
 Position = Holding  # ``tokens`` held and their average-cost basis
 
@@ -145,7 +146,11 @@ def sharpe_daily(initial: Atomic, points: Sequence[EquityPoint]) -> float | None
 
     "Sharpe-like": no risk-free rate, returns on initial capital (not compounding), 365 days.
     """
-    days = daily_equity(points)
+    return sharpe_of_days(initial, daily_equity(points))
+
+
+def sharpe_of_days(initial: Atomic, days: Sequence[tuple[int, Atomic]]) -> float | None:
+    """:func:`sharpe_daily` from (day, equity at the day's last point) pairs."""
     if len(days) < 2 or initial <= 0:
         return None
     prev = initial
@@ -158,6 +163,98 @@ def sharpe_daily(initial: Atomic, points: Sequence[EquityPoint]) -> float | None
     if var <= 0:
         return None
     return round(mean / math.sqrt(var) * math.sqrt(DAYS_PER_YEAR), RATIO_PLACES)
+
+
+class EquityCurve(Sequence[EquityPoint]):
+    """The equity curve of a run whose memory does not grow with its length.
+
+    Each point appended updates the exact statistics the report needs (the drawdown of
+    :func:`max_drawdown` from the initial cash on, each day's last equity for
+    :func:`sharpe_daily`); as a sequence it is an even sample of at most ``cap`` points for the
+    plots (the first and the newest point always in), thinned like the price series.
+    """
+
+    __slots__ = (
+        "_cap",
+        "_days",
+        "_n",
+        "_peak",
+        "_risk",
+        "_sample",
+        "_stride",
+        "_tail",
+        "_worst",
+        "_worst_frac",
+    )
+
+    def __init__(self, initial_cash: Atomic, cap: int = EQUITY_POINTS) -> None:
+        self._peak: Atomic = initial_cash  # max_drawdown's first point: (initial cash, 0)
+        self._risk: Atomic = 0
+        self._worst: Atomic = 0
+        self._worst_frac = 0.0
+        self._days: list[tuple[int, Atomic]] = []  # one entry a simulated day
+        self._sample: list[EquityPoint] = []
+        self._cap = max(2, cap)
+        self._stride = 1  # sampled: points 0, stride, 2 * stride, ... of those appended
+        self._tail = False  # the sample's last point is the newest, off the stride
+        self._n = 0  # points appended
+
+    def append(self, p: EquityPoint) -> None:
+        if p.equity > self._peak:
+            self._peak, self._risk = p.equity, p.at_risk
+        self._risk = max(self._risk, p.at_risk)
+        dd = self._peak - p.equity
+        if dd > self._worst:
+            self._worst = dd
+            self._worst_frac = dd / self._risk if self._risk > 0 else 0.0
+        day = int(p.ts // SECONDS_PER_DAY)
+        if self._days and self._days[-1][0] == day:
+            self._days[-1] = (day, p.equity)
+        else:
+            self._days.append((day, p.equity))
+        self._keep(p)
+
+    def _keep(self, p: EquityPoint) -> None:
+        """The :class:`~kashbot.backtest.tape.ThinnedSeries` rule: halve at the cap."""
+        sample = self._sample
+        if self._tail:
+            sample.pop()
+        i = self._n
+        self._n += 1
+        sample.append(p)
+        self._tail = i % self._stride != 0
+        if not self._tail and len(sample) >= self._cap:
+            del sample[1::2]
+            self._stride *= 2
+            if i % self._stride:
+                sample.append(p)
+                self._tail = True
+
+    @property
+    def appended(self) -> int:
+        """Points appended (the sample holds at most ``cap`` of them)."""
+        return self._n
+
+    def drawdown(self) -> tuple[Atomic, float]:
+        """:func:`max_drawdown` over the initial cash and every point appended."""
+        return self._worst, round(self._worst_frac, RATIO_PLACES)
+
+    def daily(self) -> list[tuple[int, Atomic]]:
+        """:func:`daily_equity` over every point appended."""
+        return list(self._days)
+
+    def __len__(self) -> int:
+        return len(self._sample)
+
+    def __iter__(self) -> Iterator[EquityPoint]:
+        return iter(self._sample)
+
+    @overload
+    def __getitem__(self, i: int) -> EquityPoint: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[EquityPoint]: ...
+    def __getitem__(self, i: int | slice) -> EquityPoint | list[EquityPoint]:
+        return self._sample[i]
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,7 +292,12 @@ def wad_str(wad: Wad) -> str:
 
 def compute_metrics(t: RunTotals) -> dict[str, Any]:
     """The report's metrics block: money as exact decimal strings, ratios as rounded floats."""
-    dd, dd_frac = max_drawdown([(t.initial_cash, 0), *((p.equity, p.at_risk) for p in t.equity)])
+    eq = t.equity
+    if isinstance(eq, EquityCurve):  # exact statistics kept as the run went
+        (dd, dd_frac), sharpe = eq.drawdown(), sharpe_of_days(t.initial_cash, eq.daily())
+    else:
+        dd, dd_frac = max_drawdown([(t.initial_cash, 0), *((p.equity, p.at_risk) for p in eq)])
+        sharpe = sharpe_daily(t.initial_cash, eq)
     final_equity = t.book.cash + t.final_mark
     denials = Counter(t.denials)
     span = max(t.end_ts - t.start_ts, 0.0)
@@ -219,7 +321,7 @@ def compute_metrics(t: RunTotals) -> dict[str, Any]:
         "final_equity_usdc": usdc_signed(final_equity),
         "max_drawdown_usdc": usdc_signed(dd),
         "max_drawdown_fraction": dd_frac,
-        "sharpe_daily": sharpe_daily(t.initial_cash, t.equity),
+        "sharpe_daily": sharpe,
         "final_inventory_tokens": inventory,
         "inventory_over_time": [
             {"ts": p.ts, "position": f"{p.market_id}/{p.outcome}", "tokens": wad_str(p.tokens)}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -56,12 +56,13 @@ class RunArtifacts:
 
     inputs: dict[str, Any]
     metrics: dict[str, Any]
-    fills: list[Fill] = field(default_factory=list)
-    equity: list[EquityPoint] = field(default_factory=list)
-    inventory: list[InventoryPoint] = field(default_factory=list)
+    # sequences: a run's are spooled to disk or thinned (kashbot.backtest.tape), tests give lists
+    fills: Sequence[Fill] = field(default_factory=list)
+    equity: Sequence[EquityPoint] = field(default_factory=list)  # thinned in a run
+    inventory: Sequence[InventoryPoint] = field(default_factory=list)
     prices: ProbSeries = field(default_factory=dict)  # pool chances per market over time
     fair: ProbSeries = field(default_factory=dict)  # fair values per market over time
-    intents: list[dict[str, Any]] = field(default_factory=list)  # every intent, in order
+    intents: Sequence[dict[str, Any]] = field(default_factory=list)  # every intent, in order
     markets: dict[str, MarketNames] = field(default_factory=dict)  # display names (plots, summary)
 
 
@@ -90,9 +91,20 @@ def report_document(art: RunArtifacts) -> dict[str, Any]:
     }
 
 
+def _encoder() -> json.JSONEncoder:
+    return json.JSONEncoder(sort_keys=True, indent=2, allow_nan=False, default=_exact)
+
+
 def dumps_report(art: RunArtifacts) -> str:
-    doc = report_document(art)
-    return json.dumps(doc, sort_keys=True, indent=2, allow_nan=False, default=_exact) + "\n"
+    return _encoder().encode(report_document(art)) + "\n"
+
+
+def write_report(path: Path, art: RunArtifacts) -> None:
+    """report.json, the bytes of :func:`dumps_report`, written piece by piece (a long run's
+    report is megabytes: it is not built as one string first)."""
+    with path.open("w", encoding="utf-8") as fh:
+        fh.writelines(_encoder().iterencode(report_document(art)))
+        fh.write("\n")
 
 
 def _exact(value: object) -> str:
@@ -120,7 +132,7 @@ TRADE_COLUMNS = (
 )
 
 
-def write_trades_csv(path: Path, fills: list[Fill]) -> None:
+def write_trades_csv(path: Path, fills: Iterable[Fill]) -> None:
     with path.open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh, lineterminator="\n")
         w.writerow(TRADE_COLUMNS)
@@ -150,15 +162,14 @@ def write_outputs(out_dir: Path, art: RunArtifacts, *, plots: bool = True) -> li
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     report = out_dir / "report.json"
-    report.write_text(dumps_report(art), encoding="utf-8")
+    write_report(report, art)
     written.append(report)
     trades = out_dir / "trades.csv"
     write_trades_csv(trades, art.fills)
     written.append(trades)
     intents = out_dir / "intents.jsonl"
-    intents.write_text(
-        "".join(json.dumps(i, sort_keys=True) + "\n" for i in art.intents), encoding="utf-8"
-    )
+    with intents.open("w", encoding="utf-8") as fh:  # row by row: a long run's are on disk
+        fh.writelines(json.dumps(i, sort_keys=True) + "\n" for i in art.intents)
     written.append(intents)
     if plots:
         from kashbot.backtest.plots import write_plots  # matplotlib is slow to import

@@ -1,9 +1,16 @@
 """What a backtest run produced, gathered as it happens: our fills booked on the ``Book`` (and per
 market and strategy, :mod:`kashbot.backtest.attribution`), the equity curve with the capital at
-risk, inventory, prices and fair values for the plots, denials and intents."""
+risk, inventory, prices and fair values for the plots, denials and intents.
+
+Nothing here grows in memory with the run's length (issue 17): fills, inventory points and
+intents are spooled to disk (:class:`~kashbot.backtest.spool.Spool`) for the report files, the
+equity curve keeps its exact statistics and a thinned sample
+(:class:`~kashbot.backtest.metrics.EquityCurve`), price and fair-value series are thinned
+(:class:`ThinnedSeries`), denials are counted by reason."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,7 +18,8 @@ from typing import Any
 from kashbot import amm
 from kashbot.backtest.attribution import Attribution
 from kashbot.backtest.config import BacktestSettings
-from kashbot.backtest.metrics import Book, EquityPoint, InventoryPoint, mark_value
+from kashbot.backtest.metrics import Book, EquityCurve, EquityPoint, InventoryPoint, mark_value
+from kashbot.backtest.spool import Spool
 from kashbot.events import (
     FairValueUpdate,
     OrderIntent,
@@ -26,7 +34,8 @@ from kashbot.sim.models import Prediction, TradeRecord
 from kashbot.valuation import Fill
 
 ProbPoint = tuple[float, tuple[Wad, ...]]
-SERIES_POINTS = 8_192  # kept per plotted series; the plots draw at most 4,000 of them
+SERIES_POINTS = 2_048  # kept per plotted series (a panel is ~900 px wide): ~0.5 MiB a series
+REASONS_KEPT = 1_024  # intents whose (strategy, reason) wait for a fill (seconds); oldest forgotten
 
 
 class ThinnedSeries(list[ProbPoint]):
@@ -69,21 +78,24 @@ class Tape:
 
     settings: BacktestSettings
     book: Book
-    fills: list[Fill] = field(default_factory=list)
-    equity: list[EquityPoint] = field(default_factory=list)
-    inventory: list[InventoryPoint] = field(default_factory=list)
+    fills: Spool[Fill] = field(default_factory=Spool)
+    equity: EquityCurve = field(init=False)  # from the book's starting cash
+    inventory: Spool[InventoryPoint] = field(default_factory=Spool)
     # bounded for any run length (:class:`ThinnedSeries`): what the plots draw
     prices: dict[str, list[ProbPoint]] = field(default_factory=dict)
     fair: dict[str, list[ProbPoint]] = field(default_factory=dict)
-    denials: list[str] = field(default_factory=list)
-    intents: list[dict[str, Any]] = field(default_factory=list)
+    denials: Counter[str] = field(default_factory=Counter)  # reason -> denials
+    intents: Spool[dict[str, Any]] = field(default_factory=Spool)
     failed: int = 0
     skipped_external: int = 0
     redemptions: list[PositionRedeemed] = field(default_factory=list)
     redeemed_pnl: int = 0  # realised PnL from redemptions (atomic USDC)
     attribution: Attribution = field(default_factory=Attribution)
     reasons: dict[str, tuple[str, str]] = field(default_factory=dict)  # intent id -> (strategy,
-    # reason), for the fills
+    # reason), for the fills; the newest REASONS_KEPT (a trade fills seconds after its intent)
+
+    def __post_init__(self) -> None:
+        self.equity = EquityCurve(self.book.cash)
 
     def on_price(self, ev: PriceChange) -> None:
         series = self.prices.get(ev.market_id)
@@ -102,7 +114,7 @@ class Tape:
         series.append((ts, probabilities))
 
     def on_denied(self, ev: RiskDenied) -> None:
-        self.denials.append(ev.reason)
+        self.denials[ev.reason] += 1
 
     def on_trade(self, ev: TradeUpdate) -> None:
         if ev.status in ("failed", "rejected", "cancelled", "expired"):
@@ -117,7 +129,10 @@ class Tape:
         self.attribution.redeemed(ev.market_id, ev.outcome, ev.payout)
 
     def on_intent(self, intent: OrderIntent) -> None:
-        self.reasons[intent.intent_id] = (intent.strategy, intent.reason)
+        reasons = self.reasons
+        reasons[intent.intent_id] = (intent.strategy, intent.reason)
+        if len(reasons) > REASONS_KEPT:
+            del reasons[next(iter(reasons))]  # dicts keep insertion order: the oldest
         self.intents.append(
             {
                 "ts": intent.created_ts,

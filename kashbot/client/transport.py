@@ -54,8 +54,9 @@ RetryMode = Literal["always", "never", "refused-only"]
 the server raises before its handler runs. ``never``: one attempt."""
 
 _REFUSED_BEFORE_HANDLER = (RateLimitExceeded, RateLimitUnavailable, RouteDisabled)
-# ETag cache: raw JSON bytes kept at most (its parsed form takes a few times that)
-ETAG_CACHE_BYTES = 512 * 1024  # raw bytes; parsed bodies take ~5x (issue 17 soak)
+# ETag cache: raw JSON bytes kept at most. The bytes are kept, not the parsed body (which takes
+# ~5x as much): a 304 parses them again, so the cache's memory is this figure (issue 17 soak)
+ETAG_CACHE_BYTES = 512 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,8 +121,8 @@ class Transport:
         self._session = session
         self._owns_session = session is None
         self._rng = rng if rng is not None else random.Random()
-        # url -> (etag, parsed body, raw bytes)
-        self._etags: OrderedDict[str, tuple[str, Any, int]] = OrderedDict()
+        # url -> (etag, raw body): parsed again on a 304 (a fresh object for each caller)
+        self._etags: OrderedDict[str, tuple[str, bytes]] = OrderedDict()
         self._etag_cache_size = etag_cache_size
         self._etag_bytes = 0  # raw bytes of the cached bodies: pages of 100 trades add up
         self.rate_limit: RateLimitState | None = None
@@ -292,7 +293,8 @@ class Transport:
         state = self._observe(route, status, resp_headers, problem)
         if status == 304 and cached is not None:
             self._etags.move_to_end(url)
-            return Response(status, resp_headers, cached[1], request_id, from_cache=True)
+            body, _ = _parse_json(cached[1])  # stored only when it parsed
+            return Response(status, resp_headers, body, request_id, from_cache=True)
         if 200 <= status < 300:
             if parse_failed:
                 raise KashResponseError(
@@ -300,7 +302,7 @@ class Transport:
                 )
             etag = resp_headers.get("ETag")
             if method == "GET" and etag:
-                self._remember(url, etag, parsed, len(raw))
+                self._remember(url, etag, raw)
             return Response(status, resp_headers, parsed, request_id)
         error = error_from_problem(
             status, problem, request_id=request_id, retry_after=state.retry_after_s
@@ -364,18 +366,18 @@ class Transport:
                 log.warning("%s", notice.message())
         return state
 
-    def _remember(self, url: str, etag: str, body: Any, size: int) -> None:
-        """Cache a GET body under its ETag; bounded by entries and by ETAG_CACHE_BYTES (512
-        cursor pages of trades grew a daemon by megabytes an hour)."""
+    def _remember(self, url: str, etag: str, raw: bytes) -> None:
+        """Cache a GET body's bytes under its ETag; bounded by entries and by ETAG_CACHE_BYTES
+        (512 cursor pages of trades, parsed, grew a daemon by megabytes an hour)."""
         old = self._etags.pop(url, None)
         if old is not None:
-            self._etag_bytes -= old[2]
-        if size > ETAG_CACHE_BYTES:
+            self._etag_bytes -= len(old[1])
+        if len(raw) > ETAG_CACHE_BYTES:
             return
-        self._etags[url] = (etag, body, size)
-        self._etag_bytes += size
+        self._etags[url] = (etag, bytes(raw))
+        self._etag_bytes += len(raw)
         while len(self._etags) > self._etag_cache_size or self._etag_bytes > ETAG_CACHE_BYTES:
-            self._etag_bytes -= self._etags.popitem(last=False)[1][2]
+            self._etag_bytes -= len(self._etags.popitem(last=False)[1][1])
 
 
 def _maybe_processed(error: KashError) -> bool:

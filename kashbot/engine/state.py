@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from kashbot import amm
 from kashbot.amm import Pool
 from kashbot.client.models import TERMINAL_TRADE_STATUSES
+from kashbot.engine.fill_log import FillLog
 from kashbot.engine.recent_ids import RecentIds
 from kashbot.events import (
     DataFresh,
@@ -50,7 +51,8 @@ POOL_TOLERANCE = 10**9  # 1e-9 in probability: the replayed pool must land on th
 
 
 MAX_LAG = 1_000  # unreplayed trades kept per market before they are replayed eagerly
-REPLAYED_IDS = 10_000  # prediction ids remembered for the stream/poller dedupe
+REPLAYED_IDS = 2_048  # prediction ids remembered for the stream/poller dedupe (a duplicate comes
+# within a poll interval; an id replayed twice only costs a pool until the next quote)
 APPLIED_TRADES = 10_000  # completed trade ids remembered so a second report is not applied
 
 
@@ -213,7 +215,7 @@ class EngineState:
         self.portfolio = Portfolio()
         self.pending: dict[str, OrderIntent] = {}  # intent_id -> intent, until terminal/denied
         self.trade_of_intent: dict[str, str] = {}  # intent_id -> trade_id until it ends
-        self.fills: list[Fill] = []
+        self.fills = FillLog()  # totals exact, the newest fills kept (a daemon's uptime)
         self.denials: list[RiskDenied] = []
         self.trading_state = TradingState.ACTIVE
         self._applied_trades = RecentIds(APPLIED_TRADES)

@@ -95,7 +95,7 @@ class BookTracker:
         self.realized: Counter[str] = Counter()
         self.fees: Counter[str] = Counter()
         self._realized_seen = state.realized
-        self._fills_seen = len(state.fills)
+        self._fills_seen = state.fills.total
 
     def attach(self, bus: Bus) -> None:
         bus.subscribe(TradeUpdate, self.on_event)
@@ -108,11 +108,11 @@ class BookTracker:
             self.realized[ev.market_id] += now - self._realized_seen
             self._realized_seen = now
         fills = state.fills
-        for fill in fills[self._fills_seen :]:
+        for fill in fills.newest(fills.total - self._fills_seen):
             view = state.markets.get(fill.market_id)
             schedule = view.fees if view is not None else state.fees
             self.fees[fill.market_id] += fill_fee(fill, schedule)
-        self._fills_seen = len(fills)
+        self._fills_seen = fills.total
 
     def read(self, gate: RiskGate) -> BookReadings:
         state = self.state

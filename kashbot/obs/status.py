@@ -192,7 +192,7 @@ def take_snapshot(
         positions=marks,
         realized=state.realized,
         unrealized=sum(p.value - p.cost for p in marks),
-        fills=len(state.fills),
+        fills=state.fills.total,
         pending=len(state.pending),
         denials=[(d.intent_id, d.reason, d.detail) for d in state.denials[-5:]],
         denials_by_reason=dict(Counter(d.reason for d in state.denials)),

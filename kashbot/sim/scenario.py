@@ -159,13 +159,14 @@ class ApiChoices(_Model):
     redemptions_enabled: bool = True  # False: 404 REDEMPTIONS_NOT_ENABLED
     cancelled_market_status: Literal["ABANDONED", "RESOLVED"] = "ABANDONED"
     gate_trades_by_version: bool = True  # POST /v1/trades on Solana under 2026-04-29: 400
-    # the admin request log (GET /_sim/requests): ~300 B a row, so a paper daemon reaches its
-    # cap in about an hour rather than growing for a day (issue 17 soak)
-    request_log_size: int = Field(default=5_000, gt=0)
+    # the admin request log (GET /_sim/requests): ~400 B a row, so a paper daemon reaches its
+    # cap within minutes rather than growing through its first hour (issue 17 soak)
+    request_log_size: int = Field(default=1_000, gt=0)
     # Executed-trade rows kept per market for GET /predictions and the admin trade log: the
     # newest N (older ones are dropped, so a long run or backtest does not grow without bound).
-    # 500 rows x 5 markets is ~1.5 MiB; the poller reads far fewer between polls (issue 17 soak)
-    prediction_log_size: int = Field(default=500, gt=0)
+    # ~600 B a row; 100 is one full page (a poller reads far fewer between polls), reached
+    # in minutes by a paper venue's noise traders (issue 17 soak)
+    prediction_log_size: int = Field(default=100, gt=0)
 
     _amounts = field_validator("min_trade_usdc", "max_usdc_per_trade", mode="before")(usdc_field)
 

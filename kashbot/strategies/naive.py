@@ -37,10 +37,7 @@ class NaiveParams(StrategyParams):
 
 def last_buy_ts(state: EngineState, market_id: str) -> float | None:
     """When our last buy in ``market_id`` filled (None: never)."""
-    for f in reversed(state.fills):
-        if f.market_id == market_id and f.side is Side.BUY:
-            return f.ts
-    return None
+    return state.fills.last_buy_ts(market_id)
 
 
 class Naive(MarketStrategy[NaiveParams]):

@@ -81,10 +81,7 @@ def market_pnl(state: EngineState, view: MarketView) -> Atomic:
     unknown).
     """
     m = view.market_id
-    cash = 0
-    for f in state.fills:
-        if f.market_id == m:
-            cash += f.usdc if f.side is Side.SELL else -f.usdc
+    cash = state.fills.cash(m)
     cash += sum(r.payout for r in state.redemptions if r.market_id == m)
     pool = view.pool
     for (market, outcome), h in state.positions.items():
@@ -97,11 +94,7 @@ def market_pnl(state: EngineState, view: MarketView) -> Atomic:
 
 def spent_since(state: EngineState, market_id: str, since: float) -> Atomic:
     """USDC our buys in ``market_id`` paid since ``since``, plus buys still pending there."""
-    done = sum(
-        f.usdc
-        for f in state.fills
-        if f.market_id == market_id and f.side is Side.BUY and f.ts >= since
-    )
+    done = state.fills.bought_since(market_id, since)
     pending = sum(
         i.amount for i in state.pending.values() if i.market_id == market_id and i.side is Side.BUY
     )

@@ -296,7 +296,8 @@ def test_redeliver_is_capped_at_five() -> None:
 
 
 def _history(seed: int) -> list[tuple[Any, ...]]:
-    v, clock = make(noise=True, seed=seed)
+    # the whole 40 minutes of rows: the default log keeps only the newest page per market
+    v, clock = make({"api": {"prediction_log_size": 2_000}}, noise=True, seed=seed)
     k = key(v, "developer")
     for i in range(20):
         clock.advance(30)
