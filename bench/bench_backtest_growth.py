@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_soak_growth import _site
+from bench_soak_growth import print_growth
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -79,12 +79,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="kashbot-btgrowth-") as d:
         short = snapshot(args.short_h, args.frames, Path(d) / "short.snap")
         long = snapshot(args.long_h, args.frames, Path(d) / "long.snap")
-    diff = long.compare_to(short, "traceback")
-    total = sum(s.size_diff for s in diff)
-    print(f"traced growth from {args.short_h:g} h to {args.long_h:g} h: {total / 2**20:+.2f} MiB")
-    print(f"{'KiB':>9} {'blocks':>8}  site (kashbot frames, innermost first)")
-    for s in diff[: args.top]:
-        print(f"{s.size_diff / 1024:+9.1f} {s.count_diff:+8d}  {_site(s, args.depth)}")
+    what = f"from {args.short_h:g} h to {args.long_h:g} h"
+    print_growth(short, long, what, args.top, args.depth)
 
 
 if __name__ == "__main__":

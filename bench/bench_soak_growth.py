@@ -44,6 +44,19 @@ def _site(stat: tracemalloc.StatisticDiff, depth: int) -> str:
     return " <- ".join(_where(f) for f in [frames[0], *ours])
 
 
+def print_growth(
+    first: tracemalloc.Snapshot, last: tracemalloc.Snapshot, what: str, top: int, depth: int
+) -> None:
+    """The traced growth from ``first`` to ``last``, largest growers first (shared with
+    bench_backtest_growth.py)."""
+    diff = last.compare_to(first, "traceback")
+    total = sum(s.size_diff for s in diff)
+    print(f"traced growth {what}: {total / 2**20:+.2f} MiB")
+    print(f"{'KiB':>9} {'blocks':>8}  site (kashbot frames, innermost first)")
+    for s in diff[:top]:
+        print(f"{s.size_diff / 1024:+9.1f} {s.count_diff:+8d}  {_site(s, depth)}")
+
+
 def _snap() -> tracemalloc.Snapshot:
     gc.collect()
     return tracemalloc.take_snapshot().filter_traces(
@@ -87,12 +100,7 @@ def main() -> None:
     if len(snaps) < 2:
         raise SystemExit("the daemon stopped before the second snapshot")
     first, last = snaps
-    diff = last.compare_to(first, "traceback")
-    total = sum(s.size_diff for s in diff)
-    print(f"traced growth between snapshots: {total / 2**20:+.2f} MiB")
-    print(f"{'KiB':>9} {'blocks':>8}  site (kashbot frames, innermost first)")
-    for s in diff[: args.top]:
-        print(f"{s.size_diff / 1024:+9.1f} {s.count_diff:+8d}  {_site(s, args.depth)}")
+    print_growth(first, last, "between snapshots", args.top, args.depth)
 
 
 if __name__ == "__main__":
