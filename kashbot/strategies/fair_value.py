@@ -193,6 +193,10 @@ def _fmt(w: Wad) -> str:
     return f"{wad_to_decimal(w):.4f}"
 
 
+# what an outcome we hold nothing of reads as; only read here, never handed out or mutated
+_NOTHING = Holding()
+
+
 def decide_market(
     state: EngineState,
     view: MarketView,
@@ -220,9 +224,12 @@ def decide_market(
     sells = p.sell
     best_sell: tuple[int, int, Wad, Holding] | None = None  # (excess, outcome, limit, holding)
     best_buy: tuple[int, int, Wad, Holding] | None = None
+    # the holdings map read directly: most outcomes hold nothing, and state.position would
+    # build an empty Holding for each of them on every decision (decide never mutates state)
+    held = state.positions
     for i in outcomes:
         f, qi = fair[i], q[i]
-        pos = state.position(mid, i)  # read once per outcome (decide never mutates state)
+        pos = held.get((mid, i)) or _NOTHING
         if sells and pos.shares > 0:
             lim = -(-f * BPS * BPS // denom) + edge  # sell_limit(f, p)
             if lim < WAD and qi > lim and (best_sell is None or qi - lim > best_sell[0]):
