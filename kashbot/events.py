@@ -112,9 +112,16 @@ class FairValueUpdate(Event):
     confidence: Wad | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class TradeUpdate(Event):
-    """Our own trade moved through its lifecycle (webhook, poll or reconciliation)."""
+@dataclass(frozen=True)
+class TradeTerms:
+    """Which of our trades, for which intent, and what it trades: the fields a ``TradeUpdate``
+    and the store's ``TradeRecord`` share, declared once.
+
+    It has no slots (``__slots__ = ()``): each slotted subclass stores the fields itself, so a
+    subclass may also have a slotted base of its own (``TradeUpdate``'s ``Event``).
+    """
+
+    __slots__ = ()
 
     trade_id: str
     intent_id: str
@@ -122,6 +129,12 @@ class TradeUpdate(Event):
     outcome: int
     side: Side
     amount: Atomic
+
+
+@dataclass(frozen=True, slots=True)
+class TradeUpdate(TradeTerms, Event):  # Event's fields come first: ts stays the first field
+    """Our own trade moved through its lifecycle (webhook, poll or reconciliation)."""
+
     # pending_confirmation|pending|validating|executing|completed|failed|rejected|cancelled
     status: str
     tokens: Wad | None = None  # tokensOut on a completed buy, tokens burned on a completed sell

@@ -5,7 +5,6 @@ from __future__ import annotations
 import structlog
 
 from kashbot.events import RiskDenied
-from kashbot.money import usdc_str
 from kashbot.risk.rules import Denial, Reason
 
 log = structlog.get_logger("kashbot.risk")
@@ -16,18 +15,11 @@ _ROUTINE = (Reason.HALTED, Reason.REDUCING_ONLY)
 
 def log_denial(denial: Denial) -> None:
     """The ``risk_denied`` line (debug for a routine one, else a warning)."""
-    i = denial.intent
     (log.debug if denial.reason in _ROUTINE else log.warning)(
         "risk_denied",
         reason=str(denial.reason),
         detail=denial.detail,
-        intent_id=i.intent_id,
-        strategy=i.strategy,
-        market_id=i.market_id,
-        outcome=i.outcome,
-        side=str(i.side),
-        amount=i.amount,
-        amount_usdc=usdc_str(i.amount),
+        **denial.intent.log_fields(),
     )
 
 

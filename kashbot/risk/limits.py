@@ -10,7 +10,7 @@ our own policy and have no server counterpart.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypedDict, Unpack
 
 from kashbot.lifecycle import DEFAULT_FREEZE_MARGIN_S
 from kashbot.money import Atomic, MoneyError, usdc_str, usdc_to_atomic
@@ -69,6 +69,19 @@ CONFIG_KEYS: dict[str, str] = {
 
 def _usdc(atomic: Atomic) -> str:
     return f"{usdc_str(max(atomic, 0))} USDC"
+
+
+class LimitPolicy(TypedDict, total=False):
+    """The :class:`Limits` fields no tier sets (our own policy), as :meth:`Limits.for_tier`
+    takes them: typed here, defaulted once, by the dataclass."""
+
+    market_exposure_cap: Atomic | None
+    total_exposure_cap: Atomic | None
+    auto_confirm_ceiling: Atomic
+    deny_above_ceiling: bool
+    min_trade: Atomic
+    contract_override: bool
+    freeze_margin_s: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,15 +151,10 @@ class Limits:
         per_trade_cap: Atomic | None = None,
         daily_cap: Atomic | None = None,
         confirm_threshold: Atomic | None = None,
-        market_exposure_cap: Atomic | None = None,
-        total_exposure_cap: Atomic | None = None,
-        auto_confirm_ceiling: Atomic = 0,
-        deny_above_ceiling: bool = False,
-        min_trade: Atomic = DEFAULT_MIN_TRADE,
-        contract_override: bool = False,
-        freeze_margin_s: float = DEFAULT_FREEZE_MARGIN_S,
+        **policy: Unpack[LimitPolicy],
     ) -> Limits:
-        """Tier defaults, with any given axis replacing the default (lowering it, normally)."""
+        """Tier defaults, with any given axis replacing the default (lowering it, normally);
+        ``policy`` fields are passed as given (unset: the dataclass's defaults)."""
         t = Tier(tier)
         d = TIER_DEFAULTS[t]
         return cls(
@@ -156,13 +164,7 @@ class Limits:
             confirm_threshold=d.confirm_threshold
             if confirm_threshold is None
             else confirm_threshold,
-            market_exposure_cap=market_exposure_cap,
-            total_exposure_cap=total_exposure_cap,
-            auto_confirm_ceiling=auto_confirm_ceiling,
-            deny_above_ceiling=deny_above_ceiling,
-            min_trade=min_trade,
-            contract_override=contract_override,
-            freeze_margin_s=freeze_margin_s,
+            **policy,
         )
 
     @classmethod

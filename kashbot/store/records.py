@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from kashbot.events import OrderIntent, Side
+from kashbot.events import OrderIntent, Side, TradeTerms
 from kashbot.money import Atomic, Wad
 from kashbot.store.connection import Row
 
@@ -40,13 +40,7 @@ class IntentRecord:
 
 
 @dataclass(frozen=True, slots=True)
-class TradeRecord:
-    trade_id: str
-    intent_id: str
-    market_id: str
-    outcome: int
-    side: Side
-    amount: Atomic
+class TradeRecord(TradeTerms):
     status: str
     terminal: bool
     tokens: Wad | None = None
