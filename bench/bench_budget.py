@@ -25,7 +25,7 @@ import structlog
 from kashbot.client import KashClient
 from kashbot.client.request_budget import BudgetRegistry
 from kashbot.sim.embedded import run_sim
-from kashbot.sources.poller import PollerSource
+from kashbot.sources.poller import PollerConfig, PollerSource
 from kashbot.vtime import LoopClock, run_virtual
 
 GRACE_S = 0.0005  # real seconds the virtual loop waits for loopback I/O (see tests)
@@ -63,9 +63,11 @@ def run_budget(minutes: float, demand: float, *, budget_paced: bool) -> BudgetRu
                     client,
                     markets,
                     clock,
-                    markets_interval=interval,
-                    predictions_interval=interval,
-                    quotes_interval=interval,
+                    PollerConfig(
+                        markets_interval_s=interval,
+                        predictions_interval_s=interval,
+                        quotes_interval_s=interval,
+                    ),
                     budget_paced=budget_paced,
                 )
                 try:

@@ -23,7 +23,6 @@ from kashbot.config import SourcesConfig
 from kashbot.core import Core
 from kashbot.fairvalue import FairValueConfigError, FairValueHub, FairValuesConfig
 from kashbot.inbound import InboundLimits
-from kashbot.money import usdc_to_atomic
 from kashbot.obs.metrics import Readings
 from kashbot.sources.poller import PollerSource
 from kashbot.sources.sim_truth import SimTruthSource
@@ -156,30 +155,15 @@ async def start_sources(
         key = stream_api_key(url, client.base_url, access.api_key)
         if key is None:
             log.warning("stream_without_api_key", reason="not the REST API's host")
-        found.stream = StreamSource(
-            url,
-            key,
-            list(core.markets),
-            clock,
-            heartbeat_timeout=cfg.stream.heartbeat_timeout_s,
-            stale_after=cfg.stream.stale_after_s,
-            backoff_initial=cfg.stream.backoff_initial_s,
-            backoff_max=cfg.stream.backoff_max_s,
-        )
+        found.stream = StreamSource(url, key, list(core.markets), clock, cfg.stream)
         core.engine.add_source(found.stream)
     if cfg.poller.enabled:
         found.poller = PollerSource(
             client,
             list(core.markets),
             clock,
-            markets_interval=cfg.poller.markets_interval_s,
-            predictions_interval=cfg.poller.predictions_interval_s,
-            quotes_interval=cfg.poller.quotes_interval_s,
-            quote_amount=usdc_to_atomic(cfg.poller.quote_amount_usdc),
-            reserve_fraction=cfg.poller.reserve_fraction,
-            stale_after=cfg.poller.stale_after_s,
+            cfg.poller,
             on_error=core.gate.note_error,  # a wrong API version pin halts, naming the pin
-            discover_interval=cfg.poller.discover_interval_s,
             selects=discovery.selects if discovery is not None else None,
             on_new_markets=discovery.on_new if discovery is not None else None,
             retire=discovery.retire if discovery is not None else None,

@@ -2,7 +2,8 @@
 
 * :mod:`kashbot.config.loader`: YAML -> data plus the line of each key path, ``${VAR}``
   interpolation, literal secrets refused, :class:`ConfigError` and problem formatting;
-* :mod:`kashbot.config.models`: the sections (:class:`KashbotConfig` and its parts);
+* :mod:`kashbot.config.models`: the sections (:class:`KashbotConfig` and its parts; the poller's
+  and the stream's live in their source modules, which take them whole);
 * :mod:`kashbot.config.check`: validation beyond the models (strategies, tier limits, live key),
   :func:`parse_config` / :func:`load_config` / :func:`effective_config_yaml`.
 
@@ -36,7 +37,6 @@ from kashbot.config.models import (
     MarketFees,
     MarketSelection,
     MetricsConfig,
-    PollerConfig,
     RedemptionConfig,
     RiskConfig,
     SimConfig,
@@ -45,11 +45,12 @@ from kashbot.config.models import (
     StatusConfig,
     StoreConfig,
     StrategyConfig,
-    StreamConfig,
     Tier,
     VenueConfig,
     WebhookConfig,
 )
+from kashbot.sources.poller import PollerConfig
+from kashbot.sources.stream import StreamConfig
 
 __all__ = [
     "SECRET_KEYS",

@@ -3,7 +3,8 @@
 Each section says what it configures and its defaults; :mod:`kashbot.config.loader` turns the
 YAML into data for them and :mod:`kashbot.config.check` adds what the models alone cannot know
 (strategy params, the tier's limits, a live key's shape). Money is ``UsdcDecimal`` here and
-atomic ints from the moment it is used.
+atomic ints from the moment it is used. Sections a component takes whole live beside it
+(``sources.poller``, ``sources.stream``, ``fair_values``, ``alerts``, ``shared_state``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -29,6 +29,8 @@ from kashbot.config.loader import KeyPath, line_for
 from kashbot.engine.protections import ProtectionsConfig
 from kashbot.fairvalue.loader import FairValuesConfig
 from kashbot.shared.settings import SharedStateConfig
+from kashbot.sources.poller import PollerConfig
+from kashbot.sources.stream import StreamConfig
 from kashbot.sources.timer import MIN_INTERVAL_S
 from kashbot.units import UsdcDecimal
 
@@ -108,26 +110,6 @@ class RiskConfig(_Model):
     )
 
 
-class PollerConfig(_Model):
-    enabled: bool = True
-    markets_interval_s: float = Field(10.0, gt=0)
-    predictions_interval_s: float = Field(5.0, ge=0, description="0 disables")
-    quotes_interval_s: float = Field(15.0, ge=0, description="0 disables")
-    quote_amount_usdc: UsdcDecimal = Field(Decimal(1), gt=0)
-    reserve_fraction: float = Field(
-        0.2,
-        ge=0,
-        lt=1,
-        description="without a request budget only: share of X-RateLimit-Remaining kept for orders",
-    )
-    stale_after_s: float = Field(60.0, gt=0)
-    discover_interval_s: float = Field(
-        60.0,
-        ge=0,
-        description="markets: all / {chains}: list ACTIVE markets this often for new ones (0: off)",
-    )
-
-
 class WebhookConfig(_Model):
     enabled: bool = True
     host: str = "127.0.0.1"
@@ -162,26 +144,6 @@ class WebhookConfig(_Model):
         if self.previous_secret is not None:
             out.append(self.previous_secret.get_secret_value())
         return out
-
-
-class StreamConfig(_Model):
-    enabled: bool = Field(True, description="the simulator's /v1/stream; Kash itself has none")
-    url: str | None = Field(
-        None,
-        description="ws(s) URL; paper: the simulator's. The API key is sent only to the REST "
-        "API's own host; live mode needs wss://",
-    )
-    heartbeat_timeout_s: float = Field(15.0, gt=0)
-    stale_after_s: float = Field(30.0, gt=0)
-    backoff_initial_s: float = Field(0.5, gt=0)
-    backoff_max_s: float = Field(30.0, gt=0)
-
-    @field_validator("url")
-    @classmethod
-    def _websocket(cls, v: str | None) -> str | None:
-        if v is not None and (urlsplit(v).scheme not in ("ws", "wss") or not urlsplit(v).netloc):
-            raise ValueError("must be a ws:// or wss:// URL")
-        return v
 
 
 class SimTruthConfig(_Model):

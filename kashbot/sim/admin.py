@@ -54,6 +54,14 @@ async def _body(request: web.Request) -> dict[str, Any]:
     return data
 
 
+def _winners(body: dict[str, Any]) -> tuple[int, ...]:
+    """``winners`` of a resolve or a proposal: outcome indices (the venue checks the range)."""
+    winners = body.get("winners")
+    if not isinstance(winners, list) or not all(isinstance(w, int) for w in winners):
+        raise SimError("VALIDATION_FAILED", "winners must be a list of outcome indices")
+    return tuple(winners)
+
+
 @web.middleware
 async def admin_guard(request: web.Request, handler: AdminHandler) -> web.StreamResponse:
     if not request.path.startswith("/_sim/"):
@@ -225,11 +233,8 @@ async def set_balance(request: web.Request) -> web.StreamResponse:
 
 
 async def resolve(request: web.Request) -> web.StreamResponse:
-    body = await _body(request)
-    winners = body.get("winners")
-    if not isinstance(winners, list) or not all(isinstance(w, int) for w in winners):
-        raise SimError("VALIDATION_FAILED", "winners must be a list of outcome indices")
-    m = _venue(request).resolve_market(request.match_info["id"], tuple(winners))
+    winners = _winners(await _body(request))
+    m = _venue(request).resolve_market(request.match_info["id"], winners)
     return _json({"id": m.id, "status": m.status, "winners": list(m.winners)})
 
 
@@ -254,15 +259,13 @@ def _lifecycle(m: MarketState) -> dict[str, Any]:
 async def propose(request: web.Request) -> web.StreamResponse:
     """{winners: [i, ...], disputeWindowS?, disputed?}: propose the outcome now."""
     body = await _body(request)
-    winners = body.get("winners")
-    if not isinstance(winners, list) or not all(isinstance(w, int) for w in winners):
-        raise SimError("VALIDATION_FAILED", "winners must be a list of outcome indices")
+    winners = _winners(body)
     window = body.get("disputeWindowS")
     if window is not None and (isinstance(window, bool) or not isinstance(window, int | float)):
         raise SimError("VALIDATION_FAILED", "disputeWindowS must be a number of seconds")
     m = _venue(request).propose_outcome(
         request.match_info["id"],
-        tuple(winners),
+        winners,
         dispute_window_s=None if window is None else max(float(window), 0.0),
         disputed=bool(body.get("disputed", False)),
     )

@@ -33,9 +33,11 @@ from __future__ import annotations
 import heapq
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Literal, Protocol
 
 import structlog
+from pydantic import BaseModel, ConfigDict, Field
 
 from kashbot import amm
 from kashbot.client.errors import KashError
@@ -43,6 +45,7 @@ from kashbot.client.models import Market, Page, Prediction, Quote
 from kashbot.client.ratelimit import RateLimitState
 from kashbot.clock import Clock
 from kashbot.events import Event, PriceChange
+from kashbot.money import usdc_to_atomic
 from kashbot.sources.convert import (
     market_snapshot,
     pool_from_buy_quote,
@@ -50,6 +53,7 @@ from kashbot.sources.convert import (
     quote_seen,
 )
 from kashbot.sources.watchdog import StalenessWatchdog
+from kashbot.units import UsdcDecimal
 
 log = structlog.get_logger("kashbot.poller")
 
@@ -119,7 +123,34 @@ def quotable(market: Market, now: float) -> bool:
     return market.freeze_at is None or now < market.freeze_at.timestamp()
 
 
+class PollerConfig(BaseModel):
+    """``sources.poller``: the one place the poller's settings and their defaults are written
+    (the daemon passes the section to :class:`PollerSource` as it is)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    markets_interval_s: float = Field(10.0, gt=0)
+    predictions_interval_s: float = Field(5.0, ge=0, description="0 disables")
+    quotes_interval_s: float = Field(15.0, ge=0, description="0 disables")
+    quote_amount_usdc: UsdcDecimal = Field(Decimal(1), gt=0)
+    reserve_fraction: float = Field(
+        0.2,
+        ge=0,
+        lt=1,
+        description="without a request budget only: share of X-RateLimit-Remaining kept for orders",
+    )
+    stale_after_s: float = Field(60.0, gt=0)
+    discover_interval_s: float = Field(
+        60.0,
+        ge=0,
+        description="markets: all / {chains}: list ACTIVE markets this often for new ones (0: off)",
+    )
+
+
 class PollerSource:
+    """Polls per ``cfg`` (default: the config's defaults); discovery runs only with ``selects``."""
+
     name = "poller"
 
     def __init__(
@@ -127,34 +158,29 @@ class PollerSource:
         client: PollClient,
         markets: Sequence[str] | Callable[[], Sequence[str]],
         clock: Clock,
+        cfg: PollerConfig | None = None,
         *,
-        markets_interval: float = 10.0,
-        predictions_interval: float = 5.0,
-        quotes_interval: float = 15.0,
-        quote_amount: int = 1_000_000,
-        reserve_fraction: float = 0.2,
-        stale_after: float = 60.0,
         fees: amm.Fees = amm.DEFAULT_FEES,
-        discover_interval: float = 0.0,
         selects: Callable[[Market], bool] | None = None,
         on_new_markets: Callable[[list[str]], None] | None = None,
         retire: Callable[[str], bool] | None = None,
         on_error: Callable[[KashError], None] | None = None,
         budget_paced: bool = False,
     ) -> None:
+        cfg = cfg or PollerConfig()
         self.client = client
         self.budget_paced = budget_paced
         self._markets = markets
         self.clock = clock
         self.intervals: dict[JobKind, float] = {
-            "discover": discover_interval if selects is not None else 0.0,
-            "markets": markets_interval,
-            "predictions": predictions_interval,
-            "quotes": quotes_interval,
+            "discover": cfg.discover_interval_s if selects is not None else 0.0,
+            "markets": cfg.markets_interval_s,
+            "predictions": cfg.predictions_interval_s,
+            "quotes": cfg.quotes_interval_s,
         }
-        self.quote_amount = quote_amount
-        self.reserve_fraction = reserve_fraction
-        self.stale_after = stale_after
+        self.quote_amount = usdc_to_atomic(cfg.quote_amount_usdc)
+        self.reserve_fraction = cfg.reserve_fraction
+        self.stale_after = cfg.stale_after_s
         self.fees = fees
         self.requests = 0
         self.errors = 0

@@ -5,12 +5,12 @@ Failure handling is the point of this module:
 * reconnect with exponential backoff and *full jitter* (``uniform(0, min(cap, base * 2**n))``), so
   many bots dropped at once do not reconnect in lockstep; the attempt counter resets once a
   connection has delivered data;
-* a heartbeat deadline: no message (heartbeats included) within ``heartbeat_timeout`` means the
+* a heartbeat deadline: no message (heartbeats included) within ``heartbeat_timeout_s`` means the
   connection is dead even if TCP has not noticed; it is closed and re-opened;
 * after every (re)connect: subscribe again and take the fresh snapshots as the truth;
 * a per-connection ``seq`` gap (a lost message) triggers a re-subscribe, i.e. a re-snapshot;
 * a :class:`StalenessWatchdog` raises ``StaleData`` as soon as the connection drops (and for any
-  market silent for ``stale_after``) and ``DataFresh`` when its data is back.
+  market silent for ``stale_after_s``) and ``DataFresh`` when its data is back.
 
 The API key goes only to the REST API's own host (:func:`stream_api_key`): Kash has no stream, so
 a live stream URL belongs to a third party that must never see the key.
@@ -28,7 +28,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import structlog
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidHandshake, InvalidURI, WebSocketException
 
@@ -62,7 +62,35 @@ def stream_api_key(stream_url: str, rest_base_url: str, api_key: str) -> str | N
     return api_key if _host_port(stream_url) == _host_port(rest_base_url) else None
 
 
+class StreamConfig(BaseModel):
+    """``sources.stream``: the one place the stream's settings and their defaults are written
+    (the daemon passes the section to :class:`StreamSource` as it is)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = Field(True, description="the simulator's /v1/stream; Kash itself has none")
+    url: str | None = Field(
+        None,
+        description="ws(s) URL; paper: the simulator's. The API key is sent only to the REST "
+        "API's own host; live mode needs wss://",
+    )
+    heartbeat_timeout_s: float = Field(15.0, gt=0)
+    stale_after_s: float = Field(30.0, gt=0)
+    backoff_initial_s: float = Field(0.5, gt=0)
+    backoff_max_s: float = Field(30.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _websocket(cls, v: str | None) -> str | None:
+        if v is not None and (urlsplit(v).scheme not in ("ws", "wss") or not urlsplit(v).netloc):
+            raise ValueError("must be a ws:// or wss:// URL")
+        return v
+
+
 class StreamSource:
+    """Connects to ``url`` (the caller resolves it: ``cfg.url`` or the simulator's); the rest of
+    ``cfg`` (default: the config's defaults) is read here."""
+
     name = "stream"
 
     def __init__(
@@ -71,22 +99,19 @@ class StreamSource:
         api_key: str | None,
         markets: Sequence[str] | Callable[[], Sequence[str]],
         clock: Clock,
+        cfg: StreamConfig | None = None,
         *,
-        heartbeat_timeout: float = 15.0,
-        stale_after: float = 30.0,
-        backoff_initial: float = 0.5,
-        backoff_max: float = 30.0,
         check_interval: float | None = None,
         rng: random.Random | None = None,
     ) -> None:
+        cfg = cfg or StreamConfig()
         self.url = url
         self._api_key = api_key
         self._markets = markets
         self.clock = clock
-        self.heartbeat_timeout = heartbeat_timeout
-        self.stale_after = stale_after
-        self.backoff = Backoff(backoff_initial, backoff_max, jitter="full")
-        self.check_interval = check_interval or max(0.05, min(1.0, stale_after / 4))
+        self.cfg = cfg
+        self.backoff = Backoff(cfg.backoff_initial_s, cfg.backoff_max_s, jitter="full")
+        self.check_interval = check_interval or max(0.05, min(1.0, cfg.stale_after_s / 4))
         self.rng = rng or random.Random()
         self.connects = 0
         self.disconnects = 0
@@ -101,7 +126,7 @@ class StreamSource:
         return list(self._markets() if callable(self._markets) else self._markets)
 
     async def run(self, emit: Emit) -> None:
-        watchdog = self.watchdog = StalenessWatchdog(self.name, self.stale_after, emit)
+        watchdog = self.watchdog = StalenessWatchdog(self.name, self.cfg.stale_after_s, emit)
         watchdog.watch(self.markets(), self.clock.now())
         checker = asyncio.create_task(self._check_loop(watchdog), name="stream-watchdog")
         attempt = 0
@@ -136,7 +161,7 @@ class StreamSource:
         async with connect(
             self.url,
             additional_headers={"X-API-Key": self._api_key} if self._api_key else None,
-            open_timeout=self.heartbeat_timeout,
+            open_timeout=self.cfg.heartbeat_timeout_s,
             ping_interval=None,  # our own heartbeat deadline is the liveness check
             close_timeout=1.0,
         ) as ws:
@@ -146,14 +171,15 @@ class StreamSource:
             await self._subscribe(ws, markets)
             log.info("stream_connected", markets=len(markets))
             last_seq: int | None = None
+            heartbeat_s = self.cfg.heartbeat_timeout_s
             while True:
                 try:
                     # Not ``wait_for``: on 3.11 it drops a cancel that lands as a frame arrives,
                     # so shutdown would hang; ``timeout()`` keeps it (and recv is cancel-safe).
-                    async with asyncio.timeout(self.heartbeat_timeout):
+                    async with asyncio.timeout(heartbeat_s):
                         raw = await ws.recv()
                 except TimeoutError:
-                    log.warning("stream_heartbeat_missed", timeout_s=self.heartbeat_timeout)
+                    log.warning("stream_heartbeat_missed", timeout_s=heartbeat_s)
                     raise
                 self.messages += 1
                 msg = _loads(raw)

@@ -14,7 +14,7 @@ import itertools
 from kashbot.client import KashClient
 from kashbot.client.request_budget import BudgetRegistry
 from kashbot.sim.embedded import run_sim
-from kashbot.sources.poller import PollerSource
+from kashbot.sources.poller import PollerConfig, PollerSource
 from kashbot.vtime import LoopClock, run_virtual
 
 GRACE_S = 0.0005  # real seconds the virtual loop waits for loopback I/O before jumping
@@ -34,9 +34,11 @@ async def _poll(budget_paced: bool) -> tuple[list[dict[str, object]], float, int
                 client,
                 markets,
                 clock,
-                markets_interval=interval,
-                predictions_interval=interval,
-                quotes_interval=interval,
+                PollerConfig(
+                    markets_interval_s=interval,
+                    predictions_interval_s=interval,
+                    quotes_interval_s=interval,
+                ),
                 budget_paced=budget_paced,
             )
             try:

@@ -13,7 +13,7 @@ from kashbot.client.error_base import KashNetworkError
 from kashbot.client.errors import KashError
 from kashbot.client.models import Market, Page, Prediction, Quote
 from kashbot.clock import SimClock
-from kashbot.sources.poller import PollerSource
+from kashbot.sources.poller import PollerConfig, PollerSource
 
 
 class Failing:
@@ -43,7 +43,9 @@ class Failing:
 
 async def failed_lines(error: KashError) -> list[dict[str, Any]]:
     clock = SimClock(0.0)
-    poller = PollerSource(Failing(error), ["m1"], clock, predictions_interval=0, quotes_interval=0)
+    poller = PollerSource(
+        Failing(error), ["m1"], clock, PollerConfig(predictions_interval_s=0, quotes_interval_s=0)
+    )
     with structlog.testing.capture_logs() as logs:
         task = asyncio.create_task(poller.run(lambda e: None))
         for _ in range(10):

@@ -15,7 +15,7 @@ from kashbot.config import ConfigError, parse_config
 from kashbot.core import CoreError, fee_overrides, resolve_markets
 from kashbot.events import Event, MarketSnapshot
 from kashbot.risk.limits import Limits
-from kashbot.sources.poller import PollerSource
+from kashbot.sources.poller import PollerConfig, PollerSource
 
 
 def market(mid: str, chain: str, status: str = "ACTIVE") -> Market:
@@ -84,10 +84,12 @@ async def test_poller_discovers_selected_markets_and_retires_settled_ones() -> N
         venue,
         ["sol1"],
         clock,
-        markets_interval=1,
-        predictions_interval=0,
-        quotes_interval=0,
-        discover_interval=5,
+        PollerConfig(
+            markets_interval_s=1,
+            predictions_interval_s=0,
+            quotes_interval_s=0,
+            discover_interval_s=5,
+        ),
         selects=lambda m: m.chain == "solana:mainnet-beta",
         on_new_markets=found.append,
         retire=lambda mid: mid in retire and clock.now() >= 3,
@@ -113,9 +115,8 @@ async def test_poll_errors_reach_the_gate() -> None:
     venue = Venue()
     venue.refuse = ChainNotSupported("solana", code="CHAIN_NOT_SUPPORTED", status=400)
     seen: list[KashError] = []
-    poller = PollerSource(
-        venue, ["sol1"], clock, predictions_interval=0, quotes_interval=0, on_error=seen.append
-    )
+    cfg = PollerConfig(predictions_interval_s=0, quotes_interval_s=0)
+    poller = PollerSource(venue, ["sol1"], clock, cfg, on_error=seen.append)
     task = asyncio.create_task(poller.run(lambda e: None))
     await steps(clock, 2)
     task.cancel()
@@ -176,7 +177,9 @@ async def test_no_quote_requests_for_a_frozen_or_settled_market() -> None:
         raise ChainNotSupported("stop here", status=400, code="CHAIN_NOT_SUPPORTED")
 
     venue.get_quote = get_quote  # type: ignore[method-assign]
-    poller = PollerSource(venue, ["frozen", "settled", "open"], clock, quotes_interval=5.0)
+    poller = PollerSource(
+        venue, ["frozen", "settled", "open"], clock, PollerConfig(quotes_interval_s=5.0)
+    )
     task = asyncio.create_task(poller.run(lambda e: None))
     try:
         await steps(clock, 6)

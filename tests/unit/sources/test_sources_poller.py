@@ -23,7 +23,7 @@ from kashbot.events import (
 )
 from kashbot.money import WAD
 from kashbot.sources.convert import chances_to_wad, pool_from_buy_quote
-from kashbot.sources.poller import PollerSource, poll_stretch
+from kashbot.sources.poller import PollerConfig, PollerSource, poll_stretch
 from kashbot.sources.watchdog import StalenessWatchdog
 
 POOL = amm.buy(amm.seed_pool(1_000 * 10**6, (3 * WAD // 10, 7 * WAD // 10)), 1, 12_345_678).pool
@@ -149,6 +149,9 @@ def pred(i: int) -> Prediction:
     )
 
 
+ONLY_MARKETS = PollerConfig(predictions_interval_s=0, quotes_interval_s=0)
+
+
 async def step(clock: SimClock, n: int = 1) -> None:
     for _ in range(n):
         for _ in range(5):
@@ -163,9 +166,8 @@ async def test_poller_emits_snapshots_new_trades_and_pool_by_priority() -> None:
     client = FakeClient(clock)
     client.preds = [pred(1)]
     events: list[Event] = []
-    poller = PollerSource(
-        client, ["m1"], clock, markets_interval=10, predictions_interval=5, quotes_interval=15
-    )
+    cfg = PollerConfig(markets_interval_s=10, predictions_interval_s=5, quotes_interval_s=15)
+    poller = PollerSource(client, ["m1"], clock, cfg)
     task = asyncio.create_task(poller.run(events.append))
     await step(clock)
     assert client.calls[:3] == ["market", "predictions", "quote"]  # priority order at t=0
@@ -186,7 +188,7 @@ async def test_poller_pauses_when_remaining_hits_the_reserve() -> None:
     clock = SimClock(0.0)
     client = FakeClient(clock)
     client.rate_limit = rl(10, reset_epoch_s=120.0)
-    poller = PollerSource(client, ["m1"], clock, quotes_interval=0, predictions_interval=0)
+    poller = PollerSource(client, ["m1"], clock, ONLY_MARKETS)
     task = asyncio.create_task(poller.run(lambda e: None))
     await step(clock)
     assert client.calls == [] and clock.now() == 120.0
@@ -201,9 +203,8 @@ async def test_poller_survives_errors_and_backs_off_that_job() -> None:
     clock = SimClock(0.0)
     client = FakeClient(clock)
     client.fail_quotes = True
-    poller = PollerSource(
-        client, ["m1"], clock, markets_interval=100, predictions_interval=0, quotes_interval=10
-    )
+    cfg = PollerConfig(markets_interval_s=100, predictions_interval_s=0, quotes_interval_s=10)
+    poller = PollerSource(client, ["m1"], clock, cfg)
     task = asyncio.create_task(poller.run(lambda e: None))
     await step(clock, 3)
     task.cancel()
@@ -230,9 +231,7 @@ async def test_budget_paced_poller_ignores_the_reserve_but_honours_retry_after()
     clock = SimClock(0.0)
     client = FakeClient(clock)
     client.rate_limit = rl(10, reset_epoch_s=120.0)  # under the reserve: the budget paces
-    poller = PollerSource(
-        client, ["m1"], clock, quotes_interval=0, predictions_interval=0, budget_paced=True
-    )
+    poller = PollerSource(client, ["m1"], clock, ONLY_MARKETS, budget_paced=True)
     task = asyncio.create_task(poller.run(lambda e: None))
     await step(clock)
     assert client.calls == ["market"] and clock.now() == 10.0  # next due, not the reset (120)

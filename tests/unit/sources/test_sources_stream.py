@@ -23,7 +23,7 @@ from kashbot.events import (
 from kashbot.money import WAD
 from kashbot.retry import Backoff
 from kashbot.sources import stream as stream_module
-from kashbot.sources.stream import StreamSource
+from kashbot.sources.stream import StreamConfig, StreamSource
 
 MARKET = {
     "id": "m1",
@@ -89,10 +89,12 @@ async def run_until(mode: str, stop_when: Any) -> tuple[Server, list[Event], Str
             "kash_test_secretkey",
             ["m1"],
             WallClock(),
-            heartbeat_timeout=0.3,
-            stale_after=5.0,
-            backoff_initial=0.01,
-            backoff_max=0.05,
+            StreamConfig(
+                heartbeat_timeout_s=0.3,
+                stale_after_s=5.0,
+                backoff_initial_s=0.01,
+                backoff_max_s=0.05,
+            ),
             rng=random.Random(1),
         )
         task = asyncio.create_task(src.run(events.append))
@@ -189,7 +191,9 @@ async def test_cancel_is_not_lost_when_a_message_arrives_at_the_same_moment(
         yield fake
 
     monkeypatch.setattr(stream_module, "connect", fake_connect)
-    src = StreamSource("ws://unused", "k", ["m1"], WallClock(), heartbeat_timeout=60.0)
+    src = StreamSource(
+        "ws://unused", "k", ["m1"], WallClock(), StreamConfig(heartbeat_timeout_s=60.0)
+    )
     task = asyncio.create_task(src.run(lambda _e: None))
     await asyncio.wait_for(fake.receiving.wait(), 5.0)
     assert fake.pending is not None
