@@ -280,12 +280,18 @@ def http_url(host: str, port: int, path: str = "") -> str:
 
 
 class GuardedSite:
-    """An aiohttp app served through an :class:`InboundGuard` (:func:`serve`): bind, stop."""
+    """An aiohttp app served through its own :class:`InboundGuard` (:func:`serve`): build the
+    app with the guard's middleware, bind, stop. The webhook receiver and the control server
+    both serve this way, so the guard and the site are made together, here."""
 
-    def __init__(self, guard: InboundGuard) -> None:
-        self.guard = guard
+    def __init__(self, limits: InboundLimits, *, label: str) -> None:
+        self.guard = InboundGuard(limits, label=label)
         self.runner: web.AppRunner | None = None  # set while serving
         self._server: asyncio.AbstractServer | None = None
+
+    def application(self, max_body_bytes: int) -> web.Application:
+        """An app whose every request passes the guard (deadlines, concurrency, body size)."""
+        return web.Application(client_max_size=max_body_bytes, middlewares=[self.guard.middleware])
 
     async def start(
         self, app: web.Application, host: str, port: int, *, shutdown_timeout: float = 60.0

@@ -44,7 +44,6 @@ from kashbot.inbound import (
     BodyTimeout,
     BodyTooLarge,
     GuardedSite,
-    InboundGuard,
     InboundLimits,
     http_url,
 )
@@ -110,12 +109,12 @@ class ControlServer:
         self.label = label
         self.host = host
         self.port = port
-        self.guard = InboundGuard(limits, label=label)
-        self._site = GuardedSite(self.guard)
+        self._site = GuardedSite(limits, label=label)
+        self.guard = self._site.guard
         self._background: set[asyncio.Task[object]] = set()
 
     async def start(self) -> None:
-        app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[self.guard.middleware])
+        app = self._site.application(MAX_BODY_BYTES)
         app.on_response_prepare.append(_secure_headers)
         if self._status is not None:
             app.router.add_get("/status", self._get_status)

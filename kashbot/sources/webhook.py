@@ -50,7 +50,6 @@ from kashbot.inbound import (
     BodyTimeout,
     BodyTooLarge,
     GuardedSite,
-    InboundGuard,
     InboundLimits,
     http_url,
 )
@@ -155,8 +154,8 @@ class WebhookReceiver:
         self.shutdown_timeout_s = shutdown_timeout_s
         self._queue: asyncio.Queue[WebhookEvent] = asyncio.Queue(queue_size)
         self._reserved = 0  # slots held by deliveries awaiting the dedupe store
-        self.guard = InboundGuard(limits or InboundLimits(), label="webhook")
-        self._site = GuardedSite(self.guard)
+        self._site = GuardedSite(limits or InboundLimits(), label="webhook")
+        self.guard = self._site.guard
 
     @property
     def url(self) -> str:
@@ -169,9 +168,7 @@ class WebhookReceiver:
         """Bind (port 0 picks a free port, readable from ``.port`` afterwards)."""
         if self._site.runner is not None:
             return
-        app = web.Application(
-            client_max_size=self.max_body_bytes, middlewares=[self.guard.middleware]
-        )
+        app = self._site.application(self.max_body_bytes)
         app.router.add_post(self.path, self._receive)
         self.port = await self._site.start(
             app, self.host, self.port, shutdown_timeout=self.shutdown_timeout_s

@@ -28,10 +28,10 @@ async def _ping(_: web.Request) -> web.Response:
 
 @pytest.fixture
 async def served() -> AsyncIterator[tuple[InboundGuard, int]]:
-    guard = InboundGuard(LIMITS, label="test")
-    app = web.Application(middlewares=[guard.middleware])
+    site = GuardedSite(LIMITS, label="test")
+    guard = site.guard
+    app = site.application(1024**2)
     app.router.add_get("/ping", _ping)
-    site = GuardedSite(guard)
     port = await site.start(app, "127.0.0.1", 0, shutdown_timeout=1.0)
     try:
         yield guard, port
