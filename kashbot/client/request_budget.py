@@ -26,6 +26,7 @@ import asyncio
 import math
 from collections import deque
 from dataclasses import dataclass
+from typing import TypedDict, Unpack
 
 from kashbot.client.ratelimit import RateLimitState
 from kashbot.tiers import TIER_DEFAULTS, Tier
@@ -45,6 +46,17 @@ def max_budget_share(limit: int) -> float:
     ``share × limit ≤ limit − 2``: 0.9667 for a free key's 60/min, 0.9933 for 300/min.
     """
     return (limit - 2) / limit
+
+
+class BudgetSizing(TypedDict, total=False):
+    """The sizing keywords every user budget takes (``UserBudget``, ``RedisUserBudget``,
+    ``BudgetRegistry.get``); their defaults are :class:`BudgetBase`'s, in one place."""
+
+    share: float
+    write_requests_per_min: int | None
+    read_reserve: int
+    time_scale: float
+    max_pause_s: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,11 +151,11 @@ class BudgetBase:
         self,
         requests_per_min: int,
         *,
-        share: float,
-        write_requests_per_min: int | None,
-        read_reserve: int,
-        time_scale: float,
-        max_pause_s: float,
+        share: float = 0.95,
+        write_requests_per_min: int | None = None,
+        read_reserve: int = 1,
+        time_scale: float = 1.0,
+        max_pause_s: float = 300.0,
     ) -> None:
         if requests_per_min < 3:
             raise ValueError("requests_per_min: must be >= 3")
@@ -239,24 +251,8 @@ class BudgetBase:
 class UserBudget(BudgetBase):
     """``kashbot.client.ratelimit.RequestBudget`` for one Kash user; see the module docstring."""
 
-    def __init__(
-        self,
-        requests_per_min: int,
-        *,
-        share: float = 0.95,
-        write_requests_per_min: int | None = None,
-        read_reserve: int = 1,
-        time_scale: float = 1.0,
-        max_pause_s: float = 300.0,
-    ) -> None:
-        super().__init__(
-            requests_per_min,
-            share=share,
-            write_requests_per_min=write_requests_per_min,
-            read_reserve=read_reserve,
-            time_scale=time_scale,
-            max_pause_s=max_pause_s,
-        )
+    def __init__(self, requests_per_min: int, **sizing: Unpack[BudgetSizing]) -> None:
+        super().__init__(requests_per_min, **sizing)
         self._main_bucket = _Bucket(self._main)
         self._write_bucket = _Bucket(self._writes) if self._writes is not None else None
 
@@ -329,19 +325,12 @@ class BudgetRegistry:
         *,
         tier: Tier | str,
         requests_per_min: int | None = None,
-        share: float = 0.95,
-        write_requests_per_min: int | None = None,
-        time_scale: float = 1.0,
+        **sizing: Unpack[BudgetSizing],
     ) -> UserBudget:
         """The user's budget, created on first use; later callers get the same object."""
         budget = self._budgets.get(user_id)
         if budget is None:
-            budget = UserBudget(
-                tier_requests_per_min(tier, requests_per_min),
-                share=share,
-                write_requests_per_min=write_requests_per_min,
-                time_scale=time_scale,
-            )
+            budget = UserBudget(tier_requests_per_min(tier, requests_per_min), **sizing)
             self._budgets[user_id] = budget
         return budget
 

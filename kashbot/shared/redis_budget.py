@@ -18,11 +18,12 @@ from __future__ import annotations
 import asyncio
 import itertools
 import secrets
+from typing import Unpack
 
 import structlog
 
 from kashbot.client.ratelimit import RateLimitState, RequestBudget
-from kashbot.client.request_budget import BucketSpec, BudgetBase
+from kashbot.client.request_budget import BucketSpec, BudgetBase, BudgetSizing
 from kashbot.shared.redis_client import LuaScript, SharedRedis, SharedStateUnavailable, scope_id
 
 log = structlog.get_logger(__name__)
@@ -85,26 +86,15 @@ class RedisUserBudget(BudgetBase):
         user_ref: str,
         requests_per_min: int,
         *,
-        share: float = 0.95,
-        write_requests_per_min: int | None = None,
-        read_reserve: int = 1,
-        time_scale: float = 1.0,
-        max_pause_s: float = 300.0,
         waiter_ttl_s: float = 2.0,
         fallback: RequestBudget | None = None,
         wait_unavailable_s: float | None = None,
+        **sizing: Unpack[BudgetSizing],
     ) -> None:
         """Redis out of reach: ``acquire`` waits on ``fallback`` if given; else, with
         ``wait_unavailable_s``, tries Redis again that often until it answers (nothing is sent
         meanwhile: the daemon's choice, so a client never sees a non-Kash error); else raises."""
-        super().__init__(
-            requests_per_min,
-            share=share,
-            write_requests_per_min=write_requests_per_min,
-            read_reserve=read_reserve,
-            time_scale=time_scale,
-            max_pause_s=max_pause_s,
-        )
+        super().__init__(requests_per_min, **sizing)
         if waiter_ttl_s <= 0:
             raise ValueError("waiter_ttl_s: must be > 0")
         self.redis = redis
