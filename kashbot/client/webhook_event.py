@@ -6,9 +6,11 @@ shapes Kash sends (kash-api §9: camelCase keys; strings where it documents stri
 ``outcomeIndex``; ``amount`` as an ASCII decimal string of at most 6 dp; WADs as ASCII digit
 strings) and builds the dataclasses directly. It answers None for anything else -- a snake_case
 key, a number where a string is expected, a bool, a Unicode digit, an out-of-range integer -- and
-the caller then asks the pydantic models (:func:`kashbot.client.webhooks.validate_event`), whose
-answer is final. So the fast path never accepts what pydantic refuses, nor builds a different
-event: ``tests/property/test_webhook_fast_parse.py`` holds it to that on generated payloads.
+the caller then asks pydantic (:func:`kashbot.client.webhooks.validate_event`), whose answer is
+final. So the fast path never accepts what pydantic refuses, nor builds a different event:
+``tests/property/test_webhook_fast_parse.py`` holds it to that on generated payloads. The
+dataclasses carry the wire types and the response models' config, so pydantic validates a
+payload into them directly: the event's field list is written once.
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import TypeAdapter, ValidationError, with_config
 
-from kashbot.client.models import Side
+from kashbot.client.models import KashModel, Side, UsdcAmount, Wad
 
 _AMOUNT = re.compile(r"[0-9]+(?:\.[0-9]{1,6})?")  # ASCII only (the model's regex takes any \d)
 _WAD = re.compile(r"-?[0-9]{1,80}")
@@ -43,27 +45,29 @@ _DATA_SNAKE = frozenset(
         "confirmation_expires_at",
     }
 )
-_DATETIME: TypeAdapter[datetime | None] = TypeAdapter(datetime | None)  # the models' own parsing
+_DATETIME: TypeAdapter[datetime | None] = TypeAdapter(datetime | None)  # pydantic's own parsing
 
 
+@with_config(KashModel.model_config)  # camelCase keys, new fields ignored
 @dataclass(frozen=True, slots=True)
 class WebhookTradeData:
     trade_id: str
     market_id: str
     outcome_index: int
-    amount: Decimal  # USDC, exact
+    amount: UsdcAmount  # USDC, exact
     side: Side
     status: str
     metadata: dict[str, str] = field(default_factory=dict)
     chain_ref: str | None = None
     tx_hash: str | None = None  # trade.completed
-    tokens_out: int | None = None  # WAD, trade.completed
-    tokens_in: int | None = None  # WAD, completed sell: the simulator's extension, not Kash's
+    tokens_out: Wad | None = None  # trade.completed
+    tokens_in: Wad | None = None  # completed sell: the simulator's extension, not Kash's
     error_code: str | None = None  # failed (REST namespace) / rejected (risk namespace)
     error_message: str | None = None
     confirmation_expires_at: datetime | None = None  # trade.confirmation-required
 
 
+@with_config(KashModel.model_config)  # camelCase keys, new fields ignored
 @dataclass(frozen=True, slots=True)
 class WebhookEvent:
     id: str  # opaque (evt_<hex> in docs, UUID in the SDK): the dedupe key
